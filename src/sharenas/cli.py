@@ -213,7 +213,8 @@ def search_command(
         bool, typer.Option("--retrain", help="Then train the derived architecture from scratch.")
     ] = False,
 ) -> None:
-    """Search how the tasks share (fusion: MTL-NAS), then compare with hand-designed baselines."""
+    """Search how the tasks share (fusion: MTL-NAS; routing: MTNAS), then compare with the
+    hand-designed baselines."""
     from sharenas.search.session import search
 
     overrides = [*(set_ or []), *([f"seed={seed}"] if seed is not None else [])]
@@ -228,18 +229,26 @@ def search_command(
     )
     record = outcome.record
     _print_runs(outcome.comparison)
-    gap = ", ".join(f"{t} {v:+.4f}" for t, v in record["search_evaluation_gap"].items())
-    console.print(
-        f"edges kept: {record['edges_kept']} of {record['candidate_edges']}; "
-        f"search-evaluation gap (derived − supernet): {gap}"
-    )
+    if record["space"] == "routing":
+        inherited = ", ".join(f"{t} {v:.4g}" for t, v in record["inherited_primary"].items())
+        console.print(
+            f"route ({record['strategy']}): {escape(record['route'])}\n"
+            f"inherited weights: {inherited}; delivered: {record['derive']}; "
+            f"cost {record['relative_cost']:.2f} × hard sharing"
+        )
+    else:
+        gap = ", ".join(f"{t} {v:+.4f}" for t, v in record["search_evaluation_gap"].items())
+        console.print(
+            f"edges kept: {record['edges_kept']} of {record['candidate_edges']}; "
+            f"search-evaluation gap (derived − supernet): {gap}"
+        )
     for label in ("finetuned", "retrained"):
         if label in record:
             scores = ", ".join(f"{t} {v:.4g}" for t, v in record[label]["primary"].items())
             console.print(f"{label}: {scores}")
     files = {k: escape(str(v)) for k, v in outcome.files.items()}
     console.print(f"architecture diagram: {files['diagram']}")
-    console.print(f"gate plot: {files['gates']}; report: {files['report']}, {files['chart']}")
+    console.print(f"search plot: {files['history']}; report: {files['report']}, {files['chart']}")
 
 
 @app.command("evaluate")

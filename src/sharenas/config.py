@@ -13,15 +13,33 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from sharenas.data.registry import DatasetConfig, dataset_names, get_dataset_class
 from sharenas.engine.config import ModelConfig, TrainConfig
 from sharenas.errors import ConfigError, DatasetError
 from sharenas.search.gradient import GradientSearchConfig
+from sharenas.search.gumbel import GumbelConfig
+from sharenas.search.reinforce import ReinforceConfig
 from sharenas.spaces.fusion import FusionSpaceConfig
+from sharenas.spaces.routing import RoutingSpaceConfig
 
 M = TypeVar("M", bound=BaseModel)
+
+
+SPACE_STRATEGIES = {"fusion": ("gradient",), "routing": ("reinforce", "gumbel")}
+SPACE_BASELINES = {
+    "fusion": ["single-task", "hard-sharing", "cross-stitch", "nddr"],
+    "routing": ["single-task", "hard-sharing", "mmoe", "ple"],
+}
 
 
 class SearchConfig(BaseModel):
@@ -29,14 +47,46 @@ class SearchConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    space: Literal["fusion"] = "fusion"
-    strategy: Literal["gradient"] = "gradient"
+    space: Literal["fusion", "routing"] = "fusion"
+    strategy: Literal["gradient", "reinforce", "gumbel"] | None = Field(
+        None, description="fusion: gradient; routing: reinforce (default) or gumbel."
+    )
     fusion: FusionSpaceConfig = Field(default_factory=FusionSpaceConfig)
     gradient: GradientSearchConfig = Field(default_factory=GradientSearchConfig)
-    baselines: list[str] = Field(
-        default_factory=lambda: ["single-task", "hard-sharing", "cross-stitch", "nddr"],
-        description="Hand-designed architectures trained with the same budget for comparison.",
+    routing: RoutingSpaceConfig = Field(default_factory=RoutingSpaceConfig)
+    reinforce: ReinforceConfig = Field(default_factory=ReinforceConfig)
+    gumbel: GumbelConfig = Field(default_factory=GumbelConfig)
+    derive: Literal["none", "finetune", "retrain"] | None = Field(
+        None,
+        description="After the search: keep the inherited weights (none), fine-tune them, or "
+        "retrain the derived architecture from scratch. Default: none for fusion (MTL-NAS needs "
+        "no retraining), retrain for routing.",
     )
+    derive_epochs: int | None = Field(
+        None, ge=1, description="Epochs of finetune or retrain (default: train.epochs)."
+    )
+    baselines: list[str] | None = Field(
+        None,
+        description="Hand-designed architectures trained with the same budget for comparison "
+        "(default: single-task, hard-sharing and the space's own: cross-stitch and nddr for "
+        "fusion, mmoe and ple for routing).",
+    )
+
+    @model_validator(mode="after")
+    def _resolve(self) -> SearchConfig:
+        allowed = SPACE_STRATEGIES[self.space]
+        if self.strategy is None:
+            self.strategy = allowed[0]
+        elif self.strategy not in allowed:
+            raise ValueError(
+                f"strategy {self.strategy!r} does not search the {self.space} space; use "
+                f"{' or '.join(allowed)}"
+            )
+        if self.derive is None:
+            self.derive = "none" if self.space == "fusion" else "retrain"
+        if self.baselines is None:
+            self.baselines = list(SPACE_BASELINES[self.space])
+        return self
 
 
 class Config(BaseModel):

@@ -7,16 +7,20 @@ the input declaration and the model config. Each file holds one architecture and
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
+from pydantic import BaseModel
 from torch import nn
 
 from sharenas.backbones import Backbone, create_backbone
 from sharenas.data.base import InputSpec
 from sharenas.errors import ConfigError
 from sharenas.spaces.fusion import FusionSpace, FusionSpaceConfig
+from sharenas.spaces.routing import RoutingSpace, RoutingSpaceConfig
 from sharenas.tasks import TaskHandler, make_head
+
+M = TypeVar("M", bound=BaseModel)
 
 if TYPE_CHECKING:
     from sharenas.engine.config import ModelConfig
@@ -82,6 +86,7 @@ def _import_all() -> None:
         nddr,
         ple,
         searched_fusion,
+        searched_routing,
         single_task,
     )
 
@@ -142,6 +147,43 @@ def fusion_space(
         space.own_weight if own_weight is None else own_weight,
         space.init,
         tuple(config.tower),
+    )
+
+
+def space_config(model: type[M], genotype: dict[str, Any]) -> M:
+    """The ``space_config`` of an arch.json, validated; a clear error when it is not one."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(genotype.get("space_config", {}))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'space_config'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(
+            f"the arch.json's space_config is not a valid {genotype.get('space')} space config "
+            f"({problems}); pass an arch.json written by a search of that space."
+        ) from None
+
+
+def routing_space(
+    tasks: list[TaskHandler],
+    input_spec: InputSpec,
+    config: ModelConfig,
+    space: RoutingSpaceConfig,
+) -> RoutingSpace:
+    """The routing space over copies of ``model.backbone``'s stages, with the config's towers."""
+    backbone = config.backbone
+    params = backbone.model_dump(exclude={"name"})
+
+    def factory() -> Backbone:
+        try:
+            return create_backbone(backbone.name, input_spec, **params)
+        except ValueError as exc:
+            raise ConfigError(f"model.backbone: {exc}") from None
+
+    return RoutingSpace(
+        tasks, factory, space.experts, space.max_fan_in, space.search_query, tuple(config.tower)
     )
 
 

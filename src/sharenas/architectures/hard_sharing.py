@@ -1,21 +1,16 @@
-"""Hard parameter sharing (Caruana, 1997): a shared bottom and one head (tower) per task."""
+"""Hard parameter sharing (Caruana, 1997): a shared bottom and one head (tower) per task.
+
+It is the routing space's one-chain genotype, so it is built by
+:class:`~sharenas.spaces.routing.RoutingSpace` (one code path with the routing search).
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
-
-from sharenas.architectures.base import MultiTaskModel, register_architecture
+from sharenas.architectures.base import register_architecture, routing_space
+from sharenas.spaces.routing import RoutingNetwork, RoutingSpaceConfig
 
 
 @register_architecture("hard-sharing")
-class HardSharing(MultiTaskModel):
-    def __init__(self, tasks, input_spec, config) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(tasks, input_spec, config)
-        self.backbone = self.new_backbone()
-        self.heads = self.new_heads(tasks, self.backbone)
-
-    def forward(self, x: Any) -> dict[str, torch.Tensor]:
-        features = self.backbone(x)
-        return {name: self.heads[name](features) for name in self.task_names}
+def hard_sharing(tasks, input_spec, config) -> RoutingNetwork:  # type: ignore[no-untyped-def]
+    space = routing_space(tasks, input_spec, config, RoutingSpaceConfig(experts=1))
+    return space.build(space.hard_sharing())

@@ -3,7 +3,7 @@ scratch (``sharenas train --arch search/arch.json``, or ``sharenas search --retr
 
 from __future__ import annotations
 
-from sharenas.architectures.base import fusion_space, register_architecture
+from sharenas.architectures.base import fusion_space, register_architecture, space_config
 from sharenas.errors import ConfigError
 from sharenas.spaces.fusion import FusionGenotype, FusionNetwork, FusionSpaceConfig
 
@@ -16,10 +16,6 @@ def searched_fusion(tasks, input_spec, config) -> FusionNetwork:  # type: ignore
             "architecture 'fusion' needs model.genotype: pass a fusion search's "
             "arch.json with --arch."
         )
-    space = fusion_space(
-        tasks,
-        input_spec,
-        config,
-        FusionSpaceConfig.model_validate(genotype.get("space_config", {})),
-    )
-    return space.build(FusionGenotype.from_dict(genotype))
+    parsed = FusionGenotype.from_dict(genotype)
+    space = fusion_space(tasks, input_spec, config, space_config(FusionSpaceConfig, genotype))
+    return space.build(parsed)

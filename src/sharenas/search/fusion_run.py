@@ -20,8 +20,8 @@ from sharenas.data import create_dataset
 from sharenas.data.base import TaskSetData
 from sharenas.engine.evaluate import evaluate, primary_metrics, to_device
 from sharenas.engine.run import task_handlers, train, with_arch
-from sharenas.engine.trainer import Trainer
 from sharenas.resources import count_parameters, flops_per_example
+from sharenas.search.derive import finetune_derived
 from sharenas.search.gradient import CHECKPOINT, GradientSearch, GradientSearchConfig
 from sharenas.spaces.fusion import FusionSpaceConfig
 
@@ -136,18 +136,3 @@ def run_fusion_search(
         }
     write_json_atomic(out / "metrics.json", record)
     return record
-
-
-def finetune_derived(
-    config: Config, derived: Any, handlers: list[Any], data: TaskSetData, epochs: int, out: Path
-) -> dict[str, Any]:
-    """Continue training the derived network (inherited weights) for ``epochs`` epochs."""
-    settings = config.train.model_copy(update={"epochs": epochs})
-    trainer = Trainer(derived, handlers, data, settings, out, seed=config.seed, progress=False)
-    outcome = trainer.fit(resume=(out / "checkpoint.pt").exists())
-    return {
-        "tasks": outcome.test,
-        "primary": primary_metrics(outcome.test, handlers),
-        "epochs": epochs,
-        "train_seconds": round(outcome.train_seconds, 3),
-    }

@@ -12,8 +12,10 @@ from sharenas.config import Config, build_config
 from sharenas.data import create_dataset
 from sharenas.engine.run import smoke_config, train, with_arch
 from sharenas.report.fusion import architecture_diagram, gate_history_plot
+from sharenas.report.routing import route_diagram, search_history_plot
 from sharenas.report.runs import read_metrics, with_delta, write_report
 from sharenas.search.fusion_run import run_fusion_search
+from sharenas.search.routing_run import run_routing_search
 
 
 @dataclass
@@ -24,7 +26,8 @@ class SearchOutcome:
 
 
 def default_search_dir(config: Config) -> Path:
-    return Path("runs") / f"{config.data.name}-fusion-s{config.seed}"
+    space = config.search.space if config.search else "fusion"
+    return Path("runs") / f"{config.data.name}-{space}-s{config.seed}"
 
 
 def search(
@@ -36,8 +39,11 @@ def search(
     baselines: bool = True,
     finetune: int = 0,
     retrain: bool = False,
+    callbacks: list[Any] | None = None,
 ) -> SearchOutcome:
-    """Run ``config``'s search (fusion, gradient) and compare it with ``search.baselines``."""
+    """Run ``config``'s search (fusion: gradient; routing: reinforce or gumbel) and compare it
+    with ``search.baselines`` trained with the same budget. ``finetune`` (epochs) and ``retrain``
+    override ``search.derive``."""
     if smoke:
         config = smoke_config(config)
     if config.search is None:
@@ -45,11 +51,31 @@ def search(
     assert config.search is not None
     folder = Path(out) if out is not None else default_search_dir(config)
     data = create_dataset(config.data).load()
-    record = run_fusion_search(
-        config, folder / "search", resume=resume, data=data, finetune=finetune, retrain=retrain
-    )
+    settings = config.search
+    epochs = settings.derive_epochs or config.train.epochs
+    if settings.space == "routing":
+        derive = "retrain" if retrain else "finetune" if finetune else settings.derive
+        record = run_routing_search(
+            config,
+            folder / "search",
+            resume=resume,
+            data=data,
+            callbacks=callbacks,
+            derive=derive,
+            derive_epochs=finetune or settings.derive_epochs,
+        )
+    else:
+        record = run_fusion_search(
+            config,
+            folder / "search",
+            resume=resume,
+            data=data,
+            callbacks=callbacks,
+            finetune=finetune or (epochs if settings.derive == "finetune" else 0),
+            retrain=retrain or settings.derive == "retrain",
+        )
     runs = [folder / "search"]
-    for arch in config.search.baselines if baselines else []:
+    for arch in (settings.baselines or []) if baselines else []:
         run_dir = folder / "baselines" / arch
         if not (run_dir / "metrics.json").exists():
             train(
@@ -62,12 +88,12 @@ def search(
         runs.append(run_dir)
     _, markdown, chart = write_report(runs, folder)
     arch = json.loads((folder / "search" / "arch.json").read_text())
-    files = {
-        "report": markdown,
-        "chart": chart,
-        "diagram": architecture_diagram(arch, folder / "architecture.png"),
-        "gates": gate_history_plot(
-            folder / "search" / "search_history.jsonl", folder / "gates.png"
-        ),
-    }
+    history = folder / "search" / "search_history.jsonl"
+    files = {"report": markdown, "chart": chart}
+    if settings.space == "routing":
+        files["diagram"] = route_diagram(arch, folder / "routes.png")
+        files["history"] = search_history_plot(history, folder / "search.png")
+    else:
+        files["diagram"] = architecture_diagram(arch, folder / "architecture.png")
+        files["history"] = gate_history_plot(history, folder / "gates.png")
     return SearchOutcome(record, with_delta([read_metrics(r) for r in runs]), files)

@@ -1,0 +1,56 @@
+"""Gumbel-softmax relaxation of the routing choices: the differentiable alternative to REINFORCE
+(Jang et al., ICLR 2017; as in SNAS / GDAS). Every choice is replaced by the mixture of its
+options weighted by a relaxed one-hot sample at temperature τ, annealed geometrically from
+``initial_temperature`` to ``final_temperature``; weight steps (training split, samples detached)
+alternate with policy steps that descend the validation loss through the samples.
+"""
+
+from __future__ import annotations
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from sharenas.search.route_search import RouteSearch
+
+
+class GumbelConfig(BaseModel):
+    """Settings of ``search.strategy: gumbel`` (``search.gumbel``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    policy_lr: float = Field(3e-3, gt=0, description="Adam learning rate of the policy logits.")
+    initial_temperature: float = Field(5.0, gt=0)
+    final_temperature: float = Field(0.5, gt=0)
+    reward_batch: int = Field(256, ge=1, description="Validation rows per policy step.")
+    arch_every: int = Field(1, ge=1, description="A policy step every this many weight steps.")
+    warmup_epochs: int = Field(0, ge=0, description="Epochs of weight steps before policy steps.")
+
+
+class GumbelSearch(RouteSearch):
+    """First-order alternating search of the relaxed routing choices."""
+
+    config: GumbelConfig
+
+    def temperature(self, step: int) -> float:
+        start, end = self.config.initial_temperature, self.config.final_temperature
+        progress = min(step, self.total_steps) / max(1, self.total_steps)
+        return start * (end / start) ** progress
+
+    def _relax(self, step: int, generator: torch.Generator, detach: bool) -> None:
+        weights = self.policy.gumbel_softmax(self.temperature(step), generator)
+        if detach:
+            weights = {k: w.detach() for k, w in weights.items()}
+        self.supernet.relaxation = self.space.relaxation(weights)
+
+    def prepare_weight_step(self, step: int, generator: torch.Generator) -> None:
+        self._relax(step, generator, detach=True)
+
+    def architecture_step(self, step: int, generator: torch.Generator) -> dict[str, float]:
+        self._relax(step, generator, detach=False)
+        loss = self.batch_loss("val", self.val_rows(generator), f"policy step {step}")
+        self.arch_opt.zero_grad(set_to_none=True)
+        self.weight_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.arch_opt.step()
+        self.weight_opt.zero_grad(set_to_none=True)  # the validation split never trains weights
+        return {"val_loss": float(loss.detach()), "temperature": self.temperature(step)}
