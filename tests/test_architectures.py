@@ -63,7 +63,9 @@ def test_every_architecture_on_tables(arch: str) -> None:
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
 
 
-@pytest.mark.parametrize("arch", ["single-task", "hard-sharing", "cross-stitch", "nddr"])
+@pytest.mark.parametrize(
+    "arch", ["single-task", "hard-sharing", "cross-stitch", "nddr", "mmoe", "ple"]
+)
 @pytest.mark.parametrize("backbone", ["cnn", "resnet", "encdec"])
 def test_vision_architectures_on_dense_and_image_tasks(arch: str, backbone: str) -> None:
     tasks = handlers(
@@ -81,9 +83,9 @@ def test_vision_architectures_on_dense_and_image_tasks(arch: str, backbone: str)
 
 def test_architecture_errors() -> None:
     tasks = handlers(("a", "binary", {}), ("b", "binary", {}))
-    config = ModelConfig(arch="mmoe", backbone={"name": "cnn"})
-    with pytest.raises(ConfigError, match="'mmoe' is defined on tabular inputs"):
-        build_architecture("mmoe", tasks, IMAGE, config)
+    config = ModelConfig(arch="hard-sharing", backbone={"name": "mlp"})
+    with pytest.raises(ConfigError, match="model.backbone: the mlp backbone reads tables"):
+        build_architecture("hard-sharing", tasks, IMAGE, config)
     with pytest.raises(
         ConfigError, match="unknown architecture 'hard-shared'. Did you mean 'hard-sharing'"
     ):
@@ -98,6 +100,7 @@ def test_architecture_errors() -> None:
         "mmoe",
         "ple",
         "fusion",
+        "routing",
     }
 
 
@@ -140,22 +143,3 @@ def test_fusion_architecture_needs_a_genotype() -> None:
     tasks = handlers(("a", "binary", {}), ("b", "binary", {}))
     with pytest.raises(ConfigError, match="needs model.genotype"):
         build_architecture("fusion", tasks, TABLE, ModelConfig(arch="fusion"))
-
-
-def test_mmoe_and_ple_gates_are_distributions() -> None:
-    tasks = handlers(("a", "binary", {}), ("b", "binary", {}))
-    config = ModelConfig(arch="mmoe", backbone={"name": "mlp", "widths": [8]}, experts=3)
-    mmoe = build_architecture("mmoe", tasks, TABLE, config)
-    embedded = mmoe.stem(table_batch())
-    weights = torch.softmax(mmoe.gates["a"](embedded), -1)
-    assert weights.shape == (6, 3) and torch.allclose(weights.sum(-1), torch.ones(6))
-    ple = build_architecture(
-        "ple",
-        tasks,
-        TABLE,
-        ModelConfig(
-            arch="ple", backbone={"name": "mlp", "widths": [8, 4]}, task_experts=2, shared_experts=1
-        ),
-    )
-    assert len(ple.levels) == 2 and ple.levels[-1].shared_gate is None
-    assert ple.levels[0].gates["a"].out_features == 3

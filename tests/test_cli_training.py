@@ -140,7 +140,17 @@ def test_real_configs_smoke(online: Path, tmp_path: Path, name: str, arch: str) 
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("name", ["census-fusion", "multimnist-fusion", "mnist-scenes-fusion"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "census-fusion",
+        "multimnist-fusion",
+        "mnist-scenes-fusion",
+        "census-routing",
+        "multimnist-routing",
+        "synthetic-mmoe-routing",
+    ],
+)
 def test_search_configs_smoke(online: Path, tmp_path: Path, name: str) -> None:
     result = run_cli(
         "search",
@@ -152,4 +162,5 @@ def test_search_configs_smoke(online: Path, tmp_path: Path, name: str) -> None:
         env={"SHARENAS_DATA": str(online)},
     )
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "s" / "architecture.png").exists()
+    picture = "routes.png" if name.endswith("routing") else "architecture.png"
+    assert (tmp_path / "s" / picture).exists()

@@ -85,7 +85,11 @@ def route_diagram(arch: dict[str, Any], path: Path) -> Path:
                     seen.add((0, source))
                     arrow((0.0, 0.0), block_xy(0, source), task, offset)
             if len(route.sources) > 1:
-                label = "gate: input" if route.query == INPUT else f"gate: in e{route.query}"
+                label = (
+                    "gate on input"
+                    if route.query == INPUT
+                    else f"gate on input of L{layer - 1} e{route.query}"
+                )
                 ax.text(end[0] + 0.55, end[1] - 0.28, label, fontsize=5, color="#555555")
     ax.set_xlim(-0.8 * width - 1.2, 0.8 * width + 1.2)
     ax.set_ylim(-0.5, (layers + 1) * 1.2 + 0.5)

@@ -79,7 +79,12 @@ class FusionGenotype(Genotype):
             raise ConfigError(
                 f"a genotype of space {data.get('space')!r} is not a fusion genotype."
             )
-        return cls(tuple(sorted(Edge.parse(k) for k in data.get("edges", []))))
+        if not isinstance(data.get("edges"), list):
+            raise ConfigError(
+                "a fusion genotype needs 'edges' (a list of 'task:stage->task:stage'); this "
+                "arch.json has none, so it belongs to another space."
+            )
+        return cls(tuple(sorted(Edge.parse(k) for k in data["edges"])))
 
 
 def candidate_edges(

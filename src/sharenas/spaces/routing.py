@@ -191,7 +191,7 @@ class RoutingNetwork(nn.Module):
         self.stem = reference.stem
         widths = [_input_width(reference.stages[0])]
         widths += [spec.channels for spec in reference.stage_specs[:-1]]
-        self.input_widths = widths  # what layer lay's sub-networks read
+        self.input_widths = widths  # what each layer's sub-networks read
         used_blocks: set[tuple[int, int]]
         if genotype is None:
             used_blocks = {(lay, k) for lay in range(self.layers) for k in range(self.experts)}

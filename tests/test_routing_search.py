@@ -1,0 +1,154 @@
+"""The routing strategies: REINFORCE on a toy reward, Gumbel, resume, the search run and CLI."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from sharenas.config import build_config
+from sharenas.search.reinforce import ReinforceConfig, ReinforceSearch
+from sharenas.search.routing_run import run_routing_search
+from sharenas.spaces.routing import Route
+from tests.conftest import run_cli
+
+
+def routing_config(strategy: str = "reinforce", epochs: int = 2, **search):
+    return build_config(
+        {
+            "data": {
+                "name": "synthetic-mmoe",
+                "train_size": 300,
+                "val_size": 100,
+                "test_size": 100,
+            },
+            "model": {"backbone": {"name": "mlp", "widths": [8, 6]}, "tower": [4]},
+            "train": {"epochs": epochs, "batch_size": 50},
+            "search": {
+                "space": "routing",
+                "strategy": strategy,
+                "routing": {"experts": 3, "max_fan_in": 2},
+                **search,
+            },
+        }
+    )
+
+
+class ToyReward(ReinforceSearch):
+    """A reward with a known optimum: 1 when task a's tower reads exactly sub-network 2 and
+    gates on the input of sub-network 1, else 0."""
+
+    def reward(self, genotype, rows) -> float:  # type: ignore[no-untyped-def]
+        return float(genotype.tower("task1") == Route((2,), 1))
+
+
+def test_policy_gradient_finds_the_toy_optimum(tmp_path: Path) -> None:
+    from sharenas.architectures.base import routing_space
+    from sharenas.data import create_dataset
+    from sharenas.engine.run import task_handlers
+
+    config = routing_config()
+    data = create_dataset(config.data).load()
+    handlers = task_handlers(data)
+    space = routing_space(handlers, data.input_spec, config.model, config.search.routing)
+    search = ToyReward(
+        space,
+        space.supernet(),
+        handlers,
+        data,
+        config.train,
+        ReinforceConfig(policy_lr=0.1, samples=4, baseline_decay=0.8),
+        tmp_path,
+    )
+    generator = torch.Generator().manual_seed(0)
+    for step in range(300):
+        search.architecture_step(step, generator)
+    assert search.most_probable().tower("task1") == Route((2,), 1)
+    route, query = (p.detach() for p in search.policy.probabilities()[-4:-2])
+    assert float(route[2]) > 0.8 and float(query[2]) > 0.8  # options: input, 0, 1, 2
+
+
+@pytest.mark.parametrize("strategy", ["reinforce", "gumbel"])
+def test_search_run_writes_arch_and_metrics(tmp_path: Path, strategy: str) -> None:
+    record = run_routing_search(routing_config(strategy), tmp_path / "s")
+    arch = json.loads((tmp_path / "s" / "arch.json").read_text())
+    assert arch["space"] == "routing" and arch["strategy"] == strategy
+    assert set(arch["towers"]) == {"task1", "task2"} and len(arch["layers"]) == 1
+    for choice in arch["choices"].values():
+        assert sum(choice["probabilities"]) == pytest.approx(1.0, abs=1e-5)
+    assert record["derive"] == "retrain" and record["primary"] == record["retrained"]["primary"]
+    assert record["inherited_primary"].keys() == record["primary"].keys()
+    assert record["flops_per_example"] > 0 and record["params"] < record["supernet_params"]
+    history = [
+        json.loads(line)
+        for line in (tmp_path / "s" / "search_history.jsonl").read_text().splitlines()
+    ]
+    assert len(history) == 2 and history[-1]["most_probable"] == record["route"]
+    if strategy == "reinforce":
+        assert "reward" in history[-1] and history[-1]["architecture_steps"] == 6
+
+
+def test_search_resumes_mid_search_exactly(tmp_path: Path) -> None:
+    whole = run_routing_search(routing_config(epochs=3, derive="none"), tmp_path / "whole")
+    cut = routing_config(epochs=3, derive="none").model_copy(deep=True)
+    first = cut.model_copy(update={"train": cut.train.model_copy(update={"epochs": 1})})
+    run_routing_search(first, tmp_path / "cut")
+    resumed = run_routing_search(cut, tmp_path / "cut", resume=True)
+    assert resumed["route"] == whole["route"]
+    assert resumed["primary"] == whole["primary"]
+    rows = [
+        (tmp_path / d / "search_history.jsonl").read_text().splitlines() for d in ("whole", "cut")
+    ]
+    strip = [[{k: v for k, v in json.loads(r).items()} for r in rs] for rs in rows]
+    assert [r["reward"] for r in strip[0]] == [r["reward"] for r in strip[1]]
+
+
+def test_search_command_on_routing(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "data: {name: synthetic-mmoe, train_size: 300, val_size: 60, test_size: 60, dim: 8}\n"
+        "model: {backbone: {name: mlp, widths: [8, 8]}, experts: 2}\n"
+        "train: {epochs: 2, batch_size: 50}\n"
+        "search:\n  space: routing\n  routing: {experts: 2}\n"
+        "  baselines: [single-task, mmoe]\n"
+    )
+    out = tmp_path / "out"
+    result = run_cli("search", str(path), "--out", str(out), "--smoke", env={"COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    for name in ("routes.png", "search.png", "report.md", "search/arch.json", "search/retrain"):
+        assert (out / name).exists(), name
+    assert "routing (searched)" in (out / "report.md").read_text()
+    assert "route (reinforce):" in result.stdout and "retrained:" in result.stdout
+    trained = run_cli(
+        "train",
+        str(path),
+        "--arch",
+        str(out / "search" / "arch.json"),
+        "--smoke",
+        "--out",
+        str(tmp_path / "t"),
+        "--quiet",
+    )
+    assert trained.returncode == 0, trained.stderr
+
+    # errors: fan-in over K, a tower without input, another space's genotype
+    fan_in = run_cli("search", str(path), "--set", "search.routing.max_fan_in=3")
+    assert fan_in.returncode == 2 and "max_fan_in=3 is larger than experts=2" in fan_in.stderr
+    strategy = run_cli("search", str(path), "--set", "search.strategy=gradient")
+    assert strategy.returncode == 2 and "does not search the routing space" in strategy.stderr
+    arch = json.loads((out / "search" / "arch.json").read_text())
+    arch["towers"]["task1"] = "@input"
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(arch))
+    result = run_cli(
+        "train", str(path), "--arch", str(broken), "--smoke", "--out", str(tmp_path / "b")
+    )
+    assert result.returncode == 2 and "reads no sub-network" in result.stderr
+    arch["space"] = "fusion"
+    broken.write_text(json.dumps(arch))
+    result = run_cli(
+        "train", str(path), "--arch", str(broken), "--smoke", "--out", str(tmp_path / "c")
+    )
+    assert result.returncode == 2 and "so it belongs to another space" in (
+        " ".join(result.stderr.split())
+    )
