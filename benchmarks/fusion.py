@@ -27,6 +27,32 @@ from sharenas.tasks import delta_mtl
 BASELINES = ("single-task", "hard-sharing", "cross-stitch", "nddr")
 
 
+def plot_gates(folder: Path, path: Path) -> Path:
+    """Histogram of the final gate probabilities of every ``fusion-lambda*`` search in
+    ``folder``, one panel per λ."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    gates: dict[str, list[float]] = {}
+    for arch in sorted(folder.glob("fusion-lambda*-s*/arch.json")):
+        weight = arch.parent.name.split("-")[1].removeprefix("lambda")
+        candidates = json.loads(arch.read_text())["candidates"]
+        gates.setdefault(weight, []).extend(c["probability"] for c in candidates)
+    fig, axes = plt.subplots(1, len(gates), figsize=(4 * len(gates), 3), squeeze=False)
+    for ax, (weight, values) in zip(axes[0], sorted(gates.items(), reverse=True), strict=True):
+        ax.hist(values, bins=20, range=(0, 1), color="#4c72b0")
+        ax.set_title(f"λ = {weight}: final gates ({len(values)} edges, all seeds)", fontsize=9)
+        ax.set_xlabel("σ(α)")
+        ax.set_ylabel("edges")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def mean_std(values: list[float]) -> str:
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{statistics.mean(values):.4f} ± {spread:.4f}"
@@ -38,7 +64,15 @@ def main() -> None:
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--runs", type=Path, default=Path("runs/bench-fusion"))
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--figure", type=Path, default=None, help="Gate histogram PNG.")
+    parser.add_argument(
+        "--plot-only", action="store_true", help="Only redraw the histogram from --runs."
+    )
     args = parser.parse_args()
+    figure = args.figure or args.runs / f"{args.config.stem}-gates.png"
+    if args.plot_only:
+        print(plot_gates(args.runs / args.config.stem, figure))
+        return
     seeds = [int(s) for s in args.seeds.split(",")]
     base = load_config(args.config, args.overrides)
     data = create_dataset(base.data).load()
@@ -103,6 +137,7 @@ def main() -> None:
         gates = sorted(round(g, 3) for r in records for g in r["final_gates"])
         print(f"final gates, λ = {weight:g}: {gates}")
 
+    print(f"\ngate histogram: {plot_gates(args.runs / args.config.stem, figure)}")
     print("\n## cost\n")
     for seed in seeds:
         search_s = results[("fusion (searched)", seed)]["search_seconds"]

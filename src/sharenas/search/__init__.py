@@ -1,4 +1,5 @@
-"""Search strategies: gradient (MTL-NAS single-shot)."""
+"""Search strategies: gradient (MTL-NAS single-shot, fusion space); reinforce and gumbel over a
+categorical policy (MTNAS, routing space)."""
 
 from sharenas.search.gradient import GradientSearch, GradientSearchConfig, gate_entropy
 
