@@ -66,6 +66,9 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--figure", type=Path, default=None, help="Gate histogram PNG.")
     parser.add_argument(
+        "--retrain", action="store_true", help="Also retrain the λ = 10 genotype from scratch."
+    )
+    parser.add_argument(
         "--plot-only", action="store_true", help="Only redraw the histogram from --runs."
     )
     args = parser.parse_args()
@@ -90,12 +93,15 @@ def main() -> None:
             folder = args.runs / args.config.stem / f"fusion-lambda{weight:g}-s{seed}"
             shutil.rmtree(folder, ignore_errors=True)
             gradient = config.search.gradient.model_copy(update={"entropy_weight": weight})
-            record = run_fusion_search(config, folder, search=gradient, data=data)
+            retrain = args.retrain and weight == 10.0
+            record = run_fusion_search(config, folder, search=gradient, data=data, retrain=retrain)
             ablation[weight].append(record)
             arch = json.loads((folder / "arch.json").read_text())
             record["final_gates"] = [c["probability"] for c in arch["candidates"]]
             if weight == 10.0:
                 results[("fusion (searched)", seed)] = record
+            if retrain:
+                results[("fusion (retrained)", seed)] = {**record, **record["retrained"]}
         print(f"seed {seed} done", flush=True)
 
     first = results[("single-task", seeds[0])]
@@ -107,7 +113,8 @@ def main() -> None:
         + " | Δ_MTL % | MFLOPs/example |"
     )
     print("|" + "---|" * (len(tasks) + 3))
-    for arch in ("fusion (searched)", *BASELINES):
+    searched = ["fusion (searched)"] + (["fusion (retrained)"] if args.retrain else [])
+    for arch in (*searched, *BASELINES):
         runs = [results[(arch, s)] for s in seeds]
         deltas = [
             delta_mtl(

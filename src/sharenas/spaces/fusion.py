@@ -363,10 +363,12 @@ class FusionSpace(Space):
     def build(self, genotype: Genotype) -> FusionNetwork:
         assert isinstance(genotype, FusionGenotype)
         self.validate(genotype)
+        kept = set(genotype.edges)
         return FusionNetwork(
             self.tasks,
             self._fresh_backbones(),
-            sorted(genotype.edges),
+            # the supernet's (candidate) order, so that inherited weight columns line up
+            [e for e in self.candidates if e in kept],
             False,
             self.own_weight,
             self.init,
