@@ -194,18 +194,18 @@ class RoutingNetwork(nn.Module):
         self.input_widths = widths  # what each layer's sub-networks read
         used_blocks: set[tuple[int, int]]
         if genotype is None:
-            used_blocks = {(lay, k) for lay in range(self.layers) for k in range(self.experts)}
+            used_blocks = {(level, k) for level in range(self.layers) for k in range(self.experts)}
         else:
             used_blocks, _ = needed(genotype, self.layers)
         self.blocks = nn.ModuleDict(
-            {f"{lay}:{k}": backbones[k].stages[lay] for lay, k in sorted(used_blocks)}
+            {f"{level}:{k}": backbones[k].stages[level] for level, k in sorted(used_blocks)}
         )
         gates: dict[str, nn.Module] = {}
         if genotype is None:
-            for lay in range(1, self.layers + 1):
-                for q in [INPUT, *(range(self.experts) if lay >= 2 else [])]:
-                    gates[self._super_gate(lay, q)] = nn.Linear(
-                        self.query_width(lay, q), self.experts
+            for level in range(1, self.layers + 1):
+                for q in [INPUT, *(range(self.experts) if level >= 2 else [])]:
+                    gates[self._super_gate(level, q)] = nn.Linear(
+                        self.query_width(level, q), self.experts
                     )
             for task in self.task_names:
                 for q in [INPUT, *(range(self.experts) if self.layers >= 2 else [])]:
@@ -213,8 +213,8 @@ class RoutingNetwork(nn.Module):
                         self.query_width(self.layers, q), self.experts
                     )
         else:
-            for key, (lay, route) in self._derived_gates(genotype).items():
-                gates[key] = nn.Linear(self.query_width(lay, route.query), len(route.sources))
+            for key, (level, route) in self._derived_gates(genotype).items():
+                gates[key] = nn.Linear(self.query_width(level, route.query), len(route.sources))
         self.gates = nn.ModuleDict(gates)
         self.heads = nn.ModuleDict(
             {
@@ -238,10 +238,10 @@ class RoutingNetwork(nn.Module):
         """Gate name -> (layer, route) of every gate a derived network needs."""
         _, inputs = needed(genotype, self.layers)
         gates = {}
-        for lay, k in sorted(inputs):
-            route = genotype.layers[lay - 1][k]
-            if lay >= 1 and len(route.sources) > 1:
-                gates[self._group_gate(lay, route)] = (lay, route)
+        for level, k in sorted(inputs):
+            route = genotype.layers[level - 1][k]
+            if level >= 1 and len(route.sources) > 1:
+                gates[self._group_gate(level, route)] = (level, route)
         for task, route in genotype.towers:
             if len(route.sources) > 1:
                 gates[f"tower:{task}"] = (self.layers, route)
@@ -261,46 +261,42 @@ class RoutingNetwork(nn.Module):
         outputs: dict[tuple[int, int], torch.Tensor] = {}
         inputs: dict[tuple[int, int], torch.Tensor] = {}
 
-        def block_input(lay: int, k: int) -> torch.Tensor:
-            if lay == 0:
+        def gated(level: int, route: Route, tower: str | None = None) -> torch.Tensor:
+            sources = [output(level - 1, s) for s in route.sources]
+            if len(sources) == 1:
+                return sources[0]
+            query = stem if route.query == INPUT else block_input(level - 1, route.query)
+            return _mix(self._gate_weights(level, route, _vector(query), tower), sources)
+
+        def block_input(level: int, k: int) -> torch.Tensor:
+            if level == 0:
                 return stem
-            if (lay, k) not in inputs:
-                route = genotype.layers[lay - 1][k]
-                inputs[(lay, k)] = self._gated(lay, route, self._group_gate(lay, route))
-            return inputs[(lay, k)]
+            if (level, k) not in inputs:
+                inputs[(level, k)] = gated(level, genotype.layers[level - 1][k])
+            return inputs[(level, k)]
 
-        def output(lay: int, k: int) -> torch.Tensor:
-            if (lay, k) not in outputs:
-                outputs[(lay, k)] = self.blocks[f"{lay}:{k}"](block_input(lay, k))
-            return outputs[(lay, k)]
+        def output(level: int, k: int) -> torch.Tensor:
+            if (level, k) not in outputs:
+                outputs[(level, k)] = self.blocks[f"{level}:{k}"](block_input(level, k))
+            return outputs[(level, k)]
 
-        self._block_input, self._output = block_input, output
-        result = {}
-        for task, route in genotype.towers:
-            result[task] = self.heads[task](self._gated(self.layers, route, f"tower:{task}"))
-        del self._block_input, self._output
-        return result
+        return {
+            task: self.heads[task](gated(self.layers, route, task))
+            for task, route in genotype.towers
+        }
 
-    def _gated(self, layer: int, route: Route, derived_name: str) -> torch.Tensor:
-        """The gated mixture of ``route``'s sources (outputs of layer ``layer − 1``)."""
-        sources = [self._output(layer - 1, s) for s in route.sources]
-        if len(sources) == 1:
-            return sources[0]
-        query = self._block_input(0, 0) if route.query == INPUT else None
-        if query is None:
-            query = self._block_input(layer - 1, route.query)
-        query = _vector(query)
+    def _gate_weights(
+        self, layer: int, route: Route, query: torch.Tensor, tower: str | None
+    ) -> torch.Tensor:
+        """Softmax weights (N, |route|) of a route's sources; in the supernet the layer's (or
+        tower's) projection for this query, restricted to the route's sources."""
         if self.supernet:
-            name = derived_name.split(":")
-            gate_name = (
-                f"tower:{name[1]}:{route.query}"
-                if name[0] == "tower"
-                else self._super_gate(layer, route.query)
-            )
-            logits = self.gates[gate_name](query)[:, list(route.sources)]
+            name = f"tower:{tower}:{route.query}" if tower else self._super_gate(layer, route.query)
+            logits = self.gates[name](query)[:, list(route.sources)]
         else:
-            logits = self.gates[derived_name](query)
-        return _mix(torch.softmax(logits, dim=-1), sources)
+            name = f"tower:{tower}" if tower else self._group_gate(layer, route)
+            logits = self.gates[name](query)
+        return torch.softmax(logits, dim=-1)
 
     def _relaxed_forward(self, x: Any) -> dict[str, torch.Tensor]:
         """Every sub-network computed; each reader's route and query choices replaced by the
@@ -309,23 +305,23 @@ class RoutingNetwork(nn.Module):
         stem = self.stem(x)
         block_inputs = [[stem] * self.experts]
         outputs = [[self.blocks[f"0:{k}"](stem) for k in range(self.experts)]]
-        for lay in range(1, self.layers + 1):
-            last = lay == self.layers
+        for level in range(1, self.layers + 1):
+            last = level == self.layers
             readers = (
                 [f"tower:{t}" for t in self.task_names]
                 if last
-                else [f"{lay}:{k}" for k in range(self.experts)]
+                else [f"{level}:{k}" for k in range(self.experts)]
             )
             mixed = []
             for reader in readers:
                 relaxed: RelaxedChoice = self.relaxation[reader]
                 coefficient: torch.Tensor | float = 0.0
                 for q, query_weight in zip(relaxed.queries, relaxed.query_weights, strict=True):
-                    query = _vector(stem if q == INPUT else block_inputs[lay - 1][q])
+                    query = _vector(stem if q == INPUT else block_inputs[level - 1][q])
                     gate = (
                         f"tower:{reader.removeprefix('tower:')}:{q}"
                         if last
-                        else self._super_gate(lay, q)
+                        else self._super_gate(level, q)
                     )
                     logits = self.gates[gate](query).unsqueeze(1)  # (N, 1, K)
                     mask = relaxed.masks.to(logits.device)  # (R, K)
@@ -333,11 +329,11 @@ class RoutingNetwork(nn.Module):
                     per_route = per_route.nan_to_num(0.0)  # (N, R, K)
                     routes_mixed = (relaxed.route_weights.reshape(1, -1, 1) * per_route).sum(1)
                     coefficient = coefficient + query_weight * routes_mixed
-                mixed.append(_mix(coefficient, outputs[lay - 1]))  # type: ignore[arg-type]
+                mixed.append(_mix(coefficient, outputs[level - 1]))  # type: ignore[arg-type]
             if last:
                 return {t: self.heads[t](m) for t, m in zip(self.task_names, mixed, strict=True)}
             block_inputs.append(mixed)
-            outputs.append([self.blocks[f"{lay}:{k}"](mixed[k]) for k in range(self.experts)])
+            outputs.append([self.blocks[f"{level}:{k}"](mixed[k]) for k in range(self.experts)])
         raise AssertionError("a routing network has at least one layer")
 
     def network_parameters(self) -> list[nn.Parameter]:
@@ -360,23 +356,23 @@ def needed(
     outputs: set[tuple[int, int]] = set()
     inputs: set[tuple[int, int]] = set()
 
-    def use_input(lay: int, k: int) -> None:
-        if lay == 0 or (lay, k) in inputs:
+    def use_input(level: int, k: int) -> None:
+        if level == 0 or (level, k) in inputs:
             return
-        inputs.add((lay, k))
-        read(lay, genotype.layers[lay - 1][k])
+        inputs.add((level, k))
+        read(level, genotype.layers[level - 1][k])
 
-    def use_output(lay: int, k: int) -> None:
-        if (lay, k) in outputs:
+    def use_output(level: int, k: int) -> None:
+        if (level, k) in outputs:
             return
-        outputs.add((lay, k))
-        use_input(lay, k)
+        outputs.add((level, k))
+        use_input(level, k)
 
-    def read(lay: int, route: Route) -> None:
+    def read(level: int, route: Route) -> None:
         for s in route.sources:
-            use_output(lay - 1, s)
+            use_output(level - 1, s)
         if len(route.sources) > 1 and route.query != INPUT:
-            use_input(lay - 1, route.query)
+            use_input(level - 1, route.query)
 
     for _, route in genotype.towers:
         read(layers, route)
@@ -417,7 +413,7 @@ class RoutingSpace(Space):
     # --- the decisions ------------------------------------------------------------------------
     def _readers(self) -> list[tuple[str, int]]:
         readers = [
-            (f"{lay}:{k}", lay) for lay in range(1, self.layers) for k in range(self.experts)
+            (f"{level}:{k}", level) for level in range(1, self.layers) for k in range(self.experts)
         ]
         return readers + [(f"tower:{t}", self.layers) for t in self.task_names]
 
@@ -456,8 +452,8 @@ class RoutingSpace(Space):
         """The inverse of :meth:`genotype_from`."""
         self.validate(genotype)
         routes_by_reader = {
-            f"{lay + 1}:{k}": r
-            for lay, layer in enumerate(genotype.layers)
+            f"{level + 1}:{k}": r
+            for level, layer in enumerate(genotype.layers)
             for k, r in enumerate(layer)
         }
         routes_by_reader.update({f"tower:{t}": r for t, r in genotype.towers})
@@ -493,8 +489,8 @@ class RoutingSpace(Space):
         result = []
         with torch.no_grad():
             h = supernet.stem(example)
-            for lay in range(self.layers):
-                block = supernet.blocks[f"{lay}:0"]
+            for level in range(self.layers):
+                block = supernet.blocks[f"{level}:0"]
                 result.append(flops_per_example(block, h))
                 h = block(h)
         supernet.train(was_training)
@@ -504,7 +500,7 @@ class RoutingSpace(Space):
         """FLOPs of the sub-networks ``genotype`` uses, in units of one chain (hard sharing);
         gates and towers, common to every route and small, are left out."""
         used, _ = needed(genotype, self.layers)
-        return sum(layer_flops[lay] for lay, _ in used) / max(1, sum(layer_flops))
+        return sum(layer_flops[level] for level, _ in used) / max(1, sum(layer_flops))
 
     def validate(self, genotype: RoutingGenotype) -> None:
         where = "the routing genotype"
@@ -521,14 +517,14 @@ class RoutingSpace(Space):
                 f"{sorted(self.task_names)}."
             )
         readers = [
-            (f"layer {lay + 1} sub-network {k}", lay + 1, r)
-            for lay, layer in enumerate(genotype.layers)
+            (f"layer {level + 1} sub-network {k}", level + 1, r)
+            for level, layer in enumerate(genotype.layers)
             for k, r in enumerate(layer)
         ]
-        for lay, layer in enumerate(genotype.layers):
+        for level, layer in enumerate(genotype.layers):
             if len(layer) != self.experts:
                 raise ConfigError(
-                    f"{where}: layer {lay + 1} has {len(layer)} sub-networks; this space has "
+                    f"{where}: layer {level + 1} has {len(layer)} sub-networks; this space has "
                     f"experts={self.experts}."
                 )
         readers += [(f"the tower of {t!r}", self.layers, towers[t]) for t in self.task_names]
@@ -593,18 +589,19 @@ class RoutingSpace(Space):
     # --- the hand-designed schemes --------------------------------------------------------
     def _uniform(self, layer_route: Callable[[int, int], Route], tower: Callable[[str], Route]):  # type: ignore[no-untyped-def]
         layers = tuple(
-            tuple(layer_route(lay, k) for k in range(self.experts)) for lay in range(1, self.layers)
+            tuple(layer_route(level, k) for k in range(self.experts))
+            for level in range(1, self.layers)
         )
         return RoutingGenotype(layers, tuple((t, tower(t)) for t in self.task_names))
 
     def hard_sharing(self) -> RoutingGenotype:
         """One shared chain (sub-network 0 of every layer); every tower reads it."""
-        return self._uniform(lambda lay, k: Route((0,)), lambda t: Route((0,)))
+        return self._uniform(lambda level, k: Route((0,)), lambda t: Route((0,)))
 
     def mmoe(self) -> RoutingGenotype:
         """K expert chains; each tower mixes all K with its own gate on the input."""
         every = tuple(range(self.experts))
-        return self._uniform(lambda lay, k: Route((k,)), lambda t: Route(every))
+        return self._uniform(lambda level, k: Route((k,)), lambda t: Route(every))
 
     def ple(self, task_experts: int = 1) -> RoutingGenotype:
         """``task_experts`` sub-networks per task and layer, the remaining K − T·task_experts
@@ -622,14 +619,14 @@ class RoutingSpace(Space):
         }
         owner = {k: t for t, ks in own.items() for k in ks}
 
-        def query(lay: int, first: int) -> int:
-            return INPUT if lay < 2 else first
+        def query(level: int, first: int) -> int:
+            return INPUT if level < 2 else first
 
-        def layer_route(lay: int, k: int) -> Route:
+        def layer_route(level: int, k: int) -> Route:
             if k in owner:
                 task = owner[k]
-                return Route(own[task] + shared, query(lay, own[task][0]))
-            return Route(tuple(range(self.experts)), query(lay, shared[0]))
+                return Route(own[task] + shared, query(level, own[task][0]))
+            return Route(tuple(range(self.experts)), query(level, shared[0]))
 
         def tower(t: str) -> Route:
             return Route(own[t] + shared, query(self.layers, own[t][0]))
@@ -639,8 +636,8 @@ class RoutingSpace(Space):
     def most_probable_summary(self, genotype: RoutingGenotype) -> str:
         """A one-line description, e.g. ``L1[0+1@input 1 …] | income:0+2@in0``."""
         layers = " ".join(
-            f"L{lay + 1}[" + " ".join(r.key() for r in layer) + "]"
-            for lay, layer in enumerate(genotype.layers)
+            f"L{level + 1}[" + " ".join(r.key() for r in layer) + "]"
+            for level, layer in enumerate(genotype.layers)
         )
         towers = " ".join(f"{t}:{r.key()}" for t, r in genotype.towers)
         return f"{layers} | {towers}".strip(" |")
