@@ -103,7 +103,7 @@ def test_search_resumes_mid_search_exactly(tmp_path: Path) -> None:
     assert [r["reward"] for r in strip[0]] == [r["reward"] for r in strip[1]]
 
 
-def test_search_command_on_routing(tmp_path: Path) -> None:
+def routing_yaml(tmp_path: Path) -> Path:
     path = tmp_path / "r.yaml"
     path.write_text(
         "data: {name: synthetic-mmoe, train_size: 300, val_size: 60, test_size: 60, dim: 8}\n"
@@ -112,6 +112,11 @@ def test_search_command_on_routing(tmp_path: Path) -> None:
         "search:\n  space: routing\n  routing: {experts: 2}\n"
         "  baselines: [single-task, mmoe]\n"
     )
+    return path
+
+
+def test_search_command_on_routing(tmp_path: Path) -> None:
+    path = routing_yaml(tmp_path)
     out = tmp_path / "out"
     result = run_cli("search", str(path), "--out", str(out), "--smoke", env={"COLUMNS": "200"})
     assert result.returncode == 0, result.stderr
@@ -131,12 +136,19 @@ def test_search_command_on_routing(tmp_path: Path) -> None:
     )
     assert trained.returncode == 0, trained.stderr
 
-    # errors: fan-in over K, a tower without input, another space's genotype
+
+def test_routing_errors_from_the_cli(tmp_path: Path) -> None:
+    """Fan-in over K, a strategy of another space, a tower without input, another space's
+    genotype: each a clear error with exit status 2."""
+    from sharenas.config import load_config
+
+    path = routing_yaml(tmp_path)
+    run_routing_search(load_config(path, ["search.derive=none"]), tmp_path / "s")
     fan_in = run_cli("search", str(path), "--set", "search.routing.max_fan_in=3")
     assert fan_in.returncode == 2 and "max_fan_in=3 is larger than experts=2" in fan_in.stderr
     strategy = run_cli("search", str(path), "--set", "search.strategy=gradient")
     assert strategy.returncode == 2 and "does not search the routing space" in strategy.stderr
-    arch = json.loads((out / "search" / "arch.json").read_text())
+    arch = json.loads((tmp_path / "s" / "arch.json").read_text())
     arch["towers"]["task1"] = "@input"
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps(arch))
