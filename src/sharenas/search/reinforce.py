@@ -5,13 +5,17 @@ Each weight step trains the supernet along a route g ~ π sampled for that batch
 R(g) = mean over tasks of the signed primary metric (higher is better; lower-is-better metrics
 negated) − ``flops_penalty`` · cost(g), cost in units of one hard-sharing chain. The policy then
 descends −(R − b) ∇ log π(g) − β ∇ H(π), with the moving-average baseline
-b ← decay · b + (1 − decay) · R and the entropy bonus β.
+b ← decay · b + (1 − decay) · R and the entropy bonus β. With ``samples`` = S > 1 routes scored on
+the same rows per step, ``baseline: leave-one-out`` uses the mean reward of the other S − 1
+(Kool et al., 2019), which removes the batch-to-batch noise of the reward.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sharenas.engine.evaluate import to_device
 from sharenas.search.route_search import RouteSearch
@@ -31,8 +35,25 @@ class ReinforceConfig(BaseModel):
     )
     reward_batch: int = Field(1024, ge=1, description="Validation rows that score one route.")
     arch_every: int = Field(1, ge=1, description="A policy step every this many weight steps.")
-    samples: int = Field(1, ge=1, description="Routes scored per policy step.")
+    samples: int = Field(
+        1, ge=1, description="Routes scored per policy step, all on the same validation rows."
+    )
+    baseline: Literal["moving-average", "leave-one-out"] = Field(
+        "moving-average",
+        description="b for each sample: the moving average of past rewards, or (samples > 1) "
+        "the mean reward of the step's other samples on the same rows, which cancels how hard "
+        "the batch is.",
+    )
     warmup_epochs: int = Field(0, ge=0, description="Epochs of weight steps before policy steps.")
+
+    @model_validator(mode="after")
+    def _leave_one_out_needs_samples(self) -> ReinforceConfig:
+        if self.baseline == "leave-one-out" and self.samples < 2:
+            raise ValueError(
+                "baseline 'leave-one-out' needs samples ≥ 2 (each sample is compared with the "
+                "others); raise samples or use baseline 'moving-average'"
+            )
+        return self
 
 
 class ReinforceSearch(RouteSearch):
@@ -65,19 +86,21 @@ class ReinforceSearch(RouteSearch):
 
     def architecture_step(self, step: int, generator: torch.Generator) -> dict[str, float]:
         rows = self.val_rows(generator)
-        loss = torch.zeros((), device=self.device)
-        rewards = []
-        for _ in range(self.config.samples):
-            indices = self.policy.sample(generator)
-            reward = self.reward(self.genotype(indices), rows)
-            rewards.append(reward)
-            if self.baseline is None:
-                self.baseline = reward
-            advantage = reward - self.baseline
-            loss = loss - advantage * self.policy.log_prob(indices) / self.config.samples
+        drawn = [self.policy.sample(generator) for _ in range(self.config.samples)]
+        rewards = [self.reward(self.genotype(indices), rows) for indices in drawn]
         mean_reward = sum(rewards) / len(rewards)
+        if self.baseline is None:
+            self.baseline = mean_reward
+        if self.config.baseline == "leave-one-out":
+            others = len(rewards) - 1
+            baselines = [(sum(rewards) - r) / others for r in rewards]
+        else:
+            baselines = [self.baseline] * len(rewards)
+        loss = torch.zeros((), device=self.device)
+        for indices, reward, base in zip(drawn, rewards, baselines, strict=True):
+            loss = loss - (reward - base) * self.policy.log_prob(indices) / len(rewards)
         decay = self.config.baseline_decay
-        self.baseline = decay * self.baseline + (1 - decay) * mean_reward  # type: ignore[operator]
+        self.baseline = decay * self.baseline + (1 - decay) * mean_reward
         entropy = self.policy.entropy()
         loss = loss - self.config.entropy_bonus * entropy
         self.arch_opt.zero_grad(set_to_none=True)
