@@ -42,7 +42,15 @@ class ToyReward(ReinforceSearch):
         return float(genotype.tower("task1") == Route((2,), 1))
 
 
-def test_policy_gradient_finds_the_toy_optimum(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"policy_lr": 0.1, "samples": 4, "baseline_decay": 0.8},
+        {"policy_lr": 0.1, "samples": 4, "baseline": "leave-one-out"},
+    ],
+    ids=["moving-average", "leave-one-out"],
+)
+def test_policy_gradient_finds_the_toy_optimum(tmp_path: Path, settings: dict) -> None:
     from sharenas.architectures.base import routing_space
     from sharenas.data import create_dataset
     from sharenas.engine.run import task_handlers
@@ -57,7 +65,7 @@ def test_policy_gradient_finds_the_toy_optimum(tmp_path: Path) -> None:
         handlers,
         data,
         config.train,
-        ReinforceConfig(policy_lr=0.1, samples=4, baseline_decay=0.8),
+        ReinforceConfig(**settings),
         tmp_path,
     )
     generator = torch.Generator().manual_seed(0)
@@ -66,6 +74,13 @@ def test_policy_gradient_finds_the_toy_optimum(tmp_path: Path) -> None:
     assert search.most_probable().tower("task1") == Route((2,), 1)
     route, query = (p.detach() for p in search.policy.probabilities()[-4:-2])
     assert float(route[2]) > 0.8 and float(query[2]) > 0.8  # options: input, 0, 1, 2
+
+
+def test_leave_one_out_needs_several_samples() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="needs samples ≥ 2"):
+        ReinforceConfig(baseline="leave-one-out", samples=1)
 
 
 @pytest.mark.parametrize("strategy", ["reinforce", "gumbel"])
