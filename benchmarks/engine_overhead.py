@@ -20,7 +20,7 @@ import torch
 
 from sharenas.data import create_dataset
 from sharenas.engine.run import build_model, resolve_run_config
-from sharenas.engine.trainer import Trainer, epoch_batches
+from sharenas.engine.trainer import Trainer
 
 CASES = {
     "census-income mlp hard-sharing": ("configs/census-income.yaml", "hard-sharing", []),
@@ -59,9 +59,7 @@ def main() -> None:
         data = create_dataset(config.data).load()
         model, handlers = build_model(config, data)
         initial = copy.deepcopy(model.state_dict())
-        batches = epoch_batches(
-            len(data.train), config.train.batch_size, config.seed, 0, args.batches
-        )
+        batches = data.train.batches(config.train.batch_size, config.seed, 0, args.batches)
         ours, plain = [], []
         with tempfile.TemporaryDirectory() as tmp:
             for _ in range(args.repeats):

@@ -132,7 +132,8 @@ def datasets_show(
         data = builder.load()
     sizes = ", ".join(f"{split} {n:,}" for split, n in data.sizes().items())
     console.print(f"[bold]{data.name}[/]: {builder.description}")
-    console.print(f"input: {data.input_spec.describe()}; splits: {sizes}")
+    shape = " (multi-domain: every task has its own rows)" if data.shape == "multi-domain" else ""
+    console.print(f"input: {data.input_spec.describe()}; splits: {sizes}{shape}")
     table = Table(title=f"{data.name} targets")
     rows = summarize(data)
     for column in rows[0]:

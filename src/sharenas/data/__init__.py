@@ -2,13 +2,14 @@
 
 from sharenas.data import (  # noqa: F401  (importing registers the datasets)
     census_income,
+    digit_domains,
     mnist_scenes,
     multimnist,
     nyuv2,
     synthetic_mmoe,
     tabular_csv,
 )
-from sharenas.data.base import InputSpec, MultiTaskDataset, TaskSetData
+from sharenas.data.base import InputSpec, MultiDomainDataset, MultiTaskDataset, TaskSetData
 from sharenas.data.registry import (
     DatasetBuilder,
     DatasetConfig,
@@ -23,6 +24,7 @@ __all__ = [
     "DatasetBuilder",
     "DatasetConfig",
     "InputSpec",
+    "MultiDomainDataset",
     "MultiTaskDataset",
     "TaskSetData",
     "create_dataset",

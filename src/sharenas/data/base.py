@@ -104,6 +104,19 @@ class MultiTaskDataset(Dataset):
         x = {key: value[0] for key, value in x.items()} if isinstance(x, dict) else x[0]
         return x, {name: value[0] for name, value in y.items()}
 
+    def batches(
+        self, batch_size: int, seed: int, epoch: int, max_batches: int | None = None
+    ) -> list[torch.Tensor]:
+        """The epoch's shuffled index batches, a function of (seed, epoch) only."""
+        generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+        order = torch.randperm(len(self), generator=generator)
+        batches = list(order.split(batch_size))
+        return batches[:max_batches] if max_batches else batches
+
+    def example(self, n: int = 2) -> Inputs:
+        """The inputs of the first ``n`` rows (for shapes, FLOP counts)."""
+        return self.batch(slice(0, n))[0]
+
     def take(self, n: int) -> MultiTaskDataset:
         """The first ``n`` rows (a view): small slices for smoke runs and tests."""
         n = min(n, len(self))
@@ -115,6 +128,83 @@ class MultiTaskDataset(Dataset):
         return MultiTaskDataset(inputs, targets, list(self.tasks.values()))
 
 
+DomainBatch = tuple[str, torch.Tensor]  # (task, row indices of that task's own dataset)
+
+
+class MultiDomainDataset:
+    """One split of a multi-domain task set: every task has its own rows (images and labels),
+    as in Visual Decathlon. A batch holds one task's rows and that task's targets only.
+
+    ``sampling`` orders an epoch's batches: ``round-robin`` takes one batch per task in turn
+    (smaller tasks simply run out earlier), ``proportional`` draws the task of each batch at
+    random in proportion to its size. Either way every row of every task is seen once per epoch.
+    """
+
+    def __init__(
+        self,
+        domains: dict[str, MultiTaskDataset],
+        sampling: Literal["round-robin", "proportional"] = "round-robin",
+    ) -> None:
+        for task, dataset in domains.items():
+            if list(dataset.tasks) != [task]:
+                raise ValueError(f"domain {task!r} must hold exactly its own task's targets")
+        self.domains = domains
+        self.sampling = sampling
+
+    @property
+    def tasks(self) -> dict[str, TaskSpec]:
+        return {name: d.tasks[name] for name, d in self.domains.items()}
+
+    def __len__(self) -> int:
+        return sum(len(d) for d in self.domains.values())
+
+    def sizes(self) -> dict[str, int]:
+        return {name: len(d) for name, d in self.domains.items()}
+
+    def batches(
+        self, batch_size: int, seed: int, epoch: int, max_batches: int | None = None
+    ) -> list[DomainBatch]:
+        """The epoch's (task, rows) batches, a function of (seed, epoch) only."""
+        per_task = {
+            name: d.batches(batch_size, seed + 7 * i, epoch)
+            for i, (name, d) in enumerate(self.domains.items())
+        }
+        order: list[DomainBatch] = []
+        if self.sampling == "round-robin":
+            for step in range(max(len(b) for b in per_task.values())):
+                order += [(name, b[step]) for name, b in per_task.items() if step < len(b)]
+        else:
+            names = [name for name, b in per_task.items() for _ in b]
+            generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch + 17)
+            taken = dict.fromkeys(per_task, 0)
+            for i in torch.randperm(len(names), generator=generator).tolist():
+                name = names[i]
+                order.append((name, per_task[name][taken[name]]))
+                taken[name] += 1
+        return order[:max_batches] if max_batches else order
+
+    def batch(self, item: DomainBatch) -> tuple[Inputs, Targets]:
+        task, index = item
+        return self.domains[task].batch(index)
+
+    def example(self, n: int = 2) -> Inputs:
+        return next(iter(self.domains.values())).example(n)
+
+    def take(self, n: int) -> MultiDomainDataset:
+        """The first ``n`` rows of every task."""
+        return MultiDomainDataset({k: d.take(n) for k, d in self.domains.items()}, self.sampling)
+
+
+Split = MultiTaskDataset | MultiDomainDataset
+
+
+def shard(item: torch.Tensor | DomainBatch, rank: int, world: int) -> torch.Tensor | DomainBatch:
+    """This process's share of a batch (every world-th row)."""
+    if isinstance(item, tuple):
+        return item[0], item[1][rank::world]
+    return item[rank::world]
+
+
 @dataclass
 class TaskSetData:
     """A loaded task set: its tasks, what the network reads, and the train/val/test splits."""
@@ -122,20 +212,20 @@ class TaskSetData:
     name: str
     tasks: list[TaskSpec]
     input_spec: InputSpec
-    splits: dict[str, MultiTaskDataset]
+    splits: dict[str, Split]
     shape: Literal["multi-output", "multi-domain"] = "multi-output"
     notes: dict[str, str] = field(default_factory=dict)
 
     @property
-    def train(self) -> MultiTaskDataset:
+    def train(self) -> Split:
         return self.splits["train"]
 
     @property
-    def val(self) -> MultiTaskDataset:
+    def val(self) -> Split:
         return self.splits["val"]
 
     @property
-    def test(self) -> MultiTaskDataset:
+    def test(self) -> Split:
         return self.splits["test"]
 
     def sizes(self) -> dict[str, int]:

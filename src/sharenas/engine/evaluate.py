@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sharenas.data.base import MultiTaskDataset
+from sharenas.data.base import MultiDomainDataset, MultiTaskDataset, Split
 from sharenas.tasks import TaskHandler
 
 
@@ -32,7 +32,7 @@ def autocast(device: torch.device, enabled: bool) -> torch.autocast:
 def evaluate(
     model: nn.Module,
     handlers: list[TaskHandler],
-    dataset: MultiTaskDataset,
+    dataset: Split,
     batch_size: int,
     device: torch.device,
     amp: bool = False,
@@ -40,18 +40,25 @@ def evaluate(
     world: int = 1,
 ) -> dict[str, dict[str, float]]:
     """``{task: {metric: value}}``; with several processes each takes every world-th batch and
-    torchmetrics combines their states."""
+    torchmetrics combines their states. In a multi-domain split each task is scored on its own
+    rows."""
     was_training = model.training
     model.eval()
     metrics = {h.name: h.metric().to(device) for h in handlers}
-    starts = list(range(0, len(dataset), batch_size))[rank::world]
-    for start in starts:
-        x, y = dataset.batch(slice(start, start + batch_size))
-        x, y = to_device(x, device), to_device(y, device)
-        with autocast(device, amp):
-            predictions = model(x)
-        for h in handlers:
-            metrics[h.name].update(predictions[h.name].float(), y[h.name])
+    if isinstance(dataset, MultiDomainDataset):
+        parts: list[MultiTaskDataset] = list(dataset.domains.values())
+    else:
+        parts = [dataset]
+    for part in parts:
+        starts = list(range(0, len(part), batch_size))[rank::world]
+        for start in starts:
+            x, y = part.batch(slice(start, start + batch_size))
+            x, y = to_device(x, device), to_device(y, device)
+            with autocast(device, amp):
+                predictions = model(x)
+            for h in handlers:
+                if h.name in y:
+                    metrics[h.name].update(predictions[h.name].float(), y[h.name])
     model.train(was_training)
     return {
         name: {k: float(v) for k, v in metric.compute().items()} for name, metric in metrics.items()

@@ -18,9 +18,14 @@ def task_losses(
     where: str,
     checkpoint: Path,
 ) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
-    """``({task: loss}, {task: loss value})``; a TrainingError naming the task and ``where`` (the
+    """``({task: loss}, {task: loss value})`` for the tasks that ``targets`` holds (all of them,
+    or one task's in a multi-domain batch); a TrainingError naming the task and ``where`` (the
     step) when a loss is NaN or infinite, pointing at the last good ``checkpoint``."""
-    losses = {h.name: h.loss(predictions[h.name].float(), targets[h.name]) for h in handlers}
+    losses = {
+        h.name: h.loss(predictions[h.name].float(), targets[h.name])
+        for h in handlers
+        if h.name in targets
+    }
     values = {name: float(loss.detach()) for name, loss in losses.items()}
     for name, value in values.items():
         if not math.isfinite(value):

@@ -21,7 +21,7 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 
-from sharenas.data.base import MultiTaskDataset, TaskSetData
+from sharenas.data.base import Split, TaskSetData, shard
 from sharenas.engine.checkpoint import (
     capture,
     load_checkpoint,
@@ -65,16 +65,6 @@ class TrainOutcome:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-def epoch_batches(
-    n: int, batch_size: int, seed: int, epoch: int, max_batches: int | None
-) -> list[torch.Tensor]:
-    """The epoch's shuffled index batches, a function of (seed, epoch) only."""
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    order = torch.randperm(n, generator=generator)
-    batches = list(order.split(batch_size))
-    return batches[:max_batches] if max_batches else batches
-
-
 class Trainer:
     """Trains ``model`` on ``data`` under ``config``, writing checkpoints into ``run_dir``."""
 
@@ -97,6 +87,14 @@ class Trainer:
         self.callbacks = callbacks or []
         self.device = resolve_device(config.device)
         self.rank, self.world = init_distributed(self.device)
+        if self.world > 1 and data.shape == "multi-domain":
+            from sharenas.errors import ConfigError
+
+            raise ConfigError(
+                f"{data.name} is a multi-domain task set, which trains in one process for now "
+                "(a batch holds one task, so other heads get no gradient, which DDP rejects); "
+                "run it without torchrun."
+            )
         self.model = model.to(self.device)
         self.weighting = create_weighting(
             config.weighting, [h.name for h in handlers], config.task_weights
@@ -104,8 +102,7 @@ class Trainer:
         self.optimizer = create_optimizer(
             list(self.model.parameters()) + list(self.weighting.parameters()), config
         )
-        steps = math.ceil(len(data.train) / config.batch_size)
-        steps = min(steps, config.max_batches) if config.max_batches else steps
+        steps = len(data.train.batches(config.batch_size, seed, 0, config.max_batches))
         self.schedule = create_schedule(self.optimizer, config, steps * config.epochs)
         self.amp = config.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler(
@@ -144,14 +141,12 @@ class Trainer:
     def train_epoch(self, epoch: int, progress: Progress | None = None) -> dict[str, float]:
         config = self.config
         self.train_model.train()
-        batches = epoch_batches(
-            len(self.data.train), config.batch_size, self.seed, epoch, config.max_batches
-        )
+        batches = self.data.train.batches(config.batch_size, self.seed, epoch, config.max_batches)
         bar = progress.add_task(f"epoch {epoch}", total=len(batches)) if progress else None
         sums = dict.fromkeys([h.name for h in self.handlers], 0.0)
+        counts = dict.fromkeys(sums, 0)  # batches per task (fewer than all in multi-domain sets)
         for step, index in enumerate(batches):
-            local = index[self.rank :: self.world]
-            x, y = self.data.train.batch(local)
+            x, y = self.data.train.batch(shard(index, self.rank, self.world))
             x, y = to_device(x, self.device), to_device(y, self.device)
             with autocast(self.device, self.amp):
                 predictions = self.train_model(x)
@@ -172,6 +167,7 @@ class Trainer:
             self.schedule.step()
             for name, value in values.items():
                 sums[name] += value
+                counts[name] += 1
             global_step = epoch * len(batches) + step
             for callback in self.callbacks:
                 callback(StepInfo(epoch, step, global_step, values))
@@ -179,9 +175,9 @@ class Trainer:
                 progress.update(bar, advance=1)
         if progress is not None and bar is not None:
             progress.remove_task(bar)
-        return {name: total / max(1, len(batches)) for name, total in sums.items()}
+        return {name: total / max(1, counts[name]) for name, total in sums.items()}
 
-    def _evaluate(self, dataset: MultiTaskDataset) -> dict[str, dict[str, float]]:
+    def _evaluate(self, dataset: Split) -> dict[str, dict[str, float]]:
         return evaluate(
             self.model,
             self.handlers,
@@ -284,7 +280,7 @@ class Trainer:
         )
 
     def resources(self) -> dict[str, int]:
-        x, _ = self.data.val.batch(slice(0, 2))
+        x = self.data.val.example(2)
         return {
             "params": count_parameters(self.model),
             "flops_per_example": flops_per_example(self.model, to_device(x, self.device)),

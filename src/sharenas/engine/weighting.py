@@ -21,7 +21,7 @@ class LossWeighting(nn.Module):
 
 class EqualWeighting(LossWeighting):
     def forward(self, losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        return sum(losses[t] for t in self.tasks)  # type: ignore[return-value]
+        return sum(losses[t] for t in self.tasks if t in losses)  # type: ignore[return-value]
 
 
 class FixedWeighting(LossWeighting):
@@ -33,7 +33,7 @@ class FixedWeighting(LossWeighting):
         return dict(self.fixed)
 
     def forward(self, losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        return sum(self.fixed[t] * losses[t] for t in self.tasks)  # type: ignore[return-value]
+        return sum(self.fixed[t] * losses[t] for t in self.tasks if t in losses)  # type: ignore[return-value]
 
 
 class UncertaintyWeighting(LossWeighting):
@@ -53,7 +53,8 @@ class UncertaintyWeighting(LossWeighting):
     def forward(self, losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
         total = self.log_variance.new_zeros(())
         for t, s in zip(self.tasks, self.log_variance, strict=True):
-            total = total + torch.exp(-s) * losses[t] + s
+            if t in losses:  # a multi-domain batch holds one task
+                total = total + torch.exp(-s) * losses[t] + s
         return total
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from sharenas.data.base import TaskSetData
+from sharenas.data.base import MultiDomainDataset, TaskSetData
 from sharenas.tasks.spec import TaskKind, TaskSpec
 
 
@@ -42,6 +42,11 @@ def summarize(data: TaskSetData) -> list[dict[str, str]]:
     for task in data.tasks:
         row = {"task": task.name, "kind": task.describe()}
         for split, dataset in data.splits.items():
-            row[split] = target_statistic(task, dataset.targets[task.name])
+            if isinstance(dataset, MultiDomainDataset):  # each task has its own rows
+                own = dataset.domains[task.name]
+                statistic = target_statistic(task, own.targets[task.name])
+                row[split] = f"{len(own):,} rows; {statistic}"
+            else:
+                row[split] = target_statistic(task, dataset.targets[task.name])
         rows.append(row)
     return rows

@@ -20,6 +20,7 @@ from sharenas.data import create_dataset
 from sharenas.data.base import TaskSetData
 from sharenas.engine.evaluate import evaluate, primary_metrics, to_device
 from sharenas.engine.run import task_handlers, train, with_arch
+from sharenas.errors import ConfigError
 from sharenas.resources import count_parameters, flops_per_example
 from sharenas.search.derive import finetune_derived
 from sharenas.search.gradient import CHECKPOINT, GradientSearch, GradientSearchConfig
@@ -53,6 +54,12 @@ def run_fusion_search(
         )
     began = time.perf_counter()
     data = data if data is not None else create_dataset(config.data).load()
+    if data.shape == "multi-domain":
+        raise ConfigError(
+            f"{data.name} is a multi-domain task set; the fusion search reads multi-output task "
+            "sets for now (its architecture steps need every task's target in one batch). "
+            "Train its architectures with `sharenas train`."
+        )
     torch.manual_seed(config.seed)
     fusion = fusion_space(task_handlers(data), data.input_spec, config.model, space)
     handlers = fusion.tasks
@@ -90,8 +97,7 @@ def run_fusion_search(
             ],
         },
     )
-    x, _ = data.val.batch(slice(0, 2))
-    x = to_device(x, device)
+    x = to_device(data.val.example(2), device)
     record = {
         "dataset": config.data.name,
         "arch": "fusion (searched)",

@@ -78,8 +78,7 @@ class RouteSearch(ABC):
         self.steps_per_epoch = min(per_epoch, train.max_batches) if train.max_batches else per_epoch
         self.total_steps = self.steps_per_epoch * train.epochs
         self.schedule = create_schedule(self.weight_opt, train, self.total_steps)
-        example, _ = data.val.batch(slice(0, 2))
-        self.layer_flops = space.layer_flops(supernet, to_device(example, self.device))
+        self.layer_flops = space.layer_flops(supernet, to_device(data.val.example(2), self.device))
         self.baseline: float | None = None
 
     # --- what a subclass defines ----------------------------------------------------------------

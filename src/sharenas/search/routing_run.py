@@ -23,7 +23,7 @@ from sharenas.data import create_dataset
 from sharenas.data.base import TaskSetData
 from sharenas.engine.evaluate import evaluate, primary_metrics, to_device
 from sharenas.engine.run import task_handlers, train, with_arch
-from sharenas.errors import SharenasError
+from sharenas.errors import ConfigError, SharenasError
 from sharenas.resources import count_parameters, flops_per_example
 from sharenas.search.derive import finetune_derived
 from sharenas.search.gumbel import GumbelSearch
@@ -58,6 +58,12 @@ def run_routing_search(
         )
     began = time.perf_counter()
     data = data if data is not None else create_dataset(config.data).load()
+    if data.shape == "multi-domain":
+        raise ConfigError(
+            f"{data.name} is a multi-domain task set; the routing search reads multi-output task "
+            "sets for now (its architecture steps need every task's target in one batch). "
+            "Train its architectures with `sharenas train`."
+        )
     torch.manual_seed(config.seed)
     handlers = task_handlers(data)
     space = routing_space(handlers, data.input_spec, config.model, settings.routing)
@@ -99,8 +105,7 @@ def run_routing_search(
         },
     }
     write_json_atomic(out / "arch.json", arch)
-    x, _ = data.val.batch(slice(0, 2))
-    x = to_device(x, device)
+    x = to_device(data.val.example(2), device)
     record: dict[str, Any] = {
         "dataset": config.data.name,
         "arch": "routing (searched)",

@@ -1,0 +1,142 @@
+"""Multi-domain task sets: every task its own rows; batches of one task; per-domain metrics."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sharenas.config import build_config
+from sharenas.data.base import InputSpec, MultiDomainDataset, MultiTaskDataset, TaskSetData
+from sharenas.data.digit_domains import upsample_optdigits
+from sharenas.data.optdigits import parse_csv
+from sharenas.engine.run import train, with_arch
+from sharenas.errors import ConfigError
+from sharenas.search.fusion_run import run_fusion_search
+from sharenas.tasks import TaskKind, TaskSpec
+from tests.conftest import run_cli
+
+CONFIGS = Path(__file__).parent.parent / "configs"
+
+
+def domains_task_set(sizes=(30, 12), sampling="round-robin") -> TaskSetData:
+    """Two generated domains with their own 8×8 images and labels."""
+    tasks = [TaskSpec(name=n, kind=TaskKind.CLASSIFICATION, num_classes=3) for n in ("a", "b")]
+    generator = torch.Generator().manual_seed(0)
+    splits = {}
+    for split in ("train", "val", "test"):
+        domains = {}
+        for task, n in zip(tasks, sizes, strict=True):
+            x = torch.randint(0, 255, (n, 1, 8, 8), generator=generator, dtype=torch.uint8)
+            y = (x.float().mean((1, 2, 3)) > 127).long() + (task.name == "b")
+            domains[task.name] = MultiTaskDataset(x, {task.name: y}, [task])
+        splits[split] = MultiDomainDataset(domains, sampling)
+    spec = InputSpec(kind="image", channels=1, height=8, width=8)
+    return TaskSetData("domains", tasks, spec, splits, shape="multi-domain")
+
+
+@pytest.mark.parametrize("sampling", ["round-robin", "proportional"])
+def test_every_row_of_every_task_once_per_epoch(sampling: str) -> None:
+    split = domains_task_set(sampling=sampling).train
+    batches = split.batches(8, seed=0, epoch=3)
+    for task, size in split.sizes().items():
+        rows = torch.cat([index for name, index in batches if name == task])
+        assert sorted(rows.tolist()) == list(range(size))
+    if sampling == "round-robin":
+        assert [name for name, _ in batches[:4]] == ["a", "b", "a", "b"]
+    again = split.batches(8, seed=0, epoch=3)  # a function of (seed, epoch)
+    assert [(n, i.tolist()) for n, i in again] == [(n, i.tolist()) for n, i in batches]
+    x, y = split.batch(batches[0])
+    assert list(y) == [batches[0][0]] and len(x) == len(batches[0][1])
+
+
+def test_take_limits_every_domain() -> None:
+    split = domains_task_set().train.take(10)
+    assert split.sizes() == {"a": 10, "b": 10} and len(split) == 20
+
+
+def test_training_scores_each_task_on_its_own_rows(tmp_path: Path) -> None:
+    data = domains_task_set()
+    config = build_config(
+        {
+            "data": {"name": "synthetic-mmoe"},  # replaced by the generated task set
+            "model": {"arch": "hard-sharing", "backbone": {"name": "cnn", "channels": [4, 8]}},
+            "train": {"epochs": 2, "batch_size": 8, "eval_batch_size": 7},
+        }
+    )
+    record = train(config, tmp_path / "r", data=data, progress=False)
+    # hand computation: the best checkpoint's accuracy on each domain's own test rows
+    from sharenas.engine.run import build_model
+
+    model, _ = build_model(config, data)
+    state = torch.load(tmp_path / "r" / "best.pt", weights_only=False)
+    model.load_state_dict(state["model"])
+    model.eval()
+    for task, domain in data.test.domains.items():
+        x, y = domain.batch(slice(None))
+        with torch.no_grad():
+            accuracy = float((model(x)[task].argmax(1) == y[task]).float().mean())
+        assert record["tasks"][task]["accuracy"] == pytest.approx(accuracy, abs=1e-6)
+    history = [
+        json.loads(line) for line in (tmp_path / "r" / "history.jsonl").read_text().splitlines()
+    ]
+    assert set(history[0]["train_loss"]) == {"a", "b"}
+    for arch in ("single-task", "nddr", "mmoe"):
+        done = train(with_arch(config, arch), tmp_path / arch, data=data, progress=False)
+        assert set(done["primary"]) == {"a", "b"}
+
+
+def test_searches_refuse_multi_domain_task_sets(tmp_path: Path) -> None:
+    config = build_config(
+        {
+            "data": {"name": "synthetic-mmoe"},
+            "model": {"backbone": {"name": "cnn", "channels": [4, 8]}},
+            "train": {"epochs": 1, "batch_size": 8},
+        }
+    )
+    with pytest.raises(ConfigError, match="multi-domain task set; the fusion search"):
+        run_fusion_search(config, tmp_path / "s", data=domains_task_set())
+
+
+def test_optdigits_parsing_and_upsampling() -> None:
+    rows = "\n".join(",".join(["16"] * 64 + [str(d)]) for d in (3, 7))
+    arrays = parse_csv(rows.encode())
+    assert arrays["x"].shape == (2, 8, 8) and arrays["y"].tolist() == [3, 7]
+    up = upsample_optdigits(arrays["x"])
+    assert up.shape == (2, 28, 28) and up.dtype == np.uint8 and int(up.min()) == 255
+    with pytest.raises(ValueError, match="expected 65 columns"):
+        parse_csv(b"1,2,3\n")
+
+
+@pytest.mark.integration
+def test_digit_domains_from_the_real_sources(online: Path, tmp_path: Path) -> None:
+    from sharenas.data import load_dataset
+
+    data = load_dataset("digit-domains")
+    assert data.shape == "multi-domain"
+    assert data.train.sizes() == {
+        "mnist": 5000,
+        "mnist_rot45": 5000,
+        "mnist_rot90": 5000,
+        "mnist_inverted": 5000,
+        "optdigits": 1197,
+    }
+    assert data.test.sizes()["optdigits"] == 300 and data.val.sizes()["mnist"] == 1000
+    optdigits = data.train.domains["optdigits"].targets["optdigits"].numpy()
+    assert np.bincount(optdigits, minlength=10).min() > 90  # about 120 per class
+    inverted = data.train.domains["mnist_inverted"].inputs.float().mean()
+    plain = data.train.domains["mnist"].inputs.float().mean()
+    assert inverted > 200 > 40 > plain  # mostly white against mostly black
+    result = run_cli(
+        "train",
+        str(CONFIGS / "digit-domains.yaml"),
+        "--smoke",
+        "--out",
+        str(tmp_path / "r"),
+        "--quiet",
+        env={"SHARENAS_DATA": str(online)},
+    )
+    assert result.returncode == 0, result.stderr
+    record = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert set(record["primary"]) == set(data.train.sizes())
