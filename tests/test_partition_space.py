@@ -68,3 +68,75 @@ def test_genotype_round_trips_and_validates() -> None:
         PartitionGenotype.of(("a", "b", "c"), [share_all(2)])
     with pytest.raises(ConfigError, match="belongs to another space"):
         PartitionGenotype.from_dict({"space": "partition", "edges": []})
+
+
+# --- the partitioned network and its resources --------------------------------------------
+
+
+def partitioned(backbone_name: str, params: dict, spec, masked: list[int], matrix, tasks="abc"):
+    from sharenas.backbones import create_backbone
+    from sharenas.spaces.partition_network import PartitionNetwork
+    from sharenas.tasks import TaskKind, TaskSpec, create_task_handler
+
+    handlers = [
+        create_task_handler(TaskSpec(name=n, kind=TaskKind.CLASSIFICATION, num_classes=4))
+        for n in tasks
+    ]
+    backbone = create_backbone(backbone_name, spec, **params)
+    masks = {s: solve_masks(matrix, backbone.stage_specs[s].channels, seed=s) for s in masked}
+    return PartitionNetwork(handlers, backbone, masks).eval()
+
+
+def _inputs(kind: str):
+    from sharenas.data.base import InputSpec
+
+    if kind == "image":
+        return InputSpec(kind="image", channels=1, height=16, width=16), torch.randn(3, 1, 16, 16)
+    spec = InputSpec(kind="tabular", num_numeric=5)
+    return spec, {"numeric": torch.randn(3, 5)}
+
+
+@pytest.mark.parametrize(
+    ("backbone", "params", "kind", "masked"),
+    [
+        ("cnn", {"channels": [4, 8, 8]}, "image", [1, 2]),
+        ("cnn", {"channels": [4, 8, 8]}, "image", [2]),
+        ("mlp", {"widths": [12, 10, 8]}, "tabular", [0, 2]),
+        ("encdec", {"channels": [4, 8, 8]}, "image", [1, 3]),
+    ],
+)
+def test_resources_from_masks_match_the_pruned_networks(backbone, params, kind, masked) -> None:
+    """Per-task FLOPs (torch.utils.flop_counter) and parameters of the physically pruned
+    single-task networks equal those computed from the masks; their outputs equal the task's."""
+    from sharenas.resources import count_parameters, flops_per_example
+    from sharenas.spaces.partition_resources import PrunedTaskNetwork, partition_resources
+
+    torch.manual_seed(0)
+    spec, x = _inputs(kind)
+    matrix = feasible_matrix([0.5, 0.75, 0.25], [0.5, 0.3, 0.8])
+    network = partitioned(backbone, params, spec, masked, matrix)
+    resources = partition_resources(network, x)
+    outputs = network(x)
+    for task in "abc":
+        pruned = PrunedTaskNetwork(network, task).eval()
+        assert resources.per_task_flops[task] == flops_per_example(pruned, x)
+        assert resources.per_task_params[task] == count_parameters(pruned)
+        assert torch.allclose(pruned(x), outputs[task], atol=1e-5)
+    assert resources.total_params <= count_parameters(network)
+
+
+def test_share_all_costs_one_network_and_independent_splits_it() -> None:
+    from sharenas.resources import flops_per_example
+    from sharenas.spaces.partition_resources import partition_resources
+
+    spec, x = _inputs("image")
+    params = {"channels": [4, 8, 8]}
+    shared = partitioned("cnn", params, spec, [1, 2], share_all(3))
+    alone = partition_resources(shared, x)
+    with torch.no_grad():
+        one_network = flops_per_example(shared.backbone, x) + sum(
+            flops_per_example(h, shared.backbone(x)) for h in shared.heads.values()
+        )
+    assert alone.total_flops == one_network  # identical masks: every stage computed once
+    split = partition_resources(partitioned("cnn", params, spec, [1, 2], independent(3)), x)
+    assert max(split.per_task_flops.values()) < min(alone.per_task_flops.values())
