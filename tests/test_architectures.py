@@ -101,6 +101,7 @@ def test_architecture_errors() -> None:
         "ple",
         "fusion",
         "routing",
+        "partition",
     }
 
 

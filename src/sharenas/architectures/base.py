@@ -17,6 +17,7 @@ from sharenas.backbones import Backbone, create_backbone
 from sharenas.data.base import InputSpec
 from sharenas.errors import ConfigError
 from sharenas.spaces.fusion import FusionSpace, FusionSpaceConfig
+from sharenas.spaces.partition import PartitionSpace, PartitionSpaceConfig
 from sharenas.spaces.routing import RoutingSpace, RoutingSpaceConfig
 from sharenas.tasks import TaskHandler, make_head
 
@@ -86,6 +87,7 @@ def _import_all() -> None:
         nddr,
         ple,
         searched_fusion,
+        searched_partition,
         searched_routing,
         single_task,
     )
@@ -185,6 +187,25 @@ def routing_space(
     return RoutingSpace(
         tasks, factory, space.experts, space.max_fan_in, space.search_query, tuple(config.tower)
     )
+
+
+def partition_space(
+    tasks: list[TaskHandler],
+    input_spec: InputSpec,
+    config: ModelConfig,
+    space: PartitionSpaceConfig,
+) -> PartitionSpace:
+    """The partition space over ``model.backbone``'s channels, with the config's towers."""
+    backbone = config.backbone
+    params = backbone.model_dump(exclude={"name"})
+
+    def factory() -> Backbone:
+        try:
+            return create_backbone(backbone.name, input_spec, **params)
+        except ValueError as exc:
+            raise ConfigError(f"model.backbone: {exc}") from None
+
+    return PartitionSpace(tasks, factory, space, tuple(config.tower))
 
 
 class PerTaskBackbones(MultiTaskModel):

@@ -11,14 +11,15 @@ Binary channel masks (N × C) are solved from P deterministically for a seed
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 
 from sharenas.errors import ConfigError
-from sharenas.spaces.base import Genotype
+from sharenas.spaces.base import Genotype, Space
 
 TOLERANCE = 1e-6
 
@@ -168,4 +169,112 @@ class PartitionGenotype(Genotype):
         return cls(
             tuple(data["tasks"]),
             tuple(tuple(tuple(float(v) for v in row) for row in m) for m in data["matrices"]),
+        )
+
+
+class PartitionSpaceConfig(BaseModel):
+    """Config of the partition space (``search.partition``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stages: list[int] | None = Field(
+        None, description="Backbone stages whose channels are partitioned (default: the last)."
+    )
+    shared_partition: bool = Field(
+        True, description="One matrix P for every masked stage; false: one P per stage."
+    )
+    mask_seed: int = Field(0, ge=0, description="Seed of the masks solved from P.")
+
+
+class PartitionSpace(Space):
+    """Channel partitions of one backbone among the tasks (``backbone_factory()`` returns a fresh
+    backbone). A point is a vector in [0, 1]^D: per matrix, each task's share (mapped to
+    [1/C, 1]) and one raw value per task pair (rescaled into its feasible range)."""
+
+    name = "partition"
+
+    def __init__(
+        self,
+        tasks: list[Any],
+        backbone_factory: Callable[[], Any],
+        config: PartitionSpaceConfig | None = None,
+        tower: tuple[int, ...] = (),
+    ) -> None:
+        if len(tasks) < 2:
+            raise ConfigError("the partition space needs at least 2 tasks.")
+        self.tasks = tasks
+        self.task_names = tuple(t.name for t in tasks)
+        self.backbone_factory = backbone_factory
+        self.config = config or PartitionSpaceConfig()
+        self.tower = tuple(tower)
+        reference = backbone_factory()
+        count = len(reference.stages)
+        stages = self.config.stages if self.config.stages is not None else [count - 1]
+        resolved = sorted({s % count if -count <= s < count else s for s in stages})
+        bad = [s for s in resolved if not 0 <= s < count]
+        if bad or not resolved:
+            raise ConfigError(
+                f"search.partition.stages={stages}: the backbone has stages 0..{count - 1} "
+                "(negative indices count from the end); name at least one of them."
+            )
+        self.stages = resolved
+        self.channels = {s: reference.stage_specs[s].channels for s in resolved}
+        self.matrix_count = 1 if self.config.shared_partition else len(resolved)
+
+    @property
+    def tasks_count(self) -> int:
+        return len(self.task_names)
+
+    @property
+    def vector_size(self) -> int:
+        n = self.tasks_count
+        return self.matrix_count * (n + n * (n - 1) // 2)
+
+    def genotype_from_vector(self, vector: Sequence[float]) -> PartitionGenotype:
+        """The genotype of a point of [0, 1]^D (values outside are clipped)."""
+        if len(vector) != self.vector_size:
+            raise ConfigError(
+                f"a partition vector needs {self.vector_size} values, got {len(vector)}."
+            )
+        n, values = self.tasks_count, [min(1.0, max(0.0, float(v))) for v in vector]
+        per = n + n * (n - 1) // 2
+        smallest = 1.0 / min(self.channels.values())
+        matrices = []
+        for k in range(self.matrix_count):
+            chunk = values[k * per : (k + 1) * per]
+            diagonal = [smallest + v * (1.0 - smallest) for v in chunk[:n]]
+            matrices.append(feasible_matrix(diagonal, chunk[n:]))
+        return PartitionGenotype.of(self.task_names, matrices)
+
+    def share_all(self) -> PartitionGenotype:
+        return PartitionGenotype.of(self.task_names, [share_all(self.tasks_count)])
+
+    def independent(self) -> PartitionGenotype:
+        return PartitionGenotype.of(self.task_names, [independent(self.tasks_count)])
+
+    def validate(self, genotype: PartitionGenotype) -> None:
+        if genotype.tasks != self.task_names:
+            raise ConfigError(
+                f"the partition genotype is for tasks {list(genotype.tasks)}, but the task set "
+                f"is {list(self.task_names)}."
+            )
+        if len(genotype.matrices) not in (1, len(self.stages)):
+            raise ConfigError(
+                f"the partition genotype has {len(genotype.matrices)} matrices; this space masks "
+                f"stages {self.stages}, so give 1 (shared) or {len(self.stages)}."
+            )
+
+    def masks(self, genotype: PartitionGenotype) -> dict[int, torch.Tensor]:
+        self.validate(genotype)
+        return {
+            s: solve_masks(genotype.matrix(k), self.channels[s], self.config.mask_seed + s)
+            for k, s in enumerate(self.stages)
+        }
+
+    def build(self, genotype: Genotype) -> Any:
+        from sharenas.spaces.partition_network import PartitionNetwork
+
+        assert isinstance(genotype, PartitionGenotype)
+        return PartitionNetwork(
+            self.tasks, self.backbone_factory(), self.masks(genotype), self.tower
         )

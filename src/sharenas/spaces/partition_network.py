@@ -57,7 +57,7 @@ class PartitionNetwork(nn.Module):
         return getattr(self, f"mask{stage}")[task]
 
     @staticmethod
-    def _apply(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def _masked(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         shape = (1, -1) + (1,) * (features.dim() - 2)
         return features * mask.reshape(shape)
 
@@ -72,10 +72,10 @@ class PartitionNetwork(nn.Module):
         shared = stages[first](h)  # the first masked stage reads shared features
         result = {}
         for t, name in enumerate(self.task_names):
-            own = self._apply(shared, self.mask(first, t))
+            own = self._masked(shared, self.mask(first, t))
             for s in range(first + 1, len(stages)):
                 own = stages[s](own)
                 if s in self.masked:
-                    own = self._apply(own, self.mask(s, t))
+                    own = self._masked(own, self.mask(s, t))
             result[name] = self.heads[name](own)
         return result
