@@ -28,17 +28,24 @@ from sharenas.engine.config import ModelConfig, TrainConfig
 from sharenas.errors import ConfigError, DatasetError
 from sharenas.search.gradient import GradientSearchConfig
 from sharenas.search.gumbel import GumbelConfig
+from sharenas.search.partition_config import PartitionEvalConfig, StudyConfig
 from sharenas.search.reinforce import ReinforceConfig
 from sharenas.spaces.fusion import FusionSpaceConfig
+from sharenas.spaces.partition import PartitionSpaceConfig
 from sharenas.spaces.routing import RoutingSpaceConfig
 
 M = TypeVar("M", bound=BaseModel)
 
 
-SPACE_STRATEGIES = {"fusion": ("gradient",), "routing": ("reinforce", "gumbel")}
+SPACE_STRATEGIES = {
+    "fusion": ("gradient",),
+    "routing": ("reinforce", "gumbel"),
+    "partition": ("nsga2", "random", "es"),
+}
 SPACE_BASELINES = {
     "fusion": ["single-task", "hard-sharing", "cross-stitch", "nddr"],
     "routing": ["single-task", "hard-sharing", "mmoe", "ple"],
+    "partition": [],  # share-all, independent and single-task are points of the study
 }
 
 
@@ -47,15 +54,20 @@ class SearchConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    space: Literal["fusion", "routing"] = "fusion"
-    strategy: Literal["gradient", "reinforce", "gumbel"] | None = Field(
-        None, description="fusion: gradient; routing: reinforce (default) or gumbel."
+    space: Literal["fusion", "routing", "partition"] = "fusion"
+    strategy: Literal["gradient", "reinforce", "gumbel", "nsga2", "random", "es"] | None = Field(
+        None,
+        description="fusion: gradient; routing: reinforce (default) or gumbel; partition: "
+        "nsga2 (default), random or es.",
     )
     fusion: FusionSpaceConfig = Field(default_factory=FusionSpaceConfig)
     gradient: GradientSearchConfig = Field(default_factory=GradientSearchConfig)
     routing: RoutingSpaceConfig = Field(default_factory=RoutingSpaceConfig)
     reinforce: ReinforceConfig = Field(default_factory=ReinforceConfig)
     gumbel: GumbelConfig = Field(default_factory=GumbelConfig)
+    partition: PartitionSpaceConfig = Field(default_factory=PartitionSpaceConfig)
+    evaluation: PartitionEvalConfig = Field(default_factory=PartitionEvalConfig)
+    study: StudyConfig = Field(default_factory=StudyConfig)
     derive: Literal["none", "finetune", "retrain"] | None = Field(
         None,
         description="After the search: keep the inherited weights (none), fine-tune them, or "
@@ -83,7 +95,7 @@ class SearchConfig(BaseModel):
                 f"{' or '.join(allowed)}"
             )
         if self.derive is None:
-            self.derive = "none" if self.space == "fusion" else "retrain"
+            self.derive = "retrain" if self.space == "routing" else "none"
         if self.baselines is None:
             self.baselines = list(SPACE_BASELINES[self.space])
         return self

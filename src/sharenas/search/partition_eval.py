@@ -18,10 +18,9 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from sharenas.cache import cache_root, file_lock
@@ -33,21 +32,10 @@ from sharenas.engine.distributed import resolve_device
 from sharenas.engine.evaluate import primary_metrics, to_device
 from sharenas.engine.run import build_model, task_handlers, train, with_arch
 from sharenas.engine.trainer import BEST, Trainer
+from sharenas.search.partition_config import PartitionEvalConfig
 from sharenas.spaces.partition import PartitionGenotype, PartitionSpace
 from sharenas.spaces.partition_network import PartitionNetwork
 from sharenas.spaces.partition_resources import partition_resources
-
-
-class PartitionEvalConfig(BaseModel):
-    """How a partition is scored (``search.evaluation``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    evaluator: Literal["full", "distill"] = "distill"
-    epochs: int | None = Field(None, ge=1, description="full: epochs (default: train.epochs).")
-    distill_steps: int = Field(200, ge=1, description="distill: student training steps.")
-    distill_lr: float = Field(3e-3, gt=0, description="distill: Adam learning rate.")
-    distill_batch: int = Field(128, ge=1, description="distill: rows per step and task.")
 
 
 @dataclass

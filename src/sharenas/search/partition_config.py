@@ -1,0 +1,50 @@
+"""Settings of the partition search: how a partition is evaluated (``search.evaluation``) and the
+study that searches them (``search.study``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class PartitionEvalConfig(BaseModel):
+    """How a partition is scored (``search.evaluation``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    evaluator: Literal["full", "distill"] = "distill"
+    epochs: int | None = Field(None, ge=1, description="full: epochs (default: train.epochs).")
+    distill_steps: int = Field(200, ge=1, description="distill: student training steps.")
+    distill_lr: float = Field(3e-3, gt=0, description="distill: Adam learning rate.")
+    distill_batch: int = Field(128, ge=1, description="distill: rows per step and task.")
+
+
+class StudyConfig(BaseModel):
+    """Settings of the partition search (``search.study``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trials: int = Field(
+        20, ge=1, description="Partitions to evaluate, share-all and independent included."
+    )
+    storage: str | None = Field(
+        None, description="Optuna storage URL (default: sqlite:///<search folder>/study.db)."
+    )
+    name: str | None = Field(None, description="Study name (default: from dataset and space).")
+    workers: int = Field(1, ge=1, description="Worker processes on this machine.")
+    population: int = Field(8, ge=2, description="nsga2: population size.")
+    flops_budget: float | None = Field(
+        None,
+        gt=0,
+        description="Hard constraint: total FLOPs at most this fraction of share-all's.",
+    )
+    flops_penalty: float = Field(
+        0.0, ge=0, description="es: score penalty per share-all FLOPs (a soft budget)."
+    )
+    es_directions: int = Field(3, ge=1, description="es: antithetic pairs per generation.")
+    es_keep: int = Field(2, ge=1, description="es: best directions kept per update.")
+    es_sigma: float = Field(0.15, gt=0, description="es: perturbation scale.")
+    es_step: float = Field(0.1, gt=0, description="es: step size α.")
+    heartbeat: int = Field(10, ge=1, description="Seconds between a worker's heartbeats.")
+    seed: int | None = Field(None, description="Sampler seed (default: the config's seed).")

@@ -1,0 +1,311 @@
+"""A partition search run: workers evaluate partitions in one Optuna study, then the Pareto
+front, the reference points and the pictures are written to the search folder.
+
+The folder holds ``config.yaml``, ``study.db`` (unless ``--storage`` points elsewhere),
+``trials/<n>/`` (each evaluation's files), ``trials.json``, ``front.json``, ``front/<n>.json``
+(each front point as an arch.json for ``sharenas train --arch``), ``arch.json`` (the front point
+with the best mean score relative to single-task) and ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from sharenas.architectures.base import partition_space
+from sharenas.cache import file_lock, write_bytes_atomic, write_json_atomic
+from sharenas.config import Config, dump_config
+from sharenas.data import create_dataset
+from sharenas.data.base import TaskSetData
+from sharenas.engine.run import task_handlers
+from sharenas.errors import ConfigError
+from sharenas.search.partition_eval import create_evaluator, load_teachers, teacher_folder
+from sharenas.search.partition_study import (
+    OVER_BUDGET,
+    SURPLUS,
+    EvolutionProposer,
+    dump_trials,
+    open_storage,
+    open_study,
+    spent,
+)
+from sharenas.spaces.partition import PartitionSpace
+from sharenas.spaces.partition_resources import partition_resources
+
+
+def study_settings(config: Config, out: Path) -> tuple[str, str]:
+    """(storage URL, study name) of ``config``'s search in ``out``."""
+    assert config.search is not None
+    study = config.search.study
+    url = study.storage or f"sqlite:///{(Path(out) / 'study.db').resolve()}"
+    name = study.name or f"{config.data.name}-partition-s{config.seed}"
+    return url, name
+
+
+def _space(config: Config, data: TaskSetData) -> PartitionSpace:
+    assert config.search is not None
+    return partition_space(
+        task_handlers(data), data.input_spec, config.model, config.search.partition
+    )
+
+
+def _signature(config: Config, space: PartitionSpace, directions: list[str]) -> dict[str, Any]:
+    assert config.search is not None
+    return {
+        "space": "partition",
+        "space_config": config.search.partition.model_dump(mode="json"),
+        "backbone": config.model.backbone.model_dump(mode="json"),
+        "tasks": list(space.task_names),
+        "objectives": [
+            *(f"{t}:{d}" for t, d in zip(space.task_names, directions, strict=False)),
+            "flops:minimize",
+        ],
+        "evaluation": config.search.evaluation.model_dump(mode="json"),
+        "strategy": config.search.strategy,
+    }
+
+
+def _flops_of(space: PartitionSpace, data: TaskSetData, vector: list[float]) -> int:
+    network = space.build(space.genotype_from_vector(vector))
+    return partition_resources(network, data.val.example(2)).total_flops
+
+
+def _reference_vectors(space: PartitionSpace) -> dict[str, list[float]]:
+    """Vectors of share-all (every task every channel) and independent (1/N each, disjoint)."""
+    n, per = space.tasks_count, space.tasks_count + space.tasks_count * (space.tasks_count - 1) // 2
+    smallest = 1.0 / min(space.channels.values())
+    alone = (1.0 / n - smallest) / (1.0 - smallest)
+    share = [1.0] * per
+    independent = [alone] * n + [0.0] * (per - n)
+    return {
+        "share-all": share * space.matrix_count,
+        "independent": independent * space.matrix_count,
+    }
+
+
+def worker(config: Config, out: Path, data: TaskSetData | None = None, index: int = 0) -> None:
+    """Evaluate partitions until the study holds ``search.study.trials`` of them; ``index``
+    tells workers apart (each samples its own points)."""
+    import optuna
+
+    assert config.search is not None
+    settings = config.search.study
+    data = data if data is not None else create_dataset(config.data).load()
+    space = _space(config, data)
+    handlers = task_handlers(data)
+    directions = ["maximize" if h.higher_is_better else "minimize" for h in handlers]
+    seed = (settings.seed if settings.seed is not None else config.seed) * 1000 + index
+    strategy = config.search.strategy
+    sampler: Any
+    if strategy == "nsga2":
+        budget = settings.flops_budget
+
+        def constraints(trial: Any) -> list[float]:
+            return [float(trial.user_attrs.get("budget_excess", 0.0))]
+
+        sampler = optuna.samplers.NSGAIISampler(
+            population_size=settings.population,
+            seed=seed,
+            constraints_func=constraints if budget else None,
+        )
+    else:
+        sampler = optuna.samplers.RandomSampler(seed=seed)
+    url, name = study_settings(config, out)
+    lock = Path(out) / ".study.lock"
+    references = _reference_vectors(space)
+    share_all_flops = _flops_of(space, data, references["share-all"])
+    with file_lock(lock):  # one process at a time creates the tables and the study
+        storage = open_storage(url, settings.heartbeat)
+        signature = _signature(config, space, directions)
+        study = open_study(storage, name, [*directions, "minimize"], signature, sampler)
+        if not study.user_attrs.get("references_enqueued"):
+            for label, vector in references.items():
+                study.enqueue_trial(
+                    {f"v{i}": v for i, v in enumerate(vector)}, user_attrs={"reference": label}
+                )
+            study.set_user_attr("references_enqueued", True)
+            study.set_user_attr("share_all_flops", share_all_flops)
+    optuna.storages.fail_stale_trials(study)
+    evaluator = create_evaluator(config, data, space, config.search.evaluation)
+    proposer = (
+        EvolutionProposer(
+            study, space.vector_size, settings, directions, share_all_flops, lock, seed
+        )
+        if strategy == "es"
+        else None
+    )
+
+    def objective(trial: optuna.Trial) -> list[float]:
+        vector = [trial.suggest_float(f"v{i}", 0.0, 1.0) for i in range(space.vector_size)]
+        if spent(study, below=trial.number) >= settings.trials:
+            trial.set_user_attr(SURPLUS, True)
+            raise optuna.TrialPruned()
+        queued = "reference" in trial.user_attrs or "es_generation" in trial.user_attrs
+        if strategy == "es" and not queued:
+            trial.set_user_attr(SURPLUS, True)  # another worker took the queued point
+            raise optuna.TrialPruned()
+        genotype = space.genotype_from_vector(vector)
+        trial.set_user_attr("genotype", genotype.to_dict())
+        network = space.build(genotype)
+        flops = partition_resources(network, data.val.example(2)).total_flops
+        if settings.flops_budget is not None and "reference" not in trial.user_attrs:
+            excess = flops / share_all_flops - settings.flops_budget
+            trial.set_user_attr("budget_excess", excess)
+            if excess > 0:
+                trial.set_user_attr(OVER_BUDGET, True)
+                trial.set_user_attr("total_flops", flops)
+                raise optuna.TrialPruned()
+        evaluation = evaluator.evaluate(genotype, Path(out) / "trials" / str(trial.number))
+        trial.set_user_attr("evaluation", evaluation.to_dict())
+        return [evaluation.primary[h.name] for h in handlers] + [float(evaluation.total_flops)]
+
+    while spent(study) < settings.trials:
+        if proposer is not None and not proposer.propose():
+            time.sleep(1.0)
+            continue
+        study.optimize(objective, n_trials=1, catch=())
+    dump_trials(study, Path(out) / "trials.json")
+
+
+def check_budget(config: Config, data: TaskSetData, space: PartitionSpace) -> None:
+    """A clear error when no partition can meet the FLOPs budget."""
+    assert config.search is not None
+    budget = config.search.study.flops_budget
+    if budget is None:
+        return
+    share_all = _flops_of(space, data, _reference_vectors(space)["share-all"])
+    smallest = _flops_of(space, data, [0.0] * space.vector_size)  # 1 channel each, none shared
+    if smallest / share_all > budget:
+        raise ConfigError(
+            f"search.study.flops_budget={budget:g}: no partition can meet it; the smallest "
+            f"(every task one channel) costs {smallest / share_all:.3f} of share-all's FLOPs. "
+            "Raise the budget, or mask more stages (search.partition.stages)."
+        )
+
+
+def run_partition_search(
+    config: Config, out: Path, resume: bool = False, data: TaskSetData | None = None
+) -> dict[str, Any]:
+    """Train the teachers (distill), run the workers, then write the front and the pictures."""
+    import optuna
+
+    assert config.search is not None
+    out = Path(out)
+    url, name = study_settings(config, out)
+    if (
+        url.startswith("sqlite:///")
+        and Path(url.removeprefix("sqlite:///")).exists()
+        and not resume
+    ):
+        raise ConfigError(
+            f"{out} holds a partition study; pass --resume to continue it, or --out to start "
+            "elsewhere."
+        )
+    data = data if data is not None else create_dataset(config.data).load()
+    space = _space(config, data)
+    check_budget(config, data, space)
+    out.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(out / "config.yaml", dump_config(config).encode())
+    began = time.perf_counter()
+    teachers = load_teachers(config, data)  # trained once, before the workers need them
+    del teachers
+    workers = config.search.study.workers
+    if workers == 1:
+        worker(config, out, data)
+    else:  # separate processes, each joining the study through the storage
+        command = [sys.executable, "-m", "sharenas.search.partition_worker", str(out)]
+        processes = [subprocess.Popen([*command, str(i)]) for i in range(workers)]
+        failed = [code for code in (p.wait() for p in processes) if code != 0]
+        if failed:
+            raise ConfigError(
+                f"{len(failed)} of {workers} partition workers failed (exit codes {failed}); "
+                "see their messages above, then rerun with --resume."
+            )
+    seconds = time.perf_counter() - began
+    storage = open_storage(url, config.search.study.heartbeat)
+    study = optuna.load_study(study_name=name, storage=storage)
+    return summarise(config, out, study, data, seconds)
+
+
+def summarise(
+    config: Config, out: Path, study: Any, data: TaskSetData, seconds: float
+) -> dict[str, Any]:
+    """The front, the reference points and the files of the search folder."""
+    import json
+
+    from optuna.trial import TrialState
+
+    handlers = task_handlers(data)
+    tasks = [h.name for h in handlers]
+    teacher = json.loads((teacher_folder(config) / "metrics.json").read_text())
+    single = {
+        "label": "single-task",
+        "primary": {t: teacher["val"][t][h.primary] for t, h in zip(tasks, handlers, strict=True)},
+        "total_flops": teacher["flops_per_example"],
+    }
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    front_numbers = {t.number for t in study.best_trials}
+    points = []
+    for trial in complete:
+        evaluation = trial.user_attrs["evaluation"]
+        points.append(
+            {
+                "number": trial.number,
+                "label": trial.user_attrs.get("reference", ""),
+                "primary": evaluation["primary"],
+                "total_flops": evaluation["total_flops"],
+                "per_task_flops": evaluation["per_task_flops"],
+                "front": trial.number in front_numbers,
+                "genotype": trial.user_attrs["genotype"],
+            }
+        )
+    directions = {h.name: h.higher_is_better for h in handlers}
+
+    def relative(point: dict[str, Any]) -> float:
+        terms = []
+        for task in tasks:
+            ref, value = single["primary"][task], point["primary"][task]
+            sign = 1.0 if directions[task] else -1.0
+            terms.append(sign * (value - ref) / (abs(ref) + 1e-12))
+        return sum(terms) / len(terms)
+
+    front = sorted((p for p in points if p["front"]), key=lambda p: p["total_flops"])
+    (out / "front").mkdir(exist_ok=True)
+    arch_base = {
+        "format": "sharenas-arch/1",
+        "kind": "genotype",
+        "space": "partition",
+        "space_config": config.search.partition.model_dump(mode="json") if config.search else {},
+    }
+    for point in front:
+        write_json_atomic(
+            out / "front" / f"{point['number']}.json", {**arch_base, **point["genotype"]}
+        )
+    chosen = max(front, key=relative) if front else None
+    if chosen is not None:
+        write_json_atomic(out / "arch.json", {**arch_base, **chosen["genotype"]})
+    record = {
+        "dataset": config.data.name,
+        "arch": "partition (searched)",
+        "space": "partition",
+        "strategy": config.search.strategy if config.search else None,
+        "evaluator": config.search.evaluation.evaluator if config.search else None,
+        "seed": config.seed,
+        "tasks_primary_metric": {h.name: h.primary for h in handlers},
+        "higher_is_better": directions,
+        "trials": len(complete),
+        "front": front,
+        "references": {
+            **{p["label"]: p for p in points if p["label"]},
+            "single-task": single,
+        },
+        "chosen": chosen["number"] if chosen else None,
+        "search_seconds": round(seconds, 3),
+    }
+    write_json_atomic(out / "front.json", front)
+    write_json_atomic(out / "metrics.json", record)
+    dump_trials(study, out / "trials.json")
+    return record

@@ -1,0 +1,38 @@
+"""One partition-search worker: ``python -m sharenas.search.partition_worker FOLDER [INDEX]``.
+
+It reads the search folder's ``config.yaml``, joins the study in its storage and evaluates
+partitions until the study holds ``search.study.trials`` of them. ``sharenas search`` starts
+``search.study.workers`` of them; more can be started by hand, here or on other machines that
+reach the same storage (PostgreSQL) and see the same folder path; give each its own INDEX so
+that they sample different points.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from sharenas.config import load_config
+from sharenas.errors import SharenasError
+from sharenas.search.partition_run import worker
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) not in (1, 2) or (len(args) == 2 and not args[1].isdigit()):
+        print(
+            "usage: python -m sharenas.search.partition_worker SEARCH_FOLDER [INDEX]",
+            file=sys.stderr,
+        )
+        return 2
+    folder = Path(args[0])
+    try:
+        worker(load_config(folder / "config.yaml"), folder, index=int(args[1]) if args[1:] else 1)
+    except SharenasError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
