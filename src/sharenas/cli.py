@@ -213,14 +213,36 @@ def search_command(
     retrain: Annotated[
         bool, typer.Option("--retrain", help="Then train the derived architecture from scratch.")
     ] = False,
+    storage: Annotated[
+        str | None,
+        typer.Option("--storage", help="partition: Optuna storage URL (default: SQLite in --out)."),
+    ] = None,
+    study: Annotated[
+        str | None, typer.Option("--study", help="partition: the study's name in the storage.")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="partition: worker processes.")
+    ] = None,
 ) -> None:
-    """Search how the tasks share (fusion: MTL-NAS; routing: MTNAS), then compare with the
-    hand-designed baselines."""
+    """Search how the tasks share (fusion: MTL-NAS; routing: MTNAS; partition: Feature
+    Partitioning), then compare with the hand-designed baselines (partition: its Pareto front
+    against share-all, independent and single-task)."""
     from sharenas.search.session import search
 
     overrides = [*(set_ or []), *([f"seed={seed}"] if seed is not None else [])]
+    study_options = {"storage": storage, "name": study, "workers": workers}
+    overrides += [f"search.study.{k}={v}" for k, v in study_options.items() if v is not None]
+    loaded = load_config(config, overrides)
+    given = [
+        f"--{k if k != 'name' else 'study'}" for k, v in study_options.items() if v is not None
+    ]
+    if given and (loaded.search is None or loaded.search.space != "partition"):
+        raise SharenasError(
+            f"{', '.join(given)} apply to the partition search; {config} searches the "
+            f"{loaded.search.space if loaded.search else 'fusion'} space."
+        )
     outcome = search(
-        load_config(config, overrides),
+        loaded,
         out,
         resume=resume,
         smoke=smoke,
@@ -229,6 +251,20 @@ def search_command(
         retrain=retrain,
     )
     record = outcome.record
+    if record["space"] == "partition":
+        table = Table(title=f"{record['dataset']}: Pareto front and references")
+        for column in outcome.comparison[0] if outcome.comparison else []:
+            table.add_column(column)
+        for row in outcome.comparison:
+            table.add_row(*row.values())
+        console.print(table)
+        files = {k: escape(str(v)) for k, v in outcome.files.items()}
+        console.print(
+            f"{record['trials']} partitions evaluated ({record['strategy']}, "
+            f"{record['evaluator']}); front plot: {files['pareto']}; partitions: "
+            f"{files['partitions']}; report: {files['report']}"
+        )
+        return
     _print_runs(outcome.comparison)
     if record["space"] == "routing":
         inherited = ", ".join(f"{t} {v:.4g}" for t, v in record["inherited_primary"].items())

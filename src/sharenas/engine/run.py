@@ -33,7 +33,8 @@ SMOKE = {"train.epochs": 2, "train.max_batches": 2, "data.limit": 128}
 
 
 def smoke_config(config: Config) -> Config:
-    """The same run shrunk to seconds: 2 epochs of 2 batches on 128 rows per split."""
+    """The same run shrunk to seconds: 2 epochs of 2 batches on 128 rows per split (a partition
+    search: 4 partitions, 5 distillation steps each)."""
     raw = config.model_dump(mode="json")
     train = raw["train"]
     overrides = [f"{k}={v}" for k, v in SMOKE.items()]
@@ -42,6 +43,15 @@ def smoke_config(config: Config) -> Config:
         f"train.eval_batch_size={min(train['eval_batch_size'], 128)}",
         "train.early_stopping=null",
     ]
+    search = raw.get("search") or {}
+    if search.get("space") == "partition":  # a handful of partitions, each scored in seconds
+        study, evaluation = search["study"], search["evaluation"]
+        overrides += [
+            f"search.study.trials={min(study['trials'], 4)}",
+            f"search.study.population={min(study['population'], 2)}",
+            f"search.study.es_directions={min(study['es_directions'], 1)}",
+            f"search.evaluation.distill_steps={min(evaluation['distill_steps'], 5)}",
+        ]
     return build_config(apply_overrides(raw, overrides), source="smoke config")
 
 

@@ -171,12 +171,7 @@ class DistillEvaluator:
         return before, h
 
     def _student_features(self, student: PartitionNetwork, t: int, h: torch.Tensor) -> torch.Tensor:
-        stages = student.backbone.stages
-        for s in range(self.first, len(stages)):
-            h = stages[s](h)
-            if s in student.masked:
-                h = student._masked(h, student.mask(s, t))
-        return h
+        return student.task_features(h, t, self.first)
 
     def _rows(self, split: Any, task: str) -> Any:
         return split.domains[task] if isinstance(split, MultiDomainDataset) else split

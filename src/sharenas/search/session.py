@@ -53,6 +53,8 @@ def search(
     data = create_dataset(config.data).load()
     settings = config.search
     epochs = settings.derive_epochs or config.train.epochs
+    if settings.space == "partition":
+        return _partition(config, folder, data, resume)
     if settings.space == "routing":
         derive = "retrain" if retrain else "finetune" if finetune else settings.derive
         record = run_routing_search(
@@ -97,3 +99,28 @@ def search(
         files["diagram"] = architecture_diagram(arch, folder / "architecture.png")
         files["history"] = gate_history_plot(history, folder / "gates.png")
     return SearchOutcome(record, with_delta([read_metrics(r) for r in runs]), files)
+
+
+def _partition(config: Config, folder: Path, data: Any, resume: bool) -> SearchOutcome:
+    """A partition search: its front against share-all, independent and single-task."""
+    from sharenas.report.partition import front_table, pareto_plot, partition_heatmaps
+    from sharenas.report.runs import markdown
+    from sharenas.search.partition_run import run_partition_search
+
+    record = run_partition_search(config, folder / "search", resume=resume, data=data)
+    trials = json.loads((folder / "search" / "trials.json").read_text())
+    columns, rows = front_table(record)
+    report = folder / "report.md"
+    report.write_text(
+        f"# {config.data.name}: partition search ({record['strategy']}, "
+        f"{record['evaluator']} evaluation, {record['trials']} partitions)\n\n"
+        + markdown(columns, rows)
+        + "\n"
+    )
+    files = {
+        "report": report,
+        "pareto": pareto_plot(record, trials, folder / "pareto.png"),
+        "partitions": partition_heatmaps(record, folder / "partitions.png"),
+    }
+    comparison = [dict(zip(columns, row, strict=True)) for row in rows]
+    return SearchOutcome(record, comparison, files)

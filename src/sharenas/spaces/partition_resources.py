@@ -4,15 +4,16 @@ single-task network that a task's masks are equivalent to (to check those number
 
 FLOPs follow ``torch.utils.flop_counter``: a multiply-add counts 2, and only linear and convolution
 layers count. A layer whose active input and output channels are k_in of C_in and k_out of C_out
-costs F · (k_in / C_in) · (k_out / C_out), where F is its full cost. Only the first layer of a
-stage reads masked inputs and only its last one writes masked outputs, so backbones whose stages
-are chains are supported (mlp, cnn, encdec).
+costs F · (k_in / C_in) · (k_out / C_out), where F is its full cost. In a masked stage every
+layer writes the task's channels; the first layer of the stage after a masked stage reads them.
+Backbones whose stages are chains of layers are supported (mlp, cnn, encdec).
 
 - A task's resources are those of its pruned single-task network: the shared stages, then its
-  own channels through the masked stages, then its head.
-- The total counts the multi-task network once. The shared stages, and the first masked stage on
-  the union of the tasks' channels, run once. A later stage runs once per distinct path (tasks
-  whose masks agree up to it share it). A weight is stored once if any task uses it.
+  channels through the masked stages, then its head.
+- The total counts the multi-task network once. The shared stages, and the first layer of the
+  first masked stage (on the union of the tasks' channels), run once. Later layers run once per
+  distinct path: tasks whose masks agree up to a stage share it. A weight is stored once if any
+  task uses it.
 """
 
 from __future__ import annotations
@@ -26,10 +27,9 @@ from torch import nn
 
 from sharenas.errors import ConfigError
 from sharenas.resources import count_parameters, flops_per_example
-from sharenas.spaces.partition_network import PartitionNetwork
+from sharenas.spaces.partition_network import WEIGHTED, PartitionNetwork, mask_points
 
-WEIGHTED = (nn.Linear, nn.Conv2d)
-NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+Mask = torch.Tensor | None  # active channels (booleans); None: all
 
 
 def weighted_layers(module: nn.Module) -> list[nn.Module]:
@@ -40,6 +40,10 @@ def _sizes(layer: nn.Module) -> tuple[int, int]:
     if isinstance(layer, nn.Linear):
         return layer.in_features, layer.out_features
     return layer.in_channels, layer.out_channels
+
+
+def _count(mask: Mask, full: int) -> int:
+    return full if mask is None else int(mask.sum())
 
 
 def check_chain_stages(network: PartitionNetwork) -> None:
@@ -65,30 +69,39 @@ class PartitionResources:
     total_params: int
 
 
-class _Channels:
-    """Per task, the active channels (boolean vectors) a layer reads and writes."""
+@dataclass
+class LayerUse:
+    """One layer of a stage, with the channels a task reads and writes."""
 
-    def __init__(self, network: PartitionNetwork) -> None:
-        self.network = network
-        self.stages = network.backbone.stages
-
-    def stage_output(self, stage: int, task: int) -> torch.Tensor | None:
-        return self.network.mask(stage, task).bool() if stage in self.network.masked else None
-
-    def layer_masks(
-        self, stage: int, task: int
-    ) -> list[tuple[nn.Module, torch.Tensor | None, torch.Tensor | None]]:
-        layers = weighted_layers(self.stages[stage])
-        result = []
-        for i, layer in enumerate(layers):
-            read = self.stage_output(stage - 1, task) if i == 0 and stage > 0 else None
-            write = self.stage_output(stage, task) if i == len(layers) - 1 else None
-            result.append((layer, read, write))
-        return result
+    layer: nn.Module
+    norm: nn.Module | None
+    read: Mask
+    write: Mask
 
 
-def _count(mask: torch.Tensor | None, full: int) -> int:
-    return full if mask is None else int(mask.sum())
+def stage_use(network: PartitionNetwork, stage: int, task: int) -> list[LayerUse]:
+    """The layers of ``stage`` with ``task``'s read and write channels."""
+
+    def output(s: int) -> Mask:
+        return network.mask(s, task).bool() if s in network.masked else None
+
+    previous = output(stage - 1) if stage > 0 else None
+    uses = []
+    for layer, norm in mask_points(network.backbone.stages[stage]):
+        write = output(stage)
+        uses.append(LayerUse(layer, norm, previous, write))
+        previous = write
+    return uses
+
+
+def head_use(network: PartitionNetwork, task: int) -> list[LayerUse]:
+    name = network.task_names[task]
+    last = len(network.backbone.stages) - 1
+    read: Mask = network.mask(last, task).bool() if last in network.masked else None
+    return [
+        LayerUse(layer, norm, read if i == 0 else None, None)
+        for i, (layer, norm) in enumerate(mask_points(network.heads[name]))
+    ]
 
 
 def _full_flops(network: PartitionNetwork, example: Any) -> dict[nn.Module, int]:
@@ -120,25 +133,20 @@ def partition_resources(network: PartitionNetwork, example: Any) -> PartitionRes
     """Per-task and total FLOPs per example and parameters, from the masks."""
     check_chain_stages(network)
     full = _full_flops(network, example)
-    channels = _Channels(network)
     stages = network.backbone.stages
     first = network.masked[0] if network.masked else len(stages)
-    tasks = network.task_names
+    tasks = range(len(network.task_names))
 
-    def flops(layer: nn.Module, read: torch.Tensor | None, write: torch.Tensor | None) -> float:
-        c_in, c_out = _sizes(layer)
-        return full[layer] * _count(read, c_in) / c_in * _count(write, c_out) / c_out
+    def flops(use: LayerUse) -> float:
+        c_in, c_out = _sizes(use.layer)
+        return full[use.layer] * _count(use.read, c_in) / c_in * _count(use.write, c_out) / c_out
 
-    def params(layer: nn.Module, read: torch.Tensor | None, write: torch.Tensor | None) -> int:
-        c_in, c_out = _sizes(layer)
-        per_pair = layer.weight.numel() // (c_in * c_out)
-        bias = 0 if layer.bias is None else _count(write, c_out)
-        return _count(read, c_in) * _count(write, c_out) * per_pair + bias
-
-    def norm_params(stage: int, write: torch.Tensor | None) -> int:
-        norms = [m for m in stages[stage].modules() if isinstance(m, NORMS)]
-        total = sum(count_parameters(n) for n in norms[:-1])
-        return total + (2 * _count(write, norms[-1].num_features) if norms else 0)
+    def params(use: LayerUse) -> int:
+        c_in, c_out = _sizes(use.layer)
+        per_pair = use.layer.weight.numel() // (c_in * c_out)
+        count = _count(use.read, c_in) * _count(use.write, c_out) * per_pair
+        count += 0 if use.layer.bias is None else _count(use.write, c_out)
+        return count + (0 if use.norm is None else 2 * _count(use.write, c_out))
 
     shared_flops = sum(full[m] for m in weighted_layers(network.backbone.stem))
     shared_flops += sum(full[m] for s in range(first) for m in weighted_layers(stages[s]))
@@ -146,91 +154,76 @@ def partition_resources(network: PartitionNetwork, example: Any) -> PartitionRes
         count_parameters(stages[s]) for s in range(first)
     )
     per_task_flops, per_task_params = {}, {}
-    later_flops = 0.0  # stages after the first masked one (once per distinct path) and heads
-    computed: set[tuple[int, bytes]] = set()
-    for t, name in enumerate(tasks):
+    total_flops = float(shared_flops)
+    counted: set[tuple[int, int, bytes]] = set()
+    for t in tasks:
         own_flops, own_params = 0.0, 0
         for s in range(first, len(stages)):
-            masks = channels.layer_masks(s, t)
-            own_flops += sum(flops(*m) for m in masks)
-            own_params += sum(params(*m) for m in masks) + norm_params(s, masks[-1][2])
-            # tasks whose masks agree on stages first..s compute stage s once, together
             path = b"".join(
-                channels.stage_output(k, t).numpy().tobytes()
+                network.mask(k, t).bool().numpy().tobytes()
                 for k in range(first, s + 1)
                 if k in network.masked
             )
-            if s > first and (s, path) not in computed:
-                computed.add((s, path))
-                later_flops += sum(flops(*m) for m in masks)
-        last = channels.stage_output(len(stages) - 1, t)
-        head = network.heads[name]
-        for i, layer in enumerate(weighted_layers(head)):
-            read = last if i == 0 else None
-            own_flops += flops(layer, read, None)
-            own_params += params(layer, read, None)
-            later_flops += flops(layer, read, None)
-        own_params += sum(count_parameters(m) for m in head.modules() if isinstance(m, NORMS))
+            for i, use in enumerate(stage_use(network, s, t)):
+                own_flops += flops(use)
+                own_params += params(use)
+                if s == first and i == 0:
+                    continue  # reads the shared features: counted once below, on the union
+                if (s, i, path) not in counted:
+                    counted.add((s, i, path))
+                    total_flops += flops(use)
+        for use in head_use(network, t):
+            own_flops += flops(use)
+            own_params += params(use)
+            total_flops += flops(use)
+        name = network.task_names[t]
         per_task_flops[name] = round(shared_flops + own_flops)
         per_task_params[name] = shared_params + own_params
-
-    # the first masked stage runs once, writing the union of the tasks' channels
-    union = torch.stack([network.mask(first, t).bool() for t in range(len(tasks))]).any(0)
-    first_layers = weighted_layers(stages[first]) if first < len(stages) else []
-    first_flops = sum(
-        flops(layer, None, union if i == len(first_layers) - 1 else None)
-        for i, layer in enumerate(first_layers)
-    )
-    total_params = shared_params + _union_params(network, channels, first)
+    if first < len(stages):
+        union = torch.stack([stage_use(network, first, t)[0].write for t in tasks]).any(0)
+        opening = stage_use(network, first, 0)[0]
+        total_flops += flops(LayerUse(opening.layer, opening.norm, None, union))
     return PartitionResources(
         per_task_flops,
         per_task_params,
-        round(shared_flops + first_flops + later_flops),
-        total_params,
+        round(total_flops),
+        shared_params + _union_params(network, first),
     )
 
 
-def _union_params(network: PartitionNetwork, channels: _Channels, first: int) -> int:
+def _union_params(network: PartitionNetwork, first: int) -> int:
     """Parameters from the first masked stage on, each weight counted once if any task uses it."""
     tasks = range(len(network.task_names))
     total = 0
-    for s in range(first, len(network.backbone.stages)):
-        per_task = [channels.layer_masks(s, t) for t in tasks]
-        for i, layer in enumerate(weighted_layers(network.backbone.stages[s])):
-            c_in, c_out = _sizes(layer)
+    layer_lists = [
+        [stage_use(network, s, t) for t in tasks]
+        for s in range(first, len(network.backbone.stages))
+    ] + [[head_use(network, t)] for t in tasks]
+    for per_task in layer_lists:
+        for i, use in enumerate(per_task[0]):
+            c_in, c_out = _sizes(use.layer)
             used = torch.zeros(c_out, c_in, dtype=torch.bool)
-            for masks in per_task:
-                _, read, write = masks[i]
+            written = torch.zeros(c_out, dtype=torch.bool)
+            for uses in per_task:
+                read, write = uses[i].read, uses[i].write
                 rows = write if write is not None else torch.ones(c_out, dtype=torch.bool)
                 cols = read if read is not None else torch.ones(c_in, dtype=torch.bool)
                 used |= rows[:, None] & cols[None, :]
-            total += int(used.sum()) * (layer.weight.numel() // (c_in * c_out))
-            if layer.bias is not None:
-                total += int(used.any(1).sum())
-        norms = [m for m in network.backbone.stages[s].modules() if isinstance(m, NORMS)]
-        if norms:
-            everything = torch.ones(norms[-1].num_features, dtype=torch.bool)
-            written = [m[-1][2] if m[-1][2] is not None else everything for m in per_task]
-            total += sum(count_parameters(n) for n in norms[:-1])
-            total += 2 * int(torch.stack(written).any(0).sum())
-    total += count_parameters(network.heads)
-    for t, name in enumerate(network.task_names):
-        last = channels.stage_output(len(network.backbone.stages) - 1, t)
-        layer = weighted_layers(network.heads[name])[0]
-        if last is not None:
-            c_in, c_out = _sizes(layer)
-            total -= (c_in - int(last.sum())) * c_out * (layer.weight.numel() // (c_in * c_out))
+                written |= rows
+            total += int(used.sum()) * (use.layer.weight.numel() // (c_in * c_out))
+            total += 0 if use.layer.bias is None else int(written.sum())
+            total += 0 if use.norm is None else 2 * int(written.sum())
     return total
 
 
-def _prune(layer: nn.Module, read: torch.Tensor | None, write: torch.Tensor | None) -> nn.Module:
+def _prune(layer: nn.Module, read: Mask, write: Mask) -> nn.Module:
     """A copy of ``layer`` keeping only the ``read`` input and ``write`` output channels."""
     pruned = copy.deepcopy(layer)
     weight = pruned.weight.data
     if write is not None:
         weight = weight[write]
         if pruned.bias is not None:
-            pruned.bias = nn.Parameter(pruned.bias.data[write])
+            pruned.bias = nn.Parameter(pruned.bias.data[write].clone())
     if read is not None:
         weight = weight[:, read]
     pruned.weight = nn.Parameter(weight.clone())
@@ -251,12 +244,18 @@ def _prune_norm(norm: nn.Module, write: torch.Tensor) -> nn.Module:
     return pruned
 
 
-def _replace(root: nn.Module, old: nn.Module, new: nn.Module) -> None:
-    for name, child in root.named_children():
-        if child is old:
-            setattr(root, name, new)
-            return
-        _replace(child, old, new)
+def _pruned_copy(module: nn.Module, uses: list[LayerUse]) -> nn.Module:
+    """A copy of ``module`` with every listed layer (and its norm) pruned."""
+    replacements: dict[int, nn.Module] = {}
+    for use in uses:
+        replacements[id(use.layer)] = _prune(use.layer, use.read, use.write)
+        if use.norm is not None and use.write is not None:
+            replacements[id(use.norm)] = _prune_norm(use.norm, use.write)
+    memo = {key: value for key, value in replacements.items()}
+    pruned = copy.deepcopy(module, memo)
+    for sub in pruned.modules():
+        sub._forward_hooks.clear()  # the masking hooks belong to the partitioned network
+    return pruned
 
 
 class PrunedTaskNetwork(nn.Module):
@@ -266,30 +265,13 @@ class PrunedTaskNetwork(nn.Module):
         super().__init__()
         check_chain_stages(network)
         t = network.task_names.index(task)
-        channels = _Channels(network)
         self.task = task
-        self.stem = copy.deepcopy(network.backbone.stem)
-        stages = []
-        for s, stage in enumerate(network.backbone.stages):
-            pruned = copy.deepcopy(stage)
-            masks = channels.layer_masks(s, t)
-            originals = weighted_layers(stage)
-            copies = weighted_layers(pruned)
-            for (_, read, write), copy_ in zip(masks, copies, strict=True):
-                _replace(pruned, copy_, _prune(copy_, read, write))
-            write = masks[-1][2] if masks else None
-            norms = [m for m in pruned.modules() if isinstance(m, NORMS)]
-            if write is not None and norms:
-                _replace(pruned, norms[-1], _prune_norm(norms[-1], write))
-            del originals
-            stages.append(pruned)
-        self.stages = nn.ModuleList(stages)
-        head = copy.deepcopy(network.heads[task])
-        last = channels.stage_output(len(stages) - 1, t)
-        if last is not None:
-            layer = weighted_layers(head)[0]
-            _replace(head, layer, _prune(layer, last, None))
-        self.head = head
+        self.stem = _pruned_copy(network.backbone.stem, [])
+        self.stages = nn.ModuleList(
+            _pruned_copy(stage, stage_use(network, s, t))
+            for s, stage in enumerate(network.backbone.stages)
+        )
+        self.head = _pruned_copy(network.heads[task], head_use(network, t))
 
     def forward(self, x: Any) -> torch.Tensor:
         h = self.stem(x)

@@ -1,0 +1,117 @@
+"""Pictures of a partition search: the Pareto front (each task's score against total FLOPs, with
+share-all, independent and single-task marked) and heat maps of chosen partition matrices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sharenas.report.fusion import _pyplot
+
+
+def pareto_plot(record: dict[str, Any], trials: list[dict[str, Any]], path: Path) -> Path:
+    """One panel per task: validation score against total FLOPs of every evaluated partition,
+    the front joined, the reference points marked."""
+    plt = _pyplot()
+    tasks = list(record["higher_is_better"])
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.4), squeeze=False)
+    evaluated = [t for t in trials if t["state"] == "COMPLETE" and "evaluation" in t]
+    markers = {
+        "share-all": ("s", "#c44e52"),
+        "independent": ("^", "#55a868"),
+        "single-task": ("*", "#8172b2"),
+    }
+    for ax, task in zip(axes[0], tasks, strict=True):
+        xs = [t["evaluation"]["total_flops"] / 1e6 for t in evaluated]
+        ys = [t["evaluation"]["primary"][task] for t in evaluated]
+        ax.scatter(xs, ys, s=14, color="#999999", label="evaluated")
+        front = sorted(record["front"], key=lambda p: p["total_flops"])
+        ax.plot(
+            [p["total_flops"] / 1e6 for p in front],
+            [p["primary"][task] for p in front],
+            marker="o",
+            color="#4c72b0",
+            label="Pareto front (all objectives)",
+        )
+        for label, point in record["references"].items():
+            marker, colour = markers.get(label, ("x", "black"))
+            ax.scatter(
+                [point["total_flops"] / 1e6],
+                [point["primary"][task]],
+                marker=marker,
+                s=90,
+                color=colour,
+                label=label,
+                zorder=5,
+            )
+        direction = "higher" if record["higher_is_better"][task] else "lower"
+        metric = record["tasks_primary_metric"][task]
+        ax.set_xlabel("total MFLOPs / example")
+        ax.set_ylabel(f"{task} val {metric} ({direction} is better)")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def partition_heatmaps(record: dict[str, Any], path: Path, limit: int = 4) -> Path:
+    """The partition matrix P of up to ``limit`` front points (cheapest to costliest)."""
+    plt = _pyplot()
+    front = sorted(record["front"], key=lambda p: p["total_flops"])
+    if len(front) > limit:
+        step = (len(front) - 1) / (limit - 1)
+        front = [front[round(i * step)] for i in range(limit)]
+    fig, axes = plt.subplots(
+        1, max(1, len(front)), figsize=(3.2 * max(1, len(front)), 3.2), squeeze=False
+    )
+    for ax, point in zip(axes[0], front, strict=False):
+        genotype = point["genotype"]
+        matrix = genotype["matrices"][0]
+        tasks = genotype["tasks"]
+        ax.imshow(matrix, vmin=0, vmax=1, cmap="viridis")
+        for i, row in enumerate(matrix):
+            for j, value in enumerate(row):
+                ax.text(
+                    j,
+                    i,
+                    f"{value:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if value < 0.6 else "black",
+                )
+        ax.set_xticks(range(len(tasks)), tasks, rotation=45, fontsize=7)
+        ax.set_yticks(range(len(tasks)), tasks, fontsize=7)
+        ax.set_title(
+            f"trial {point['number']}: {point['total_flops'] / 1e6:.3g} MFLOPs", fontsize=8
+        )
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def front_table(record: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Columns and rows: the front points and the references."""
+    tasks = list(record["higher_is_better"])
+    columns = ["point", *(f"{t} val {record['tasks_primary_metric'][t]}" for t in tasks), "MFLOPs"]
+    rows = []
+    for point in sorted(record["front"], key=lambda p: p["total_flops"]):
+        label = f"trial {point['number']}" + (f" ({point['label']})" if point["label"] else "")
+        rows.append(
+            [
+                label,
+                *(f"{point['primary'][t]:.4f}" for t in tasks),
+                f"{point['total_flops'] / 1e6:.4g}",
+            ]
+        )
+    for label, point in record["references"].items():
+        rows.append(
+            [
+                f"reference: {label}",
+                *(f"{point['primary'][t]:.4f}" for t in tasks),
+                f"{point['total_flops'] / 1e6:.4g}",
+            ]
+        )
+    return columns, rows
