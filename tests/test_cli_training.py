@@ -149,6 +149,9 @@ def test_real_configs_smoke(online: Path, tmp_path: Path, name: str, arch: str) 
         "census-routing",
         "multimnist-routing",
         "synthetic-mmoe-routing",
+        "multimnist-partition",
+        "mnist-scenes-partition",
+        "digit-domains-partition",
     ],
 )
 def test_search_configs_smoke(online: Path, tmp_path: Path, name: str) -> None:
@@ -162,5 +165,7 @@ def test_search_configs_smoke(online: Path, tmp_path: Path, name: str) -> None:
         env={"SHARENAS_DATA": str(online)},
     )
     assert result.returncode == 0, result.stderr
-    picture = "routes.png" if name.endswith("routing") else "architecture.png"
+    picture = {"routing": "routes.png", "partition": "pareto.png"}.get(
+        name.rsplit("-", 1)[-1], "architecture.png"
+    )
     assert (tmp_path / "s" / picture).exists()

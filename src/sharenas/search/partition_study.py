@@ -43,15 +43,23 @@ def open_storage(url: str, heartbeat: int) -> Any:
     import warnings
 
     import optuna
-    from optuna.storages import RDBStorage, RetryFailedTrialCallback
+    from optuna import storages
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    retry = getattr(storages, "RetryHeartbeatStaleTrialCallback", None)
     try:
-        return RDBStorage(
+        if retry is not None:  # optuna >= 4.9
+            return storages.RDBStorage(
+                url,
+                heartbeat_interval=heartbeat,
+                grace_period=3 * heartbeat,
+                heartbeat_stale_trial_callback=retry(max_retry=3),
+            )
+        return storages.RDBStorage(
             url,
             heartbeat_interval=heartbeat,
             grace_period=3 * heartbeat,
-            heartbeat_stale_trial_callback=RetryFailedTrialCallback(max_retry=3),
+            failed_trial_callback=storages.RetryFailedTrialCallback(max_retry=3),
         )
     except Exception as exc:  # sqlalchemy raises many kinds; all mean "cannot open"
         raise ConfigError(

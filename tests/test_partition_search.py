@@ -1,0 +1,173 @@
+"""The partition search: evaluators, the Optuna study, workers sharing it, resume, errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sharenas.config import build_config, dump_config
+from sharenas.errors import ConfigError
+from sharenas.search.partition_run import run_partition_search
+from tests.conftest import run_cli
+
+
+def partition_config(strategy: str = "random", trials: int = 6, **study):
+    return build_config(
+        {
+            "data": {
+                "name": "synthetic-mmoe",
+                "train_size": 300,
+                "val_size": 60,
+                "test_size": 60,
+                "dim": 8,
+            },
+            "model": {"backbone": {"name": "mlp", "widths": [16, 16]}},
+            "train": {"epochs": 2, "batch_size": 50},
+            "search": {
+                "space": "partition",
+                "strategy": strategy,
+                "partition": {"stages": [0, 1]},
+                "evaluation": {"evaluator": "distill", "distill_steps": 5, "distill_batch": 32},
+                "study": {"trials": trials, "population": 2, "es_directions": 1, **study},
+            },
+        }
+    )
+
+
+def trials_of(folder: Path) -> list[dict]:
+    return json.loads((folder / "trials.json").read_text())
+
+
+@pytest.mark.parametrize("strategy", ["random", "nsga2", "es"])
+def test_search_writes_front_and_references(tmp_path: Path, strategy: str) -> None:
+    record = run_partition_search(partition_config(strategy), tmp_path / "s")
+    complete = [t for t in trials_of(tmp_path / "s") if t["state"] == "COMPLETE"]
+    assert len(complete) == record["trials"] == 6
+    assert {t.get("reference") for t in complete} >= {"share-all", "independent"}
+    assert set(record["references"]) == {"share-all", "independent", "single-task"}
+    assert record["front"] and all(p["front"] for p in record["front"])
+    share = record["references"]["share-all"]
+    alone = record["references"]["independent"]
+    assert alone["total_flops"] < share["total_flops"]  # disjoint halves cost less
+    for point in record["front"]:
+        assert (tmp_path / "s" / "front" / f"{point['number']}.json").exists()
+    assert json.loads((tmp_path / "s" / "arch.json").read_text())["space"] == "partition"
+
+
+def test_full_evaluator_and_training_a_front_point(tmp_path: Path) -> None:
+    from sharenas.engine.run import train, with_arch
+
+    config = partition_config(trials=3)
+    config = build_config(
+        {
+            **config.model_dump(mode="json"),
+            "search": {
+                **config.model_dump(mode="json")["search"],
+                "evaluation": {"evaluator": "full", "epochs": 1},
+            },
+        }
+    )
+    record = run_partition_search(config, tmp_path / "s")
+    assert record["evaluator"] == "full" and record["trials"] == 3
+    arch = json.loads((tmp_path / "s" / "arch.json").read_text())
+    trained = train(with_arch(config, "partition", arch), tmp_path / "t", progress=False)
+    assert set(trained["primary"]) == {"task1", "task2"}
+
+
+def test_two_workers_share_one_study(tmp_path: Path) -> None:
+    """No trial lost, none evaluated twice, the budget kept exactly."""
+    record = run_partition_search(partition_config(trials=8, workers=2), tmp_path / "s")
+    trials = trials_of(tmp_path / "s")
+    complete = [t for t in trials if t["state"] == "COMPLETE"]
+    assert len(complete) == record["trials"] == 8
+    assert sorted(t["number"] for t in complete) == list(range(8))
+    evaluated = sorted(int(p.name) for p in (tmp_path / "s" / "trials").iterdir())
+    assert evaluated == list(range(8))  # each trial's files written by one worker only
+    assert not [t for t in trials if t["state"] == "COMPLETE" and t.get("surplus")]
+
+
+def test_a_killed_worker_leaves_the_study_usable(tmp_path: Path) -> None:
+    from sharenas.search.partition_eval import load_teachers
+
+    config = partition_config(trials=4, heartbeat=1)
+    slow = build_config(
+        {
+            **config.model_dump(mode="json"),
+            "search": {
+                **config.model_dump(mode="json")["search"],
+                "evaluation": {"evaluator": "distill", "distill_steps": 1500},
+            },
+        }
+    )
+    folder = tmp_path / "s"
+    folder.mkdir()
+    (folder / "config.yaml").write_text(dump_config(slow))  # a few seconds per trial
+    from sharenas.data import create_dataset
+
+    load_teachers(slow, create_dataset(slow.data).load())
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "sharenas.search.partition_worker", str(folder), "0"],
+        env=os.environ.copy(),
+    )
+    import optuna
+
+    deadline = time.time() + 120
+    running = None
+    while time.time() < deadline and running is None:
+        time.sleep(0.2)
+        if (folder / "study.db").exists():
+            try:
+                study = optuna.load_study(
+                    study_name="synthetic-mmoe-partition-s0",
+                    storage=f"sqlite:///{(folder / 'study.db').resolve()}",
+                )
+            except KeyError:
+                continue
+            running = next((t for t in study.get_trials() if t.state.name == "RUNNING"), None)
+    assert running is not None, "the worker never started a trial"
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    time.sleep(4)  # past the grace period of 3 heartbeats
+    record = run_partition_search(slow, folder, resume=True)
+    trials = trials_of(folder)
+    states = {t["number"]: t["state"] for t in trials}
+    assert states[running.number] == "FAIL"
+    retried = [
+        t
+        for t in trials
+        if t["state"] == "COMPLETE"
+        and t["params"] == running.params
+        and t["number"] > running.number
+    ]
+    assert retried, "the killed trial's partition was not evaluated again"
+    assert record["trials"] == 4
+
+
+def test_study_and_budget_errors(tmp_path: Path) -> None:
+    run_partition_search(partition_config(trials=2), tmp_path / "s")
+    with pytest.raises(ConfigError, match="pass --resume"):
+        run_partition_search(partition_config(trials=2), tmp_path / "s")
+    with pytest.raises(ConfigError, match=r"created for another search \(different strategy\)"):
+        run_partition_search(partition_config("nsga2", trials=3), tmp_path / "s", resume=True)
+    with pytest.raises(ConfigError, match="cannot be opened"):
+        run_partition_search(
+            partition_config(storage="sqlite:////no/such/folder/study.db"), tmp_path / "u"
+        )
+    with pytest.raises(ConfigError, match="no partition can meet it"):
+        run_partition_search(partition_config(flops_budget=0.01), tmp_path / "b")
+
+
+def test_study_options_only_apply_to_the_partition_search(tmp_path: Path) -> None:
+    path = tmp_path / "f.yaml"
+    path.write_text(
+        "data: {name: synthetic-mmoe, train_size: 100, val_size: 20, test_size: 20, dim: 8}\n"
+        "model: {backbone: {name: mlp, widths: [8, 8]}}\n"
+        "search: {fusion: {depth_limit: 2}}\n"
+    )
+    result = run_cli("search", str(path), "--workers", "2")
+    assert result.returncode == 2 and "--workers apply to the partition search" in result.stderr
