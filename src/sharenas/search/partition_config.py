@@ -18,6 +18,9 @@ class PartitionEvalConfig(BaseModel):
     distill_steps: int = Field(200, ge=1, description="distill: student training steps.")
     distill_lr: float = Field(3e-3, gt=0, description="distill: Adam learning rate.")
     distill_batch: int = Field(128, ge=1, description="distill: rows per step and task.")
+    distill_val_rows: int | None = Field(
+        2000, ge=1, description="distill: validation rows per task that score the student."
+    )
 
 
 class StudyConfig(BaseModel):

@@ -223,6 +223,8 @@ class DistillEvaluator:
         batch = self.config.train.eval_batch_size
         for t, handler in enumerate(self.handlers):
             rows = self._rows(self.data.val, handler.name)
+            if self.settings.distill_val_rows is not None:
+                rows = rows.take(self.settings.distill_val_rows)
             metric = handler.metric().to(self.device)
             for start in range(0, len(rows), batch):
                 x, y = rows.batch(slice(start, start + batch))
