@@ -28,6 +28,7 @@ from sharenas.architectures.base import partition_space
 from sharenas.config import load_config
 from sharenas.data import create_dataset
 from sharenas.engine.run import task_handlers
+from sharenas.report.partition import pareto_plot, partition_heatmaps
 from sharenas.search.partition_eval import create_evaluator, load_teachers, teacher_folder
 from sharenas.search.partition_run import run_partition_search
 
@@ -150,10 +151,12 @@ def front(args: argparse.Namespace) -> None:
                 f"{label}: no found partition costs no more with at least its mean score "
                 f"({mean_score(reference):.4f} at {reference['total_flops'] / 1e6:.3g} MFLOPs)"
             )
-    print(
-        f"\nfront plot: see `sharenas search {args.config} --out ...` (pareto.png); "
-        f"records in {folder}"
-    )
+    trials = json.loads((folder / "trials.json").read_text())
+    figures = Path("benchmarks/figures")
+    figures.mkdir(parents=True, exist_ok=True)
+    plot = pareto_plot(record, trials, figures / f"partition-front-{args.config.stem}.png")
+    heat = partition_heatmaps(record, figures / f"partition-matrices-{args.config.stem}.png")
+    print(f"\nfront plot: {plot}; partition matrices: {heat}; records in {folder}")
 
 
 def main() -> None:
