@@ -20,12 +20,9 @@ none is evaluated twice and the budget is not overshot.
 
 from __future__ import annotations
 
-import json
-import logging
 import math
-import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
@@ -33,13 +30,12 @@ from sharenas.cache import file_lock
 from sharenas.errors import ConfigError
 from sharenas.search.partition_config import StudyConfig
 
-log = logging.getLogger(__name__)
-
 SURPLUS = "surplus"
 OVER_BUDGET = "over_budget"
 
 
 def open_storage(url: str, heartbeat: int) -> Any:
+    """Optuna RDB storage with heartbeats; a killed worker's trial is retried (3 times at most)."""
     import warnings
 
     import optuna
@@ -67,8 +63,6 @@ def open_storage(url: str, heartbeat: int) -> Any:
             f"{str(exc).splitlines()[0][:200]}); give a reachable database URL such as "
             "sqlite:///runs/study.db or postgresql://user@host/db."
         ) from None
-    finally:
-        del optuna
 
 
 def open_study(
@@ -209,10 +203,6 @@ class EvolutionProposer:
             return True
 
 
-def wait_for(seconds: float) -> None:
-    time.sleep(seconds)
-
-
 def trial_record(trial: Any) -> dict[str, Any]:
     return {
         "number": trial.number,
@@ -227,10 +217,3 @@ def dump_trials(study: Any, path: Path) -> None:
     from sharenas.cache import write_json_atomic
 
     write_json_atomic(path, [trial_record(t) for t in study.get_trials(deepcopy=False)])
-
-
-Strategy = Literal["random", "es", "nsga2"]
-
-
-def json_safe(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
