@@ -25,11 +25,11 @@ def pareto_plot(record: dict[str, Any], trials: list[dict[str, Any]], path: Path
         xs = [t["evaluation"]["total_flops"] / 1e6 for t in evaluated]
         ys = [t["evaluation"]["primary"][task] for t in evaluated]
         ax.scatter(xs, ys, s=14, color="#999999", label="evaluated")
-        front = sorted(record["front"], key=lambda p: p["total_flops"])
-        ax.plot(
+        front = record["front"]
+        ax.scatter(
             [p["total_flops"] / 1e6 for p in front],
             [p["primary"][task] for p in front],
-            marker="o",
+            s=22,
             color="#4c72b0",
             label="Pareto front (all objectives)",
         )
