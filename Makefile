@@ -20,9 +20,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 # The main job: a MultiMNIST fusion search (MTL-NAS) with a quick budget, then the same budget for
 # the hand-designed baselines, a comparison table and the architecture diagram (a few minutes).
 DEMO_BUDGET := --set data.limit=6000 --set train.epochs=3 --set train.batch_size=64 \
-	--set "model.backbone.channels=[8,16,32]"
+	--set "model.backbone.channels=[8,16,32]" --set search.gradient.arch_lr=0.03
 
 demo: $(STAMP)
+	rm -rf runs/demo  # a fresh demo each time (a kept search folder would ask for --resume)
 	$(BIN)/sharenas search configs/multimnist-fusion.yaml --out runs/demo $(DEMO_BUDGET)
 
 test: $(STAMP)
