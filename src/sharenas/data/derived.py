@@ -1,9 +1,12 @@
-"""A verified cache of generated arrays (canvases, scenes, encoded tables).
+"""Verified caches of arrays.
 
-Arrays are stored as ``.npy`` files in a folder named by a hash of everything that determines
-them (generator version, parameters, seed, source checksums). A manifest records each file's
-SHA-256; a file that is missing, truncated or altered is detected on load and the arrays are
-rebuilt, never used.
+:func:`verified_npz`: a fetched dataset's raw arrays in one ``.npz``, checked against a pinned
+checksum of the arrays on every load.
+
+:func:`cached_arrays`: generated arrays (canvases, scenes, encoded tables), stored as ``.npy``
+files in a folder named by a hash of everything that determines them (generator version,
+parameters, seed, source checksums). A manifest records each file's SHA-256; a file that is
+missing, truncated or altered is detected on load and the arrays are rebuilt, never used.
 """
 
 from __future__ import annotations
@@ -11,17 +14,53 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sharenas.cache import atomic_path, file_lock, sha256_file, write_json_atomic
+from sharenas.cache import atomic_path, file_lock, sha256_arrays, sha256_file, write_json_atomic
+from sharenas.errors import ChecksumError
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+
+
+def _read_npz(path: Path, keys: tuple[str, ...], sha256: str) -> dict[str, np.ndarray] | None:
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in keys}
+        if sha256_arrays(arrays) != sha256:
+            raise ChecksumError(f"{path}: arrays do not match their pinned checksum")
+        return arrays
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, ChecksumError):
+        return None  # truncated or altered: fetched again, never used
+
+
+def verified_npz(
+    path: Path,
+    keys: tuple[str, ...],
+    sha256: str,
+    fetch: Callable[[], dict[str, np.ndarray]],
+) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` cached at ``path`` when they match ``sha256`` (of
+    :func:`~sharenas.cache.sha256_arrays`); otherwise ``fetch()`` (which verifies them) under a
+    file lock, written atomically."""
+    arrays = _read_npz(path, keys, sha256)
+    if arrays is not None:
+        return arrays
+    with file_lock(path.parent / f".{path.stem}.lock"):
+        arrays = _read_npz(path, keys, sha256)  # another process may have fetched it meanwhile
+        if arrays is None:
+            arrays = fetch()
+            with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+                np.savez(handle, **arrays)
+    return arrays
 
 
 def key_digest(key: dict[str, Any]) -> str:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import gzip
 import io
 import pickle
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from sharenas.cache import atomic_path, file_lock, sha256_arrays
+from sharenas.cache import sha256_arrays
+from sharenas.data.derived import verified_npz
 from sharenas.data.sources import (
     Archive,
     LocalFolderSource,
@@ -27,7 +27,6 @@ from sharenas.data.sources import (
     fetch_first,
     verify_sha256,
 )
-from sharenas.errors import ChecksumError
 
 MNIST_SHA256 = "fcc59c09976094087d807336f870d56b3cd3733c0e4d8f61012abe3d5d60674d"
 IDX_FILES = {
@@ -121,28 +120,11 @@ def mnist_path(root: Path) -> Path:
     return root / "mnist" / "mnist.npz"
 
 
-def _read_cache(path: Path) -> MnistArrays | None:
-    if not path.exists():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in IDX_FILES}
-        verify_sha256(sha256_arrays(arrays), MNIST_SHA256, str(path))
-        return arrays
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, ChecksumError):
-        return None  # truncated or altered: fetched again, never used
-
-
 def load_mnist(root: Path, data_dir: Path | None = None) -> MnistArrays:
     """The 70,000 MNIST digits as uint8 arrays, fetched into ``root`` on first use."""
-    path = mnist_path(root)
-    arrays = _read_cache(path)
-    if arrays is not None:
-        return arrays
-    with file_lock(path.parent / ".mnist.lock"):
-        arrays = _read_cache(path)
-        if arrays is None:
-            arrays = fetch_first("mnist", mnist_sources(data_dir), MANUAL_HELP)  # type: ignore[arg-type]
-            with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-                np.savez(handle, **arrays)
-    return arrays
+    return verified_npz(
+        mnist_path(root),
+        tuple(IDX_FILES),
+        MNIST_SHA256,
+        lambda: fetch_first("mnist", mnist_sources(data_dir), MANUAL_HELP),  # type: ignore[arg-type]
+    )

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import gzip
 import io
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from sharenas.cache import atomic_path, file_lock, sha256_arrays
+from sharenas.cache import sha256_arrays
+from sharenas.data.derived import verified_npz
 from sharenas.data.sources import (
     Archive,
     LocalFolderSource,
@@ -27,7 +27,6 @@ from sharenas.data.sources import (
     fetch_first,
     verify_sha256,
 )
-from sharenas.errors import ChecksumError
 
 OPTDIGITS_SHA256 = "18680031db4ffc1a9c3864e06f9ca1547af7c2145473c31d38ca664a0b77d7a1"
 UCI_FILE = "optdigits.tes"
@@ -80,28 +79,11 @@ def optdigits_path(root: Path) -> Path:
     return root / "optdigits" / "optdigits.npz"
 
 
-def _read_cache(path: Path) -> OptdigitsArrays | None:
-    if not path.exists():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in ("x", "y")}
-        verify_sha256(sha256_arrays(arrays), OPTDIGITS_SHA256, str(path))
-        return arrays
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, ChecksumError):
-        return None  # truncated or altered: fetched again, never used
-
-
 def load_optdigits(root: Path, data_dir: Path | None = None) -> OptdigitsArrays:
     """The 1,797 optdigits as uint8 8×8 arrays (0–16) and int64 labels, fetched on first use."""
-    path = optdigits_path(root)
-    arrays = _read_cache(path)
-    if arrays is not None:
-        return arrays
-    with file_lock(path.parent / ".optdigits.lock"):
-        arrays = _read_cache(path)
-        if arrays is None:
-            arrays = fetch_first("optdigits", optdigits_sources(data_dir), MANUAL_HELP)  # type: ignore[arg-type]
-            with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-                np.savez(handle, **arrays)
-    return arrays
+    return verified_npz(
+        optdigits_path(root),
+        ("x", "y"),
+        OPTDIGITS_SHA256,
+        lambda: fetch_first("optdigits", optdigits_sources(data_dir), MANUAL_HELP),  # type: ignore[arg-type]
+    )
