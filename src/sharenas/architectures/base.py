@@ -116,6 +116,16 @@ def build_architecture(
     return factory(tasks, input_spec, config)
 
 
+def build_backbone(backbone: Any, input_spec: InputSpec, key: str) -> Backbone:
+    """A fresh backbone from its config (``{name, ...params}``); a backbone refusing the input
+    kind is a ConfigError naming ``key``."""
+    params = backbone.model_dump(exclude={"name"})
+    try:
+        return create_backbone(backbone.name, input_spec, **params)
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {exc}") from None
+
+
 def fusion_space(
     tasks: list[TaskHandler],
     input_spec: InputSpec,
@@ -135,11 +145,7 @@ def fusion_space(
 
     def factory(task: str) -> Backbone:
         backbone = config.task_backbones.get(task, config.backbone)
-        params = backbone.model_dump(exclude={"name"})
-        try:
-            return create_backbone(backbone.name, input_spec, **params)
-        except ValueError as exc:
-            raise ConfigError(f"model.task_backbones.{task}: {exc}") from None
+        return build_backbone(backbone, input_spec, f"model.task_backbones.{task}")
 
     return FusionSpace(
         tasks,
@@ -175,14 +181,9 @@ def routing_space(
     space: RoutingSpaceConfig,
 ) -> RoutingSpace:
     """The routing space over copies of ``model.backbone``'s stages, with the config's towers."""
-    backbone = config.backbone
-    params = backbone.model_dump(exclude={"name"})
 
     def factory() -> Backbone:
-        try:
-            return create_backbone(backbone.name, input_spec, **params)
-        except ValueError as exc:
-            raise ConfigError(f"model.backbone: {exc}") from None
+        return build_backbone(config.backbone, input_spec, "model.backbone")
 
     return RoutingSpace(
         tasks, factory, space.experts, space.max_fan_in, space.search_query, tuple(config.tower)
@@ -196,14 +197,9 @@ def partition_space(
     space: PartitionSpaceConfig,
 ) -> PartitionSpace:
     """The partition space over ``model.backbone``'s channels, with the config's towers."""
-    backbone = config.backbone
-    params = backbone.model_dump(exclude={"name"})
 
     def factory() -> Backbone:
-        try:
-            return create_backbone(backbone.name, input_spec, **params)
-        except ValueError as exc:
-            raise ConfigError(f"model.backbone: {exc}") from None
+        return build_backbone(config.backbone, input_spec, "model.backbone")
 
     return PartitionSpace(tasks, factory, space, tuple(config.tower))
 
