@@ -16,14 +16,13 @@ from typing import Any
 from sharenas.architectures.base import fusion_space
 from sharenas.cache import write_bytes_atomic, write_json_atomic
 from sharenas.config import Config, dump_config
-from sharenas.data import create_dataset
 from sharenas.data.base import TaskSetData
 from sharenas.engine.evaluate import evaluate, primary_metrics, to_device
 from sharenas.engine.run import task_handlers, train, with_arch
-from sharenas.errors import ConfigError
 from sharenas.resources import count_parameters, flops_per_example
 from sharenas.search.derive import finetune_derived
 from sharenas.search.gradient import CHECKPOINT, GradientSearch, GradientSearchConfig
+from sharenas.search.run_folder import search_data
 from sharenas.spaces.fusion import FusionSpaceConfig
 
 
@@ -45,21 +44,10 @@ def run_fusion_search(
     space = space or (defaults.fusion if defaults else FusionSpaceConfig())
     search = search or (defaults.gradient if defaults else GradientSearchConfig())
     out = Path(out)
-    if (out / CHECKPOINT).exists() and not resume:
-        from sharenas.errors import SharenasError
-
-        raise SharenasError(
-            f"{out} holds a search checkpoint; pass --resume to continue it, or "
-            "--out to start elsewhere."
-        )
     began = time.perf_counter()
-    data = data if data is not None else create_dataset(config.data).load()
-    if data.shape == "multi-domain":
-        raise ConfigError(
-            f"{data.name} is a multi-domain task set; the fusion search reads multi-output task "
-            "sets for now (its architecture steps need every task's target in one batch). "
-            "Train its architectures with `sharenas train`."
-        )
+    data = search_data(
+        config, out, resume=resume, data=data, search="fusion", checkpoint=CHECKPOINT
+    )
     torch.manual_seed(config.seed)
     fusion = fusion_space(task_handlers(data), data.input_spec, config.model, space)
     handlers = fusion.tasks

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,8 +77,8 @@ def _resources(network: PartitionNetwork, data: TaskSetData) -> dict[str, Any]:
     }
 
 
-class FullEvaluator:
-    """Train the partitioned network from scratch with the config's budget."""
+class PartitionEvaluator(ABC):
+    """Scores partitions of ``space`` on ``data`` under ``config``'s budget."""
 
     def __init__(
         self,
@@ -88,6 +89,15 @@ class FullEvaluator:
     ) -> None:
         self.config, self.data, self.space, self.settings = config, data, space, settings
         self.handlers = task_handlers(data)
+        self.directions = {h.name: h.higher_is_better for h in self.handlers}
+
+    @abstractmethod
+    def evaluate(self, genotype: PartitionGenotype, folder: Path) -> Evaluation:
+        """The partition's validation scores and resources; its files go in ``folder``."""
+
+
+class FullEvaluator(PartitionEvaluator):
+    """Train the partitioned network from scratch with the config's budget."""
 
     def evaluate(self, genotype: PartitionGenotype, folder: Path) -> Evaluation:
         began = time.perf_counter()
@@ -104,7 +114,7 @@ class FullEvaluator:
         assert outcome.val is not None
         return Evaluation(
             primary_metrics(outcome.val, self.handlers),
-            {h.name: h.higher_is_better for h in self.handlers},
+            self.directions,
             seconds=time.perf_counter() - began,
             extra={"evaluator": "full", "best_epoch": outcome.best_epoch},
             **resources,
@@ -141,7 +151,7 @@ def load_teachers(config: Config, data: TaskSetData) -> nn.Module:
     return model.eval()
 
 
-class DistillEvaluator:
+class DistillEvaluator(PartitionEvaluator):
     """Score a partition by how well its masked stages reproduce the teachers' features."""
 
     def __init__(
@@ -151,8 +161,7 @@ class DistillEvaluator:
         space: PartitionSpace,
         settings: PartitionEvalConfig,
     ) -> None:
-        self.config, self.data, self.space, self.settings = config, data, space, settings
-        self.handlers = task_handlers(data)
+        super().__init__(config, data, space, settings)
         self.device = resolve_device(config.train.device)
         self.teachers = load_teachers(config, data).to(self.device)
         for p in self.teachers.parameters():
@@ -210,7 +219,7 @@ class DistillEvaluator:
         (folder / "distill.json").write_text(json.dumps({"loss": losses[-10:]}))
         return Evaluation(
             primary,
-            {h.name: h.higher_is_better for h in self.handlers},
+            self.directions,
             seconds=time.perf_counter() - began,
             extra={"evaluator": "distill", "final_mse": sum(losses[-10:]) / len(losses[-10:])},
             **resources,
@@ -239,7 +248,7 @@ class DistillEvaluator:
 
 def create_evaluator(
     config: Config, data: TaskSetData, space: PartitionSpace, settings: PartitionEvalConfig
-) -> FullEvaluator | DistillEvaluator:
+) -> PartitionEvaluator:
     if settings.evaluator == "full":
         return FullEvaluator(config, data, space, settings)
     return DistillEvaluator(config, data, space, settings)

@@ -149,9 +149,9 @@ def worker(config: Config, out: Path, data: TaskSetData | None = None, index: in
             raise optuna.TrialPruned()
         genotype = space.genotype_from_vector(vector)
         trial.set_user_attr("genotype", genotype.to_dict())
-        network = space.build(genotype)
-        flops = partition_resources(network, data.val.example(2)).total_flops
         if settings.flops_budget is not None and "reference" not in trial.user_attrs:
+            # checked before the evaluation, which counts the FLOPs again for its record
+            flops = _flops_of(space, data, vector)
             excess = flops / share_all_flops - settings.flops_budget
             trial.set_user_attr("budget_excess", excess)
             if excess > 0:

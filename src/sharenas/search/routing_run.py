@@ -19,16 +19,16 @@ import torch
 from sharenas.architectures.base import routing_space
 from sharenas.cache import write_bytes_atomic, write_json_atomic
 from sharenas.config import Config, dump_config
-from sharenas.data import create_dataset
 from sharenas.data.base import TaskSetData
 from sharenas.engine.evaluate import evaluate, primary_metrics, to_device
 from sharenas.engine.run import task_handlers, train, with_arch
-from sharenas.errors import ConfigError, SharenasError
+from sharenas.errors import SharenasError
 from sharenas.resources import count_parameters, flops_per_example
 from sharenas.search.derive import finetune_derived
 from sharenas.search.gumbel import GumbelSearch
 from sharenas.search.reinforce import ReinforceSearch
 from sharenas.search.route_search import CHECKPOINT, RouteSearch
+from sharenas.search.run_folder import search_data
 
 STRATEGIES: dict[str, type[RouteSearch]] = {"reinforce": ReinforceSearch, "gumbel": GumbelSearch}
 
@@ -51,19 +51,10 @@ def run_routing_search(
     derive = derive or settings.derive or "retrain"
     epochs = derive_epochs or settings.derive_epochs or config.train.epochs
     out = Path(out)
-    if (out / CHECKPOINT).exists() and not resume:
-        raise SharenasError(
-            f"{out} holds a search checkpoint; pass --resume to continue it, or "
-            "--out to start elsewhere."
-        )
     began = time.perf_counter()
-    data = data if data is not None else create_dataset(config.data).load()
-    if data.shape == "multi-domain":
-        raise ConfigError(
-            f"{data.name} is a multi-domain task set; the routing search reads multi-output task "
-            "sets for now (its architecture steps need every task's target in one batch). "
-            "Train its architectures with `sharenas train`."
-        )
+    data = search_data(
+        config, out, resume=resume, data=data, search="routing", checkpoint=CHECKPOINT
+    )
     torch.manual_seed(config.seed)
     handlers = task_handlers(data)
     space = routing_space(handlers, data.input_spec, config.model, settings.routing)
