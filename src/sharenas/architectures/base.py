@@ -116,6 +116,20 @@ def build_architecture(
     return factory(tasks, input_spec, config)
 
 
+def searched_genotype(
+    config: ModelConfig, space: str, genotype_class: Any, config_class: type[M]
+) -> tuple[Any, M]:
+    """``model.genotype`` (a search's arch.json) parsed, with its space config; a clear error
+    when there is none."""
+    genotype = config.genotype
+    if not genotype:
+        raise ConfigError(
+            f"architecture {space!r} needs model.genotype: pass a {space} search's "
+            "arch.json with --arch."
+        )
+    return genotype_class.from_dict(genotype), space_config(config_class, genotype)
+
+
 def build_backbone(backbone: Any, input_spec: InputSpec, key: str) -> Backbone:
     """A fresh backbone from its config (``{name, ...params}``); a backbone refusing the input
     kind is a ConfigError naming ``key``."""
