@@ -16,7 +16,7 @@ from sharenas.search.partition_run import run_partition_search
 from tests.conftest import run_cli
 
 
-def partition_config(strategy: str = "random", trials: int = 6, **study):
+def partition_config(strategy: str = "random", trials: int = 6, partition=None, **study):
     return build_config(
         {
             "data": {
@@ -31,7 +31,7 @@ def partition_config(strategy: str = "random", trials: int = 6, **study):
             "search": {
                 "space": "partition",
                 "strategy": strategy,
-                "partition": {"stages": [0, 1]},
+                "partition": {"stages": [0, 1], **(partition or {})},
                 "evaluation": {"evaluator": "distill", "distill_steps": 5, "distill_batch": 32},
                 "study": {"trials": trials, "population": 2, "es_directions": 1, **study},
             },
@@ -60,9 +60,10 @@ def test_search_writes_front_and_references(tmp_path: Path, strategy: str) -> No
 
 
 def test_full_evaluator_and_training_a_front_point(tmp_path: Path) -> None:
+    """With gradient masks searched too: the front point's arch.json carries its G matrices."""
     from sharenas.engine.run import train, with_arch
 
-    config = partition_config(trials=3)
+    config = partition_config(trials=3, partition={"gradient_masks": True})
     config = build_config(
         {
             **config.model_dump(mode="json"),
@@ -75,6 +76,10 @@ def test_full_evaluator_and_training_a_front_point(tmp_path: Path) -> None:
     record = run_partition_search(config, tmp_path / "s")
     assert record["evaluator"] == "full" and record["trials"] == 3
     arch = json.loads((tmp_path / "s" / "arch.json").read_text())
+    assert len(arch["gradients"]) == len(arch["matrices"]) == 1
+    from sharenas.report.partition import partition_heatmaps
+
+    assert partition_heatmaps(record, tmp_path / "p.png").stat().st_size > 0  # P and G rows
     trained = train(with_arch(config, "partition", arch), tmp_path / "t", progress=False)
     assert set(trained["primary"]) == {"task1", "task2"}
 

@@ -6,12 +6,15 @@ import torch
 from sharenas.errors import ConfigError
 from sharenas.spaces.partition import (
     PartitionGenotype,
+    feasible_gradient_matrix,
     feasible_matrix,
     feasible_range,
+    gradient_range,
     independent,
     realised_matrix,
     share_all,
     solve_masks,
+    validate_gradient_matrix,
     validate_matrix,
 )
 
@@ -140,3 +143,139 @@ def test_share_all_costs_one_network_and_independent_splits_it() -> None:
     assert alone.total_flops == one_network  # identical masks: every stage computed once
     split = partition_resources(partitioned("cnn", params, spec, [1, 2], independent(3)), x)
     assert max(split.per_task_flops.values()) < min(alone.per_task_flops.values())
+
+
+# --- gradient masks (the paper's backward masks) ------------------------------------------
+
+
+def test_gradient_range_by_hand() -> None:
+    p = feasible_matrix([0.5, 0.5], [0.5])  # 0.75 of the channels read by either task
+    assert gradient_range(p, 0, 1, 0.5, 0.5) == pytest.approx((0.25, 0.25))  # G = P
+    assert gradient_range(p, 0, 1, 0.25, 0.25) == pytest.approx((0.0, 0.25))
+    g = feasible_gradient_matrix(p, [0.5, 1.0], [0.0])
+    assert g.diagonal().tolist() == pytest.approx([0.25, 0.5])
+    assert float(g[0, 1]) == pytest.approx(0.0)  # 0.25 + 0.5 fit in the 0.75 read
+
+
+@pytest.mark.parametrize(
+    ("g", "message"),
+    [
+        ([[0.75, 0.0], [0.0, 0.5]], r"G\[0\]\[0\] = 0.75: a task trains a part"),
+        ([[0.5, 0.4], [0.4, 0.5]], r"G\[0\]\[1\] = 0.4 is outside its feasible range"),
+        ([[0.5, 0.25], [0.2, 0.5]], "must be symmetric"),
+        ([[0.5]], "must match its partition matrix"),
+    ],
+)
+def test_infeasible_gradient_matrices_are_clear_errors(g, message) -> None:
+    p = feasible_matrix([0.5, 0.5], [0.5])
+    with pytest.raises(ConfigError, match=message):
+        validate_gradient_matrix(torch.tensor(g, dtype=torch.float64), p)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_gradient_masks_lie_inside_forward_masks_and_realise_g(seed: int) -> None:
+    channels = 64
+    p = feasible_matrix([0.5, 0.75, 0.5], [0.5, 0.3, 0.8])
+    g = feasible_gradient_matrix(p, [0.5, 0.75, 0.5], [0.5, 0.5, 0.5])
+    forward = solve_masks(p, channels, seed)
+    gradient = solve_masks(g, channels, seed, within=forward)
+    assert not (gradient & ~forward).any()
+    assert torch.allclose(realised_matrix(gradient), g, atol=3 / channels)
+
+
+def test_genotype_with_gradients_round_trips_and_validates() -> None:
+    p = feasible_matrix([0.5, 0.5], [0.5])
+    g = feasible_gradient_matrix(p, [0.5, 0.5], [0.0])
+    genotype = PartitionGenotype.of(("a", "b"), [p], [g])
+    assert PartitionGenotype.from_dict(genotype.to_dict()) == genotype
+    assert torch.equal(genotype.gradient_matrix(2), g)
+    assert PartitionGenotype.of(("a", "b"), [p]).gradient_matrix(0) is None
+    with pytest.raises(ConfigError, match="1 gradient matrices for 2 partition matrices"):
+        PartitionGenotype.of(("a", "b"), [p, p], [g])
+    with pytest.raises(ConfigError, match=r"gradients\[0\]\[0\]\[0\] = 1"):
+        PartitionGenotype.of(("a", "b"), [p], [share_all(2)])
+
+
+def _masked_parameters(network):
+    from sharenas.spaces.partition_network import mask_points
+
+    return [
+        (module, stage)
+        for stage in network.masked
+        for pair in mask_points(network.backbone.stages[stage])
+        for module in pair
+        if module is not None
+    ]
+
+
+@pytest.mark.parametrize("masked", [[2], [1, 2]])
+def test_gradient_masks_restrict_what_a_task_trains(masked) -> None:
+    """Outputs and the gradient reaching the layers below are those of the network without
+    gradient masks; a task's loss updates only the masked parameters of its gradient channels."""
+    from sharenas.backbones import create_backbone
+    from sharenas.spaces.partition_network import PartitionNetwork
+    from sharenas.tasks import TaskKind, TaskSpec, create_task_handler
+
+    spec, x = _inputs("image")
+    handlers = [
+        create_task_handler(TaskSpec(name=n, kind=TaskKind.CLASSIFICATION, num_classes=4))
+        for n in "ab"
+    ]
+    p = feasible_matrix([0.75, 0.75], [0.5])
+    g = feasible_gradient_matrix(p, [0.34, 0.67], [0.0])
+    networks = []
+    for gradients in (False, True):
+        torch.manual_seed(0)
+        backbone = create_backbone("cnn", spec, channels=[4, 8, 12])
+        forward = {s: solve_masks(p, backbone.stage_specs[s].channels, s) for s in masked}
+        gradient = {
+            s: solve_masks(g, backbone.stage_specs[s].channels, s, within=forward[s])
+            for s in masked
+        }
+        gradient = gradient if gradients else None
+        networks.append(PartitionNetwork(handlers, backbone, forward, gradient_masks=gradient))
+    plain, masked_network = (network.train() for network in networks)
+    for t, task in enumerate("ab"):
+        for network in networks:
+            network.zero_grad()
+            network(x)[task].square().sum().backward()
+        assert torch.allclose(plain(x)[task], masked_network(x)[task])
+        stem = [q.grad for q in masked_network.backbone.stem.parameters()]
+        assert all(
+            torch.allclose(a, b.grad)
+            for a, b in zip(stem, plain.backbone.stem.parameters(), strict=True)
+        )
+        for module, stage in _masked_parameters(masked_network):
+            keep = masked_network.gradient_mask(stage, t)
+            reads = masked_network.mask(stage, t).bool()
+            for parameter in module.parameters(recurse=False):
+                rows = parameter.grad.reshape(parameter.shape[0], -1).abs().sum(1)
+                assert (rows[~keep] == 0).all()
+                assert (rows[keep] > 0).any()
+                assert bool(keep.sum() < reads.sum())  # some channels are read, not trained
+
+
+def test_space_searches_gradient_matrices() -> None:
+    from sharenas.architectures.base import partition_space
+    from sharenas.config import ModelConfig
+    from sharenas.spaces.partition import PartitionSpaceConfig
+    from sharenas.tasks import TaskKind, TaskSpec, create_task_handler
+
+    handlers = [
+        create_task_handler(TaskSpec(name=n, kind=TaskKind.CLASSIFICATION, num_classes=4))
+        for n in "abc"
+    ]
+    spec, _ = _inputs("image")
+    model = ModelConfig.model_validate({"backbone": {"name": "cnn", "channels": [4, 8, 8]}})
+    plain = partition_space(handlers, spec, model, PartitionSpaceConfig())
+    space = partition_space(handlers, spec, model, PartitionSpaceConfig(gradient_masks=True))
+    assert space.vector_size == 2 * plain.vector_size == 12
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(10):
+        genotype = space.genotype_from_vector(torch.rand(12, generator=generator).tolist())
+        assert len(genotype.gradients) == 1
+        network = space.build(genotype)
+        assert not (network.gradient_mask(2, 0) & ~network.mask(2, 0).bool()).any()
+    for label, vector in space.reference_vectors().items():
+        genotype = space.genotype_from_vector(vector)
+        assert torch.allclose(genotype.gradient_matrix(0), genotype.matrix(0)), label

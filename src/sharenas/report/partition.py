@@ -55,37 +55,42 @@ def pareto_plot(record: dict[str, Any], trials: list[dict[str, Any]], path: Path
     return path
 
 
+def _heatmap(ax: Any, matrix: list[list[float]], tasks: list[str], title: str) -> None:
+    ax.imshow(matrix, vmin=0, vmax=1, cmap="viridis")
+    for i, row in enumerate(matrix):
+        for j, value in enumerate(row):
+            ax.text(
+                j,
+                i,
+                f"{value:.2f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if value < 0.6 else "black",
+            )
+    ax.set_xticks(range(len(tasks)), tasks, rotation=45, fontsize=7)
+    ax.set_yticks(range(len(tasks)), tasks, fontsize=7)
+    ax.set_title(title, fontsize=8)
+
+
 def partition_heatmaps(record: dict[str, Any], path: Path, limit: int = 4) -> Path:
-    """The partition matrix P of up to ``limit`` front points (cheapest to costliest)."""
+    """The partition matrix P of up to ``limit`` front points (cheapest to costliest), with
+    their gradient matrices G in a second row when the points have them."""
     plt = _pyplot()
     front = sorted(record["front"], key=lambda p: p["total_flops"])
     if len(front) > limit:
         step = (len(front) - 1) / (limit - 1)
         front = [front[round(i * step)] for i in range(limit)]
-    fig, axes = plt.subplots(
-        1, max(1, len(front)), figsize=(3.2 * max(1, len(front)), 3.2), squeeze=False
-    )
-    for ax, point in zip(axes[0], front, strict=False):
-        genotype = point["genotype"]
-        matrix = genotype["matrices"][0]
-        tasks = genotype["tasks"]
-        ax.imshow(matrix, vmin=0, vmax=1, cmap="viridis")
-        for i, row in enumerate(matrix):
-            for j, value in enumerate(row):
-                ax.text(
-                    j,
-                    i,
-                    f"{value:.2f}",
-                    ha="center",
-                    va="center",
-                    fontsize=7,
-                    color="white" if value < 0.6 else "black",
-                )
-        ax.set_xticks(range(len(tasks)), tasks, rotation=45, fontsize=7)
-        ax.set_yticks(range(len(tasks)), tasks, fontsize=7)
-        ax.set_title(
-            f"trial {point['number']}: {point['total_flops'] / 1e6:.3g} MFLOPs", fontsize=8
-        )
+    with_gradients = any(p["genotype"].get("gradients") for p in front)
+    rows, columns = (2 if with_gradients else 1), max(1, len(front))
+    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.2 * rows), squeeze=False)
+    for column, point in enumerate(front):
+        genotype, tasks = point["genotype"], point["genotype"]["tasks"]
+        title = f"trial {point['number']}: {point['total_flops'] / 1e6:.3g} MFLOPs"
+        _heatmap(axes[0][column], genotype["matrices"][0], tasks, title)
+        if with_gradients:
+            gradient = (genotype.get("gradients") or genotype["matrices"])[0]
+            _heatmap(axes[1][column], gradient, tasks, f"trial {point['number']}: gradients G")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -73,19 +73,6 @@ def _flops_of(space: PartitionSpace, data: TaskSetData, vector: list[float]) -> 
     return partition_resources(network, data.val.example(2)).total_flops
 
 
-def _reference_vectors(space: PartitionSpace) -> dict[str, list[float]]:
-    """Vectors of share-all (every task every channel) and independent (1/N each, disjoint)."""
-    n, per = space.tasks_count, space.tasks_count + space.tasks_count * (space.tasks_count - 1) // 2
-    smallest = 1.0 / min(space.channels.values())
-    alone = (1.0 / n - smallest) / (1.0 - smallest)
-    share = [1.0] * per
-    independent = [alone] * n + [0.0] * (per - n)
-    return {
-        "share-all": share * space.matrix_count,
-        "independent": independent * space.matrix_count,
-    }
-
-
 def worker(config: Config, out: Path, data: TaskSetData | None = None, index: int = 0) -> None:
     """Evaluate partitions until the study holds ``search.study.trials`` of them; ``index``
     tells workers apart (each samples its own points)."""
@@ -115,7 +102,7 @@ def worker(config: Config, out: Path, data: TaskSetData | None = None, index: in
         sampler = optuna.samplers.RandomSampler(seed=seed)
     url, name = study_settings(config, out)
     lock = Path(out) / ".study.lock"
-    references = _reference_vectors(space)
+    references = space.reference_vectors()
     share_all_flops = _flops_of(space, data, references["share-all"])
     with file_lock(lock):  # one process at a time creates the tables and the study
         storage = open_storage(url, settings.heartbeat)
@@ -176,7 +163,7 @@ def check_budget(config: Config, data: TaskSetData, space: PartitionSpace) -> No
     budget = config.search.study.flops_budget
     if budget is None:
         return
-    share_all = _flops_of(space, data, _reference_vectors(space)["share-all"])
+    share_all = _flops_of(space, data, space.reference_vectors()["share-all"])
     smallest = _flops_of(space, data, [0.0] * space.vector_size)  # 1 channel each, none shared
     if smallest / share_all > budget:
         raise ConfigError(

@@ -7,6 +7,13 @@ feasible P has P_ii in (0, 1] and P_ij in [max(0, P_ii + P_jj − 1), min(P_ii, 
 strategies propose raw values in [0, 1] that :func:`feasible_matrix` rescales into that range.
 Binary channel masks (N × C) are solved from P deterministically for a seed
 (:func:`solve_masks`). "Share all" (P = 1) and "independent" (P = I/N) are particular matrices.
+
+Optional gradient masks (the paper's backward masks): a second N×N matrix G per P, in the same
+units. G_ii is the fraction of the channels through which task i's loss trains the masked
+layers, a subset of the channels it reads (G_ii ≤ P_ii); G_ij is the fraction both tasks train.
+A task still reads all its channels and its gradient still reaches the layers below through
+them; only the parameters producing the channels outside its gradient mask are not updated by
+it. G = P (the default when no G is given) trains every channel a task reads.
 """
 
 from __future__ import annotations
@@ -69,6 +76,64 @@ def validate_matrix(p: torch.Tensor, where: str = "the partition matrix P") -> N
                 )
 
 
+def gradient_range(
+    p: torch.Tensor, i: int, j: int, g_ii: float, g_jj: float
+) -> tuple[float, float]:
+    """The fractions two tasks training ``g_ii`` and ``g_jj`` of the channels can both train,
+    when their gradient masks lie inside their forward masks (shares and overlap in ``p``)."""
+    union = float(p[i, i]) + float(p[j, j]) - float(p[i, j])
+    return max(0.0, g_ii + g_jj - union), min(float(p[i, j]), g_ii, g_jj)
+
+
+def feasible_gradient_matrix(
+    p: torch.Tensor, fractions: Sequence[float], raw_shared: Sequence[float]
+) -> torch.Tensor:
+    """G from each task's fraction of its own channels that it trains (each in (0, 1]) and one
+    raw value in [0, 1] per task pair (i < j, row by row), rescaled into the pair's range."""
+    n = p.shape[0]
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    if len(fractions) != n or len(raw_shared) != len(pairs):
+        raise ConfigError(
+            f"{n} tasks need {n} gradient fractions and {len(pairs)} shared values, got "
+            f"{len(fractions)} and {len(raw_shared)}."
+        )
+    g = torch.diag(torch.tensor([float(f) for f in fractions], dtype=torch.float64) * p.diagonal())
+    for (i, j), raw in zip(pairs, raw_shared, strict=True):
+        lo, hi = gradient_range(p, i, j, float(g[i, i]), float(g[j, j]))
+        g[i, j] = g[j, i] = lo + min(1.0, max(0.0, float(raw))) * (hi - lo)
+    validate_gradient_matrix(g, p)
+    return g
+
+
+def validate_gradient_matrix(
+    g: torch.Tensor, p: torch.Tensor, where: str = "the gradient matrix G"
+) -> None:
+    """A clear error when ``g`` is not a feasible gradient matrix for the partition ``p``."""
+    if tuple(g.shape) != tuple(p.shape):
+        raise ConfigError(
+            f"{where} has shape {tuple(g.shape)}; it must match its partition matrix "
+            f"{tuple(p.shape)}."
+        )
+    n = p.shape[0]
+    for i in range(n):
+        if not 0.0 < float(g[i, i]) <= float(p[i, i]) + TOLERANCE:
+            raise ConfigError(
+                f"{where}[{i}][{i}] = {float(g[i, i]):.4g}: a task trains a part of the channels "
+                f"it reads, so it must be in (0, P[{i}][{i}] = {float(p[i, i]):.4g}]."
+            )
+    for i in range(n):
+        for j in range(i + 1, n):
+            if abs(float(g[i, j]) - float(g[j, i])) > TOLERANCE:
+                raise ConfigError(f"{where} must be symmetric: G[{i}][{j}] ≠ G[{j}][{i}].")
+            lo, hi = gradient_range(p, i, j, float(g[i, i]), float(g[j, j]))
+            if not lo - TOLERANCE <= float(g[i, j]) <= hi + TOLERANCE:
+                raise ConfigError(
+                    f"{where}[{i}][{j}] = {float(g[i, j]):.4g} is outside its feasible range "
+                    f"[{lo:.4g}, {hi:.4g}] given the partition matrix; use "
+                    "feasible_gradient_matrix to rescale raw values into it."
+                )
+
+
 def share_all(n: int) -> torch.Tensor:
     """Every task uses every channel."""
     return torch.ones(n, n, dtype=torch.float64)
@@ -79,17 +144,24 @@ def independent(n: int) -> torch.Tensor:
     return torch.eye(n, dtype=torch.float64) / n
 
 
-def solve_masks(p: torch.Tensor, channels: int, seed: int = 0) -> torch.Tensor:
+def solve_masks(
+    p: torch.Tensor, channels: int, seed: int = 0, within: torch.Tensor | None = None
+) -> torch.Tensor:
     """Binary masks (N, C) whose usage and pairwise overlaps approximate ``p`` · C.
 
     Task i takes n_i = round(P_ii C) channels (at least 1). Tasks are placed in order; each pick
     takes the channel that most reduces the remaining overlap deficits with the tasks already
     placed (a channel of task j counts +1 while i and j still need to share more, −1 once they
-    share enough), ties broken by a seeded channel order. Deterministic for ``seed``.
+    share enough), ties broken by a seeded channel order. Deterministic for ``seed``. With
+    ``within`` (N, C), task i picks only among ``within[i]`` (gradient masks inside forward
+    masks; ``p`` is then a gradient matrix, validated by the caller).
     """
-    validate_matrix(p)
     n = p.shape[0]
+    if within is None:
+        validate_matrix(p)
     sizes = [max(1, round(float(p[i, i]) * channels)) for i in range(n)]
+    if within is not None:
+        sizes = [min(size, int(within[i].sum())) for i, size in enumerate(sizes)]
     target = [[round(float(p[i, j]) * channels) for j in range(n)] for i in range(n)]
     order = torch.randperm(channels, generator=torch.Generator().manual_seed(seed))
     rank = torch.empty(channels, dtype=torch.long)
@@ -103,6 +175,8 @@ def solve_masks(p: torch.Tensor, channels: int, seed: int = 0) -> torch.Tensor:
                 sign = 1.0 if shared[j] < target[i][j] else -1.0
                 score += sign * masks[j].double()
             score[masks[i]] = -float("inf")  # already taken
+            if within is not None:
+                score[~within[i]] = -float("inf")  # outside the task's forward mask
             best = score.max()
             candidates = torch.nonzero(score == best).flatten()
             pick = int(candidates[torch.argmin(rank[candidates])])
@@ -118,13 +192,20 @@ def realised_matrix(masks: torch.Tensor) -> torch.Tensor:
     return m @ m.T / masks.shape[1]
 
 
+def _matrix_tuple(m: Any) -> tuple[tuple[float, ...], ...]:
+    rows = m.tolist() if isinstance(m, torch.Tensor) else m
+    return tuple(tuple(float(v) for v in row) for row in rows)
+
+
 @dataclass(frozen=True)
 class PartitionGenotype(Genotype):
-    """One partition matrix per masked stage (or one shared by all of them)."""
+    """One partition matrix per masked stage (or one shared by all of them), and optionally a
+    gradient matrix for each (none: every task trains every channel it reads)."""
 
     space: ClassVar[str] = "partition"
     tasks: tuple[str, ...]
     matrices: tuple[tuple[tuple[float, ...], ...], ...]
+    gradients: tuple[tuple[tuple[float, ...], ...], ...] = ()
 
     def __post_init__(self) -> None:
         for k, matrix in enumerate(self.matrices):
@@ -135,24 +216,49 @@ class PartitionGenotype(Genotype):
                     f"matrices[{k}] is {p.shape[0]}×{p.shape[0]}, but there are "
                     f"{len(self.tasks)} tasks ({', '.join(self.tasks)})."
                 )
+        if self.gradients and len(self.gradients) != len(self.matrices):
+            raise ConfigError(
+                f"the genotype has {len(self.gradients)} gradient matrices for "
+                f"{len(self.matrices)} partition matrices; give one per partition matrix or none."
+            )
+        for k, gradient in enumerate(self.gradients):
+            validate_gradient_matrix(
+                torch.tensor(gradient, dtype=torch.float64), self.matrix(k), f"gradients[{k}]"
+            )
 
     @classmethod
-    def of(cls, tasks: Sequence[str], matrices: Sequence[torch.Tensor]) -> PartitionGenotype:
+    def of(
+        cls,
+        tasks: Sequence[str],
+        matrices: Sequence[torch.Tensor],
+        gradients: Sequence[torch.Tensor] = (),
+    ) -> PartitionGenotype:
         return cls(
             tuple(tasks),
-            tuple(tuple(tuple(float(v) for v in row) for row in m.tolist()) for m in matrices),
+            tuple(_matrix_tuple(m) for m in matrices),
+            tuple(_matrix_tuple(g) for g in gradients),
         )
 
     def matrix(self, k: int) -> torch.Tensor:
         index = k if len(self.matrices) > 1 else 0
         return torch.tensor(self.matrices[index], dtype=torch.float64)
 
+    def gradient_matrix(self, k: int) -> torch.Tensor | None:
+        """G of masked stage ``k``, or None when the genotype has no gradient masks."""
+        if not self.gradients:
+            return None
+        index = k if len(self.gradients) > 1 else 0
+        return torch.tensor(self.gradients[index], dtype=torch.float64)
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "space": self.space,
             "tasks": list(self.tasks),
             "matrices": [[list(row) for row in m] for m in self.matrices],
         }
+        if self.gradients:
+            data["gradients"] = [[list(row) for row in g] for g in self.gradients]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PartitionGenotype:
@@ -166,9 +272,12 @@ class PartitionGenotype(Genotype):
                 "a partition genotype needs 'tasks' and 'matrices' (N×N lists); this arch.json "
                 "has neither, so it belongs to another space."
             )
+        if not isinstance(data.get("gradients", []), list):
+            raise ConfigError("'gradients' of a partition genotype must be a list of N×N lists.")
         return cls(
             tuple(data["tasks"]),
-            tuple(tuple(tuple(float(v) for v in row) for row in m) for m in data["matrices"]),
+            tuple(_matrix_tuple(m) for m in data["matrices"]),
+            tuple(_matrix_tuple(g) for g in data.get("gradients", [])),
         )
 
 
@@ -184,12 +293,19 @@ class PartitionSpaceConfig(BaseModel):
         True, description="One matrix P for every masked stage; false: one P per stage."
     )
     mask_seed: int = Field(0, ge=0, description="Seed of the masks solved from P.")
+    gradient_masks: bool = Field(
+        False,
+        description="Also search a gradient matrix G per P: the part of its channels through "
+        "which each task's loss trains the masked layers (false: all of them).",
+    )
 
 
 class PartitionSpace(Space):
     """Channel partitions of one backbone among the tasks (``backbone_factory()`` returns a fresh
     backbone). A point is a vector in [0, 1]^D: per matrix, each task's share (mapped to
-    [1/C, 1]) and one raw value per task pair (rescaled into its feasible range)."""
+    [1/C, 1]) and one raw value per task pair (rescaled into its feasible range); with gradient
+    masks, then per matrix each task's trained fraction of its channels (mapped to [one channel,
+    all]) and one raw value per task pair."""
 
     name = "partition"
 
@@ -226,9 +342,14 @@ class PartitionSpace(Space):
         return len(self.task_names)
 
     @property
-    def vector_size(self) -> int:
+    def _per_matrix(self) -> int:
         n = self.tasks_count
-        return self.matrix_count * (n + n * (n - 1) // 2)
+        return n + n * (n - 1) // 2
+
+    @property
+    def vector_size(self) -> int:
+        blocks = 2 if self.config.gradient_masks else 1
+        return blocks * self.matrix_count * self._per_matrix
 
     def genotype_from_vector(self, vector: Sequence[float]) -> PartitionGenotype:
         """The genotype of a point of [0, 1]^D (values outside are clipped)."""
@@ -237,14 +358,35 @@ class PartitionSpace(Space):
                 f"a partition vector needs {self.vector_size} values, got {len(vector)}."
             )
         n, values = self.tasks_count, [min(1.0, max(0.0, float(v))) for v in vector]
-        per = n + n * (n - 1) // 2
-        smallest = 1.0 / min(self.channels.values())
-        matrices = []
+        per, channels = self._per_matrix, min(self.channels.values())
+        smallest = 1.0 / channels
+        matrices, gradients = [], []
         for k in range(self.matrix_count):
             chunk = values[k * per : (k + 1) * per]
             diagonal = [smallest + v * (1.0 - smallest) for v in chunk[:n]]
             matrices.append(feasible_matrix(diagonal, chunk[n:]))
-        return PartitionGenotype.of(self.task_names, matrices)
+        if self.config.gradient_masks:
+            offset = self.matrix_count * per
+            for k, p in enumerate(matrices):
+                chunk = values[offset + k * per : offset + (k + 1) * per]
+                # at least one channel: a fraction 1 / (channels the task reads)
+                least = [min(1.0, 1.0 / max(1.0, float(p[i, i]) * channels)) for i in range(n)]
+                fractions = [lo + v * (1.0 - lo) for lo, v in zip(least, chunk[:n], strict=True)]
+                gradients.append(feasible_gradient_matrix(p, fractions, chunk[n:]))
+        return PartitionGenotype.of(self.task_names, matrices, gradients)
+
+    def reference_vectors(self) -> dict[str, list[float]]:
+        """Vectors of share-all (every task every channel) and independent (1/N each, disjoint),
+        each task training all the channels it reads."""
+        n, per = self.tasks_count, self._per_matrix
+        smallest = 1.0 / min(self.channels.values())
+        alone = (1.0 / n - smallest) / (1.0 - smallest)
+        share = [1.0] * per * self.matrix_count
+        independent = ([alone] * n + [0.0] * (per - n)) * self.matrix_count
+        if self.config.gradient_masks:  # G = P: all of its channels, all overlaps
+            share += [1.0] * per * self.matrix_count
+            independent += [1.0] * per * self.matrix_count
+        return {"share-all": share, "independent": independent}
 
     def share_all(self) -> PartitionGenotype:
         return PartitionGenotype.of(self.task_names, [share_all(self.tasks_count)])
@@ -265,16 +407,39 @@ class PartitionSpace(Space):
             )
 
     def masks(self, genotype: PartitionGenotype) -> dict[int, torch.Tensor]:
+        """Forward masks (N, C) per masked stage."""
         self.validate(genotype)
         return {
             s: solve_masks(genotype.matrix(k), self.channels[s], self.config.mask_seed + s)
             for k, s in enumerate(self.stages)
         }
 
+    def gradient_masks(
+        self, genotype: PartitionGenotype, forward: dict[int, torch.Tensor] | None = None
+    ) -> dict[int, torch.Tensor]:
+        """Gradient masks (N, C) per masked stage, each inside its forward mask; empty when the
+        genotype has no gradient matrices."""
+        if not genotype.gradients:
+            return {}
+        forward = forward if forward is not None else self.masks(genotype)
+        masks = {}
+        for k, s in enumerate(self.stages):
+            gradient = genotype.gradient_matrix(k)
+            assert gradient is not None
+            masks[s] = solve_masks(
+                gradient, self.channels[s], self.config.mask_seed + s, within=forward[s]
+            )
+        return masks
+
     def build(self, genotype: Genotype) -> Any:
         from sharenas.spaces.partition_network import PartitionNetwork
 
         assert isinstance(genotype, PartitionGenotype)
+        forward = self.masks(genotype)
         return PartitionNetwork(
-            self.tasks, self.backbone_factory(), self.masks(genotype), self.tower
+            self.tasks,
+            self.backbone_factory(),
+            forward,
+            self.tower,
+            gradient_masks=self.gradient_masks(genotype, forward),
         )

@@ -4,6 +4,12 @@ One backbone. Stages before the first masked stage are shared. From the first ma
 every task runs its own pass. Inside a masked stage, each layer's output channels outside the
 task's mask are zeroed (after the layer's batch norm, when it has one). A task therefore reads,
 and its loss trains, only the channels it uses. Each task has its head.
+
+With gradient masks (the paper's backward masks), a task's pass through a masked stage uses the
+stage's parameters with their gradient stopped on the output channels outside the task's
+gradient mask (the layer's weight rows and bias, and its norm's scale and shift): the values
+are unchanged, the gradient to the layers below is unchanged, and the task's loss updates only
+the parameters producing the channels in its gradient mask.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.func import functional_call
 
 from sharenas.backbones import Backbone
 from sharenas.errors import ConfigError
@@ -32,6 +39,19 @@ def mask_points(stage: nn.Module) -> list[tuple[nn.Module, nn.Module | None]]:
     return points
 
 
+def _channel_parameter_names(stage: nn.Module) -> list[str]:
+    """Names (within ``stage``) of the parameters indexed by output channel in their first
+    dimension: each masked layer's weight and bias and its norm's scale and shift."""
+    owners = {id(m) for pair in mask_points(stage) for m in pair if m is not None}
+    return [
+        f"{module_name}.{name}" if module_name else name
+        for module_name, module in stage.named_modules()
+        if id(module) in owners
+        for name, parameter in module.named_parameters(recurse=False)
+        if parameter is not None
+    ]
+
+
 def _width(layer: nn.Module) -> int:
     return layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
 
@@ -43,8 +63,10 @@ class PartitionNetwork(nn.Module):
         backbone: Backbone,
         masks: dict[int, torch.Tensor],
         tower: tuple[int, ...] = (),
+        gradient_masks: dict[int, torch.Tensor] | None = None,
     ) -> None:
         super().__init__()
+        gradient_masks = gradient_masks or {}
         self.task_names = [t.name for t in tasks]
         self.backbone = backbone
         stages = len(backbone.stages)
@@ -65,9 +87,28 @@ class PartitionNetwork(nn.Module):
                     f"stage {stage}'s layers have widths {sorted(widths)}; a masked stage needs "
                     f"every layer {channels} wide."
                 )
+            gradient = gradient_masks.get(stage)
+            if gradient is not None and (
+                gradient.shape != mask.shape or bool((gradient.bool() & ~mask.bool()).any())
+            ):
+                raise ConfigError(
+                    f"the gradient mask of stage {stage} must have the forward mask's shape "
+                    f"{tuple(mask.shape)} and lie inside it: a task trains only channels it reads."
+                )
+        unknown = sorted(set(gradient_masks) - set(masks))
+        if unknown:
+            raise ConfigError(f"gradient masks for stages {unknown}, which are not masked.")
         self.masked = sorted(masks)
         for stage in self.masked:
             self.register_buffer(f"mask{stage}", masks[stage].to(torch.float32))
+        self.gradient_masked = sorted(gradient_masks)
+        for stage in self.gradient_masked:
+            self.register_buffer(f"gradient_mask{stage}", gradient_masks[stage].to(torch.bool))
+        # per gradient-masked stage: the names (within the stage) of the per-channel parameters
+        self._channel_parameters = {
+            stage: _channel_parameter_names(backbone.stages[stage])
+            for stage in self.gradient_masked
+        }
         self.heads = nn.ModuleDict(
             {
                 t.name: make_head(
@@ -92,18 +133,37 @@ class PartitionNetwork(nn.Module):
     def mask(self, stage: int, task: int) -> torch.Tensor:
         return getattr(self, f"mask{stage}")[task]
 
+    def gradient_mask(self, stage: int, task: int) -> torch.Tensor:
+        """The channels of ``stage`` whose parameters ``task``'s loss trains."""
+        if stage in self.gradient_masked:
+            return getattr(self, f"gradient_mask{stage}")[task]
+        return self.mask(stage, task).bool()
+
     @staticmethod
     def _masked(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         shape = (1, -1) + (1,) * (features.dim() - 2)
         return features * mask.reshape(shape)
+
+    def _stage_pass(self, index: int, task: int, h: torch.Tensor) -> torch.Tensor:
+        stage = self.backbone.stages[index]
+        if index not in self.gradient_masked or not torch.is_grad_enabled():
+            return stage(h)
+        keep = self.gradient_mask(index, task)
+        parameters = dict(stage.named_parameters())
+        substitutes = {}
+        for name in self._channel_parameters[index]:
+            value = parameters[name]
+            rows = keep.reshape((-1,) + (1,) * (value.dim() - 1))
+            substitutes[name] = torch.where(rows, value, value.detach())
+        return functional_call(stage, substitutes, (h,))
 
     def task_features(self, shared: torch.Tensor, task: int, start: int) -> torch.Tensor:
         """Task ``task``'s pass through stages ``start``.. from ``shared`` features."""
         self._task = task
         try:
             h = shared
-            for stage in self.backbone.stages[start:]:
-                h = stage(h)
+            for index in range(start, len(self.backbone.stages)):
+                h = self._stage_pass(index, task, h)
             return h
         finally:
             self._task = None
