@@ -279,3 +279,30 @@ def test_space_searches_gradient_matrices() -> None:
     for label, vector in space.reference_vectors().items():
         genotype = space.genotype_from_vector(vector)
         assert torch.allclose(genotype.gradient_matrix(0), genotype.matrix(0)), label
+
+
+def test_norms_in_masked_stages_keep_running_statistics_per_task() -> None:
+    """A training pass of one task moves only its own running statistics; the pruned network
+    of each task, which carries that task's statistics, still equals the task's output."""
+    from sharenas.spaces.partition_resources import PrunedTaskNetwork
+
+    torch.manual_seed(0)
+    spec, x = _inputs("image")
+    network = partitioned("cnn", {"channels": [4, 8, 8]}, spec, [1, 2], share_all(3))
+    before = {t: network.task_statistics(2, t) for t in range(3)}
+    before = {t: {k: v.clone() for k, v in s.items()} for t, s in before.items()}
+    assert before[0]  # the stage's norms have per-task statistics
+    network.train()
+    with torch.no_grad():
+        h = network.backbone.stem(x)
+        for stage in network.backbone.stages[:1]:
+            h = stage(h)
+        network.task_features(h * 3.0 + 1.0, 1, 1)  # only task b, on shifted inputs
+    for t in range(3):
+        after = network.task_statistics(2, t)
+        moved = any(not torch.equal(after[k], before[t][k]) for k in after)
+        assert moved == (t == 1)
+    network.eval()
+    outputs = network(x)
+    for task in "abc":
+        assert torch.allclose(PrunedTaskNetwork(network, task).eval()(x), outputs[task], atol=1e-5)

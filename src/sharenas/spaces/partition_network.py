@@ -5,6 +5,10 @@ every task runs its own pass. Inside a masked stage, each layer's output channel
 task's mask are zeroed (after the layer's batch norm, when it has one). A task therefore reads,
 and its loss trains, only the channels it uses. Each task has its head.
 
+Batch norms inside masked stages keep running statistics per task: each task's pass sees its
+own inputs (its channels of the stage below, or its own images in a multi-domain set), so one
+shared running mean would match no task at evaluation. Scale and shift stay shared per channel.
+
 With gradient masks (the paper's backward masks), a task's pass through a masked stage uses the
 stage's parameters with their gradient stopped on the output channels outside the task's
 gradient mask (the layer's weight rows and bias, and its norm's scale and shift): the values
@@ -49,6 +53,18 @@ def _channel_parameter_names(stage: nn.Module) -> list[str]:
         if id(module) in owners
         for name, parameter in module.named_parameters(recurse=False)
         if parameter is not None
+    ]
+
+
+def _norm_statistics(stage: nn.Module) -> list[tuple[str, torch.Tensor]]:
+    """(name within ``stage``, tensor) of the running-statistics buffers of the stage's norms."""
+    norms = {id(norm) for _, norm in mask_points(stage) if norm is not None}
+    return [
+        (f"{module_name}.{name}" if module_name else name, buffer)
+        for module_name, module in stage.named_modules()
+        if id(module) in norms
+        for name, buffer in module.named_buffers(recurse=False)
+        if buffer is not None
     ]
 
 
@@ -109,6 +125,17 @@ class PartitionNetwork(nn.Module):
             stage: _channel_parameter_names(backbone.stages[stage])
             for stage in self.gradient_masked
         }
+        # per masked stage: (buffer name within the stage, per-task buffer name) of its norms
+        self._statistics: dict[int, list[tuple[str, str]]] = {}
+        for stage in self.masked:
+            pairs = []
+            for i, (name, buffer) in enumerate(_norm_statistics(backbone.stages[stage])):
+                own = f"task_statistics{stage}_{i}"
+                self.register_buffer(
+                    own, buffer.detach().unsqueeze(0).repeat_interleave(len(tasks), 0).clone()
+                )
+                pairs.append((name, own))
+            self._statistics[stage] = pairs
         self.heads = nn.ModuleDict(
             {
                 t.name: make_head(
@@ -144,18 +171,33 @@ class PartitionNetwork(nn.Module):
         shape = (1, -1) + (1,) * (features.dim() - 2)
         return features * mask.reshape(shape)
 
+    def task_statistics(self, stage: int, task: int) -> dict[str, torch.Tensor]:
+        """``task``'s running statistics of the norms of masked ``stage``, by buffer name within
+        the stage (views: a training pass updates them in place)."""
+        return {name: getattr(self, own)[task] for name, own in self._statistics.get(stage, [])}
+
+    def task_norm_buffers(self, stage: int, task: int) -> dict[int, dict[str, torch.Tensor]]:
+        """``task``'s running statistics of masked ``stage``, keyed by ``id`` of the norm."""
+        statistics = self.task_statistics(stage, task)
+        buffers: dict[int, dict[str, torch.Tensor]] = {}
+        for module_name, module in self.backbone.stages[stage].named_modules():
+            prefix = f"{module_name}." if module_name else ""
+            for name, _ in module.named_buffers(recurse=False):
+                if prefix + name in statistics:
+                    buffers.setdefault(id(module), {})[name] = statistics[prefix + name]
+        return buffers
+
     def _stage_pass(self, index: int, task: int, h: torch.Tensor) -> torch.Tensor:
         stage = self.backbone.stages[index]
-        if index not in self.gradient_masked or not torch.is_grad_enabled():
-            return stage(h)
-        keep = self.gradient_mask(index, task)
-        parameters = dict(stage.named_parameters())
-        substitutes = {}
-        for name in self._channel_parameters[index]:
-            value = parameters[name]
-            rows = keep.reshape((-1,) + (1,) * (value.dim() - 1))
-            substitutes[name] = torch.where(rows, value, value.detach())
-        return functional_call(stage, substitutes, (h,))
+        substitutes = self.task_statistics(index, task)
+        if index in self.gradient_masked and torch.is_grad_enabled():
+            keep = self.gradient_mask(index, task)
+            parameters = dict(stage.named_parameters())
+            for name in self._channel_parameters[index]:
+                value = parameters[name]
+                rows = keep.reshape((-1,) + (1,) * (value.dim() - 1))
+                substitutes[name] = torch.where(rows, value, value.detach())
+        return functional_call(stage, substitutes, (h,)) if substitutes else stage(h)
 
     def task_features(self, shared: torch.Tensor, task: int, start: int) -> torch.Tensor:
         """Task ``task``'s pass through stages ``start``.. from ``shared`` features."""

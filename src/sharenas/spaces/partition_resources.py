@@ -234,23 +234,32 @@ def _prune(layer: nn.Module, read: Mask, write: Mask) -> nn.Module:
     return pruned
 
 
-def _prune_norm(norm: nn.Module, write: torch.Tensor) -> nn.Module:
+def _prune_norm(
+    norm: nn.Module, write: torch.Tensor, statistics: dict[str, torch.Tensor]
+) -> nn.Module:
+    """``norm`` kept on the ``write`` channels, with the task's running ``statistics``."""
     pruned = copy.deepcopy(norm)
     pruned.num_features = int(write.sum())
     pruned.weight = nn.Parameter(norm.weight.data[write].clone())
     pruned.bias = nn.Parameter(norm.bias.data[write].clone())
-    pruned.running_mean = norm.running_mean[write].clone()
-    pruned.running_var = norm.running_var[write].clone()
+    pruned.running_mean = statistics.get("running_mean", norm.running_mean)[write].clone()
+    pruned.running_var = statistics.get("running_var", norm.running_var)[write].clone()
     return pruned
 
 
-def _pruned_copy(module: nn.Module, uses: list[LayerUse]) -> nn.Module:
-    """A copy of ``module`` with every listed layer (and its norm) pruned."""
+def _pruned_copy(
+    module: nn.Module,
+    uses: list[LayerUse],
+    statistics: dict[int, dict[str, torch.Tensor]] | None = None,
+) -> nn.Module:
+    """A copy of ``module`` with every listed layer (and its norm, with the task's running
+    ``statistics`` keyed by ``id`` of the norm) pruned."""
     replacements: dict[int, nn.Module] = {}
     for use in uses:
         replacements[id(use.layer)] = _prune(use.layer, use.read, use.write)
         if use.norm is not None and use.write is not None:
-            replacements[id(use.norm)] = _prune_norm(use.norm, use.write)
+            own = (statistics or {}).get(id(use.norm), {})
+            replacements[id(use.norm)] = _prune_norm(use.norm, use.write, own)
     memo = {key: value for key, value in replacements.items()}
     pruned = copy.deepcopy(module, memo)
     for sub in pruned.modules():
@@ -268,7 +277,7 @@ class PrunedTaskNetwork(nn.Module):
         self.task = task
         self.stem = _pruned_copy(network.backbone.stem, [])
         self.stages = nn.ModuleList(
-            _pruned_copy(stage, stage_use(network, s, t))
+            _pruned_copy(stage, stage_use(network, s, t), network.task_norm_buffers(s, t))
             for s, stage in enumerate(network.backbone.stages)
         )
         self.head = _pruned_copy(network.heads[task], head_use(network, t))
