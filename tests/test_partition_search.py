@@ -13,6 +13,7 @@ import pytest
 from sharenas.config import build_config, dump_config
 from sharenas.errors import ConfigError
 from sharenas.search.partition_run import run_partition_search
+from sharenas.search.partition_study import queue_key
 from tests.conftest import run_cli
 
 
@@ -84,16 +85,76 @@ def test_full_evaluator_and_training_a_front_point(tmp_path: Path) -> None:
     assert set(trained["primary"]) == {"task1", "task2"}
 
 
-def test_two_workers_share_one_study(tmp_path: Path) -> None:
-    """No trial lost, none evaluated twice, the budget kept exactly."""
-    record = run_partition_search(partition_config(trials=8, workers=2), tmp_path / "s")
+@pytest.mark.parametrize("strategy", ["random", "es"])
+def test_two_workers_share_one_study(tmp_path: Path, strategy: str) -> None:
+    """No trial lost, none evaluated twice, the budget kept exactly; ES workers agree on each
+    generation through the storage alone."""
+    config = partition_config(strategy, trials=8, workers=2, es_directions=1)
+    record = run_partition_search(config, tmp_path / "s")
     trials = trials_of(tmp_path / "s")
     complete = [t for t in trials if t["state"] == "COMPLETE"]
     assert len(complete) == record["trials"] == 8
-    assert sorted(t["number"] for t in complete) == list(range(8))
     evaluated = sorted(int(p.name) for p in (tmp_path / "s" / "trials").iterdir())
-    assert evaluated == list(range(8))  # each trial's files written by one worker only
+    assert evaluated == sorted(t["number"] for t in complete)  # files of evaluated trials only
     assert not [t for t in trials if t["state"] == "COMPLETE" and t.get("surplus")]
+    if strategy == "random":
+        assert evaluated == list(range(8))
+    else:
+        keys = [queue_key(t) for t in complete]
+        assert None not in keys and len(set(keys)) == 8  # each queued point evaluated once
+        centres = {}
+        for t in complete:
+            if "es_generation" in t:
+                centres.setdefault(t["es_generation"], t["es_centre"])
+                assert t["es_centre"] == centres[t["es_generation"]]
+
+
+class StaleView:
+    """A worker's view of the study from before another worker's enqueues (a race)."""
+
+    def __init__(self, study) -> None:
+        self.study, self.trials = study, study.get_trials(deepcopy=True)
+
+    def get_trials(self, deepcopy: bool = False):
+        return self.trials
+
+    def enqueue_trial(self, *args, **kwargs) -> None:
+        self.study.enqueue_trial(*args, **kwargs)
+
+
+def test_racing_es_workers_enqueue_identical_copies_and_one_holds_each() -> None:
+    import optuna
+
+    from sharenas.search.partition_config import StudyConfig
+    from sharenas.search.partition_study import EvolutionProposer, holders, is_surplus_copy
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(directions=["maximize", "maximize", "minimize"])
+    settings = StudyConfig(es_directions=2, es_keep=1)
+
+    def proposer(view):
+        return EvolutionProposer(view, 3, settings, ["maximize", "maximize"], 1.0, seed=5)
+
+    assert proposer(study).propose()  # generation 0
+
+    def objective(trial):
+        v = [trial.suggest_float(f"v{i}", 0.0, 1.0) for i in range(3)]
+        return [v[0], v[1], 1.0 + v[2]]
+
+    study.optimize(objective, n_trials=4)
+    stale = StaleView(study)  # both workers see generation 0 finished
+    assert proposer(study).propose() and proposer(stale).propose()
+    waiting = [t for t in study.get_trials() if t.state.name == "WAITING"]
+    assert len(waiting) == 8 and {t.user_attrs["es_generation"] for t in waiting} == {1}
+    first, copies = waiting[:4], waiting[4:]
+    for a, b in zip(first, copies, strict=True):
+        assert a.params == b.params and queue_key(a.user_attrs) == queue_key(b.user_attrs)
+    held = holders(study.get_trials())
+    assert sorted(t.number for k, t in held.items() if k[1] == 1) == [t.number for t in first]
+    assert all(is_surplus_copy(study, t.number, t.user_attrs) for t in copies)
+    assert not any(is_surplus_copy(study, t.number, t.user_attrs) for t in first)
+    assert proposer(study).propose()  # generation 1 is queued: work to do, nothing new enqueued
+    assert len(study.get_trials()) == 12
 
 
 def test_a_killed_worker_leaves_the_study_usable(tmp_path: Path) -> None:

@@ -28,8 +28,10 @@ from sharenas.search.partition_study import (
     SURPLUS,
     EvolutionProposer,
     dump_trials,
+    is_surplus_copy,
     open_storage,
     open_study,
+    queue_key,
     spent,
 )
 from sharenas.spaces.partition import PartitionSpace
@@ -84,7 +86,8 @@ def worker(config: Config, out: Path, data: TaskSetData | None = None, index: in
     space = _space(config, data)
     handlers = task_handlers(data)
     directions = ["maximize" if h.higher_is_better else "minimize" for h in handlers]
-    seed = (settings.seed if settings.seed is not None else config.seed) * 1000 + index
+    study_seed = settings.seed if settings.seed is not None else config.seed
+    seed = study_seed * 1000 + index  # each worker's sampler draws its own points
     strategy = config.search.strategy
     sampler: Any
     if strategy == "nsga2":
@@ -104,7 +107,10 @@ def worker(config: Config, out: Path, data: TaskSetData | None = None, index: in
     lock = Path(out) / ".study.lock"
     references = space.reference_vectors()
     share_all_flops = _flops_of(space, data, references["share-all"])
-    with file_lock(lock):  # one process at a time creates the tables and the study
+    # one process here at a time creates the tables and the study; on a shared database,
+    # Optuna loads a study another machine created, and copies of the queued references are
+    # told apart by their key (partition_study.holders)
+    with file_lock(lock):
         storage = open_storage(url, settings.heartbeat)
         signature = _signature(config, space, directions)
         study = open_study(storage, name, [*directions, "minimize"], signature, sampler)
@@ -119,7 +125,7 @@ def worker(config: Config, out: Path, data: TaskSetData | None = None, index: in
     evaluator = create_evaluator(config, data, space, config.search.evaluation)
     proposer = (
         EvolutionProposer(
-            study, space.vector_size, settings, directions, share_all_flops, lock, seed
+            study, space.vector_size, settings, directions, share_all_flops, study_seed
         )
         if strategy == "es"
         else None
@@ -127,12 +133,14 @@ def worker(config: Config, out: Path, data: TaskSetData | None = None, index: in
 
     def objective(trial: optuna.Trial) -> list[float]:
         vector = [trial.suggest_float(f"v{i}", 0.0, 1.0) for i in range(space.vector_size)]
+        queued = queue_key(trial.user_attrs) is not None
+        if (strategy == "es" and not queued) or is_surplus_copy(
+            study, trial.number, trial.user_attrs
+        ):
+            trial.set_user_attr(SURPLUS, True)  # another worker holds this queued point
+            raise optuna.TrialPruned()
         if spent(study, below=trial.number) >= settings.trials:
             trial.set_user_attr(SURPLUS, True)
-            raise optuna.TrialPruned()
-        queued = "reference" in trial.user_attrs or "es_generation" in trial.user_attrs
-        if strategy == "es" and not queued:
-            trial.set_user_attr(SURPLUS, True)  # another worker took the queued point
             raise optuna.TrialPruned()
         genotype = space.genotype_from_vector(vector)
         trial.set_user_attr("genotype", genotype.to_dict())

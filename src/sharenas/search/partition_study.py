@@ -16,6 +16,11 @@ resumes where it stopped. Several workers, processes here or anywhere pointing a
 PostgreSQL, join one study. Heartbeats mark a killed worker's trial as failed, and its point is
 enqueued again, so no trial is lost. Trial numbers decide which trials are part of the budget, so
 none is evaluated twice and the budget is not overshot.
+
+Queued points (the reference partitions, ES generations) carry a key. Workers coordinate through
+the storage alone: when two enqueue the same key (both saw the same finished generation, which
+determines the next one), only the lowest-numbered live trial of the key is evaluated; the
+others are pruned as surplus. ES therefore needs no lock shared between machines.
 """
 
 from __future__ import annotations
@@ -26,7 +31,6 @@ from typing import Any
 
 import torch
 
-from sharenas.cache import file_lock
 from sharenas.errors import ConfigError
 from sharenas.search.partition_config import StudyConfig
 
@@ -123,8 +127,51 @@ def scalar_score(
     return sum(signed) / len(signed) - penalty * flops / share_all
 
 
+def queue_key(attrs: dict[str, Any]) -> tuple[Any, ...] | None:
+    """The key of a queued point: its reference label or its ES (generation, direction, sign)."""
+    if "reference" in attrs:
+        return ("reference", attrs["reference"])
+    if "es_generation" in attrs:
+        return ("es", attrs["es_generation"], attrs["es_k"], attrs["es_sign"])
+    return None
+
+
+def _claims(trial: Any) -> bool:
+    """Whether ``trial`` holds its key: waiting, running, complete, or over the FLOPs budget
+    (not failed, not pruned as a surplus copy)."""
+    from optuna.trial import TrialState
+
+    if trial.state in (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE):
+        return True
+    return trial.state == TrialState.PRUNED and bool(trial.user_attrs.get(OVER_BUDGET))
+
+
+def holders(trials: list[Any]) -> dict[tuple[Any, ...], Any]:
+    """Per queue key, the trial that holds it (the lowest-numbered claiming one)."""
+    held: dict[tuple[Any, ...], Any] = {}
+    for trial in sorted(trials, key=lambda t: t.number):
+        key = queue_key(trial.user_attrs)
+        if key is not None and key not in held and _claims(trial):
+            held[key] = trial
+    return held
+
+
+def is_surplus_copy(study: Any, number: int, attrs: dict[str, Any]) -> bool:
+    """Whether trial ``number`` is a copy of a queued point that a lower trial already holds."""
+    key = queue_key(attrs)
+    if key is None:
+        return False
+    return any(
+        t.number < number and queue_key(t.user_attrs) == key and _claims(t)
+        for t in study.get_trials(deepcopy=False)
+    )
+
+
 class EvolutionProposer:
-    """Keeps the ES centre and generation in the study and enqueues each generation's points."""
+    """Enqueues each ES generation once the previous one is finished. The state lives in the
+    trials (each carries its generation's centre), and the next generation is a deterministic
+    function of the finished one (directions seeded by the study seed and generation), so
+    workers that propose it at the same time propose the same points."""
 
     def __init__(
         self,
@@ -133,25 +180,16 @@ class EvolutionProposer:
         settings: StudyConfig,
         directions: list[str],
         share_all_flops: float,
-        lock: Path,
         seed: int,
     ) -> None:
         self.study, self.size, self.settings = study, size, settings
-        self.directions, self.share_all_flops = directions, share_all_flops
-        self.lock, self.seed = lock, seed
-
-    def _generation_trials(self, generation: int) -> list[Any]:
-        return [
-            t
-            for t in self.study.get_trials(deepcopy=False)
-            if t.user_attrs.get("es_generation") == generation
-        ]
+        self.directions, self.share_all_flops, self.seed = directions, share_all_flops, seed
 
     def _reward(self, trial: Any) -> float:
         from optuna.trial import TrialState
 
-        if trial.state != TrialState.COMPLETE:
-            return -math.inf
+        if trial is None or trial.state != TrialState.COMPLETE:
+            return -math.inf  # over the FLOPs budget, or failed beyond its retries
         return scalar_score(
             list(trial.values), self.directions, self.settings.flops_penalty, self.share_all_flops
         )
@@ -160,47 +198,61 @@ class EvolutionProposer:
         """Enqueue the next generation when the current one is finished; False while it runs."""
         from optuna.trial import TrialState
 
-        with file_lock(self.lock):
-            attrs = self.study.user_attrs
-            generation = attrs.get("es_generation", -1)
-            centre = torch.tensor(attrs.get("es_centre", [0.5] * self.size), dtype=torch.float64)
-            pairs = self.settings.es_directions
-            if generation >= 0:
-                trials = self._generation_trials(generation)
-                done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-                if len(done) < 2 * pairs:
-                    waiting = any(t.state == TrialState.WAITING for t in trials)
-                    return waiting
-                directions = torch.tensor(attrs["es_directions"], dtype=torch.float64)
-                rewards = {
-                    (t.user_attrs["es_k"], t.user_attrs["es_sign"]): self._reward(t) for t in done
-                }
-                plus = torch.tensor([rewards[(k, 1)] for k in range(pairs)])
-                minus = torch.tensor([rewards[(k, -1)] for k in range(pairs)])
-                finite = torch.isfinite(plus) & torch.isfinite(minus)
-                best = torch.maximum(plus, minus).nan_to_num(neginf=-1e9)
-                keep = torch.argsort(best, descending=True)[: self.settings.es_keep]
-                keep = keep[finite[keep]]
-                if len(keep):
-                    spread = torch.cat([plus[keep], minus[keep]]).std().clamp_min(1e-8)
-                    step = ((plus[keep] - minus[keep])[:, None] * directions[keep]).sum(0)
-                    centre = (centre + self.settings.es_step / (len(keep) * spread) * step).clamp(
-                        0, 1
-                    )
-            generation += 1
-            generator = torch.Generator().manual_seed(self.seed * 7919 + generation)
-            directions = torch.randn(pairs, self.size, generator=generator, dtype=torch.float64)
-            self.study.set_user_attr("es_generation", generation)
-            self.study.set_user_attr("es_centre", centre.tolist())
-            self.study.set_user_attr("es_directions", directions.tolist())
-            for k in range(pairs):
-                for sign in (1, -1):
-                    point = (centre + sign * self.settings.es_sigma * directions[k]).clamp(0, 1)
-                    self.study.enqueue_trial(
-                        {f"v{i}": float(v) for i, v in enumerate(point)},
-                        user_attrs={"es_generation": generation, "es_k": k, "es_sign": sign},
-                    )
-            return True
+        pairs = self.settings.es_directions
+        trials = [
+            t for t in self.study.get_trials(deepcopy=False) if "es_generation" in t.user_attrs
+        ]
+        generation = max((t.user_attrs["es_generation"] for t in trials), default=-1)
+        centre = torch.full((self.size,), 0.5, dtype=torch.float64)
+        if generation >= 0:
+            held = holders([t for t in trials if t.user_attrs["es_generation"] == generation])
+            current = [
+                held.get(("es", generation, k, sign)) for k in range(pairs) for sign in (1, -1)
+            ]
+            if any(
+                t is not None and t.state in (TrialState.WAITING, TrialState.RUNNING)
+                for t in current
+            ):
+                return any(t is not None and t.state == TrialState.WAITING for t in current)
+            any_trial = next(t for t in trials if t.user_attrs["es_generation"] == generation)
+            centre = torch.tensor(any_trial.user_attrs["es_centre"], dtype=torch.float64)
+            rewards = {
+                (k, sign): self._reward(held.get(("es", generation, k, sign)))
+                for k in range(pairs)
+                for sign in (1, -1)
+            }
+            plus = torch.tensor([rewards[(k, 1)] for k in range(pairs)])
+            minus = torch.tensor([rewards[(k, -1)] for k in range(pairs)])
+            finite = torch.isfinite(plus) & torch.isfinite(minus)
+            best = torch.maximum(plus, minus).nan_to_num(neginf=-1e9)
+            keep = torch.argsort(best, descending=True)[: self.settings.es_keep]
+            keep = keep[finite[keep]]
+            if len(keep):
+                spread = torch.cat([plus[keep], minus[keep]]).std().clamp_min(1e-8)
+                step = (
+                    (plus[keep] - minus[keep])[:, None] * self._directions(generation)[keep]
+                ).sum(0)
+                centre = (centre + self.settings.es_step / (len(keep) * spread) * step).clamp(0, 1)
+        generation += 1
+        directions = self._directions(generation)
+        for k in range(pairs):
+            for sign in (1, -1):
+                point = (centre + sign * self.settings.es_sigma * directions[k]).clamp(0, 1)
+                self.study.enqueue_trial(
+                    {f"v{i}": float(v) for i, v in enumerate(point)},
+                    user_attrs={
+                        "es_generation": generation,
+                        "es_k": k,
+                        "es_sign": sign,
+                        "es_centre": centre.tolist(),
+                    },
+                )
+        return True
+
+    def _directions(self, generation: int) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(self.seed * 7919 + generation)
+        pairs = self.settings.es_directions
+        return torch.randn(pairs, self.size, generator=generator, dtype=torch.float64)
 
 
 def trial_record(trial: Any) -> dict[str, Any]:
