@@ -206,21 +206,16 @@ class EvolutionProposer:
         centre = torch.full((self.size,), 0.5, dtype=torch.float64)
         if generation >= 0:
             held = holders([t for t in trials if t.user_attrs["es_generation"] == generation])
-            current = [
-                held.get(("es", generation, k, sign)) for k in range(pairs) for sign in (1, -1)
-            ]
-            if any(
-                t is not None and t.state in (TrialState.WAITING, TrialState.RUNNING)
-                for t in current
-            ):
-                return any(t is not None and t.state == TrialState.WAITING for t in current)
+            keys = [(k, sign) for k in range(pairs) for sign in (1, -1)]
+            current = {key: held.get(("es", generation, *key)) for key in keys}
+            live = (TrialState.WAITING, TrialState.RUNNING)
+            if any(t is not None and t.state in live for t in current.values()):
+                return any(
+                    t is not None and t.state == TrialState.WAITING for t in current.values()
+                )
             any_trial = next(t for t in trials if t.user_attrs["es_generation"] == generation)
             centre = torch.tensor(any_trial.user_attrs["es_centre"], dtype=torch.float64)
-            rewards = {
-                (k, sign): self._reward(held.get(("es", generation, k, sign)))
-                for k in range(pairs)
-                for sign in (1, -1)
-            }
+            rewards = {key: self._reward(trial) for key, trial in current.items()}
             plus = torch.tensor([rewards[(k, 1)] for k in range(pairs)])
             minus = torch.tensor([rewards[(k, -1)] for k in range(pairs)])
             finite = torch.isfinite(plus) & torch.isfinite(minus)

@@ -43,29 +43,31 @@ def mask_points(stage: nn.Module) -> list[tuple[nn.Module, nn.Module | None]]:
     return points
 
 
-def _channel_parameter_names(stage: nn.Module) -> list[str]:
-    """Names (within ``stage``) of the parameters indexed by output channel in their first
-    dimension: each masked layer's weight and bias and its norm's scale and shift."""
+def _owned_tensors(stage: nn.Module, modules: set[int], parameters: bool) -> dict[str, Any]:
+    """Name (within ``stage``) → tensor of the direct parameters (or buffers) of ``modules``
+    (given by ``id``)."""
+    tensors = {}
+    for module_name, module in stage.named_modules():
+        if id(module) not in modules:
+            continue
+        own = module.named_parameters if parameters else module.named_buffers
+        for name, tensor in own(recurse=False):
+            if tensor is not None:
+                tensors[f"{module_name}.{name}" if module_name else name] = tensor
+    return tensors
+
+
+def _channel_parameters(stage: nn.Module) -> dict[str, nn.Parameter]:
+    """The parameters indexed by output channel in their first dimension: each masked layer's
+    weight and bias and its norm's scale and shift."""
     owners = {id(m) for pair in mask_points(stage) for m in pair if m is not None}
-    return [
-        f"{module_name}.{name}" if module_name else name
-        for module_name, module in stage.named_modules()
-        if id(module) in owners
-        for name, parameter in module.named_parameters(recurse=False)
-        if parameter is not None
-    ]
+    return _owned_tensors(stage, owners, parameters=True)
 
 
-def _norm_statistics(stage: nn.Module) -> list[tuple[str, torch.Tensor]]:
-    """(name within ``stage``, tensor) of the running-statistics buffers of the stage's norms."""
+def _norm_statistics(stage: nn.Module) -> dict[str, torch.Tensor]:
+    """The running-statistics buffers of the stage's norms."""
     norms = {id(norm) for _, norm in mask_points(stage) if norm is not None}
-    return [
-        (f"{module_name}.{name}" if module_name else name, buffer)
-        for module_name, module in stage.named_modules()
-        if id(module) in norms
-        for name, buffer in module.named_buffers(recurse=False)
-        if buffer is not None
-    ]
+    return _owned_tensors(stage, norms, parameters=False)
 
 
 def _width(layer: nn.Module) -> int:
@@ -120,16 +122,15 @@ class PartitionNetwork(nn.Module):
         self.gradient_masked = sorted(gradient_masks)
         for stage in self.gradient_masked:
             self.register_buffer(f"gradient_mask{stage}", gradient_masks[stage].to(torch.bool))
-        # per gradient-masked stage: the names (within the stage) of the per-channel parameters
+        # per gradient-masked stage: its per-channel parameters by name within the stage
         self._channel_parameters = {
-            stage: _channel_parameter_names(backbone.stages[stage])
-            for stage in self.gradient_masked
+            stage: _channel_parameters(backbone.stages[stage]) for stage in self.gradient_masked
         }
         # per masked stage: (buffer name within the stage, per-task buffer name) of its norms
         self._statistics: dict[int, list[tuple[str, str]]] = {}
         for stage in self.masked:
             pairs = []
-            for i, (name, buffer) in enumerate(_norm_statistics(backbone.stages[stage])):
+            for i, (name, buffer) in enumerate(_norm_statistics(backbone.stages[stage]).items()):
                 own = f"task_statistics{stage}_{i}"
                 self.register_buffer(
                     own, buffer.detach().unsqueeze(0).repeat_interleave(len(tasks), 0).clone()
@@ -192,9 +193,7 @@ class PartitionNetwork(nn.Module):
         substitutes = self.task_statistics(index, task)
         if index in self.gradient_masked and torch.is_grad_enabled():
             keep = self.gradient_mask(index, task)
-            parameters = dict(stage.named_parameters())
-            for name in self._channel_parameters[index]:
-                value = parameters[name]
+            for name, value in self._channel_parameters[index].items():
                 rows = keep.reshape((-1,) + (1,) * (value.dim() - 1))
                 substitutes[name] = torch.where(rows, value, value.detach())
         return functional_call(stage, substitutes, (h,)) if substitutes else stage(h)
