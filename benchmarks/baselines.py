@@ -20,7 +20,8 @@ import torch
 
 from sharenas.config import load_config
 from sharenas.data import create_dataset
-from sharenas.engine.run import resolve_run_config, train
+from sharenas.runs.folder import resolve_run_config
+from sharenas.runs.training import train
 from sharenas.tasks import delta_mtl
 
 

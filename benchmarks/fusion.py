@@ -20,8 +20,9 @@ from pathlib import Path
 
 from sharenas.config import load_config
 from sharenas.data import create_dataset
-from sharenas.engine.run import train, with_arch
-from sharenas.search.fusion_run import run_fusion_search
+from sharenas.runs.folder import with_arch
+from sharenas.runs.oneshot import run_oneshot_search
+from sharenas.runs.training import train
 from sharenas.tasks import delta_mtl
 
 BASELINES = ("single-task", "hard-sharing", "cross-stitch", "nddr")
@@ -92,9 +93,24 @@ def main() -> None:
         for weight in ablation:
             folder = args.runs / args.config.stem / f"fusion-lambda{weight:g}-s{seed}"
             shutil.rmtree(folder, ignore_errors=True)
-            gradient = config.search.gradient.model_copy(update={"entropy_weight": weight})
             retrain = args.retrain and weight == 10.0
-            record = run_fusion_search(config, folder, search=gradient, data=data, retrain=retrain)
+            derive = "retrain" if retrain else "none"
+            variant = load_config(
+                args.config,
+                [
+                    *args.overrides,
+                    f"seed={seed}",
+                    f"search.gradient.entropy_weight={weight}",
+                    f"search.derive={derive}",
+                ],
+            )
+            record, _ = run_oneshot_search(variant, folder, data=data, progress=False)
+            # the single-shot model: the derived network with the supernet's weights
+            record = {
+                **record,
+                "tasks": record["inherited_tasks"],
+                "primary": record["inherited_primary"],
+            }
             ablation[weight].append(record)
             arch = json.loads((folder / "arch.json").read_text())
             record["final_gates"] = [c["probability"] for c in arch["candidates"]]

@@ -23,14 +23,14 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from sharenas.search.partition_eval import create_evaluator, load_teachers, teacher_folder
 
-from sharenas.architectures.base import partition_space
 from sharenas.config import load_config
 from sharenas.data import create_dataset
-from sharenas.engine.run import task_handlers
 from sharenas.report.partition import pareto_plot, partition_heatmaps
-from sharenas.search.partition_eval import create_evaluator, load_teachers, teacher_folder
-from sharenas.search.partition_run import run_partition_search
+from sharenas.runs.partition import run_partition_search
+from sharenas.runs.training import task_handlers
+from sharenas.spaces.partition import partition_space
 
 
 def spearman(a: pd.Series, b: pd.Series) -> float:

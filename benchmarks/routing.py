@@ -24,8 +24,9 @@ from typing import Any
 
 from sharenas.config import load_config
 from sharenas.data import create_dataset
-from sharenas.engine.run import train, with_arch
-from sharenas.search.routing_run import run_routing_search
+from sharenas.runs.folder import with_arch
+from sharenas.runs.oneshot import run_oneshot_search
+from sharenas.runs.training import train
 from sharenas.spaces.routing import RoutingGenotype, needed
 from sharenas.tasks import delta_mtl
 
@@ -59,7 +60,7 @@ def run_all(config_path: Path, overrides: list[str], runs: Path, archs: list[str
         results[arch] = train(with_arch(config, arch), folder, data=data, progress=False)
     folder = runs / "routing"
     shutil.rmtree(folder, ignore_errors=True)
-    results["routing (searched)"] = run_routing_search(config, folder, data=data)
+    results["routing (searched)"], _ = run_oneshot_search(config, folder, data=data, progress=False)
     results["routing (searched)"]["sharing"] = tower_sharing(
         json.loads((folder / "arch.json").read_text())
     )

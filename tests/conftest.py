@@ -46,7 +46,9 @@ def fake_digits() -> tuple[np.ndarray, np.ndarray]:
     return images, labels.astype(np.int64)
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the ``sharenas`` command as a user would (a separate process)."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
@@ -54,6 +56,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         capture_output=True,
         text=True,
         env=full_env,
+        cwd=cwd,
         timeout=300,
         check=False,
     )

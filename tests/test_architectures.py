@@ -2,13 +2,12 @@ import pytest
 import torch
 
 from sharenas.architectures import architecture_names, build_architecture
-from sharenas.architectures.base import fusion_space
 from sharenas.architectures.cross_stitch import CrossStitchUnit
 from sharenas.backbones import create_backbone
 from sharenas.data.base import InputSpec
 from sharenas.engine.config import ModelConfig
 from sharenas.errors import ConfigError
-from sharenas.spaces.fusion import FusionNetwork, FusionSpaceConfig
+from sharenas.spaces.fusion import FusionNetwork, FusionSpaceConfig, fusion_space
 from sharenas.tasks import TaskKind, TaskSpec, create_task_handler
 
 TABLE = InputSpec(kind="tabular", num_numeric=3, categorical_cardinalities=(4, 7))

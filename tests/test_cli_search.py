@@ -28,7 +28,9 @@ def test_search_command_writes_everything(tmp_path: Path) -> None:
         "report.png",
         "search/arch.json",
         "search/metrics.json",
-        "search/search_history.jsonl",
+        "search/supernet/history.jsonl",
+        "search/best.pt",
+        "search/config.yaml",
         "baselines/single-task/metrics.json",
         "baselines/nddr/metrics.json",
     ):
@@ -38,6 +40,7 @@ def test_search_command_writes_everything(tmp_path: Path) -> None:
     record = json.loads((out / "search" / "metrics.json").read_text())
     assert record["candidate_edges"] == 6  # 2 directions × (1 + 2) edges over 2 stages
     assert "edges kept:" in result.stdout and "architecture diagram:" in result.stdout
+    assert "delivered model (a run folder):" in result.stdout
 
     again = run_cli("search", str(config), "--out", str(out), "--smoke", "--no-baselines")
     assert again.returncode == 2 and "pass --resume" in again.stderr

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from sharenas.engine.run import evaluate_run
+from sharenas.runs.training import evaluate_run
 from tests.conftest import run_cli
 
 CONFIGS = Path(__file__).parent.parent / "configs"

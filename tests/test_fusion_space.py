@@ -146,9 +146,8 @@ def test_named_genotypes_are_the_extremes() -> None:
 
 
 def test_task_backbones_from_the_config() -> None:
-    from sharenas.architectures.base import fusion_space
     from sharenas.engine.config import ModelConfig
-    from sharenas.spaces.fusion import FusionSpaceConfig
+    from sharenas.spaces.fusion import FusionSpaceConfig, fusion_space
 
     tasks = handlers(2)
     config = ModelConfig(

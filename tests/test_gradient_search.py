@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from sharenas.config import build_config
+from sharenas.runs.oneshot import run_oneshot_search
 from sharenas.search import GradientSearchConfig, gate_entropy
-from sharenas.search.fusion_run import FusionSpaceConfig, run_fusion_search
 from sharenas.search.gradient import temperature
+from sharenas.spaces.fusion import FusionSpaceConfig
 from tests.conftest import tiny_image_task_set
 
 
@@ -35,6 +36,29 @@ def config(epochs: int = 3):
     )
 
 
+def run_fusion_search(
+    config,
+    out: Path,
+    space: FusionSpaceConfig | None = None,
+    search: GradientSearchConfig | None = None,
+    **options,
+) -> dict:
+    """A fusion search of ``config`` with the given space and strategy settings."""
+    raw = config.model_dump(mode="json")
+    raw["search"] = {**(raw.get("search") or {}), "space": "fusion"}
+    if space is not None:
+        raw["search"]["fusion"] = space.model_dump(mode="json")
+    if search is not None:
+        raw["search"]["gradient"] = search.model_dump(mode="json")
+    record, _ = run_oneshot_search(build_config(raw), out, progress=False, **options)
+    return record
+
+
+def history(folder: Path) -> list[dict]:
+    lines = (folder / "supernet" / "history.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
 def test_search_writes_arch_and_gap(tmp_path: Path) -> None:
     record = run_fusion_search(
         config(),
@@ -50,8 +74,8 @@ def test_search_writes_arch_and_gap(tmp_path: Path) -> None:
     for task, gap in record["search_evaluation_gap"].items():
         assert gap == pytest.approx(record["primary"][task] - record["supernet_primary"][task])
     assert record["flops_per_example"] <= record["supernet_flops_per_example"]
-    history = (tmp_path / "s" / "search_history.jsonl").read_text().splitlines()
-    assert len(history) == 3 and "probabilities" in json.loads(history[0])
+    rows = history(tmp_path / "s")
+    assert len(rows) == 3 and "probabilities" in rows[0]
 
 
 def test_entropy_term_drives_gates_to_the_extremes(tmp_path: Path) -> None:
@@ -72,8 +96,7 @@ def test_entropy_term_drives_gates_to_the_extremes(tmp_path: Path) -> None:
     )
 
     def final_entropy(folder: Path) -> float:
-        rows = (folder / "search_history.jsonl").read_text().splitlines()
-        probabilities = torch.tensor(list(json.loads(rows[-1])["probabilities"].values()))
+        probabilities = torch.tensor(list(history(folder)[-1]["probabilities"].values()))
         return float(gate_entropy(probabilities))
 
     assert strong["entropy_weight"] == 10.0 and none["entropy_weight"] == 0.0
@@ -85,8 +108,8 @@ def test_resume_in_the_middle_of_a_search(tmp_path: Path) -> None:
     space = FusionSpaceConfig(own_weight=0.8)
     full = run_fusion_search(config(), tmp_path / "full", data=data, space=space)
 
-    def crash(row: dict) -> None:
-        if row["epoch"] == 1:
+    def crash(info, values: dict) -> None:  # type: ignore[no-untyped-def]
+        if info.epoch == 1 and info.step == 1:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):

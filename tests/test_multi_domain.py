@@ -11,9 +11,10 @@ from sharenas.config import build_config
 from sharenas.data.base import InputSpec, MultiDomainDataset, MultiTaskDataset, TaskSetData
 from sharenas.data.digit_domains import upsample_optdigits
 from sharenas.data.optdigits import parse_csv
-from sharenas.engine.run import train, with_arch
 from sharenas.errors import ConfigError
-from sharenas.search.fusion_run import run_fusion_search
+from sharenas.runs.folder import with_arch
+from sharenas.runs.oneshot import run_oneshot_search
+from sharenas.runs.training import train
 from sharenas.tasks import TaskKind, TaskSpec
 from tests.conftest import run_cli
 
@@ -67,7 +68,7 @@ def test_training_scores_each_task_on_its_own_rows(tmp_path: Path) -> None:
     )
     record = train(config, tmp_path / "r", data=data, progress=False)
     # hand computation: the best checkpoint's accuracy on each domain's own test rows
-    from sharenas.engine.run import build_model
+    from sharenas.runs.training import build_model
 
     model, _ = build_model(config, data)
     state = torch.load(tmp_path / "r" / "best.pt", weights_only=False)
@@ -96,7 +97,7 @@ def test_searches_refuse_multi_domain_task_sets(tmp_path: Path) -> None:
         }
     )
     with pytest.raises(ConfigError, match="multi-domain task set; the fusion search"):
-        run_fusion_search(config, tmp_path / "s", data=domains_task_set())
+        run_oneshot_search(config, tmp_path / "s", data=domains_task_set())
 
 
 def test_optdigits_parsing_and_upsampling() -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from sharenas.config import build_config, dump_config
 from sharenas.errors import ConfigError
-from sharenas.search.partition_run import run_partition_search
+from sharenas.runs.partition import run_partition_search
 from sharenas.search.partition_study import queue_key
 from tests.conftest import run_cli
 
@@ -62,7 +62,8 @@ def test_search_writes_front_and_references(tmp_path: Path, strategy: str) -> No
 
 def test_full_evaluator_and_training_a_front_point(tmp_path: Path) -> None:
     """With gradient masks searched too: the front point's arch.json carries its G matrices."""
-    from sharenas.engine.run import train, with_arch
+    from sharenas.runs.folder import with_arch
+    from sharenas.runs.training import train
 
     config = partition_config(trials=3, partition={"gradient_masks": True})
     config = build_config(
@@ -158,7 +159,7 @@ def test_racing_es_workers_enqueue_identical_copies_and_one_holds_each() -> None
 
 
 def test_a_killed_worker_leaves_the_study_usable(tmp_path: Path) -> None:
-    from sharenas.search.partition_eval import load_teachers
+    from sharenas.runs.partition_eval import load_teachers
 
     config = partition_config(trials=4, heartbeat=1)
     slow = build_config(
@@ -177,7 +178,7 @@ def test_a_killed_worker_leaves_the_study_usable(tmp_path: Path) -> None:
 
     load_teachers(slow, create_dataset(slow.data).load())
     worker = subprocess.Popen(
-        [sys.executable, "-m", "sharenas.search.partition_worker", str(folder), "0"],
+        [sys.executable, "-m", "sharenas.runs.partition_worker", str(folder), "0"],
         env=os.environ.copy(),
     )
     import optuna

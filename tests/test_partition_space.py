@@ -256,9 +256,8 @@ def test_gradient_masks_restrict_what_a_task_trains(masked) -> None:
 
 
 def test_space_searches_gradient_matrices() -> None:
-    from sharenas.architectures.base import partition_space
     from sharenas.config import ModelConfig
-    from sharenas.spaces.partition import PartitionSpaceConfig
+    from sharenas.spaces.partition import PartitionSpaceConfig, partition_space
     from sharenas.tasks import TaskKind, TaskSpec, create_task_handler
 
     handlers = [

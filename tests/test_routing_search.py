@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from sharenas.config import build_config
-from sharenas.search.reinforce import ReinforceConfig, ReinforceSearch
-from sharenas.search.routing_run import run_routing_search
+from sharenas.runs.oneshot import run_oneshot_search
+from sharenas.search.reinforce import ReinforceConfig, ReinforceStep
 from sharenas.spaces.routing import Route
 from tests.conftest import run_cli
 
@@ -34,7 +34,17 @@ def routing_config(strategy: str = "reinforce", epochs: int = 2, **search):
     )
 
 
-class ToyReward(ReinforceSearch):
+def run_routing_search(config, out: Path, **options) -> dict:  # type: ignore[no-untyped-def]
+    record, _ = run_oneshot_search(config, out, progress=False, **options)
+    return record
+
+
+def history(folder: Path) -> list[dict]:
+    lines = (folder / "supernet" / "history.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+class ToyReward(ReinforceStep):
     """A reward with a known optimum: 1 when task a's tower reads exactly sub-network 2 and
     gates on the input of sub-network 1, else 0."""
 
@@ -51,27 +61,21 @@ class ToyReward(ReinforceSearch):
     ids=["moving-average", "leave-one-out"],
 )
 def test_policy_gradient_finds_the_toy_optimum(tmp_path: Path, settings: dict) -> None:
-    from sharenas.architectures.base import routing_space
     from sharenas.data import create_dataset
-    from sharenas.engine.run import task_handlers
+    from sharenas.engine.trainer import Trainer
+    from sharenas.runs.training import task_handlers
+    from sharenas.spaces.routing import routing_space
 
     config = routing_config()
     data = create_dataset(config.data).load()
     handlers = task_handlers(data)
     space = routing_space(handlers, data.input_spec, config.model, config.search.routing)
-    search = ToyReward(
-        space,
-        space.supernet(),
-        handlers,
-        data,
-        config.train,
-        ReinforceConfig(**settings),
-        tmp_path,
-    )
+    search = ToyReward(space, ReinforceConfig(**settings))
+    Trainer(space.supernet(), handlers, data, config.train, tmp_path, step=search, progress=False)
     generator = torch.Generator().manual_seed(0)
     for step in range(300):
         search.architecture_step(step, generator)
-    assert search.most_probable().tower("task1") == Route((2,), 1)
+    assert search.derive().tower("task1") == Route((2,), 1)
     route, query = (p.detach() for p in search.policy.probabilities()[-4:-2])
     assert float(route[2]) > 0.8 and float(query[2]) > 0.8  # options: input, 0, 1, 2
 
@@ -94,13 +98,10 @@ def test_search_run_writes_arch_and_metrics(tmp_path: Path, strategy: str) -> No
     assert record["derive"] == "retrain" and record["primary"] == record["retrained"]["primary"]
     assert record["inherited_primary"].keys() == record["primary"].keys()
     assert record["flops_per_example"] > 0 and record["params"] < record["supernet_params"]
-    history = [
-        json.loads(line)
-        for line in (tmp_path / "s" / "search_history.jsonl").read_text().splitlines()
-    ]
-    assert len(history) == 2 and history[-1]["most_probable"] == record["route"]
+    rows = history(tmp_path / "s")
+    assert len(rows) == 2 and rows[-1]["most_probable"] == record["route"]
     if strategy == "reinforce":
-        assert "reward" in history[-1] and history[-1]["architecture_steps"] == 6
+        assert "reward" in rows[-1] and rows[-1]["architecture_steps"] == 6
 
 
 def test_search_resumes_mid_search_exactly(tmp_path: Path) -> None:
@@ -111,11 +112,8 @@ def test_search_resumes_mid_search_exactly(tmp_path: Path) -> None:
     resumed = run_routing_search(cut, tmp_path / "cut", resume=True)
     assert resumed["route"] == whole["route"]
     assert resumed["primary"] == whole["primary"]
-    rows = [
-        (tmp_path / d / "search_history.jsonl").read_text().splitlines() for d in ("whole", "cut")
-    ]
-    strip = [[{k: v for k, v in json.loads(r).items()} for r in rs] for rs in rows]
-    assert [r["reward"] for r in strip[0]] == [r["reward"] for r in strip[1]]
+    rows = [history(tmp_path / d) for d in ("whole", "cut")]
+    assert [r["reward"] for r in rows[0]] == [r["reward"] for r in rows[1]]
 
 
 def routing_yaml(tmp_path: Path) -> Path:

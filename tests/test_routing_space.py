@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from sharenas.architectures import build_architecture
-from sharenas.architectures.base import routing_space
 from sharenas.backbones import create_backbone
 from sharenas.engine.config import ModelConfig
 from sharenas.errors import ConfigError
@@ -19,6 +18,7 @@ from sharenas.spaces.routing import (
     RoutingSpace,
     RoutingSpaceConfig,
     routes,
+    routing_space,
 )
 from tests.test_architectures import IMAGE, TABLE, handlers, table_batch
 

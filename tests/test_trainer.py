@@ -14,10 +14,10 @@ from sharenas.config import build_config
 from sharenas.data import load_dataset
 from sharenas.engine.config import TrainConfig
 from sharenas.engine.optim import create_schedule
-from sharenas.engine.run import train
-from sharenas.engine.trainer import StepInfo
+from sharenas.engine.step import StepInfo
 from sharenas.engine.weighting import create_weighting
 from sharenas.errors import SharenasError, TrainingError
+from sharenas.runs.training import train
 from tests.conftest import run_cli, tiny_image_task_set
 
 
@@ -80,7 +80,7 @@ def test_same_seed_same_result_and_reference_fills_delta(tmp_path: Path) -> None
 def test_resume_after_interruption_matches_uninterrupted_run(tmp_path: Path) -> None:
     full = train(tiny_config(), tmp_path / "full", progress=False)
 
-    def crash(info: StepInfo) -> None:
+    def crash(info: StepInfo, values: dict) -> None:
         if info.epoch == 1 and info.step == 3:
             raise KeyboardInterrupt
 

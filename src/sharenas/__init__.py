@@ -4,9 +4,13 @@ The Python API; the ``sharenas`` command only wraps it::
 
     import sharenas
     data = sharenas.load_dataset("multimnist")
-    config = sharenas.load_config("configs/multimnist.yaml", ["data.digits=3"])
+    run = sharenas.train("configs/multimnist.yaml", arch="nddr", overrides=["train.epochs=2"])
+    found = sharenas.search("configs/multimnist-fusion.yaml")
+    found.model, found.metrics["delta_mtl"], found.folder
+    again = sharenas.load_run(found.folder / "search")
 """
 
+from sharenas.api import load_run, search, train
 from sharenas.config import Config, build_config, dump_config, load_config
 from sharenas.data import (
     DatasetBuilder,
@@ -26,6 +30,7 @@ from sharenas.errors import (
     DataSourceError,
     SharenasError,
 )
+from sharenas.runs.result import Run, SearchResult
 from sharenas.tasks.spec import TaskKind, TaskSpec
 
 __version__ = "0.1.0"
@@ -40,6 +45,8 @@ __all__ = [
     "DatasetError",
     "InputSpec",
     "MultiTaskDataset",
+    "Run",
+    "SearchResult",
     "SharenasError",
     "TaskKind",
     "TaskSetData",
@@ -51,5 +58,8 @@ __all__ = [
     "dump_config",
     "load_config",
     "load_dataset",
+    "load_run",
     "register_dataset",
+    "search",
+    "train",
 ]

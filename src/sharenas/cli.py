@@ -17,9 +17,10 @@ from rich.markup import escape
 from rich.table import Table
 
 import sharenas
+from sharenas import output
 from sharenas.config import apply_overrides, build_config, dump_config, load_config
 from sharenas.data import create_dataset, dataset_names, get_dataset_class
-from sharenas.data.registry import DatasetBuilder
+from sharenas.data.builder import DatasetBuilder
 from sharenas.errors import SharenasError
 from sharenas.report.datasets import summarize
 
@@ -35,7 +36,7 @@ config_app = typer.Typer(help="Inspect configs.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(config_app, name="config")
 
-console = Console()
+console = output.console
 err_console = Console(stderr=True)
 
 SetOption = Annotated[
@@ -46,6 +47,15 @@ DataDirOption = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Folder with dataset files you already have."),
 ]
+
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress display; only warnings and errors.")
+]
+
+
+def _quiet(quiet: bool) -> None:
+    if quiet:
+        logging.getLogger().setLevel(logging.WARNING)
 
 
 def _version(value: bool) -> None:
@@ -85,8 +95,9 @@ def _dataset_from(
 
 
 @datasets_app.command("list")
-def datasets_list() -> None:
+def datasets_list(quiet: QuietOption = False) -> None:
     """Every registered dataset: tasks, sizes, cached or not, source and licence."""
+    _quiet(quiet)
     table = Table(title="sharenas datasets", show_lines=True)
     for column in ("name", "tasks", "sizes (train/val/test)", "cached", "source", "license"):
         table.add_column(column, overflow="fold")
@@ -112,8 +123,10 @@ def datasets_fetch(
     name: Annotated[str, typer.Argument(help="Dataset name (see `sharenas datasets list`).")],
     set_: SetOption = None,
     data_dir: DataDirOption = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Download (or generate) a dataset into the cache and verify it."""
+    _quiet(quiet)
     builder = _dataset_from(name, set_, data_dir)
     with console.status(f"fetching {builder.name}…"):
         builder.fetch()
@@ -125,8 +138,10 @@ def datasets_show(
     target: Annotated[str, typer.Argument(help="Dataset name, or a YAML config file.")],
     set_: SetOption = None,
     data_dir: DataDirOption = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Load a task set (fetching it if needed) and print its splits and targets."""
+    _quiet(quiet)
     builder = _dataset_from(target, set_, data_dir)
     with console.status(f"loading {builder.name}…"):
         data = builder.load()
@@ -149,6 +164,21 @@ ArchOption = Annotated[
     str | None,
     typer.Option("--arch", help="Architecture name, or an arch.json (default: model.arch)."),
 ]
+FormatOption = Annotated[
+    str, typer.Option("--format", help="Tables as: table (default), md, json or csv.")
+]
+SeedOption = Annotated[int | None, typer.Option("--seed", help="Overrides the config's seed.")]
+SmokeOption = Annotated[
+    bool,
+    typer.Option(
+        "--smoke", help="A seconds-long run (2 epochs of 2 batches on 128 rows), under runs/smoke/."
+    ),
+]
+ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")]
+
+
+def _overrides(set_: list[str] | None, seed: int | None) -> list[str]:
+    return [*(set_ or []), *([f"seed={seed}"] if seed is not None else [])]
 
 
 @app.command("train")
@@ -157,40 +187,29 @@ def train_command(
     arch: ArchOption = None,
     set_: SetOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="Run folder.")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Overrides the config's seed.")] = None,
-    smoke: Annotated[
-        bool, typer.Option("--smoke", help="A seconds-long run: 2 epochs of 2 batches on 128 rows.")
-    ] = False,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
+    seed: SeedOption = None,
+    smoke: SmokeOption = False,
+    resume: ResumeOption = False,
     reference: Annotated[
         Path | None, typer.Option("--reference", help="A single-task run folder: fills delta_mtl.")
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+    quiet: QuietOption = False,
+    format_: FormatOption = "table",
 ) -> None:
     """Train an architecture and write a run folder (config, arch.json, history, checkpoint,
     metrics.json)."""
-    from sharenas.engine.run import default_run_dir, resolve_run_config, train
+    from sharenas.runs.folder import resolve_run_config
+    from sharenas.runs.training import default_run_dir, train
 
-    overrides = [*(set_ or []), *([f"seed={seed}"] if seed is not None else [])]
-    resolved = resolve_run_config(config, arch, overrides)
-    run_dir = out or default_run_dir(resolved)
+    _quiet(quiet)
+    output.check_format(format_)
+    resolved = resolve_run_config(config, arch, _overrides(set_, seed))
+    run_dir = out or default_run_dir(resolved, smoke)
     record = train(
         resolved, run_dir, resume=resume, smoke=smoke, reference=reference, progress=not quiet
     )
-    _print_runs([record | {"run": str(run_dir)}])
-    console.print(f"run folder: {escape(str(run_dir))}")
-
-
-def _print_runs(records: list[dict[str, Any]]) -> None:
-    from sharenas.report.runs import table_rows
-
-    columns, rows = table_rows(records)
-    table = Table()
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
+    output.runs_table([record | {"run": str(run_dir)}], format_)
+    output.say(f"run folder: {run_dir}", format_)
 
 
 @app.command("search")
@@ -198,9 +217,9 @@ def search_command(
     config: Annotated[Path, typer.Argument(help="A YAML config file (its search section).")],
     set_: SetOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="Search folder.")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Overrides the config's seed.")] = None,
-    smoke: Annotated[bool, typer.Option("--smoke", help="A seconds-long search.")] = False,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the search in --out.")] = False,
+    seed: SeedOption = None,
+    smoke: SmokeOption = False,
+    resume: ResumeOption = False,
     baselines: Annotated[
         bool,
         typer.Option(
@@ -208,7 +227,8 @@ def search_command(
         ),
     ] = True,
     finetune: Annotated[
-        int, typer.Option("--finetune", min=0, help="Then fine-tune the derived network N epochs.")
+        int,
+        typer.Option("--finetune", min=0, help="Then fine-tune the derived network N epochs."),
     ] = 0,
     retrain: Annotated[
         bool, typer.Option("--retrain", help="Then train the derived architecture from scratch.")
@@ -223,89 +243,60 @@ def search_command(
     workers: Annotated[
         int | None, typer.Option("--workers", min=1, help="partition: worker processes.")
     ] = None,
+    quiet: QuietOption = False,
+    format_: FormatOption = "table",
 ) -> None:
     """Search how the tasks share (fusion: MTL-NAS; routing: MTNAS; partition: Feature
     Partitioning), then compare with the hand-designed baselines (partition: its Pareto front
     against share-all, independent and single-task)."""
-    from sharenas.search.session import search
+    from sharenas.runs.session import search
 
-    overrides = [*(set_ or []), *([f"seed={seed}"] if seed is not None else [])]
+    _quiet(quiet)
+    output.check_format(format_)
+    overrides = _overrides(set_, seed)
+    if finetune or retrain:  # --finetune / --retrain are search.derive overrides
+        overrides.append(f"search.derive={'retrain' if retrain else 'finetune'}")
+        overrides += [f"search.derive_epochs={finetune}"] if finetune and not retrain else []
     study_options = {"storage": storage, "name": study, "workers": workers}
     overrides += [f"search.study.{k}={v}" for k, v in study_options.items() if v is not None]
     loaded = load_config(config, overrides)
-    given = [
-        f"--{k if k != 'name' else 'study'}" for k, v in study_options.items() if v is not None
-    ]
+    given = [f"--{'study' if k == 'name' else k}" for k, v in study_options.items() if v]
     if given and (loaded.search is None or loaded.search.space != "partition"):
         raise SharenasError(
             f"{', '.join(given)} apply to the partition search; {config} searches the "
             f"{loaded.search.space if loaded.search else 'fusion'} space."
         )
-    outcome = search(
-        loaded,
-        out,
-        resume=resume,
-        smoke=smoke,
-        baselines=baselines,
-        finetune=finetune,
-        retrain=retrain,
-    )
-    record = outcome.record
-    if record["space"] == "partition":
-        table = Table(title=f"{record['dataset']}: Pareto front and references")
-        for column in outcome.comparison[0] if outcome.comparison else []:
-            table.add_column(column)
-        for row in outcome.comparison:
-            table.add_row(*row.values())
-        console.print(table)
-        files = {k: escape(str(v)) for k, v in outcome.files.items()}
-        console.print(
-            f"{record['trials']} partitions evaluated ({record['strategy']}, "
-            f"{record['evaluator']}); front plot: {files['pareto']}; partitions: "
-            f"{files['partitions']}; report: {files['report']}"
-        )
-        return
-    _print_runs(outcome.comparison)
-    if record["space"] == "routing":
-        inherited = ", ".join(f"{t} {v:.4g}" for t, v in record["inherited_primary"].items())
-        console.print(
-            f"route ({record['strategy']}): {escape(record['route'])}\n"
-            f"inherited weights: {inherited}; delivered: {record['derive']}; "
-            f"cost {record['relative_cost']:.2f} × hard sharing"
-        )
-    else:
-        gap = ", ".join(f"{t} {v:+.4f}" for t, v in record["search_evaluation_gap"].items())
-        console.print(
-            f"edges kept: {record['edges_kept']} of {record['candidate_edges']}; "
-            f"search-evaluation gap (derived − supernet): {gap}"
-        )
-    for label in ("finetuned", "retrained"):
-        if label in record:
-            scores = ", ".join(f"{t} {v:.4g}" for t, v in record[label]["primary"].items())
-            console.print(f"{label}: {scores}")
-    files = {k: escape(str(v)) for k, v in outcome.files.items()}
-    console.print(f"architecture diagram: {files['diagram']}")
-    console.print(f"search plot: {files['history']}; report: {files['report']}, {files['chart']}")
+    found = search(loaded, out, resume=resume, smoke=smoke, baselines=baselines, progress=not quiet)
+    output.table(f"{loaded.data.name}: the search against the baselines", *found.table, format_)
+    for note in found.notes:
+        output.say(note, format_)
+    for name, path in found.files.items():
+        output.say(f"{name}: {path}", format_)
+    if found.run is not None:
+        output.say(f"delivered model (a run folder): {found.run.folder}", format_)
 
 
 @app.command("evaluate")
 def evaluate_command(
-    run: Annotated[Path, typer.Argument(help="A run folder.")],
+    run: Annotated[Path, typer.Argument(help="A run folder (or a search's search/ folder).")],
     split: Annotated[str, typer.Option("--split", help="train, val or test.")] = "test",
+    quiet: QuietOption = False,
+    format_: FormatOption = "table",
 ) -> None:
-    """Recompute a run's metrics from its best checkpoint."""
-    from sharenas.engine.run import evaluate_run
+    """Recompute a run's metrics from its delivered weights."""
+    from sharenas.runs.training import evaluate_run
 
+    _quiet(quiet)
+    output.check_format(format_)
     if split not in ("train", "val", "test"):
         raise SharenasError(f"--split {split!r}: choose train, val or test.")
     results = evaluate_run(run, split)
-    table = Table(title=f"{run} ({split})")
-    for column in ("task", "metric", "value"):
-        table.add_column(column)
-    for task, metrics in results.items():
-        for metric, value in metrics.items():
-            table.add_row(task, metric, f"{value:.6g}")
-    console.print(table)
+    rows = [
+        [task, metric, f"{value:.6g}"]
+        for task, metrics in results.items()
+        for metric, value in metrics.items()
+    ]
+    output.table(f"{run} ({split})", ["task", "metric", "value"], rows, format_)
 
 
 @app.command("report")
@@ -314,22 +305,28 @@ def report_command(
     out: Annotated[Path, typer.Option("--out", help="Folder for report.md and report.png.")] = (
         Path("report")
     ),
+    quiet: QuietOption = False,
+    format_: FormatOption = "table",
 ) -> None:
     """Compare runs: a Markdown table and a PNG chart (Δ_MTL against a single-task run among
     them)."""
     from sharenas.report.runs import read_metrics, with_delta, write_report
 
+    _quiet(quiet)
+    output.check_format(format_)
     _, md, png = write_report(runs, out)
-    _print_runs(with_delta([read_metrics(r) for r in runs]))
-    console.print(f"wrote {escape(str(md))} and {escape(str(png))}")
+    output.runs_table(with_delta([read_metrics(r) for r in runs]), format_)
+    output.say(f"wrote {md} and {png}", format_)
 
 
 @config_app.command("show")
 def config_show(
     file: Annotated[Path, typer.Argument(help="A YAML config file.")],
     set_: SetOption = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Print the resolved config, defaults included."""
+    _quiet(quiet)
     console.print(dump_config(load_config(file, set_)), markup=False, highlight=False)
 
 

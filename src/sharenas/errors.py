@@ -7,6 +7,8 @@ traceback.
 
 from __future__ import annotations
 
+import difflib
+
 
 class SharenasError(Exception):
     """Base class of every error caused by input (configs, files, data, arguments)."""
@@ -32,3 +34,9 @@ class ChecksumError(DatasetError):
 
 class TrainingError(SharenasError):
     """Training cannot go on (e.g. a loss became NaN or infinite)."""
+
+
+def unknown_name_message(what: str, name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(str(name), known, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return f"unknown {what} {name!r}.{hint} Available: {', '.join(known)}."

@@ -1,10 +1,10 @@
-"""Hand-designed multi-task architectures, created by name."""
+"""Multi-task architectures, created by name: the hand-designed baselines and the searched ones."""
 
-from sharenas.architectures.base import (
-    MultiTaskModel,
+from sharenas.architectures._registry import (
     architecture_names,
     build_architecture,
     register_architecture,
 )
+from sharenas.architectures.base import MultiTaskModel
 
 __all__ = ["MultiTaskModel", "architecture_names", "build_architecture", "register_architecture"]

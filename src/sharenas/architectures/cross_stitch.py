@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sharenas.architectures.base import PerTaskBackbones, register_architecture
+from sharenas.architectures._registry import register_architecture
+from sharenas.architectures.base import PerTaskBackbones
 
 
 class CrossStitchUnit(nn.Module):

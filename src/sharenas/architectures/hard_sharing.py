@@ -6,8 +6,8 @@ It is the routing space's one-chain genotype, so it is built by
 
 from __future__ import annotations
 
-from sharenas.architectures.base import register_architecture, routing_space
-from sharenas.spaces.routing import RoutingNetwork, RoutingSpaceConfig
+from sharenas.architectures._registry import register_architecture
+from sharenas.spaces.routing import RoutingNetwork, RoutingSpaceConfig, routing_space
 
 
 @register_architecture("hard-sharing")

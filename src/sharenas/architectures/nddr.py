@@ -11,8 +11,8 @@ NDDR is the fusion space's "every same-stage edge, fixed" genotype, so it is bui
 
 from __future__ import annotations
 
-from sharenas.architectures.base import fusion_space, register_architecture
-from sharenas.spaces.fusion import FusionNetwork, FusionSpaceConfig
+from sharenas.architectures._registry import register_architecture
+from sharenas.spaces.fusion import FusionNetwork, FusionSpaceConfig, fusion_space
 
 
 @register_architecture("nddr")

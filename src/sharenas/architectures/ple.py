@@ -11,8 +11,8 @@ by :class:`~sharenas.spaces.routing.RoutingSpace`.
 
 from __future__ import annotations
 
-from sharenas.architectures.base import register_architecture, routing_space
-from sharenas.spaces.routing import RoutingNetwork, RoutingSpaceConfig
+from sharenas.architectures._registry import register_architecture
+from sharenas.spaces.routing import RoutingNetwork, RoutingSpaceConfig, routing_space
 
 
 @register_architecture("ple")

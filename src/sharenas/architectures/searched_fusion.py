@@ -3,8 +3,9 @@ scratch (``sharenas train --arch search/arch.json``, or ``sharenas search --retr
 
 from __future__ import annotations
 
-from sharenas.architectures.base import fusion_space, register_architecture, searched_genotype
-from sharenas.spaces.fusion import FusionGenotype, FusionNetwork, FusionSpaceConfig
+from sharenas.architectures._registry import register_architecture
+from sharenas.architectures.base import searched_genotype
+from sharenas.spaces.fusion import FusionGenotype, FusionNetwork, FusionSpaceConfig, fusion_space
 
 
 @register_architecture("fusion")

@@ -3,8 +3,9 @@ of its front), trained from scratch (``sharenas train --arch point.json``)."""
 
 from __future__ import annotations
 
-from sharenas.architectures.base import partition_space, register_architecture, searched_genotype
-from sharenas.spaces.partition import PartitionGenotype, PartitionSpaceConfig
+from sharenas.architectures._registry import register_architecture
+from sharenas.architectures.base import searched_genotype
+from sharenas.spaces.partition import PartitionGenotype, PartitionSpaceConfig, partition_space
 from sharenas.spaces.partition_network import PartitionNetwork
 
 

@@ -3,8 +3,14 @@ from scratch (``sharenas train --arch search/arch.json``, or the search's ``deri
 
 from __future__ import annotations
 
-from sharenas.architectures.base import register_architecture, routing_space, searched_genotype
-from sharenas.spaces.routing import RoutingGenotype, RoutingNetwork, RoutingSpaceConfig
+from sharenas.architectures._registry import register_architecture
+from sharenas.architectures.base import searched_genotype
+from sharenas.spaces.routing import (
+    RoutingGenotype,
+    RoutingNetwork,
+    RoutingSpaceConfig,
+    routing_space,
+)
 
 
 @register_architecture("routing")

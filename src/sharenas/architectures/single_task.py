@@ -7,7 +7,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from sharenas.architectures.base import MultiTaskModel, register_architecture
+from sharenas.architectures._registry import register_architecture
+from sharenas.architectures.base import MultiTaskModel
 
 
 @register_architecture("single-task")

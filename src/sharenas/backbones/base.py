@@ -1,13 +1,12 @@
 """Stage-based backbones: a stem, then stages whose channels and strides are declared.
 
-Every search space plugs into a backbone through its stages (DESIGN.md §2): ``stage_specs[i]``
+Every search space plugs into a backbone through its stages: ``stage_specs[i]``
 gives the output channels of stage ``i`` and its stride relative to the input (1 for vectors).
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,25 +69,3 @@ class Backbone(nn.Module):
     @abstractmethod
     def describe(self) -> str:
         """One line, e.g. ``cnn 32-64-128``."""
-
-
-BackboneFactory = Callable[..., Backbone]
-_REGISTRY: dict[str, BackboneFactory] = {}
-
-
-def register_backbone(name: str) -> Callable[[BackboneFactory], BackboneFactory]:
-    def add(factory: BackboneFactory) -> BackboneFactory:
-        _REGISTRY[name] = factory
-        return factory
-
-    return add
-
-
-def backbone_names() -> list[str]:
-    return sorted(_REGISTRY)
-
-
-def create_backbone(name: str, input_spec: InputSpec, **params: Any) -> Backbone:
-    from sharenas.backbones import cnn, encdec, mlp, resnet  # noqa: F401  (registration)
-
-    return _REGISTRY[name](input_spec, **params)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from sharenas.backbones.base import Backbone, StageSpec, register_backbone
+from sharenas.backbones._registry import register_backbone
+from sharenas.backbones.base import Backbone, StageSpec
 from sharenas.data.base import InputSpec
 
 

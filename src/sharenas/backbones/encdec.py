@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from sharenas.backbones.base import Backbone, StageSpec, register_backbone
+from sharenas.backbones._registry import register_backbone
+from sharenas.backbones.base import Backbone, StageSpec
 from sharenas.backbones.cnn import conv_bn_relu
 from sharenas.data.base import InputSpec
 

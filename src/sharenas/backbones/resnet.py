@@ -6,7 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sharenas.backbones.base import Backbone, StageSpec, register_backbone
+from sharenas.backbones._registry import register_backbone
+from sharenas.backbones.base import Backbone, StageSpec
 from sharenas.data.base import InputSpec
 
 

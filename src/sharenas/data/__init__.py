@@ -1,4 +1,4 @@
-"""Datasets: registry, sources and caching, one file per dataset (DESIGN.md §3)."""
+"""Datasets: the registry, sources and caching, one file per dataset."""
 
 from sharenas.data import (  # noqa: F401  (importing registers the datasets)
     census_income,
@@ -10,9 +10,8 @@ from sharenas.data import (  # noqa: F401  (importing registers the datasets)
     tabular_csv,
 )
 from sharenas.data.base import InputSpec, MultiDomainDataset, MultiTaskDataset, TaskSetData
+from sharenas.data.builder import DatasetBuilder, DatasetConfig
 from sharenas.data.registry import (
-    DatasetBuilder,
-    DatasetConfig,
     create_dataset,
     dataset_names,
     get_dataset_class,

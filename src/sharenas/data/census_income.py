@@ -27,8 +27,9 @@ from pydantic import Field, field_validator
 
 from sharenas.cache import atomic_path, file_lock, sha256_file
 from sharenas.data.base import InputSpec, MultiTaskDataset, TaskSetData
+from sharenas.data.builder import DatasetBuilder, DatasetConfig
 from sharenas.data.derived import cached_arrays
-from sharenas.data.registry import DatasetBuilder, DatasetConfig, register_dataset
+from sharenas.data.registry import register_dataset
 from sharenas.data.sources import (
     Archive,
     LocalFolderSource,

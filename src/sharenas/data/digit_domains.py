@@ -22,10 +22,11 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from sharenas.data.base import SPLITS, InputSpec, MultiDomainDataset, MultiTaskDataset, TaskSetData
+from sharenas.data.builder import DatasetBuilder, DatasetConfig
 from sharenas.data.derived import cached_arrays, is_built
 from sharenas.data.mnist import MNIST_SHA256, load_mnist, mnist_path
 from sharenas.data.optdigits import OPTDIGITS_SHA256, load_optdigits, optdigits_path
-from sharenas.data.registry import DatasetBuilder, DatasetConfig, register_dataset
+from sharenas.data.registry import register_dataset
 from sharenas.errors import ConfigError
 from sharenas.tasks.spec import TaskKind, TaskSpec
 

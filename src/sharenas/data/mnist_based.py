@@ -9,9 +9,9 @@ import numpy as np
 import torch
 
 from sharenas.data.base import SPLITS, MultiTaskDataset, TaskSetData
+from sharenas.data.builder import DatasetBuilder
 from sharenas.data.derived import cached_arrays, is_built
 from sharenas.data.mnist import MNIST_SHA256, load_mnist, mnist_path
-from sharenas.data.registry import DatasetBuilder
 
 # MNIST's 60k training digits are split 50k train / 10k val (the last 10k, as in the classic
 # mnist.pkl.gz); its 10k test digits make the test split. Generated samples of a split only use

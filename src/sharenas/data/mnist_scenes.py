@@ -24,8 +24,9 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 
 from sharenas.data.base import InputSpec
+from sharenas.data.builder import DatasetConfig
 from sharenas.data.mnist_based import MnistBasedBuilder
-from sharenas.data.registry import DatasetConfig, register_dataset
+from sharenas.data.registry import register_dataset
 from sharenas.tasks.spec import TaskKind, TaskSpec
 
 LIGHT = np.array([0.3, -0.5, 1.0]) / np.linalg.norm([0.3, -0.5, 1.0])

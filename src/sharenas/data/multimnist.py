@@ -16,8 +16,9 @@ import numpy as np
 from pydantic import Field
 
 from sharenas.data.base import InputSpec
+from sharenas.data.builder import DatasetConfig
 from sharenas.data.mnist_based import MnistBasedBuilder
-from sharenas.data.registry import DatasetConfig, register_dataset
+from sharenas.data.registry import register_dataset
 from sharenas.tasks.spec import TaskKind, TaskSpec
 
 DIGIT = 28

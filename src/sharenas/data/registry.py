@@ -1,86 +1,16 @@
 """The dataset registry: every task set sharenas can load, created by name (timm style).
-
-A dataset is a :class:`DatasetBuilder` subclass with a pydantic config class, registered with
-:func:`register_dataset`. The config's ``name`` field selects the builder.
-"""
+A dataset registers its :class:`~sharenas.data.builder.DatasetBuilder` with
+:func:`register_dataset`; the config's ``name`` field selects it."""
 
 from __future__ import annotations
 
-import difflib
-from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from sharenas.cache import cache_root
-from sharenas.data.base import InputSpec, TaskSetData
-from sharenas.errors import DatasetError
-from sharenas.tasks.spec import TaskSpec
-
-
-class DatasetConfig(BaseModel):
-    """Fields every dataset accepts; subclasses add their own and fix ``name``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    data_dir: Path | None = Field(
-        None, description="Folder with files you already have; tried before any download."
-    )
-    limit: int | None = Field(
-        None, ge=1, description="Use at most this many rows of each split (quick runs)."
-    )
-
-
-class DatasetBuilder(ABC):
-    """Knows one dataset: its tasks, where it comes from, and how to load its splits."""
-
-    name: ClassVar[str]
-    description: ClassVar[str]
-    license: ClassVar[str]
-    source: ClassVar[str]
-    config_class: ClassVar[type[DatasetConfig]]
-
-    def __init__(self, config: DatasetConfig, cache_dir: Path | None = None) -> None:
-        self.config = config
-        self.root = Path(cache_dir) if cache_dir is not None else cache_root()
-
-    @property
-    def cache_dir(self) -> Path:
-        return self.root / self.name
-
-    @abstractmethod
-    def tasks(self) -> list[TaskSpec]:
-        """The tasks this config declares."""
-
-    def load(self) -> TaskSetData:
-        """Fetch if needed, then return the train/val/test splits (at most ``limit`` rows each)."""
-        data = self._load()
-        if self.config.limit is not None:
-            data.splits = {k: v.take(self.config.limit) for k, v in data.splits.items()}
-        return data
-
-    @abstractmethod
-    def _load(self) -> TaskSetData:
-        """Fetch if needed, then return the full train/val/test splits."""
-
-    def input_spec(self) -> InputSpec | None:
-        """What the network reads, when known without loading (None: known after load)."""
-        return None
-
-    def split_sizes(self) -> dict[str, int] | None:
-        """Declared split sizes, when known without loading."""
-        return None
-
-    def is_cached(self) -> bool:
-        """Whether loading needs no download."""
-        return True
-
-    def fetch(self) -> None:
-        """Download and verify the raw files into the cache (nothing to do for generated data)."""
-        return None
-
+from sharenas.data.base import TaskSetData
+from sharenas.data.builder import DatasetBuilder, DatasetConfig
+from sharenas.errors import DatasetError, unknown_name_message
+from sharenas.validation import validate_model
 
 _REGISTRY: dict[str, type[DatasetBuilder]] = {}
 
@@ -105,20 +35,12 @@ def get_dataset_class(name: str) -> type[DatasetBuilder]:
         raise DatasetError(unknown_name_message("dataset", name, dataset_names())) from None
 
 
-def unknown_name_message(what: str, name: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(str(name), known, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    return f"unknown {what} {name!r}.{hint} Available: {', '.join(known)}."
-
-
 def create_dataset(
     config: DatasetConfig | dict[str, Any] | str,
     cache_dir: Path | None = None,
     **params: Any,
 ) -> DatasetBuilder:
     """A builder from a config object, a config dict or a name plus keyword parameters."""
-    from sharenas.config import validate_model  # late import: config depends on data
-
     if isinstance(config, str):
         config = {"name": config, **params}
     elif params:

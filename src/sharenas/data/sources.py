@@ -1,4 +1,4 @@
-"""Where raw dataset files come from, tried in order (DESIGN.md §3).
+"""Where raw dataset files come from, tried in order.
 
 1. the user's own folder (``--data-dir`` / ``data.data_dir``), when given;
 2. the canonical source (a URL);

@@ -21,7 +21,8 @@ import torch
 from pydantic import Field
 
 from sharenas.data.base import InputSpec, MultiTaskDataset, TaskSetData
-from sharenas.data.registry import DatasetBuilder, DatasetConfig, register_dataset
+from sharenas.data.builder import DatasetBuilder, DatasetConfig
+from sharenas.data.registry import register_dataset
 from sharenas.tasks.spec import TaskKind, TaskSpec
 
 

@@ -31,7 +31,8 @@ import torch
 from pydantic import Field, model_validator
 
 from sharenas.data.base import SPLITS, InputSpec, MultiTaskDataset, TaskSetData
-from sharenas.data.registry import DatasetBuilder, DatasetConfig, register_dataset
+from sharenas.data.builder import DatasetBuilder, DatasetConfig
+from sharenas.data.registry import register_dataset
 from sharenas.errors import DatasetError
 from sharenas.tasks.spec import TaskKind, TaskSpec
 

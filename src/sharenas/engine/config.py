@@ -91,3 +91,8 @@ class TrainConfig(_Strict):
     max_batches: int | None = Field(None, ge=1, description="Cap on batches per epoch.")
     threads: int | None = Field(None, ge=1, description="CPU threads (torch.set_num_threads).")
     tensorboard: bool = False
+    sync_batchnorm: bool = Field(
+        True,
+        description="Under torchrun: batch-norm statistics over every process's rows, as one "
+        "process would compute them (false: each process its own).",
+    )

@@ -12,6 +12,11 @@ def world_from_env() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def is_main_process() -> bool:
+    """Rank 0 of a torchrun launch, or the only process: the one that writes shared files."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def init_distributed(device: torch.device) -> tuple[int, int]:
     """(rank, world size); starts the process group when launched by torchrun."""
     if world_from_env() > 1 and dist.is_available() and not dist.is_initialized():

@@ -1,9 +1,10 @@
-"""The multi-task trainer: one loop for every architecture and task set.
+"""The trainer: the one epoch/step loop of sharenas, for plain training and every search.
 
-Per epoch: shuffled mini-batches (order fixed by seed and epoch, so a resumed run sees the same
-batches), weighted sum of task losses, optimiser and schedule step; then validation. Test metrics
-are taken with the weights of the best validation epoch. A checkpoint is written atomically after
-every epoch; ``resume=True`` continues from it to exactly the result of an uninterrupted run (CPU).
+Per epoch: the step's batches (order fixed by seed and epoch, so a resumed run sees the same
+batches), one :class:`~sharenas.engine.step.TrainingStep` call per batch, then validation. Test
+metrics are taken with the weights of the best validation epoch (or the last, for a step that
+keeps its final state). A checkpoint is written atomically after every epoch; ``resume=True``
+continues from it to exactly the result of an uninterrupted run (CPU).
 """
 
 from __future__ import annotations
@@ -12,29 +13,28 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 
 from sharenas.data.base import Split, TaskSetData, shard
-from sharenas.engine.checkpoint import (
-    capture,
-    load_checkpoint,
-    restore,
-    save_checkpoint,
-    write_jsonl,
-)
+from sharenas.engine.checkpoint import capture, load_checkpoint, restore, save_checkpoint
 from sharenas.engine.config import TrainConfig
 from sharenas.engine.distributed import average_gradients, init_distributed, resolve_device
 from sharenas.engine.evaluate import autocast, evaluate, primary_metrics, relative_score, to_device
+from sharenas.engine.history import EpochLog
 from sharenas.engine.losses import task_losses
 from sharenas.engine.optim import create_optimizer, create_schedule
+from sharenas.engine.step import PlainStep, StepInfo, TrainingStep
+from sharenas.engine.sync_norm import synchronize_batch_norms
 from sharenas.engine.weighting import create_weighting
+from sharenas.errors import ConfigError
 from sharenas.resources import count_parameters, flops_per_example
 from sharenas.tasks import TaskHandler
 
@@ -44,29 +44,31 @@ CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
 HISTORY = "history.jsonl"
 
-
-@dataclass
-class StepInfo:
-    """What a step callback sees."""
-
-    epoch: int
-    step: int  # within the epoch
-    global_step: int
-    losses: dict[str, float]
+StepCallback = Callable[[StepInfo, dict[str, float]], None]
 
 
 @dataclass
 class TrainOutcome:
-    test: dict[str, dict[str, float]]
-    val: dict[str, dict[str, float]]
+    test: dict[str, dict[str, float]] | None
+    val: dict[str, dict[str, float]] | None
     best_epoch: int
     epochs_run: int
     train_seconds: float
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
+def _progress(show: bool) -> Progress:
+    """One bar on standard error: what trains, the epoch, steps done and the time left."""
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+    console = Console(stderr=True)
+    return Progress(
+        *columns, TimeRemainingColumn(), console=console, transient=True, disable=not show
+    )
+
+
 class Trainer:
-    """Trains ``model`` on ``data`` under ``config``, writing checkpoints into ``run_dir``."""
+    """Runs ``step`` (plain training by default) over ``model`` and ``data`` under ``config``,
+    writing checkpoints and the history into ``run_dir``."""
 
     def __init__(
         self,
@@ -77,19 +79,18 @@ class Trainer:
         run_dir: Path,
         seed: int = 0,
         progress: bool = True,
-        callbacks: list[Callable[[StepInfo], None]] | None = None,
+        callbacks: list[StepCallback] | None = None,
+        step: TrainingStep | None = None,
+        label: str | None = None,
     ) -> None:
-        self.config = config
-        self.handlers = handlers
-        self.data = data
-        self.run_dir = Path(run_dir)
-        self.seed = seed
+        self.config, self.handlers, self.data = config, handlers, data
+        self.run_dir, self.seed = Path(run_dir), seed
         self.callbacks = callbacks or []
+        self.step = step or PlainStep()
+        self.label = label or self.step.label
         self.device = resolve_device(config.device)
         self.rank, self.world = init_distributed(self.device)
         if self.world > 1 and data.shape == "multi-domain":
-            from sharenas.errors import ConfigError
-
             raise ConfigError(
                 f"{data.name} is a multi-domain task set, which trains in one process for now "
                 "(a batch holds one task, so other heads get no gradient, which DDP rejects); "
@@ -99,89 +100,70 @@ class Trainer:
         self.weighting = create_weighting(
             config.weighting, [h.name for h in handlers], config.task_weights
         ).to(self.device)
-        self.optimizer = create_optimizer(
-            list(self.model.parameters()) + list(self.weighting.parameters()), config
-        )
-        steps = len(data.train.batches(config.batch_size, seed, 0, config.max_batches))
-        self.schedule = create_schedule(self.optimizer, config, steps * config.epochs)
         self.amp = config.amp and self.device.type == "cuda"
-        self.scaler = torch.amp.GradScaler(
-            "cuda", enabled=self.amp and not torch.cuda.is_bf16_supported()
-        )
-        self.train_model: nn.Module = self.model
-        if self.world > 1:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.train_model = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and not bf16)
+        self.train_model = self._data_parallel(self.model)
+        self.step.attach(self)
+        self.optimizers = self.step.optimizers()
+        self.steps_per_epoch = len(self.step.batches(0))
+        self.total_steps = self.steps_per_epoch * config.epochs
+        self.schedule = create_schedule(self.optimizers["weights"], config, self.total_steps)
         self.show_progress = progress and self.rank == 0 and sys.stderr.isatty()
-        self.writer = self._tensorboard() if config.tensorboard and self.rank == 0 else None
+        self.log = EpochLog(
+            self.run_dir / HISTORY, config.tensorboard and self.rank == 0, self.label
+        )
 
-    # -- state ---------------------------------------------------------------------------------
-    def _tensorboard(self) -> Any:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            from sharenas.errors import ConfigError
+    def _data_parallel(self, model: nn.Module) -> nn.Module:
+        if self.world == 1:
+            return model
+        if self.config.sync_batchnorm:
+            synchronize_batch_norms(model)
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(
+            model, device_ids=ids, find_unused_parameters=self.step.unused_parameters
+        )
 
-            raise ConfigError(
-                "train.tensorboard is true but TensorBoard is not installed; "
-                "pip install 'sharenas[tensorboard]'."
-            ) from None
-        return SummaryWriter(str(self.run_dir / "tensorboard"))
+    # -- helpers a step uses -------------------------------------------------------------------
+    def create_optimizer(self, params: Iterable[Any]) -> torch.optim.Optimizer:
+        """The config's optimiser over ``params`` (tensors or parameter groups)."""
+        return create_optimizer(params, self.config)
 
-    def _stateful(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "weighting": self.weighting,
-            "optimizer": self.optimizer,
-            "schedule": self.schedule,
-            "scaler": self.scaler,
-        }
+    def load(self, split: Split, item: Any) -> tuple[Any, dict[str, torch.Tensor]]:
+        """This process's share of batch ``item`` of ``split``, on the device."""
+        x, y = split.batch(shard(item, self.rank, self.world))
+        return to_device(x, self.device), to_device(y, self.device)
 
-    # -- loop ----------------------------------------------------------------------------------
-    def train_epoch(self, epoch: int, progress: Progress | None = None) -> dict[str, float]:
-        config = self.config
-        self.train_model.train()
-        batches = self.data.train.batches(config.batch_size, self.seed, epoch, config.max_batches)
-        bar = progress.add_task(f"epoch {epoch}", total=len(batches)) if progress else None
-        sums = dict.fromkeys([h.name for h in self.handlers], 0.0)
-        counts = dict.fromkeys(sums, 0)  # batches per task (fewer than all in multi-domain sets)
-        for step, index in enumerate(batches):
-            x, y = self.data.train.batch(shard(index, self.rank, self.world))
-            x, y = to_device(x, self.device), to_device(y, self.device)
-            with autocast(self.device, self.amp):
-                predictions = self.train_model(x)
-            losses, values = task_losses(
-                self.handlers,
-                predictions,
-                y,
-                f"epoch {epoch}, step {step}",
-                self.run_dir / CHECKPOINT,
-            )
-            total = self.weighting(losses)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(total).backward()
-            if self.world > 1:
-                average_gradients(list(self.weighting.parameters()), self.world)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.schedule.step()
-            for name, value in values.items():
-                sums[name] += value
-                counts[name] += 1
-            global_step = epoch * len(batches) + step
-            for callback in self.callbacks:
-                callback(StepInfo(epoch, step, global_step, values))
-            if progress is not None and bar is not None:
-                progress.update(bar, advance=1)
-        if progress is not None and bar is not None:
-            progress.remove_task(bar)
-        return {name: total / max(1, counts[name]) for name, total in sums.items()}
+    def loss(
+        self, model: nn.Module, x: Any, y: dict[str, torch.Tensor], info: StepInfo, what: str = ""
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """(weighted total, per-task values) of ``model`` on a batch, under AMP on CUDA; a
+        TrainingError naming the step when a loss is not finite."""
+        with autocast(self.device, self.amp):
+            predictions = model(x)
+        where = f"{what + ' ' if what else ''}epoch {info.epoch}, step {info.step}"
+        losses, values = task_losses(
+            self.handlers, predictions, y, where, self.run_dir / CHECKPOINT
+        )
+        return self.weighting(losses), values
 
-    def _evaluate(self, dataset: Split) -> dict[str, dict[str, float]]:
+    def update(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+        """Backward ``loss`` and step ``optimizer`` (gradient scaling under fp16 AMP; the loss
+        weighting's own parameters averaged over processes)."""
+        optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.world > 1:
+            average_gradients(list(self.weighting.parameters()), self.world)
+        self.scaler.step(optimizer)
+        self.scaler.update()
+
+    def evaluate(self, split: Split, model: nn.Module | None = None) -> dict[str, dict[str, float]]:
+        """Every task's metrics of ``model`` (default: the trained one) on ``split``, shared over
+        processes."""
         return evaluate(
-            self.model,
+            model if model is not None else self.model,
             self.handlers,
-            dataset,
+            split,
             self.config.eval_batch_size,
             self.device,
             self.amp,
@@ -189,99 +171,146 @@ class Trainer:
             self.world,
         )
 
-    def fit(self, resume: bool = False) -> TrainOutcome:
-        """Train (continuing from the run folder's checkpoint when ``resume``)."""
-        config = self.config
+    # -- state ---------------------------------------------------------------------------------
+    def _stateful(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "weighting": self.weighting,
+            **{f"optimizer.{name}": opt for name, opt in self.optimizers.items()},
+            "schedule": self.schedule,
+            "scaler": self.scaler,
+        }
+
+    def _save(
+        self, epoch: int, history: list[dict[str, Any]], best: dict[str, Any], seconds: float
+    ) -> None:
+        state = capture(
+            self._stateful(),
+            epoch=epoch,
+            history=history,
+            best=best,
+            train_seconds=seconds,
+            step=self.step.state_dict(),
+        )
+        save_checkpoint(state, self.run_dir / CHECKPOINT)
+
+    # -- loop ----------------------------------------------------------------------------------
+    def train_epoch(self, epoch: int, progress: Progress | None, bar: Any) -> dict[str, float]:
+        """One pass over the step's batches; the mean of every value the step returned."""
+        self.train_model.train()
+        self.step.start_epoch(epoch)
+        batches = self.step.batches(epoch)
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}  # per key: a task's loss is absent from other tasks' batches
+        for i, batch in enumerate(batches):
+            info = StepInfo(epoch, i, epoch * self.steps_per_epoch + i, self.total_steps)
+            values = self.step.step(batch, info)
+            self.schedule.step()
+            for name, value in values.items():
+                sums[name] = sums.get(name, 0.0) + value
+                counts[name] = counts.get(name, 0) + 1
+            for callback in self.callbacks:
+                callback(info, values)
+            if progress is not None:
+                progress.update(bar, advance=1)
+        return {name: total / counts[name] for name, total in sums.items()}
+
+    def fit(self, resume: bool = False, test: bool = True) -> TrainOutcome:
+        """Train (continuing from the run folder's checkpoint when ``resume``); test metrics with
+        the kept weights unless ``test`` is false."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        start, history = 0, []
+        start, history, seconds = 0, [], 0.0
         best = {"score": -math.inf, "epoch": -1, "val": None, "reference": None, "stale": 0}
-        train_seconds = 0.0
-        checkpoint = self.run_dir / CHECKPOINT
-        if resume and checkpoint.exists():
-            state = load_checkpoint(checkpoint, self.device)
+        if resume and (self.run_dir / CHECKPOINT).exists():
+            state = load_checkpoint(self.run_dir / CHECKPOINT, self.device)
             restore(state, self._stateful())
-            start, history = state["epoch"] + 1, state["history"]
-            best, train_seconds = state["best"], state["train_seconds"]
+            self.step.load_state_dict(state["step"])
+            start, history, best = state["epoch"] + 1, state["history"], state["best"]
+            seconds = state["train_seconds"]
             log.info("resuming %s after epoch %d", self.run_dir, state["epoch"])
-        columns = [
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-        ]
-        with Progress(*columns, transient=True, disable=not self.show_progress) as progress:
-            for epoch in range(start, config.epochs):
-                if best["stale"] >= (config.early_stopping or math.inf):
+        with _progress(self.show_progress) as progress:
+            remaining = (self.config.epochs - start) * self.steps_per_epoch
+            bar = progress.add_task(self.label, total=remaining) if self.show_progress else None
+            for epoch in range(start, self.config.epochs):
+                if best["stale"] >= (self.config.early_stopping or math.inf):
                     break
+                if bar is not None:
+                    where = f"epoch {epoch + 1}/{self.config.epochs}"
+                    progress.update(bar, description=f"{self.label} · {where}")
                 began = time.perf_counter()
-                train_losses = self.train_epoch(epoch, progress if self.show_progress else None)
-                seconds = time.perf_counter() - began
-                train_seconds += seconds
-                val = self._evaluate(self.data.val)
-                primary = primary_metrics(val, self.handlers)
-                if best["reference"] is None:
-                    best["reference"] = primary
-                score = relative_score(primary, best["reference"], self.handlers)
-                improved = score > best["score"]
-                if improved:
-                    best.update(score=score, epoch=epoch, val=val, stale=0)
-                    if self.rank == 0:
-                        save_checkpoint(
-                            {"epoch": epoch, "model": self.model.state_dict()}, self.run_dir / BEST
-                        )
-                else:
-                    best["stale"] += 1
-                row = {
-                    "epoch": epoch,
-                    "train_loss": train_losses,
-                    "val": val,
-                    "val_score": score,
-                    "lr": self.schedule.get_last_lr()[0],
-                    "loss_weights": self.weighting.weights(),
-                    "seconds": round(seconds, 3),
-                }
-                history.append(row)
+                means = self.train_epoch(epoch, progress if bar is not None else None, bar)
+                record = self.step.end_epoch(epoch)
+                took = time.perf_counter() - began
+                seconds += took
+                improved = self._validate(epoch, best)
+                history.append(self._row(epoch, means, record, best, took))
                 if self.rank == 0:
-                    write_jsonl(self.run_dir / HISTORY, history)
-                    state = capture(
-                        self._stateful(),
-                        epoch=epoch,
-                        history=history,
-                        best=best,
-                        train_seconds=train_seconds,
-                    )
-                    save_checkpoint(state, checkpoint)
-                    if self.writer is not None:
-                        for name, value in train_losses.items():
-                            self.writer.add_scalar(f"loss/{name}", value, epoch)
-                        for name, value in primary.items():
-                            self.writer.add_scalar(f"val/{name}", value, epoch)
-                    summary = ", ".join(f"{k} {v:.4g}" for k, v in primary.items())
-                    log.info(
-                        "epoch %d: val %s%s (%.1fs)",
-                        epoch,
-                        summary,
-                        " *" if improved else "",
-                        seconds,
-                    )
-        if self.writer is not None:
-            self.writer.close()
+                    self.log.write(history, self.handlers, improved)
+                    self._save(epoch, history, best, seconds)
+        self.log.close()
+        return self._outcome(best, history, seconds, test)
+
+    def _validate(self, epoch: int, best: dict[str, Any]) -> bool:
+        """Score the epoch on validation; keep the best weights. Returns whether it improved."""
+        val = self.step.score(self.data.val) or self.evaluate(self.data.val)
+        primary = primary_metrics(val, self.handlers)
+        if best["reference"] is None:
+            best["reference"] = primary
+        score = relative_score(primary, best["reference"], self.handlers)
+        best["last"], best["last_score"] = val, score
+        if score <= best["score"]:
+            best["stale"] += 1
+            return False
+        best.update(score=score, epoch=epoch, val=val, stale=0)
+        if self.rank == 0 and self.step.keep_best:
+            save_checkpoint({"epoch": epoch, "model": self.model.state_dict()}, self.run_dir / BEST)
+        return True
+
+    def _row(
+        self,
+        epoch: int,
+        means: dict[str, float],
+        record: dict[str, Any],
+        best: dict[str, Any],
+        seconds: float,
+    ) -> dict[str, Any]:
+        names = {h.name for h in self.handlers}
+        return {
+            "epoch": epoch,
+            "train_loss": {k: v for k, v in means.items() if k in names},
+            **{k: v for k, v in means.items() if k not in names},
+            **record,
+            "val": best["last"],
+            "val_score": best["last_score"],
+            "lr": self.schedule.get_last_lr()[0],
+            "loss_weights": self.weighting.weights(),
+            "seconds": round(seconds, 3),
+        }
+
+    def _outcome(
+        self, best: dict[str, Any], history: list[dict[str, Any]], seconds: float, test: bool
+    ) -> TrainOutcome:
         if self.world > 1:
             torch.distributed.barrier()
-        self.model.load_state_dict(load_checkpoint(self.run_dir / BEST, self.device)["model"])
-        test = self._evaluate(self.data.test)
+        kept = best
+        if self.step.keep_best:
+            self.model.load_state_dict(load_checkpoint(self.run_dir / BEST, self.device)["model"])
+        elif history:
+            kept = {"epoch": history[-1]["epoch"], "val": history[-1]["val"]}
         return TrainOutcome(
-            test=test,
-            val=best["val"],
-            best_epoch=best["epoch"],
+            test=self.evaluate(self.data.test) if test else None,
+            val=kept["val"],
+            best_epoch=kept["epoch"],
             epochs_run=len(history),
-            train_seconds=train_seconds,
+            train_seconds=seconds,
             history=history,
         )
 
-    def resources(self) -> dict[str, int]:
+    def resources(self, model: nn.Module | None = None) -> dict[str, int]:
+        """Parameters and FLOPs per example of ``model`` (default: the trained one)."""
+        model = model if model is not None else self.model
         x = self.data.val.example(2)
         return {
-            "params": count_parameters(self.model),
-            "flops_per_example": flops_per_example(self.model, to_device(x, self.device)),
+            "params": count_parameters(model),
+            "flops_per_example": flops_per_example(model, to_device(x, self.device)),
         }

@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from sharenas.search.route_search import RouteSearch
+from sharenas.engine.step import StepInfo
+from sharenas.search.route_step import RouteStep
 
 
 class GumbelConfig(BaseModel):
@@ -26,14 +27,15 @@ class GumbelConfig(BaseModel):
     warmup_epochs: int = Field(0, ge=0, description="Epochs of weight steps before policy steps.")
 
 
-class GumbelSearch(RouteSearch):
+class GumbelStep(RouteStep):
     """First-order alternating search of the relaxed routing choices."""
 
-    config: GumbelConfig
+    settings: GumbelConfig
 
     def temperature(self, step: int) -> float:
-        start, end = self.config.initial_temperature, self.config.final_temperature
-        progress = min(step, self.total_steps) / max(1, self.total_steps)
+        start, end = self.settings.initial_temperature, self.settings.final_temperature
+        total = self.trainer.total_steps
+        progress = min(step, total) / max(1, total)
         return start * (end / start) ** progress
 
     def _relax(self, step: int, generator: torch.Generator, detach: bool) -> None:
@@ -47,10 +49,8 @@ class GumbelSearch(RouteSearch):
 
     def architecture_step(self, step: int, generator: torch.Generator) -> dict[str, float]:
         self._relax(step, generator, detach=False)
-        loss = self.batch_loss("val", self.val_rows(generator), f"policy step {step}")
-        self.arch_opt.zero_grad(set_to_none=True)
-        self.weight_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.arch_opt.step()
+        info = StepInfo(self.epoch, step, step, self.trainer.total_steps)
+        loss = self.batch_loss("val", self.val_rows(generator), info)
+        self.trainer.update(loss, self.arch_opt)
         self.weight_opt.zero_grad(set_to_none=True)  # the validation split never trains weights
         return {"val_loss": float(loss.detach()), "temperature": self.temperature(step)}

@@ -18,7 +18,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sharenas.engine.evaluate import to_device
-from sharenas.search.route_search import RouteSearch
+from sharenas.search.route_step import RouteStep
 from sharenas.spaces.routing import RoutingGenotype
 
 
@@ -56,10 +56,10 @@ class ReinforceConfig(BaseModel):
         return self
 
 
-class ReinforceSearch(RouteSearch):
+class ReinforceStep(RouteStep):
     """REINFORCE with a moving-average baseline and an entropy bonus."""
 
-    config: ReinforceConfig
+    settings: ReinforceConfig
 
     def prepare_weight_step(self, step: int, generator: torch.Generator) -> None:
         self.supernet.relaxation = None
@@ -68,41 +68,42 @@ class ReinforceSearch(RouteSearch):
     @torch.no_grad()
     def reward(self, genotype: RoutingGenotype, rows: torch.Tensor) -> float:
         """Signed mean primary metric of ``genotype`` on validation ``rows``, minus the cost."""
-        was_training = self.supernet.training
-        self.supernet.eval()
-        self.supernet.genotype = genotype
-        x, y = self.data.val.batch(rows)
-        x, y = to_device(x, self.device), to_device(y, self.device)
-        predictions = self.supernet(x)
-        self.supernet.train(was_training)
+        t, net = self.trainer, self.supernet
+        was_training = net.training
+        net.eval()
+        net.genotype = genotype
+        x, y = t.data.val.batch(rows)
+        x, y = to_device(x, t.device), to_device(y, t.device)
+        predictions = net(x)
+        net.train(was_training)
         terms = []
-        for h in self.handlers:
-            metric = h.metric().to(self.device)
+        for h in t.handlers:
+            metric = h.metric().to(t.device)
             metric.update(predictions[h.name].float(), y[h.name])
             value = float(metric.compute()[h.primary])
             terms.append(value if h.higher_is_better else -value)
         cost = self.space.relative_cost(genotype, self.layer_flops)
-        return sum(terms) / len(terms) - self.config.flops_penalty * cost
+        return sum(terms) / len(terms) - self.settings.flops_penalty * cost
 
     def architecture_step(self, step: int, generator: torch.Generator) -> dict[str, float]:
         rows = self.val_rows(generator)
-        drawn = [self.policy.sample(generator) for _ in range(self.config.samples)]
+        drawn = [self.policy.sample(generator) for _ in range(self.settings.samples)]
         rewards = [self.reward(self.genotype(indices), rows) for indices in drawn]
         mean_reward = sum(rewards) / len(rewards)
         if self.baseline is None:
             self.baseline = mean_reward
-        if self.config.baseline == "leave-one-out":
+        if self.settings.baseline == "leave-one-out":
             others = len(rewards) - 1
             baselines = [(sum(rewards) - r) / others for r in rewards]
         else:
             baselines = [self.baseline] * len(rewards)
-        loss = torch.zeros((), device=self.device)
+        loss = torch.zeros((), device=self.trainer.device)
         for indices, reward, base in zip(drawn, rewards, baselines, strict=True):
             loss = loss - (reward - base) * self.policy.log_prob(indices) / len(rewards)
-        decay = self.config.baseline_decay
+        decay = self.settings.baseline_decay
         self.baseline = decay * self.baseline + (1 - decay) * mean_reward
         entropy = self.policy.entropy()
-        loss = loss - self.config.entropy_bonus * entropy
+        loss = loss - self.settings.entropy_bonus * entropy
         self.arch_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.arch_opt.step()

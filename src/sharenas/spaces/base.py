@@ -1,4 +1,4 @@
-"""Search spaces and their genotypes (DESIGN.md §2).
+"""Search spaces and their genotypes.
 
 A genotype is a frozen value that round-trips through JSON; ``Space.build(genotype)`` returns a
 plain ``nn.Module``. A space knows nothing of search strategies, and a strategy nothing of
@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
+from pydantic import BaseModel
 from torch import nn
+
+from sharenas.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class Genotype(ABC):
@@ -35,3 +40,19 @@ class Space(ABC):
     @abstractmethod
     def build(self, genotype: Genotype) -> nn.Module:
         """The network of ``genotype`` (fresh weights)."""
+
+
+def space_config(model: type[M], genotype: dict[str, Any]) -> M:
+    """The ``space_config`` of an arch.json, validated; a clear error when it is not one."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(genotype.get("space_config", {}))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'space_config'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(
+            f"the arch.json's space_config is not a valid {genotype.get('space')} space config "
+            f"({problems}); pass an arch.json written by a search of that space."
+        ) from None

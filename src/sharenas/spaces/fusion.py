@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -29,12 +29,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from sharenas.backbones import Backbone
+from sharenas.backbones._registry import build_backbone
 from sharenas.errors import ConfigError
 from sharenas.spaces.base import Genotype, Space
 from sharenas.tasks import TaskHandler, make_head
 
 Connectivity = Literal["same-resolution", "all-earlier"]
 GateMode = Literal["deterministic", "sample", "hard"]
+
+if TYPE_CHECKING:
+    from sharenas.data.base import InputSpec
+    from sharenas.engine.config import ModelConfig
 
 
 @dataclass(frozen=True, order=True)
@@ -406,3 +411,35 @@ class FusionSpace(Space):
         return FusionGenotype(
             tuple(sorted(e for e in self.candidates if e.source_stage == e.target_stage))
         )
+
+
+def fusion_space(
+    tasks: list[TaskHandler],
+    input_spec: InputSpec,
+    config: ModelConfig,
+    space: FusionSpaceConfig,
+    own_weight: float | None = None,
+) -> FusionSpace:
+    """The fusion space over each task's backbone (``model.task_backbones``, else
+    ``model.backbone``), with the config's towers."""
+    names = {t.name for t in tasks}
+    for task in config.task_backbones:
+        if task not in names:
+            raise ConfigError(
+                f"model.task_backbones.{task}: no task {task!r} in the task set "
+                f"({', '.join(sorted(names))})."
+            )
+
+    def factory(task: str) -> Backbone:
+        backbone = config.task_backbones.get(task, config.backbone)
+        return build_backbone(backbone, input_spec, f"model.task_backbones.{task}")
+
+    return FusionSpace(
+        tasks,
+        factory,
+        space.connectivity,
+        space.depth_limit,
+        space.own_weight if own_weight is None else own_weight,
+        space.init,
+        tuple(config.tower),
+    )

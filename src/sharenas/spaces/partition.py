@@ -20,15 +20,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from sharenas.backbones import Backbone
+from sharenas.backbones._registry import build_backbone
 from sharenas.errors import ConfigError
 from sharenas.spaces.base import Genotype, Space
 
 TOLERANCE = 1e-6
+
+if TYPE_CHECKING:
+    from sharenas.data.base import InputSpec
+    from sharenas.engine.config import ModelConfig
+    from sharenas.tasks import TaskHandler
 
 
 def feasible_range(p_ii: float, p_jj: float) -> tuple[float, float]:
@@ -443,3 +450,17 @@ class PartitionSpace(Space):
             self.tower,
             gradient_masks=self.gradient_masks(genotype, forward),
         )
+
+
+def partition_space(
+    tasks: list[TaskHandler],
+    input_spec: InputSpec,
+    config: ModelConfig,
+    space: PartitionSpaceConfig,
+) -> PartitionSpace:
+    """The partition space over ``model.backbone``'s channels, with the config's towers."""
+
+    def factory() -> Backbone:
+        return build_backbone(config.backbone, input_spec, "model.backbone")
+
+    return PartitionSpace(tasks, factory, space, tuple(config.tower))

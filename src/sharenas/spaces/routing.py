@@ -30,18 +30,23 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from sharenas.backbones import Backbone
+from sharenas.backbones._registry import build_backbone
 from sharenas.errors import ConfigError
 from sharenas.spaces.base import Genotype, Space
 from sharenas.tasks import TaskHandler, make_head
 
 INPUT = -1  # the query "embedded input"
+
+if TYPE_CHECKING:
+    from sharenas.data.base import InputSpec
+    from sharenas.engine.config import ModelConfig
 
 
 @dataclass(frozen=True, order=True)
@@ -641,3 +646,19 @@ class RoutingSpace(Space):
         )
         towers = " ".join(f"{t}:{r.key()}" for t, r in genotype.towers)
         return f"{layers} | {towers}".strip(" |")
+
+
+def routing_space(
+    tasks: list[TaskHandler],
+    input_spec: InputSpec,
+    config: ModelConfig,
+    space: RoutingSpaceConfig,
+) -> RoutingSpace:
+    """The routing space over copies of ``model.backbone``'s stages, with the config's towers."""
+
+    def factory() -> Backbone:
+        return build_backbone(config.backbone, input_spec, "model.backbone")
+
+    return RoutingSpace(
+        tasks, factory, space.experts, space.max_fan_in, space.search_query, tuple(config.tower)
+    )

@@ -1,4 +1,4 @@
-"""One partition-search worker: ``python -m sharenas.search.partition_worker FOLDER [INDEX]``.
+"""One partition-search worker: ``python -m sharenas.runs.partition_worker FOLDER [INDEX]``.
 
 It reads the search folder's ``config.yaml``, joins the study in its storage and evaluates
 partitions until the study holds ``search.study.trials`` of them. ``sharenas search`` starts
@@ -14,14 +14,14 @@ from pathlib import Path
 
 from sharenas.config import load_config
 from sharenas.errors import SharenasError
-from sharenas.search.partition_run import worker
+from sharenas.runs.partition import worker
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) not in (1, 2) or (len(args) == 2 and not args[1].isdigit()):
         print(
-            "usage: python -m sharenas.search.partition_worker SEARCH_FOLDER [INDEX]",
+            "usage: python -m sharenas.runs.partition_worker SEARCH_FOLDER [INDEX]",
             file=sys.stderr,
         )
         return 2

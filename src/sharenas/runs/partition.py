@@ -15,14 +15,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sharenas.architectures.base import partition_space
+from sharenas.spaces.partition import partition_space
 from sharenas.cache import file_lock, write_bytes_atomic, write_json_atomic
 from sharenas.config import Config, dump_config
 from sharenas.data import create_dataset
 from sharenas.data.base import TaskSetData
-from sharenas.engine.run import task_handlers
+from sharenas.runs.training import task_handlers
 from sharenas.errors import ConfigError
-from sharenas.search.partition_eval import create_evaluator, load_teachers, teacher_folder
+from sharenas.runs.partition_eval import create_evaluator, load_teachers, teacher_folder
 from sharenas.search.partition_study import (
     OVER_BUDGET,
     SURPLUS,
@@ -211,7 +211,7 @@ def run_partition_search(
     if workers == 1:
         worker(config, out, data)
     else:  # separate processes, each joining the study through the storage
-        command = [sys.executable, "-m", "sharenas.search.partition_worker", str(out)]
+        command = [sys.executable, "-m", "sharenas.runs.partition_worker", str(out)]
         processes = [subprocess.Popen([*command, str(i)]) for i in range(workers)]
         failed = [code for code in (p.wait() for p in processes) if code != 0]
         if failed:

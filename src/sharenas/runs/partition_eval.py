@@ -14,7 +14,6 @@ partition's resources from its masks.
 
 from __future__ import annotations
 
-import json
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -26,13 +25,15 @@ from torch import nn
 
 from sharenas.cache import cache_root, file_lock
 from sharenas.config import Config
-from sharenas.data.base import MultiDomainDataset, TaskSetData
+from sharenas.data.base import MultiDomainDataset, Split, TaskSetData
 from sharenas.data.derived import key_digest
 from sharenas.engine.checkpoint import load_checkpoint
 from sharenas.engine.distributed import resolve_device
 from sharenas.engine.evaluate import primary_metrics, to_device
-from sharenas.engine.run import build_model, task_handlers, train, with_arch
-from sharenas.engine.trainer import BEST, Trainer
+from sharenas.runs.folder import BEST, with_arch
+from sharenas.runs.training import build_model, task_handlers, train
+from sharenas.engine.step import StepInfo, TrainingStep
+from sharenas.engine.trainer import Trainer
 from sharenas.search.partition_config import PartitionEvalConfig
 from sharenas.spaces.partition import PartitionGenotype, PartitionSpace
 from sharenas.spaces.partition_network import PartitionNetwork
@@ -151,6 +152,57 @@ def load_teachers(config: Config, data: TaskSetData) -> nn.Module:
     return model.eval()
 
 
+class DistillStep(TrainingStep):
+    """The distillation proxy as a training step: each step, every task's rows go through the
+    frozen teacher up to the first masked stage; the student's masked stages (task ``t`` through
+    its masks) are trained to match the teacher's features after them (sum of per-task MSE)."""
+
+    keep_best = False
+    label = "distill"
+
+    def __init__(self, evaluator: DistillEvaluator, student: PartitionNetwork) -> None:
+        self.evaluator, self.student = evaluator, student
+
+    def attach(self, trainer: Any) -> None:
+        super().attach(trainer)
+        first = self.evaluator.first
+        params = [p for s in self.student.backbone.stages[first:] for p in s.parameters()]
+        self.optimizer = torch.optim.Adam(params, lr=self.evaluator.settings.distill_lr)
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"weights": self.optimizer}
+
+    def batches(self, epoch: int) -> list[dict[str, torch.Tensor]]:
+        """``distill_steps`` draws of ``distill_batch`` rows per task, fixed by the seed."""
+        settings, data = self.evaluator.settings, self.trainer.data
+        generator = torch.Generator().manual_seed(self.trainer.seed)
+        names = [h.name for h in self.trainer.handlers]
+        sizes = {task: len(self.evaluator.rows(data.train, task)) for task in names}
+        return [
+            {
+                task: torch.randint(sizes[task], (settings.distill_batch,), generator=generator)
+                for task in names
+            }
+            for _ in range(settings.distill_steps)
+        ]
+
+    def step(self, batch: dict[str, torch.Tensor], info: StepInfo) -> dict[str, float]:
+        device = self.trainer.device
+        total = torch.zeros((), device=device)
+        for t, (task, index) in enumerate(batch.items()):
+            x, _ = self.evaluator.rows(self.trainer.data.train, task).batch(index)
+            with torch.no_grad():
+                before, target = self.evaluator.teacher_features(task, to_device(x, device))
+            output = self.student.task_features(before, t, self.evaluator.first)
+            total = total + torch.nn.functional.mse_loss(output, target)
+        self.trainer.update(total, self.optimizer)
+        return {"mse": float(total.detach())}
+
+    def score(self, split: Split) -> dict[str, dict[str, float]]:
+        """Each teacher's head on the student's features, over the task's rows of ``split``."""
+        return self.evaluator.score(self.student, split)
+
+
 class DistillEvaluator(PartitionEvaluator):
     """Score a partition by how well its masked stages reproduce the teachers' features."""
 
@@ -168,7 +220,7 @@ class DistillEvaluator(PartitionEvaluator):
             p.requires_grad_(False)
         self.first = space.stages[0]
 
-    def _teacher_features(self, task: str, x: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    def teacher_features(self, task: str, x: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """(features entering the first masked stage, features leaving the last stage)."""
         backbone = self.teachers.backbones[task]
         h = backbone.stem(x)
@@ -179,10 +231,8 @@ class DistillEvaluator(PartitionEvaluator):
             h = stage(h)
         return before, h
 
-    def _student_features(self, student: PartitionNetwork, t: int, h: torch.Tensor) -> torch.Tensor:
-        return student.task_features(h, t, self.first)
-
-    def _rows(self, split: Any, task: str) -> Any:
+    @staticmethod
+    def rows(split: Any, task: str) -> Any:
         return split.domains[task] if isinstance(split, MultiDomainDataset) else split
 
     def evaluate(self, genotype: PartitionGenotype, folder: Path) -> Evaluation:
@@ -190,59 +240,45 @@ class DistillEvaluator(PartitionEvaluator):
         torch.manual_seed(self.config.seed)
         student = self.space.build(genotype)
         resources = _resources(student, self.data)
-        student.to(self.device).train()
-        parameters = [p for s in student.backbone.stages[self.first :] for p in s.parameters()]
-        optimizer = torch.optim.Adam(parameters, lr=self.settings.distill_lr)
-        generator = torch.Generator().manual_seed(self.config.seed)
-        names = [h.name for h in self.handlers]
-        losses = []
-        for _ in range(self.settings.distill_steps):
-            total = torch.zeros((), device=self.device)
-            for t, task in enumerate(names):
-                rows = self._rows(self.data.train, task)
-                index = torch.randint(
-                    len(rows), (self.settings.distill_batch,), generator=generator
-                )
-                x, _ = rows.batch(index)
-                x = to_device(x, self.device)
-                with torch.no_grad():
-                    before, target = self._teacher_features(task, x)
-                output = self._student_features(student, t, before)
-                total = total + torch.nn.functional.mse_loss(output, target)
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            optimizer.step()
-            losses.append(float(total.detach()))
-        student.eval()
-        primary = self._score(student)
-        (folder / "distill.json").parent.mkdir(parents=True, exist_ok=True)
-        (folder / "distill.json").write_text(json.dumps({"loss": losses[-10:]}))
+        budget = self.config.train.model_copy(
+            update={"epochs": 1, "schedule": "constant", "early_stopping": None, "amp": False}
+        )
+        step = DistillStep(self, student)
+        trainer = Trainer(
+            student, self.handlers, self.data, budget, folder, self.config.seed, False, step=step
+        )
+        outcome = trainer.fit(resume=(folder / "checkpoint.pt").exists(), test=False)
+        assert outcome.val is not None
+        final_mse = outcome.history[-1]["mse"]
         return Evaluation(
-            primary,
+            primary_metrics(outcome.val, self.handlers),
             self.directions,
             seconds=time.perf_counter() - began,
-            extra={"evaluator": "distill", "final_mse": sum(losses[-10:]) / len(losses[-10:])},
+            extra={"evaluator": "distill", "final_mse": final_mse},
             **resources,
         )
 
     @torch.no_grad()
-    def _score(self, student: PartitionNetwork) -> dict[str, float]:
-        """Each teacher's head on the student's features, over the task's validation rows."""
+    def score(self, student: PartitionNetwork, split: Split) -> dict[str, dict[str, float]]:
+        """``{task: {primary: value}}``: each teacher's head on the student's features over the
+        task's rows of ``split`` (at most ``distill_val_rows``)."""
         results = {}
         batch = self.config.train.eval_batch_size
+        student.eval()
         for t, handler in enumerate(self.handlers):
-            rows = self._rows(self.data.val, handler.name)
+            rows = self.rows(split, handler.name)
             if self.settings.distill_val_rows is not None:
                 rows = rows.take(self.settings.distill_val_rows)
             metric = handler.metric().to(self.device)
             for start in range(0, len(rows), batch):
                 x, y = rows.batch(slice(start, start + batch))
                 x, y = to_device(x, self.device), to_device(y, self.device)
-                before, _ = self._teacher_features(handler.name, x)
-                features = self._student_features(student, t, before)
+                before, _ = self.teacher_features(handler.name, x)
+                features = student.task_features(before, t, self.first)
                 prediction = self.teachers.heads[handler.name](features)
                 metric.update(prediction.float(), y[handler.name])
-            results[handler.name] = float(metric.compute()[handler.primary])
+            results[handler.name] = {handler.primary: float(metric.compute()[handler.primary])}
+        student.train()
         return results
 
 

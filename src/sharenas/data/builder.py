@@ -1,0 +1,81 @@
+"""What a dataset is: a :class:`DatasetBuilder` subclass with a pydantic config class
+(:class:`DatasetConfig`), registered by name in :mod:`sharenas.data.registry`.
+
+A subclass sets the class attributes ``name``, ``description``, ``license``, ``source`` and
+``config_class``, and implements :meth:`DatasetBuilder.tasks` and :meth:`DatasetBuilder._load`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sharenas.cache import cache_root
+from sharenas.data.base import InputSpec, TaskSetData
+from sharenas.tasks.spec import TaskSpec
+
+
+class DatasetConfig(BaseModel):
+    """Fields every dataset accepts; subclasses add their own and fix ``name``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    data_dir: Path | None = Field(
+        None, description="Folder with files you already have; tried before any download."
+    )
+    limit: int | None = Field(
+        None, ge=1, description="Use at most this many rows of each split (quick runs)."
+    )
+
+
+class DatasetBuilder(ABC):
+    """Knows one dataset: its tasks, where it comes from, and how to load its splits."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    license: ClassVar[str]
+    source: ClassVar[str]
+    config_class: ClassVar[type[DatasetConfig]]
+
+    def __init__(self, config: DatasetConfig, cache_dir: Path | None = None) -> None:
+        self.config = config
+        self.root = Path(cache_dir) if cache_dir is not None else cache_root()
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / self.name
+
+    @abstractmethod
+    def tasks(self) -> list[TaskSpec]:
+        """The tasks this config declares."""
+
+    def load(self) -> TaskSetData:
+        """Fetch if needed, then return the train/val/test splits (at most ``limit`` rows each)."""
+        data = self._load()
+        if self.config.limit is not None:
+            data.splits = {k: v.take(self.config.limit) for k, v in data.splits.items()}
+        return data
+
+    @abstractmethod
+    def _load(self) -> TaskSetData:
+        """Fetch if needed, then return the full train/val/test splits."""
+
+    def input_spec(self) -> InputSpec | None:
+        """What the network reads, when known without loading (None: known after load)."""
+        return None
+
+    def split_sizes(self) -> dict[str, int] | None:
+        """Declared split sizes, when known without loading."""
+        return None
+
+    def is_cached(self) -> bool:
+        """Whether loading needs no download."""
+        return True
+
+    def fetch(self) -> None:
+        """Download and verify the raw files into the cache (nothing to do for generated data)."""
+        return None

@@ -1,0 +1,67 @@
+"""The record of a run's epochs: ``history.jsonl`` (rewritten atomically), a log line per epoch
+and, when asked, TensorBoard scalars."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from sharenas.engine.checkpoint import write_jsonl
+from sharenas.errors import ConfigError
+from sharenas.tasks import TaskHandler
+
+log = logging.getLogger(__name__)
+
+
+def _tensorboard(folder: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ConfigError(
+            "train.tensorboard is true but TensorBoard is not installed; "
+            "pip install 'sharenas[tensorboard]'."
+        ) from None
+    return SummaryWriter(str(folder))
+
+
+def scalars(row: dict[str, Any]) -> dict[str, float]:
+    """The row's numbers as TensorBoard tags: ``loss/<task>``, ``val/<task>``, ``search/<key>``."""
+    tags = {f"loss/{task}": value for task, value in row["train_loss"].items()}
+    skip = {"epoch", "train_loss", "val", "loss_weights", "seconds"}
+    for key, value in row.items():
+        if key not in skip and isinstance(value, int | float) and not isinstance(value, bool):
+            tags[f"search/{key}" if key not in ("lr", "val_score") else key] = float(value)
+    return tags
+
+
+class EpochLog:
+    """Writes each epoch of a run to ``path`` (and to TensorBoard beside it when enabled)."""
+
+    def __init__(self, path: Path, tensorboard: bool, label: str = "") -> None:
+        self.path, self.label = path, label
+        self.writer = _tensorboard(path.parent / "tensorboard") if tensorboard else None
+
+    def write(self, history: list[dict[str, Any]], handlers: list[TaskHandler], best: bool) -> None:
+        write_jsonl(self.path, history)
+        row = history[-1]
+        primary = {h.name: row["val"][h.name][h.primary] for h in handlers}
+        if self.writer is not None:
+            tags = {**scalars(row), **{f"val/{k}": v for k, v in primary.items()}}
+            for tag, value in tags.items():
+                self.writer.add_scalar(tag, value, row["epoch"])
+        summary = ", ".join(f"{k} {v:.4g}" for k, v in primary.items())
+        extra = row.get("summary")
+        log.info(
+            "%s epoch %d: val %s%s%s (%.1fs)",
+            self.label,
+            row["epoch"],
+            summary,
+            " *" if best else "",
+            f"; {extra}" if extra else "",
+            row["seconds"],
+        )
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()

@@ -1,0 +1,123 @@
+"""A whole search session, the API behind ``sharenas search``: search, then train the baselines
+with the same budget, then write the comparison report and the pictures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sharenas.cache import write_json_atomic
+from sharenas.config import Config
+from sharenas.data.base import TaskSetData
+from sharenas.engine.distributed import is_main_process
+from sharenas.report.runs import read_metrics, table_rows, with_delta, write_report
+from sharenas.runs.folder import CHECKPOINT, METRICS, with_arch, with_search
+from sharenas.runs.oneshot import SUPERNET, run_oneshot_search
+from sharenas.runs.result import SearchResult, open_run
+from sharenas.runs.smoke import default_folder, smoke_config
+from sharenas.runs.training import load_data, train
+
+
+def _figures(space: str, arch: dict[str, Any], history: Path, folder: Path) -> dict[str, Path]:
+    """The space's pictures: its architecture diagram and its search history."""
+    if space == "routing":
+        from sharenas.report.routing import route_diagram, search_history_plot
+
+        return {
+            "architecture diagram": route_diagram(arch, folder / "routes.png"),
+            "search plot": search_history_plot(history, folder / "search.png"),
+        }
+    from sharenas.report.fusion import architecture_diagram, gate_history_plot
+
+    return {
+        "architecture diagram": architecture_diagram(arch, folder / "architecture.png"),
+        "search plot": gate_history_plot(history, folder / "gates.png"),
+    }
+
+
+def train_baselines(
+    config: Config, folder: Path, data: TaskSetData, progress: bool
+) -> list[Path]:
+    """``search.baselines`` trained with the search's data, seed and budget (finished ones are
+    kept, unfinished ones resumed)."""
+    assert config.search is not None
+    runs = []
+    for arch in config.search.baselines or []:
+        run_dir = folder / "baselines" / arch
+        if not (run_dir / METRICS).exists():
+            train(
+                with_arch(config, arch),
+                run_dir,
+                resume=(run_dir / CHECKPOINT).exists(),
+                data=data,
+                progress=progress,
+                label=f"baseline {arch}",
+            )
+        runs.append(run_dir)
+    return runs
+
+
+def _fill_delta(runs: list[Path]) -> list[dict[str, Any]]:
+    """Δ_MTL against the single-task baseline, written into every run's metrics.json."""
+    records = with_delta([read_metrics(r) for r in runs])
+    for record in records:
+        if record.get("delta_mtl") is not None:
+            path = Path(record["run"]) / METRICS
+            stored = json.loads(path.read_text())
+            write_json_atomic(path, {**stored, "delta_mtl": record["delta_mtl"]})
+    return records
+
+
+def search(
+    config: Config,
+    out: Path | None = None,
+    *,
+    resume: bool = False,
+    smoke: bool = False,
+    baselines: bool = True,
+    progress: bool = True,
+    callbacks: list[Any] | None = None,
+) -> SearchResult:
+    """Run ``config``'s search, deliver its model, and compare it with ``search.baselines``
+    trained with the same budget (partition: its front against share-all, independent and
+    single-task)."""
+    if smoke:
+        config = smoke_config(config)
+    config = with_search(config)
+    assert config.search is not None
+    space = config.search.space
+    folder = Path(out) if out is not None else default_folder(config, space, smoke)
+    data = load_data(config, None)
+    if space == "partition":
+        from sharenas.runs.partition_session import partition_session
+
+        return partition_session(config, folder, data, resume)
+    record, note = run_oneshot_search(
+        config, folder / "search", resume=resume, data=data, callbacks=callbacks, progress=progress
+    )
+    runs = [folder / "search"]
+    if baselines:
+        runs += train_baselines(config, folder, data, progress)
+    if not is_main_process():  # under torchrun, rank 0 alone writes the report
+        return SearchResult(folder, record, [], None, notes=[note])
+    comparison = _fill_delta(runs)
+    _, markdown, chart = write_report(runs, folder)
+    arch = json.loads((folder / "search" / "arch.json").read_text())
+    history = folder / "search" / SUPERNET / "history.jsonl"
+    files = {"report": markdown, "chart": chart, **_figures(space, arch, history, folder)}
+    notes = [note, *_derived_lines(record)]
+    run = open_run(folder / "search")
+    table = table_rows(comparison)
+    return SearchResult(folder, record, comparison, run, files, notes, table)
+
+
+def _derived_lines(record: dict[str, Any]) -> list[str]:
+    lines = []
+    for label in ("finetuned", "retrained"):
+        if label in record:
+            scores = ", ".join(f"{t} {v:.4g}" for t, v in record[label]["primary"].items())
+            lines.append(f"{label}: {scores}")
+    return lines
+
+

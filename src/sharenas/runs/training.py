@@ -1,0 +1,173 @@
+"""Training runs: the Python API behind ``sharenas train`` and ``sharenas evaluate``.
+
+A run folder holds ``config.yaml`` (resolved), ``arch.json``, ``history.jsonl``,
+``checkpoint.pt`` (last epoch, for ``--resume``), ``best.pt`` (best validation weights) and
+``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from sharenas.architectures import MultiTaskModel, build_architecture
+from sharenas.cache import write_json_atomic
+from sharenas.config import Config
+from sharenas.data import create_dataset
+from sharenas.data.base import TaskSetData
+from sharenas.engine.checkpoint import load_checkpoint
+from sharenas.engine.distributed import resolve_device
+from sharenas.engine.evaluate import evaluate, primary_metrics
+from sharenas.engine.trainer import Trainer, TrainOutcome
+from sharenas.errors import ConfigError, SharenasError
+from sharenas.runs.folder import BEST, METRICS, load_run, refuse_reuse, write_run_files
+from sharenas.runs.smoke import default_folder, smoke_config
+from sharenas.tasks import TaskHandler, create_task_handler, delta_mtl
+
+
+def task_handlers(data: TaskSetData) -> list[TaskHandler]:
+    return [create_task_handler(spec) for spec in data.tasks]
+
+
+def build_model(config: Config, data: TaskSetData) -> tuple[MultiTaskModel, list[TaskHandler]]:
+    """``config``'s architecture for ``data`` (fresh weights, seeded by ``config.seed``)."""
+    handlers = task_handlers(data)
+    torch.manual_seed(config.seed)
+    try:
+        model = build_architecture(config.model.arch, handlers, data.input_spec, config.model)
+    except ValueError as exc:  # a backbone refusing the input kind
+        raise ConfigError(f"model.backbone: {exc}") from None
+    return model, handlers
+
+
+def default_run_dir(config: Config, smoke: bool = False) -> Path:
+    return default_folder(config, config.model.arch, smoke)
+
+
+def reference_primary(reference: Path | None) -> dict[str, float] | None:
+    if reference is None:
+        return None
+    path = Path(reference) / METRICS
+    if not path.exists():
+        raise ConfigError(
+            f"--reference {reference}: no metrics.json there; give a finished "
+            "single-task run folder."
+        )
+    return json.loads(path.read_text())["primary"]
+
+
+def load_data(config: Config, data: TaskSetData | None) -> TaskSetData:
+    """The config's task set, or ``data`` cut to the config's ``data.limit``."""
+    if data is None:
+        return create_dataset(config.data).load()
+    if config.data.limit is not None:
+        data.splits = {k: v.take(config.data.limit) for k, v in data.splits.items()}
+    return data
+
+
+def metrics_record(
+    config: Config,
+    handlers: list[TaskHandler],
+    test: dict[str, dict[str, float]],
+    single: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """The fields every metrics.json starts with: dataset, arch, seed, test metrics, Δ_MTL."""
+    primary = primary_metrics(test, handlers)
+    directions = {h.name: h.higher_is_better for h in handlers}
+    return {
+        "dataset": config.data.name,
+        "arch": config.model.arch,
+        "seed": config.seed,
+        "tasks": test,
+        "primary": primary,
+        "primary_metric": {h.name: h.primary for h in handlers},
+        "higher_is_better": directions,
+        "delta_mtl": delta_mtl(primary, single, directions) if single else None,
+    }
+
+
+def outcome_record(outcome: TrainOutcome, trainer: Trainer) -> dict[str, Any]:
+    return {
+        "val": outcome.val,
+        "best_epoch": outcome.best_epoch,
+        "epochs_run": outcome.epochs_run,
+        **trainer.resources(),
+        "train_seconds": round(outcome.train_seconds, 3),
+        "device": str(trainer.device),
+    }
+
+
+def train(
+    config: Config,
+    out: Path | None = None,
+    *,
+    resume: bool = False,
+    smoke: bool = False,
+    reference: Path | None = None,
+    progress: bool = True,
+    data: TaskSetData | None = None,
+    callbacks: list[Any] | None = None,
+    model: nn.Module | None = None,
+    label: str | None = None,
+) -> dict[str, Any]:
+    """Train ``config``'s architecture (or ``model``, e.g. a derived network carrying inherited
+    weights) and write a run folder; returns the metrics record."""
+    if smoke:
+        config = smoke_config(config)
+    run_dir = Path(out) if out is not None else default_run_dir(config, smoke)
+    refuse_reuse(run_dir, resume)
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    began = time.perf_counter()
+    data = load_data(config, data)
+    built, handlers = build_model(config, data)
+    single = reference_primary(reference)
+    write_run_files(run_dir, config)
+    trainer = Trainer(
+        model if model is not None else built,
+        handlers,
+        data,
+        config.train,
+        run_dir,
+        seed=config.seed,
+        progress=progress,
+        callbacks=callbacks,
+        label=label or config.model.arch,
+    )
+    outcome = trainer.fit(resume=resume)
+    assert outcome.test is not None
+    record = {
+        **metrics_record(config, handlers, outcome.test, single),
+        **outcome_record(outcome, trainer),
+        "wall_seconds": round(time.perf_counter() - began, 3),
+        "smoke": smoke,
+    }
+    if trainer.rank == 0:
+        write_json_atomic(run_dir / METRICS, record)
+    return record
+
+
+def evaluate_run(run_dir: Path, split: str = "test") -> dict[str, dict[str, float]]:
+    """Recompute a run's metrics on ``split`` from its delivered weights (``best.pt``)."""
+    config, _ = load_run(run_dir)  # config.yaml is the resolved config (smoke limits included)
+    weights = Path(run_dir) / BEST
+    if not weights.exists():
+        raise SharenasError(f"{run_dir}: no {BEST}; the run has not finished an epoch.")
+    data = create_dataset(config.data).load()
+    model, handlers = build_model(config, data)
+    device = resolve_device(config.train.device)
+    model.load_state_dict(load_checkpoint(weights, device)["model"])
+    model.to(device)
+    return evaluate(
+        model,
+        handlers,
+        data.splits[split],
+        config.train.eval_batch_size,
+        device,
+        config.train.amp and device.type == "cuda",
+    )

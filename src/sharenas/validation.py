@@ -1,0 +1,108 @@
+"""Validation of config mappings with clear errors: every problem is a
+:class:`~sharenas.errors.ConfigError` naming the key path, the value given and what is allowed,
+with the closest key for a misspelt one."""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from sharenas.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _annotation_models(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models inside an annotation such as ``Foo | None`` or ``list[Foo]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    if typing.get_origin(annotation) is not None or isinstance(annotation, types.UnionType):
+        for arg in typing.get_args(annotation):
+            found.extend(_annotation_models(arg))
+    return found
+
+
+def _model_at(
+    model: type[BaseModel] | None, loc: tuple[Any, ...], raw: Any
+) -> type[BaseModel] | None:
+    """The model that validates the node at ``loc``; a union member is chosen by its ``name``."""
+    node = raw
+    for part in loc:
+        if model is None:
+            return None
+        node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(part, str) and part in model.model_fields:
+            candidates = _annotation_models(model.model_fields[part].annotation)
+            chosen = [
+                c
+                for c in candidates
+                if isinstance(node, dict)
+                and c.model_fields.get("name") is not None
+                and c.model_fields["name"].default == node.get("name")
+            ]
+            model = (chosen or candidates or [None])[0]
+        elif not isinstance(part, int):
+            return None
+    return model
+
+
+def _key_path(prefix: str, loc: tuple[Any, ...]) -> str:
+    path = prefix
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path = f"{path}.{part}" if path else str(part)
+    return path or "(top level)"
+
+
+def _without_union_tags(loc: tuple[Any, ...], raw: Any) -> tuple[Any, ...]:
+    """Drop the tags pydantic puts in the path of a discriminated union (absent from the input)."""
+    kept, node = [], raw
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(node, dict) and isinstance(part, str) and part not in node and not last:
+            continue  # a union tag such as 'cnn' in model.backbone.cnn.channels
+        kept.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return tuple(kept)
+
+
+def _describe(model: type[BaseModel], error: dict[str, Any], prefix: str, raw: Any) -> str:
+    loc = _without_union_tags(tuple(error["loc"]), raw)
+    path = _key_path(prefix, loc)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        parent = _model_at(model, loc[:-1], raw)
+        allowed = sorted(parent.model_fields) if parent is not None else []
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f" Did you mean {_key_path(prefix, (*loc[:-1], close[0]))!r}?" if close else ""
+        return f"{path}: unknown key.{hint} Allowed keys here: {', '.join(allowed)}."
+    if kind == "missing":
+        parent = _model_at(model, loc[:-1], raw)
+        field = parent.model_fields.get(str(loc[-1])) if parent is not None else None
+        about = f" ({field.description})" if field is not None and field.description else ""
+        return f"{path}: required key is missing{about}."
+    given = error.get("input")
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{path}: given {given!r}: {message}."
+
+
+def validate_model(model: type[M], raw: Any, prefix: str = "", source: str = "config") -> M:
+    """``model.model_validate(raw)``, with every failure turned into one clear ConfigError."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        lines = [_describe(model, e, prefix, raw) for e in exc.errors()]
+        body = "\n".join(f"  - {line}" for line in lines)
+        raise ConfigError(f"invalid {source}:\n{body}") from None

@@ -1,0 +1,123 @@
+"""The runs layer and the public API: a search delivers its model as a run folder, the API
+returns models, and searches scale over torchrun like training."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import sharenas
+from sharenas.runs.training import evaluate_run
+from tests.conftest import run_cli
+
+SEARCHES = {
+    "fusion": "search:\n  fusion: {own_weight: 0.8}\n  gradient: {arch_lr: 0.05}\n",
+    "routing": "search:\n  space: routing\n  routing: {experts: 2}\n  derive: retrain\n",
+}
+
+
+def search_yaml(tmp_path: Path, space: str, widths: str = "[8, 8]") -> Path:
+    path = tmp_path / f"{space}.yaml"
+    path.write_text(
+        "data: {name: synthetic-mmoe, train_size: 256, val_size: 64, test_size: 64, dim: 8}\n"
+        f"model: {{backbone: {{name: mlp, widths: {widths}}}}}\n"
+        "train: {epochs: 2, batch_size: 32, threads: 1}\n" + SEARCHES[space]
+    )
+    return path
+
+
+@pytest.mark.parametrize("space", ["fusion", "routing"])
+def test_a_search_delivers_a_run_folder(tmp_path: Path, space: str) -> None:
+    """evaluate, train --arch and load_run treat the search's folder like any run; arch.json
+    records the backbone, so train --arch rebuilds the searched network, not the default one."""
+    searched = search_yaml(tmp_path, space, widths="[12, 6]")
+    found = sharenas.search(searched, tmp_path / "out", baselines=False, progress=False)
+    run = tmp_path / "out" / "search"
+    for name in ("config.yaml", "arch.json", "best.pt", "metrics.json"):
+        assert (run / name).exists(), name
+    record = json.loads((run / "metrics.json").read_text())
+    assert record["tasks"] == found.metrics["tasks"]
+    assert evaluate_run(run, "test") == record["tasks"]
+    arch = json.loads((run / "arch.json").read_text())
+    assert arch["model"]["backbone"]["widths"] == [12, 6]
+
+    default = search_yaml(tmp_path, space)  # the same task set with a [8, 8] backbone
+    trained = run_cli(
+        "train", str(default), "--arch", str(run / "arch.json"), "--out", str(tmp_path / "t"), "-q"
+    )
+    assert trained.returncode == 0, trained.stderr
+    again = json.loads((tmp_path / "t" / "metrics.json").read_text())
+    assert again["params"] == record["params"]
+
+    loaded = sharenas.load_run(run)
+    x = sharenas.load_dataset(loaded.config.data).test.example(5)
+    assert not loaded.model.training
+    with torch.no_grad():
+        a, b = loaded.model(x), found.model(x)
+    for task in a:
+        assert torch.equal(a[task], b[task])
+    shown = run_cli("evaluate", str(run), "--format", "json")
+    assert shown.returncode == 0, shown.stderr
+    rows = json.loads(shown.stdout)
+    assert {r["task"] for r in rows} == set(record["tasks"])
+
+
+def test_train_api_returns_the_model(tmp_path: Path) -> None:
+    config = search_yaml(tmp_path, "fusion")
+    run = sharenas.train(
+        config, tmp_path / "r", arch="mmoe", overrides=["train.epochs=1"], progress=False
+    )
+    assert run.metrics["arch"] == "mmoe" and run.folder == tmp_path / "r"
+    assert isinstance(run.model, torch.nn.Module) and not run.model.training
+    x = sharenas.load_dataset(run.config.data).test.example(3)
+    assert set(run.model(x)) == {"task1", "task2"}
+
+
+def test_smoke_runs_have_their_own_folder(tmp_path: Path) -> None:
+    config = search_yaml(tmp_path, "fusion")
+    smoke = run_cli("train", str(config), "--smoke", "-q", "--format", "csv", cwd=tmp_path)
+    assert smoke.returncode == 0, smoke.stderr
+    assert smoke.stdout.splitlines()[0].startswith("run,arch,")
+    assert (tmp_path / "runs/smoke/synthetic-mmoe-hard-sharing-s0/metrics.json").exists()
+    real = run_cli("train", str(config), "-q", cwd=tmp_path)  # not blocked by the smoke run
+    assert real.returncode == 0, real.stderr
+    assert (tmp_path / "runs/synthetic-mmoe-hard-sharing-s0/metrics.json").exists()
+
+
+def _torchrun(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    return subprocess.run(
+        [*command, "--nproc_per_node", "2", "-m", "sharenas.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("space", ["fusion", "routing"])
+def test_two_process_search_matches_one_process(tmp_path: Path, space: str) -> None:
+    """A one-shot search under torchrun with 2 CPU processes (gloo) = 1 process with the same
+    global batch, up to float reordering: the same architecture, and every test metric of the
+    delivered model within 1e-4 relative (weight steps are data parallel; policy steps are
+    replicated)."""
+    config = search_yaml(tmp_path, space)
+    common = ["--no-baselines", "--quiet"]
+    one = run_cli("search", str(config), "--out", str(tmp_path / "one"), *common)
+    assert one.returncode == 0, one.stderr
+    two = _torchrun("search", str(config), "--out", str(tmp_path / "two"), *common)
+    assert two.returncode == 0, two.stderr[-3000:]
+    a, b = (json.loads((tmp_path / d / "search" / "arch.json").read_text()) for d in ("one", "two"))
+    keys = ("edges",) if space == "fusion" else ("layers", "towers")
+    assert all(a[k] == b[k] for k in keys)
+    one_record, two_record = (
+        json.loads((tmp_path / d / "search" / "metrics.json").read_text()) for d in ("one", "two")
+    )
+    for task, metrics in one_record["tasks"].items():
+        for name, value in metrics.items():
+            assert two_record["tasks"][task][name] == pytest.approx(value, rel=1e-4), (task, name)
