@@ -18,7 +18,7 @@ from rich.table import Table
 
 import sharenas
 from sharenas import output
-from sharenas.config import apply_overrides, build_config, dump_config, load_config
+from sharenas.config import Config, apply_overrides, build_config, dump_config, load_config
 from sharenas.data import create_dataset, dataset_names, get_dataset_class
 from sharenas.data.builder import DatasetBuilder
 from sharenas.errors import SharenasError
@@ -212,6 +212,32 @@ def train_command(
     output.say(f"run folder: {run_dir}", format_)
 
 
+def _search_config(
+    config: Path,
+    overrides: list[str],
+    finetune: int,
+    retrain: bool,
+    storage: str | None,
+    study: str | None,
+    workers: int | None,
+) -> Config:
+    """The search config with the command's options as overrides: --finetune / --retrain set
+    search.derive; --storage, --study and --workers set search.study (partition only)."""
+    if finetune or retrain:
+        overrides.append(f"search.derive={'retrain' if retrain else 'finetune'}")
+        overrides += [f"search.derive_epochs={finetune}"] if finetune and not retrain else []
+    study_options = {"storage": storage, "name": study, "workers": workers}
+    overrides += [f"search.study.{k}={v}" for k, v in study_options.items() if v is not None]
+    loaded = load_config(config, overrides)
+    given = [f"--{'study' if k == 'name' else k}" for k, v in study_options.items() if v]
+    if given and (loaded.search is None or loaded.search.space != "partition"):
+        raise SharenasError(
+            f"{', '.join(given)} apply to the partition search; {config} searches the "
+            f"{loaded.search.space if loaded.search else 'fusion'} space."
+        )
+    return loaded
+
+
 @app.command("search")
 def search_command(
     config: Annotated[Path, typer.Argument(help="A YAML config file (its search section).")],
@@ -253,19 +279,9 @@ def search_command(
 
     _quiet(quiet)
     output.check_format(format_)
-    overrides = _overrides(set_, seed)
-    if finetune or retrain:  # --finetune / --retrain are search.derive overrides
-        overrides.append(f"search.derive={'retrain' if retrain else 'finetune'}")
-        overrides += [f"search.derive_epochs={finetune}"] if finetune and not retrain else []
-    study_options = {"storage": storage, "name": study, "workers": workers}
-    overrides += [f"search.study.{k}={v}" for k, v in study_options.items() if v is not None]
-    loaded = load_config(config, overrides)
-    given = [f"--{'study' if k == 'name' else k}" for k, v in study_options.items() if v]
-    if given and (loaded.search is None or loaded.search.space != "partition"):
-        raise SharenasError(
-            f"{', '.join(given)} apply to the partition search; {config} searches the "
-            f"{loaded.search.space if loaded.search else 'fusion'} space."
-        )
+    loaded = _search_config(
+        config, _overrides(set_, seed), finetune, retrain, storage, study, workers
+    )
     found = search(loaded, out, resume=resume, smoke=smoke, baselines=baselines, progress=not quiet)
     output.table(f"{loaded.data.name}: the search against the baselines", *found.table, format_)
     for note in found.notes:

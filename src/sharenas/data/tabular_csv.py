@@ -181,19 +181,14 @@ class TabularCsv(DatasetBuilder):
                 )
         return rows
 
-    def _load(self) -> TaskSetData:
+    def _feature_columns(self, frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+        """(numeric, categorical) feature columns: every column but the targets, the dropped
+        ones and the split column; categorical as declared, else the non-numeric ones."""
         c = self.config
-        frame = self._read()
-        targets, notes, classes = {}, {}, {}
-        for column, kind in c.targets.items():
-            array, note = encode_target(c.path, column, kind, frame[column])
-            targets[column] = array
-            notes[column] = note
-            if kind == "classification":
-                classes[column] = int(array.max()) + 1
-        rows = self._split_rows(frame)
         excluded = set(c.targets) | set(c.drop) | {c.split_column}
         features = [col for col in frame.columns if col not in excluded]
+        if not features:
+            raise DatasetError(f"{c.path}: no feature columns are left after targets and drop.")
         declared = set(c.categorical) if c.categorical is not None else None
         categorical = [
             col
@@ -211,25 +206,42 @@ class TabularCsv(DatasetBuilder):
                     f"{c.path}: feature column {col!r} is not numeric; list it in "
                     "data.categorical or data.drop."
                 )
-        if not features:
-            raise DatasetError(f"{c.path}: no feature columns are left after targets and drop.")
+        return numeric, categorical
 
-        train = frame.iloc[rows["train"]]
-        medians = train[numeric].median()
+    @staticmethod
+    def _encode(
+        frame: pd.DataFrame, train: np.ndarray, numeric: list[str], categorical: list[str]
+    ) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """Numeric columns: missing values filled with the training median, standardised with
+        the training rows' statistics; categorical ones: codes of the training vocabulary (0:
+        unseen). Returns (numeric array, categorical codes, cardinalities)."""
+        medians = frame.iloc[train][numeric].median()
         filled = frame[numeric].fillna(medians).to_numpy(np.float64)
-        mean, std = filled[rows["train"]].mean(0), filled[rows["train"]].std(0)
+        mean, std = filled[train].mean(0), filled[train].std(0)
         std[std == 0] = 1.0
         numeric_array = ((filled - mean) / std).astype(np.float32)
         codes, cardinalities = [], []
         for col in categorical:
             values = frame[col].astype(str)
-            vocabulary = {
-                v: i + 1 for i, v in enumerate(sorted(values.iloc[rows["train"]].unique()))
-            }
+            vocabulary = {v: i + 1 for i, v in enumerate(sorted(values.iloc[train].unique()))}
             codes.append(values.map(vocabulary).fillna(0).to_numpy(np.int64))
             cardinalities.append(len(vocabulary) + 1)
         categorical_array = np.stack(codes, 1) if codes else np.zeros((len(frame), 0), np.int64)
+        return numeric_array, categorical_array, cardinalities
 
+    def _load(self) -> TaskSetData:
+        c = self.config
+        frame = self._read()
+        targets, notes, classes = {}, {}, {}
+        for column, kind in c.targets.items():
+            targets[column], notes[column] = encode_target(c.path, column, kind, frame[column])
+            if kind == "classification":
+                classes[column] = int(targets[column].max()) + 1
+        rows = self._split_rows(frame)
+        numeric, categorical = self._feature_columns(frame)
+        numeric_array, categorical_array, cardinalities = self._encode(
+            frame, rows["train"], numeric, categorical
+        )
         tasks = self._tasks_from_levels(classes)
         splits = {}
         for split, index in rows.items():

@@ -7,8 +7,90 @@ import json
 from pathlib import Path
 from typing import Any
 
+import matplotlib.patches
+
 from sharenas.report.fusion import _pyplot
 from sharenas.spaces.routing import INPUT, RoutingGenotype, needed
+
+
+class _RouteCanvas:
+    """Positions of the route diagram: input at the bottom, ``layers`` rows of ``experts``
+    sub-networks, the task towers on top."""
+
+    def __init__(self, ax: Any, layers: int, experts: int, tasks: list[str], colour: dict) -> None:
+        self.ax, self.layers, self.experts, self.colour = ax, layers, experts, colour
+        self.tower = {
+            t: ((i - (len(tasks) - 1) / 2) * 1.6, (layers + 1) * 1.2) for i, t in enumerate(tasks)
+        }
+
+    def block(self, layer: int, k: int) -> tuple[float, float]:
+        return ((k - (self.experts - 1) / 2) * 1.6, (layer + 1) * 1.2)
+
+    def box(self, x: float, y: float, text: str, on: bool) -> None:
+        face, edge = ("#dde6f3", "#4c72b0") if on else ("#f7f7f7", "#cccccc")
+        rectangle = matplotlib.patches.Rectangle(
+            (x - 0.5, y - 0.2), 1.0, 0.4, facecolor=face, edgecolor=edge
+        )
+        self.ax.add_patch(rectangle)
+        colour = "black" if on else "#aaaaaa"
+        self.ax.text(x, y, text, ha="center", va="center", fontsize=7, color=colour)
+
+    def arrow(
+        self, start: tuple[float, float], end: tuple[float, float], task: str, offset: float
+    ) -> None:
+        self.ax.annotate(
+            "",
+            xy=(end[0] + offset, end[1] - 0.2),
+            xytext=(start[0] + offset, start[1] + 0.2),
+            arrowprops={"arrowstyle": "->", "color": self.colour[task], "lw": 1.3},
+        )
+
+
+def _draw_blocks(canvas: _RouteCanvas, genotype: RoutingGenotype) -> None:
+    """The input, every sub-network (faint when no tower reaches it) and the towers."""
+    ax = canvas.ax
+    used, _ = needed(genotype, canvas.layers)
+    ax.add_patch(
+        matplotlib.patches.Rectangle(
+            (-1.2, -0.2), 2.4, 0.4, facecolor="#eeeeee", edgecolor="#555555"
+        )
+    )
+    ax.text(0, 0, "input", ha="center", va="center", fontsize=8)
+    for layer in range(canvas.layers):
+        for k in range(canvas.experts):
+            canvas.box(*canvas.block(layer, k), f"L{layer} e{k}", (layer, k) in used)
+    for t, (x, y) in canvas.tower.items():
+        ax.add_patch(
+            matplotlib.patches.Rectangle(
+                (x - 0.55, y - 0.2), 1.1, 0.4, facecolor=canvas.colour[t], alpha=0.35
+            )
+        )
+        ax.text(x, y, t, ha="center", va="center", fontsize=8)
+
+
+def _draw_routes(canvas: _RouteCanvas, genotype: RoutingGenotype, task: str, offset: float) -> None:
+    """The arrows of every route ``task``'s tower reaches, with the gates' queries."""
+    seen: set[tuple[int, int]] = set()
+    frontier = [(canvas.layers, None, genotype.tower(task))]
+    while frontier:
+        layer, reader, route = frontier.pop()
+        end = canvas.tower[task] if reader is None else canvas.block(layer, reader)
+        for source in route.sources:
+            canvas.arrow(canvas.block(layer - 1, source), end, task, offset)
+            if (layer - 1, source) in seen:
+                continue
+            seen.add((layer - 1, source))
+            if layer - 1 >= 1:
+                frontier.append((layer - 1, source, genotype.layers[layer - 2][source]))
+            else:
+                canvas.arrow((0.0, 0.0), canvas.block(0, source), task, offset)
+        if len(route.sources) > 1:
+            label = (
+                "gate on input"
+                if route.query == INPUT
+                else f"gate on input of L{layer - 1} e{route.query}"
+            )
+            canvas.ax.text(end[0] + 0.55, end[1] - 0.28, label, fontsize=5, color="#555555")
 
 
 def route_diagram(arch: dict[str, Any], path: Path) -> Path:
@@ -23,74 +105,10 @@ def route_diagram(arch: dict[str, Any], path: Path) -> Path:
     colour = {t: colours[i % len(colours)] for i, t in enumerate(tasks)}
     width = max(experts, len(tasks))
     fig, ax = plt.subplots(figsize=(1.6 * width + 1.5, 1.2 * (layers + 2) + 0.6))
-
-    def block_xy(layer: int, k: int) -> tuple[float, float]:
-        return ((k - (experts - 1) / 2) * 1.6, (layer + 1) * 1.2)
-
-    tower_xy = {
-        t: ((i - (len(tasks) - 1) / 2) * 1.6, (layers + 1) * 1.2) for i, t in enumerate(tasks)
-    }
-    used, _ = needed(genotype, layers)
-    ax.add_patch(plt.Rectangle((-1.2, -0.2), 2.4, 0.4, facecolor="#eeeeee", edgecolor="#555555"))
-    ax.text(0, 0, "input", ha="center", va="center", fontsize=8)
-    for layer in range(layers):
-        for k in range(experts):
-            x, y = block_xy(layer, k)
-            on = (layer, k) in used
-            ax.add_patch(
-                plt.Rectangle(
-                    (x - 0.5, y - 0.2),
-                    1.0,
-                    0.4,
-                    facecolor="#dde6f3" if on else "#f7f7f7",
-                    edgecolor="#4c72b0" if on else "#cccccc",
-                )
-            )
-            ax.text(
-                x,
-                y,
-                f"L{layer} e{k}",
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="black" if on else "#aaaaaa",
-            )
-    for t, (x, y) in tower_xy.items():
-        ax.add_patch(plt.Rectangle((x - 0.55, y - 0.2), 1.1, 0.4, facecolor=colour[t], alpha=0.35))
-        ax.text(x, y, t, ha="center", va="center", fontsize=8)
-
-    def arrow(
-        start: tuple[float, float], end: tuple[float, float], task: str, offset: float
-    ) -> None:
-        ax.annotate(
-            "",
-            xy=(end[0] + offset, end[1] - 0.2),
-            xytext=(start[0] + offset, start[1] + 0.2),
-            arrowprops={"arrowstyle": "->", "color": colour[task], "lw": 1.3},
-        )
-
+    canvas = _RouteCanvas(ax, layers, experts, tasks, colour)
+    _draw_blocks(canvas, genotype)
     for i, task in enumerate(tasks):
-        offset = (i - (len(tasks) - 1) / 2) * 0.12
-        seen: set[tuple[int, int]] = set()
-        frontier = [(layers, None, genotype.tower(task))]
-        while frontier:
-            layer, reader, route = frontier.pop()
-            end = tower_xy[task] if reader is None else block_xy(layer, reader)
-            for source in route.sources:
-                arrow(block_xy(layer - 1, source), end, task, offset)
-                if layer - 1 >= 1 and (layer - 1, source) not in seen:
-                    seen.add((layer - 1, source))
-                    frontier.append((layer - 1, source, genotype.layers[layer - 2][source]))
-                elif layer - 1 == 0 and (0, source) not in seen:
-                    seen.add((0, source))
-                    arrow((0.0, 0.0), block_xy(0, source), task, offset)
-            if len(route.sources) > 1:
-                label = (
-                    "gate on input"
-                    if route.query == INPUT
-                    else f"gate on input of L{layer - 1} e{route.query}"
-                )
-                ax.text(end[0] + 0.55, end[1] - 0.28, label, fontsize=5, color="#555555")
+        _draw_routes(canvas, genotype, task, (i - (len(tasks) - 1) / 2) * 0.12)
     ax.set_xlim(-0.8 * width - 1.2, 0.8 * width + 1.2)
     ax.set_ylim(-0.5, (layers + 1) * 1.2 + 0.5)
     ax.axis("off")

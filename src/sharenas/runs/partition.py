@@ -9,6 +9,7 @@ with the best mean score relative to single-task) and ``metrics.json``.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from sharenas.cache import file_lock, write_bytes_atomic, write_json_atomic
 from sharenas.config import Config, dump_config
 from sharenas.data import create_dataset
 from sharenas.data.base import TaskSetData
+from sharenas.runs.folder import model_record
 from sharenas.runs.training import task_handlers
 from sharenas.errors import ConfigError
 from sharenas.runs.partition_eval import create_evaluator, load_teachers, teacher_folder
@@ -75,42 +77,48 @@ def _flops_of(space: PartitionSpace, data: TaskSetData, vector: list[float]) -> 
     return partition_resources(network, data.val.example(2)).total_flops
 
 
-def worker(config: Config, out: Path, data: TaskSetData | None = None, index: int = 0) -> None:
-    """Evaluate partitions until the study holds ``search.study.trials`` of them; ``index``
-    tells workers apart (each samples its own points)."""
+def _sampler(config: Config, index: int) -> Any:
+    """NSGA-II (with the FLOPs budget as a constraint) or random sampling; each worker's
+    ``index`` gives it its own seed, so workers draw different points."""
     import optuna
 
     assert config.search is not None
     settings = config.search.study
-    data = data if data is not None else create_dataset(config.data).load()
-    space = _space(config, data)
-    handlers = task_handlers(data)
-    directions = ["maximize" if h.higher_is_better else "minimize" for h in handlers]
     study_seed = settings.seed if settings.seed is not None else config.seed
-    seed = study_seed * 1000 + index  # each worker's sampler draws its own points
-    strategy = config.search.strategy
-    sampler: Any
-    if strategy == "nsga2":
-        budget = settings.flops_budget
+    seed = study_seed * 1000 + index
+    if config.search.strategy != "nsga2":
+        return optuna.samplers.RandomSampler(seed=seed)
 
-        def constraints(trial: Any) -> list[float]:
-            return [float(trial.user_attrs.get("budget_excess", 0.0))]
+    def constraints(trial: Any) -> list[float]:
+        return [float(trial.user_attrs.get("budget_excess", 0.0))]
 
-        sampler = optuna.samplers.NSGAIISampler(
-            population_size=settings.population,
-            seed=seed,
-            constraints_func=constraints if budget else None,
-        )
-    else:
-        sampler = optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.NSGAIISampler(
+        population_size=settings.population,
+        seed=seed,
+        constraints_func=constraints if settings.flops_budget else None,
+    )
+
+
+def _join_study(
+    config: Config,
+    out: Path,
+    space: PartitionSpace,
+    directions: list[str],
+    sampler: Any,
+    share_all_flops: int,
+) -> Any:
+    """Open (or create) the study; the first worker enqueues the reference partitions.
+
+    One process here at a time creates the tables and the study; on a shared database, Optuna
+    loads a study another machine created, and copies of the queued references are told apart
+    by their key (partition_study.holders)."""
+    import optuna
+
+    assert config.search is not None
+    settings = config.search.study
     url, name = study_settings(config, out)
-    lock = Path(out) / ".study.lock"
     references = space.reference_vectors()
-    share_all_flops = _flops_of(space, data, references["share-all"])
-    # one process here at a time creates the tables and the study; on a shared database,
-    # Optuna loads a study another machine created, and copies of the queued references are
-    # told apart by their key (partition_study.holders)
-    with file_lock(lock):
+    with file_lock(Path(out) / ".study.lock"):
         storage = open_storage(url, settings.heartbeat)
         signature = _signature(config, space, directions)
         study = open_study(storage, name, [*directions, "minimize"], signature, sampler)
@@ -122,41 +130,87 @@ def worker(config: Config, out: Path, data: TaskSetData | None = None, index: in
             study.set_user_attr("references_enqueued", True)
             study.set_user_attr("share_all_flops", share_all_flops)
     optuna.storages.fail_stale_trials(study)
-    evaluator = create_evaluator(config, data, space, config.search.evaluation)
-    proposer = (
-        EvolutionProposer(
-            study, space.vector_size, settings, directions, share_all_flops, study_seed
-        )
-        if strategy == "es"
-        else None
-    )
+    return study
 
-    def objective(trial: optuna.Trial) -> list[float]:
-        vector = [trial.suggest_float(f"v{i}", 0.0, 1.0) for i in range(space.vector_size)]
+
+class TrialObjective:
+    """One trial of the study: propose a partition, skip surplus copies and points over the
+    FLOPs budget, evaluate it; the objectives are every task's score and the FLOPs."""
+
+    def __init__(
+        self,
+        config: Config,
+        out: Path,
+        study: Any,
+        space: PartitionSpace,
+        data: TaskSetData,
+        share_all_flops: int,
+    ) -> None:
+        assert config.search is not None
+        self.settings, self.strategy = config.search.study, config.search.strategy
+        self.out, self.study, self.space, self.data = Path(out), study, space, data
+        self.handlers = task_handlers(data)
+        self.share_all_flops = share_all_flops
+        self.evaluator = create_evaluator(config, data, space, config.search.evaluation)
+
+    def _skip(self, trial: Any) -> bool:
+        """Another worker holds this queued point, ES proposes its own, or the budget is spent."""
         queued = queue_key(trial.user_attrs) is not None
-        if (strategy == "es" and not queued) or is_surplus_copy(
-            study, trial.number, trial.user_attrs
-        ):
-            trial.set_user_attr(SURPLUS, True)  # another worker holds this queued point
-            raise optuna.TrialPruned()
-        if spent(study, below=trial.number) >= settings.trials:
+        return (
+            (self.strategy == "es" and not queued)
+            or is_surplus_copy(self.study, trial.number, trial.user_attrs)
+            or spent(self.study, below=trial.number) >= self.settings.trials
+        )
+
+    def _over_budget(self, trial: Any, vector: list[float]) -> bool:
+        """Checked before the evaluation (which counts the FLOPs again for its record)."""
+        if self.settings.flops_budget is None or "reference" in trial.user_attrs:
+            return False
+        flops = _flops_of(self.space, self.data, vector)
+        excess = flops / self.share_all_flops - self.settings.flops_budget
+        trial.set_user_attr("budget_excess", excess)
+        if excess > 0:
+            trial.set_user_attr(OVER_BUDGET, True)
+            trial.set_user_attr("total_flops", flops)
+        return excess > 0
+
+    def __call__(self, trial: Any) -> list[float]:
+        import optuna
+
+        size = self.space.vector_size
+        vector = [trial.suggest_float(f"v{i}", 0.0, 1.0) for i in range(size)]
+        if self._skip(trial):
             trial.set_user_attr(SURPLUS, True)
             raise optuna.TrialPruned()
-        genotype = space.genotype_from_vector(vector)
+        genotype = self.space.genotype_from_vector(vector)
         trial.set_user_attr("genotype", genotype.to_dict())
-        if settings.flops_budget is not None and "reference" not in trial.user_attrs:
-            # checked before the evaluation, which counts the FLOPs again for its record
-            flops = _flops_of(space, data, vector)
-            excess = flops / share_all_flops - settings.flops_budget
-            trial.set_user_attr("budget_excess", excess)
-            if excess > 0:
-                trial.set_user_attr(OVER_BUDGET, True)
-                trial.set_user_attr("total_flops", flops)
-                raise optuna.TrialPruned()
-        evaluation = evaluator.evaluate(genotype, Path(out) / "trials" / str(trial.number))
+        if self._over_budget(trial, vector):
+            raise optuna.TrialPruned()
+        evaluation = self.evaluator.evaluate(genotype, self.out / "trials" / str(trial.number))
         trial.set_user_attr("evaluation", evaluation.to_dict())
-        return [evaluation.primary[h.name] for h in handlers] + [float(evaluation.total_flops)]
+        scores = [evaluation.primary[h.name] for h in self.handlers]
+        return [*scores, float(evaluation.total_flops)]
 
+
+def worker(config: Config, out: Path, data: TaskSetData | None = None, index: int = 0) -> None:
+    """Evaluate partitions until the study holds ``search.study.trials`` of them; ``index``
+    tells workers apart (each samples its own points)."""
+    assert config.search is not None
+    settings = config.search.study
+    data = data if data is not None else create_dataset(config.data).load()
+    space = _space(config, data)
+    directions = [
+        "maximize" if h.higher_is_better else "minimize" for h in task_handlers(data)
+    ]
+    share_all = _flops_of(space, data, space.reference_vectors()["share-all"])
+    study = _join_study(config, out, space, directions, _sampler(config, index), share_all)
+    objective = TrialObjective(config, out, study, space, data, share_all)
+    proposer = None
+    if config.search.strategy == "es":
+        study_seed = settings.seed if settings.seed is not None else config.seed
+        proposer = EvolutionProposer(
+            study, space.vector_size, settings, directions, share_all, study_seed
+        )
     while spent(study) < settings.trials:
         if proposer is not None and not proposer.propose():
             time.sleep(1.0)
@@ -225,26 +279,25 @@ def run_partition_search(
     return summarise(config, out, study, data, seconds)
 
 
-def summarise(
-    config: Config, out: Path, study: Any, data: TaskSetData, seconds: float
-) -> dict[str, Any]:
-    """The front, the reference points and the files of the search folder."""
-    import json
-
-    from optuna.trial import TrialState
-
-    handlers = task_handlers(data)
-    tasks = [h.name for h in handlers]
+def _single_task(config: Config, handlers: list[Any]) -> dict[str, Any]:
+    """The single-task reference: the teachers' validation metrics and FLOPs."""
     teacher = json.loads((teacher_folder(config) / "metrics.json").read_text())
-    single = {
+    return {
         "label": "single-task",
-        "primary": {t: teacher["val"][t][h.primary] for t, h in zip(tasks, handlers, strict=True)},
+        "primary": {h.name: teacher["val"][h.name][h.primary] for h in handlers},
         "total_flops": teacher["flops_per_example"],
     }
-    complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
-    front_numbers = {t.number for t in study.best_trials}
+
+
+def _points(study: Any) -> list[dict[str, Any]]:
+    """Every evaluated partition: its scores, FLOPs, genotype and whether it is on the front."""
+    from optuna.trial import TrialState
+
+    front = {t.number for t in study.best_trials}
     points = []
-    for trial in complete:
+    for trial in study.get_trials(deepcopy=False):
+        if trial.state != TrialState.COMPLETE:
+            continue
         evaluation = trial.user_attrs["evaluation"]
         points.append(
             {
@@ -253,50 +306,67 @@ def summarise(
                 "primary": evaluation["primary"],
                 "total_flops": evaluation["total_flops"],
                 "per_task_flops": evaluation["per_task_flops"],
-                "front": trial.number in front_numbers,
+                "front": trial.number in front,
                 "genotype": trial.user_attrs["genotype"],
             }
         )
-    directions = {h.name: h.higher_is_better for h in handlers}
+    return points
 
-    def relative(point: dict[str, Any]) -> float:
-        terms = []
-        for task in tasks:
-            ref, value = single["primary"][task], point["primary"][task]
-            sign = 1.0 if directions[task] else -1.0
-            terms.append(sign * (value - ref) / (abs(ref) + 1e-12))
-        return sum(terms) / len(terms)
 
-    front = sorted((p for p in points if p["front"]), key=lambda p: p["total_flops"])
+def relative_score(
+    point: dict[str, Any], single: dict[str, Any], directions: dict[str, bool]
+) -> float:
+    """Mean signed relative change of ``point``'s scores against single-task's."""
+    terms = []
+    for task, higher in directions.items():
+        ref, value = single["primary"][task], point["primary"][task]
+        terms.append((1.0 if higher else -1.0) * (value - ref) / (abs(ref) + 1e-12))
+    return sum(terms) / len(terms)
+
+
+def _write_front(
+    config: Config, out: Path, front: list[dict[str, Any]], chosen: dict[str, Any] | None
+) -> None:
+    """Each front point as an arch.json in ``front/``; the chosen one as ``arch.json``."""
+    assert config.search is not None
     (out / "front").mkdir(exist_ok=True)
-    arch_base = {
+    base = {
         "format": "sharenas-arch/1",
         "kind": "genotype",
         "space": "partition",
-        "space_config": config.search.partition.model_dump(mode="json") if config.search else {},
+        "space_config": config.search.partition.model_dump(mode="json"),
+        "model": model_record(config),
     }
     for point in front:
-        write_json_atomic(
-            out / "front" / f"{point['number']}.json", {**arch_base, **point["genotype"]}
-        )
-    chosen = max(front, key=relative) if front else None
+        write_json_atomic(out / "front" / f"{point['number']}.json", {**base, **point["genotype"]})
     if chosen is not None:
-        write_json_atomic(out / "arch.json", {**arch_base, **chosen["genotype"]})
+        write_json_atomic(out / "arch.json", {**base, **chosen["genotype"]})
+
+
+def summarise(
+    config: Config, out: Path, study: Any, data: TaskSetData, seconds: float
+) -> dict[str, Any]:
+    """The front, the reference points and the files of the search folder."""
+    assert config.search is not None
+    handlers = task_handlers(data)
+    directions = {h.name: h.higher_is_better for h in handlers}
+    single = _single_task(config, handlers)
+    points = _points(study)
+    front = sorted((p for p in points if p["front"]), key=lambda p: p["total_flops"])
+    chosen = max(front, key=lambda p: relative_score(p, single, directions)) if front else None
+    _write_front(config, out, front, chosen)
     record = {
         "dataset": config.data.name,
         "arch": "partition (searched)",
         "space": "partition",
-        "strategy": config.search.strategy if config.search else None,
-        "evaluator": config.search.evaluation.evaluator if config.search else None,
+        "strategy": config.search.strategy,
+        "evaluator": config.search.evaluation.evaluator,
         "seed": config.seed,
         "tasks_primary_metric": {h.name: h.primary for h in handlers},
         "higher_is_better": directions,
-        "trials": len(complete),
+        "trials": len(points),
         "front": front,
-        "references": {
-            **{p["label"]: p for p in points if p["label"]},
-            "single-task": single,
-        },
+        "references": {**{p["label"]: p for p in points if p["label"]}, "single-task": single},
         "chosen": chosen["number"] if chosen else None,
         "search_seconds": round(seconds, 3),
     }

@@ -74,6 +74,45 @@ def _width(layer: nn.Module) -> int:
     return layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
 
 
+def _check_masks(
+    backbone: Backbone,
+    tasks: int,
+    masks: dict[int, torch.Tensor],
+    gradient_masks: dict[int, torch.Tensor],
+) -> None:
+    """Clear errors for a mask of a missing stage, of the wrong shape, over layers of other
+    widths, or a gradient mask outside its forward mask."""
+    stages = len(backbone.stages)
+    for stage, mask in masks.items():
+        if not 0 <= stage < stages:
+            raise ConfigError(
+                f"masked stage {stage} does not exist; the backbone has stages 0..{stages - 1}."
+            )
+        channels = backbone.stage_specs[stage].channels
+        if tuple(mask.shape) != (tasks, channels):
+            raise ConfigError(
+                f"the mask of stage {stage} has shape {tuple(mask.shape)}; expected "
+                f"({tasks} tasks, {channels} channels)."
+            )
+        widths = {_width(layer) for layer, _ in mask_points(backbone.stages[stage])}
+        if widths != {channels}:
+            raise ConfigError(
+                f"stage {stage}'s layers have widths {sorted(widths)}; a masked stage needs "
+                f"every layer {channels} wide."
+            )
+        gradient = gradient_masks.get(stage)
+        if gradient is not None and (
+            gradient.shape != mask.shape or bool((gradient.bool() & ~mask.bool()).any())
+        ):
+            raise ConfigError(
+                f"the gradient mask of stage {stage} must have the forward mask's shape "
+                f"{tuple(mask.shape)} and lie inside it: a task trains only channels it reads."
+            )
+    unknown = sorted(set(gradient_masks) - set(masks))
+    if unknown:
+        raise ConfigError(f"gradient masks for stages {unknown}, which are not masked.")
+
+
 class PartitionNetwork(nn.Module):
     def __init__(
         self,
@@ -87,35 +126,7 @@ class PartitionNetwork(nn.Module):
         gradient_masks = gradient_masks or {}
         self.task_names = [t.name for t in tasks]
         self.backbone = backbone
-        stages = len(backbone.stages)
-        for stage, mask in masks.items():
-            if not 0 <= stage < stages:
-                raise ConfigError(
-                    f"masked stage {stage} does not exist; the backbone has stages 0..{stages - 1}."
-                )
-            channels = backbone.stage_specs[stage].channels
-            if tuple(mask.shape) != (len(tasks), channels):
-                raise ConfigError(
-                    f"the mask of stage {stage} has shape {tuple(mask.shape)}; expected "
-                    f"({len(tasks)} tasks, {channels} channels)."
-                )
-            widths = {_width(layer) for layer, _ in mask_points(backbone.stages[stage])}
-            if widths != {channels}:
-                raise ConfigError(
-                    f"stage {stage}'s layers have widths {sorted(widths)}; a masked stage needs "
-                    f"every layer {channels} wide."
-                )
-            gradient = gradient_masks.get(stage)
-            if gradient is not None and (
-                gradient.shape != mask.shape or bool((gradient.bool() & ~mask.bool()).any())
-            ):
-                raise ConfigError(
-                    f"the gradient mask of stage {stage} must have the forward mask's shape "
-                    f"{tuple(mask.shape)} and lie inside it: a task trains only channels it reads."
-                )
-        unknown = sorted(set(gradient_masks) - set(masks))
-        if unknown:
-            raise ConfigError(f"gradient masks for stages {unknown}, which are not masked.")
+        _check_masks(backbone, len(tasks), masks, gradient_masks)
         self.masked = sorted(masks)
         for stage in self.masked:
             self.register_buffer(f"mask{stage}", masks[stage].to(torch.float32))
@@ -126,17 +137,9 @@ class PartitionNetwork(nn.Module):
         self._channel_parameters = {
             stage: _channel_parameters(backbone.stages[stage]) for stage in self.gradient_masked
         }
-        # per masked stage: (buffer name within the stage, per-task buffer name) of its norms
-        self._statistics: dict[int, list[tuple[str, str]]] = {}
-        for stage in self.masked:
-            pairs = []
-            for i, (name, buffer) in enumerate(_norm_statistics(backbone.stages[stage]).items()):
-                own = f"task_statistics{stage}_{i}"
-                self.register_buffer(
-                    own, buffer.detach().unsqueeze(0).repeat_interleave(len(tasks), 0).clone()
-                )
-                pairs.append((name, own))
-            self._statistics[stage] = pairs
+        self._statistics = {
+            stage: self._task_statistics(stage, len(tasks)) for stage in self.masked
+        }
         self.heads = nn.ModuleDict(
             {
                 t.name: make_head(
@@ -149,6 +152,18 @@ class PartitionNetwork(nn.Module):
         for stage in self.masked:
             for layer, norm in mask_points(backbone.stages[stage]):
                 (norm or layer).register_forward_hook(self._hook(stage))
+
+    def _task_statistics(self, stage: int, tasks: int) -> list[tuple[str, str]]:
+        """Register a per-task copy of the running statistics of masked ``stage``'s norms; the
+        (buffer name within the stage, per-task buffer name) pairs."""
+        pairs = []
+        statistics = _norm_statistics(self.backbone.stages[stage])
+        for i, (name, buffer) in enumerate(statistics.items()):
+            own = f"task_statistics{stage}_{i}"
+            copies = buffer.detach().unsqueeze(0).repeat_interleave(tasks, 0).clone()
+            self.register_buffer(own, copies)
+            pairs.append((name, own))
+        return pairs
 
     def _hook(self, stage: int) -> Any:
         def apply(module: nn.Module, args: Any, output: torch.Tensor) -> torch.Tensor | None:
