@@ -9,7 +9,8 @@ Both loops train the same model (same initial weights) on the same batches gathe
 - routing search (MTNAS, REINFORCE): per batch a weight step along a route sampled from the
   policy, and every ``arch_every`` steps ``samples`` routes scored on validation rows and one
   policy-gradient step with the leave-one-out baseline.
-Each is timed several times, alternating, and the medians are compared, all in one run.
+Each is timed several times, the order swapped every repeat, and the medians are compared, all
+in one run.
 
     python benchmarks/engine_overhead.py [--batches 60] [--repeats 5]
 """
@@ -175,9 +176,9 @@ def search_case(path: str, overrides: list[str], batches: int, repeats: int) -> 
     supernet = space.supernet()
     initial = copy.deepcopy(supernet.state_dict())
     strategy = getattr(settings, settings.strategy)
-    ours, plain = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(repeats):
+
+        def ours() -> float:
             supernet.load_state_dict(initial)
             step = create_step(settings.strategy, space, strategy)
             trainer = Trainer(
@@ -185,21 +186,62 @@ def search_case(path: str, overrides: list[str], batches: int, repeats: int) -> 
             )
             begin = time.perf_counter()
             trainer.train_epoch(0, None, None)
-            ours.append(time.perf_counter() - begin)
+            return time.perf_counter() - begin
+
+        def plain() -> float:
             supernet.load_state_dict(initial)
             if settings.space == "fusion":
+                step = create_step(settings.strategy, space, strategy)
+                Trainer(
+                    supernet, handlers, data, config.train, Path(tmp), config.seed, False, step=step
+                )  # only for the step's (weight, α) batch pairs
                 pairs = step.batches(0)
-                plain.append(
-                    plain_fusion(space, supernet, handlers, data, pairs, strategy, config.train.lr)
+                return plain_fusion(
+                    space, supernet, handlers, data, pairs, strategy, config.train.lr
                 )
-            else:
-                rows = data.train.batches(config.train.batch_size, config.seed, 0, batches)
-                plain.append(
-                    plain_reinforce(
-                        space, supernet, handlers, data, rows, strategy, config.train.lr, 0
-                    )
-                )
-    return statistics.median(ours), statistics.median(plain)
+            rows = data.train.batches(config.train.batch_size, config.seed, 0, batches)
+            return plain_reinforce(
+                space, supernet, handlers, data, rows, strategy, config.train.lr, 0
+            )
+
+        return alternate(ours, plain, repeats)
+
+
+def alternate(ours, plain, repeats: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Medians of ``repeats`` timings of each, the order swapped every repeat (no order bias)."""
+    times: dict[str, list[float]] = {"ours": [], "plain": []}
+    for i in range(repeats):
+        pair = [("ours", ours), ("plain", plain)]
+        for name, run in pair if i % 2 == 0 else reversed(pair):
+            times[name].append(run())
+    return statistics.median(times["ours"]), statistics.median(times["plain"])
+
+
+def training_case(
+    path: str, arch: str, overrides: list[str], batches: int, repeats: int
+) -> tuple[float, float]:
+    """(sharenas s, plain s): medians of one epoch of plain training."""
+    config = resolve_run_config(Path(path), arch, [*overrides, f"train.max_batches={batches}"])
+    data = create_dataset(config.data).load()
+    model, handlers = build_model(config, data)
+    initial = copy.deepcopy(model.state_dict())
+    rows = data.train.batches(config.train.batch_size, config.seed, 0, batches)
+    with tempfile.TemporaryDirectory() as tmp:
+
+        def ours() -> float:
+            model.load_state_dict(initial)
+            trainer = Trainer(
+                model, handlers, data, config.train, Path(tmp), seed=config.seed, progress=False
+            )
+            start = time.perf_counter()
+            trainer.train_epoch(0, None, None)
+            return time.perf_counter() - start
+
+        def plain() -> float:
+            model.load_state_dict(initial)
+            return plain_loop(model, handlers, data, rows)
+
+        return alternate(ours, plain, repeats)
 
 
 def main() -> None:
@@ -211,29 +253,9 @@ def main() -> None:
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"{args.batches} batches × {args.repeats} repeats"
     )
-    torch.set_num_threads(torch.get_num_threads())
     print(f"{'case':<34} {'sharenas s':>11} {'plain s':>9} {'ratio':>7}")
     for label, (path, arch, overrides) in CASES.items():
-        config = resolve_run_config(
-            Path(path), arch, [*overrides, f"train.max_batches={args.batches}"]
-        )
-        data = create_dataset(config.data).load()
-        model, handlers = build_model(config, data)
-        initial = copy.deepcopy(model.state_dict())
-        batches = data.train.batches(config.train.batch_size, config.seed, 0, args.batches)
-        ours, plain = [], []
-        with tempfile.TemporaryDirectory() as tmp:
-            for _ in range(args.repeats):
-                model.load_state_dict(initial)
-                trainer = Trainer(
-                    model, handlers, data, config.train, Path(tmp), seed=config.seed, progress=False
-                )
-                start = time.perf_counter()
-                trainer.train_epoch(0, None, None)
-                ours.append(time.perf_counter() - start)
-                model.load_state_dict(initial)
-                plain.append(plain_loop(model, handlers, data, batches))
-        a, b = statistics.median(ours), statistics.median(plain)
+        a, b = training_case(path, arch, overrides, args.batches, args.repeats)
         print(f"{label:<34} {a:>11.3f} {b:>9.3f} {a / b:>7.3f}", flush=True)
     for label, (path, overrides) in SEARCHES.items():
         a, b = search_case(path, overrides, args.batches, args.repeats)
