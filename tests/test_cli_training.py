@@ -54,6 +54,11 @@ def test_train_evaluate_report(tmp_path: Path) -> None:
     assert "Δ_MTL %" in table and "| single-task | single-task |" in table
     assert "+0.00" in table  # single-task against itself
     assert (tmp_path / "rep" / "report.png").stat().st_size > 1000
+    md = run_cli(
+        "report", str(tmp_path / "mmoe"), "--out", str(tmp_path / "rep2"), "-q", "--format", "md"
+    )
+    assert md.returncode == 0, md.stderr
+    assert md.stdout.startswith("| run | arch |") and "wrote" in md.stderr
 
 
 def test_train_from_arch_json_and_refusals(tmp_path: Path) -> None:
