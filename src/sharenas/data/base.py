@@ -108,9 +108,7 @@ class MultiTaskDataset(Dataset):
         self, batch_size: int, seed: int, epoch: int, max_batches: int | None = None
     ) -> list[torch.Tensor]:
         """The epoch's shuffled index batches, a function of (seed, epoch) only."""
-        generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-        order = torch.randperm(len(self), generator=generator)
-        batches = list(order.split(batch_size))
+        batches = shuffled_batches(torch.arange(len(self)), batch_size, epoch_key(seed, epoch))
         return batches[:max_batches] if max_batches else batches
 
     def example(self, n: int = 2) -> Inputs:
@@ -126,6 +124,18 @@ class MultiTaskDataset(Dataset):
             inputs = self.inputs[:n]
         targets = {name: value[:n] for name, value in self.targets.items()}
         return MultiTaskDataset(inputs, targets, list(self.tasks.values()))
+
+
+def epoch_key(seed: int, epoch: int) -> int:
+    """The seed of an epoch's random order: a function of (run seed, epoch) only, so a resumed
+    run draws what an uninterrupted one would."""
+    return seed * 1_000_003 + epoch
+
+
+def shuffled_batches(rows: torch.Tensor, batch_size: int, key: int) -> list[torch.Tensor]:
+    """``rows`` in the order fixed by ``key`` (see :func:`epoch_key`), split into batches."""
+    order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(key))
+    return list(rows[order].split(batch_size))
 
 
 DomainBatch = tuple[str, torch.Tensor]  # (task, row indices of that task's own dataset)
@@ -175,7 +185,7 @@ class MultiDomainDataset:
                 order += [(name, b[step]) for name, b in per_task.items() if step < len(b)]
         else:
             names = [name for name, b in per_task.items() for _ in b]
-            generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch + 17)
+            generator = torch.Generator().manual_seed(epoch_key(seed, epoch) + 17)
             taken = dict.fromkeys(per_task, 0)
             for i in torch.randperm(len(names), generator=generator).tolist():
                 name = names[i]

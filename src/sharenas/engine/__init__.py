@@ -4,4 +4,4 @@ implements, evaluation, checkpoints, loss weighting, optimisers and data paralle
 from sharenas.engine.step import PlainStep, StepInfo, TrainingStep
 from sharenas.engine.trainer import Trainer, TrainOutcome
 
-__all__ = ["PlainStep", "StepInfo", "Trainer", "TrainOutcome", "TrainingStep"]
+__all__ = ["PlainStep", "StepInfo", "TrainOutcome", "Trainer", "TrainingStep"]

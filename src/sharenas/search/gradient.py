@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from sharenas.data.base import epoch_key, shuffled_batches
 from sharenas.engine.step import StepInfo
 from sharenas.search.base import SearchStep
 from sharenas.spaces.fusion import FusionGenotype, FusionSpace
@@ -63,11 +64,6 @@ def half_split(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return order[: n // 2], order[n // 2 :]
 
 
-def shuffled(rows: torch.Tensor, size: int, seed: int) -> list[torch.Tensor]:
-    order = rows[torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed))]
-    return list(order.split(size))
-
-
 class GradientStep(SearchStep):
     """One architecture step and one weight step per batch of the weight half."""
 
@@ -95,10 +91,10 @@ class GradientStep(SearchStep):
 
     def batches(self, epoch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(weight batch, architecture batch) pairs; the α half is cycled if shorter."""
-        t = self.trainer
-        key = t.seed * 1_000_003 + epoch * 2
-        weight = shuffled(self.weight_rows, t.config.batch_size, key)[: t.config.max_batches]
-        arch = shuffled(self.arch_rows, t.config.batch_size, key + 1)
+        t, size = self.trainer, self.trainer.config.batch_size
+        weight = shuffled_batches(self.weight_rows, size, epoch_key(t.seed, 2 * epoch))
+        arch = shuffled_batches(self.arch_rows, size, epoch_key(t.seed, 2 * epoch + 1))
+        weight = weight[: t.config.max_batches]
         return [(index, arch[i % len(arch)]) for i, index in enumerate(weight)]
 
     def step(self, batch: tuple[torch.Tensor, torch.Tensor], info: StepInfo) -> dict[str, float]:

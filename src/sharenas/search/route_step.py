@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from sharenas.data.base import epoch_key
 from sharenas.engine.evaluate import to_device
 from sharenas.engine.step import StepInfo
 from sharenas.search.base import SearchStep
@@ -74,7 +75,7 @@ class RouteStep(SearchStep):
         return loss
 
     def start_epoch(self, epoch: int) -> None:
-        self.generator.manual_seed(self.trainer.seed * 1_000_003 + epoch + 104_729)
+        self.generator.manual_seed(epoch_key(self.trainer.seed, epoch) + 104_729)
         self.epoch, self.arch_steps = epoch, 0
 
     def step(self, batch: Any, info: StepInfo) -> dict[str, float]:
