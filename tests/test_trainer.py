@@ -93,6 +93,23 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path: Path) -> 
     assert resumed["best_epoch"] == full["best_epoch"]
 
 
+def test_a_checkpoint_of_the_previous_layout_resumes(tmp_path: Path) -> None:
+    """Checkpoints written before the step contract held one 'optimizer' and no step state."""
+    from sharenas.engine.checkpoint import load_checkpoint, save_checkpoint
+
+    full = train(tiny_config(), tmp_path / "full", progress=False)
+    first = tiny_config().model_copy(deep=True)
+    first.train.epochs = 1
+    train(first, tmp_path / "old", progress=False)
+    path = tmp_path / "old" / "checkpoint.pt"
+    state = load_checkpoint(path)
+    state["optimizer"] = state.pop("optimizer.weights")
+    del state["step"]
+    save_checkpoint(state, path)
+    resumed = train(tiny_config(), tmp_path / "old", progress=False, resume=True)
+    assert resumed["tasks"] == full["tasks"]
+
+
 def test_resume_after_sigkill_matches(tmp_path: Path) -> None:
     """Kill a CLI training process mid-run, resume it, and compare with an uninterrupted run."""
     config = tmp_path / "c.yaml"

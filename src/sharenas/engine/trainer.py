@@ -57,6 +57,15 @@ class TrainOutcome:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
+def _upgraded(state: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint of sharenas 0.1 before the step contract (one optimiser, no step state) in
+    today's layout, so that a run started then resumes."""
+    if "optimizer" in state and "optimizer.weights" not in state:
+        state["optimizer.weights"] = state.pop("optimizer")
+    state.setdefault("step", {})
+    return state
+
+
 def _progress(show: bool) -> Progress:
     """One bar on standard error: what trains, the epoch, steps done and the time left."""
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
@@ -222,7 +231,7 @@ class Trainer:
         start, history, seconds = 0, [], 0.0
         best = {"score": -math.inf, "epoch": -1, "val": None, "reference": None, "stale": 0}
         if resume and (self.run_dir / CHECKPOINT).exists():
-            state = load_checkpoint(self.run_dir / CHECKPOINT, self.device)
+            state = _upgraded(load_checkpoint(self.run_dir / CHECKPOINT, self.device))
             restore(state, self._stateful())
             self.step.load_state_dict(state["step"])
             start, history, best = state["epoch"] + 1, state["history"], state["best"]
