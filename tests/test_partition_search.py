@@ -158,6 +158,18 @@ def test_racing_es_workers_enqueue_identical_copies_and_one_holds_each() -> None
     assert len(study.get_trials()) == 12
 
 
+def _has_heartbeat(database: Path, trial_id: int) -> bool:
+    """Whether Optuna's RDB storage holds a heartbeat of the trial (its own table)."""
+    import sqlite3
+
+    connection = sqlite3.connect(database)
+    try:
+        query = "SELECT 1 FROM trial_heartbeats WHERE trial_id = ?"
+        return bool(connection.execute(query, (trial_id,)).fetchall())
+    finally:
+        connection.close()
+
+
 def test_a_killed_worker_leaves_the_study_usable(tmp_path: Path) -> None:
     from sharenas.runs.partition_eval import load_teachers
 
@@ -196,10 +208,11 @@ def test_a_killed_worker_leaves_the_study_usable(tmp_path: Path) -> None:
             except KeyError:
                 continue
             running = next((t for t in study.get_trials() if t.state.name == "RUNNING"), None)
+            # killed only once Optuna has recorded the trial's first heartbeat: a trial killed
+            # before is never seen as stale (a known gap, left to the reliability issue)
+            if running is not None and not _has_heartbeat(folder / "study.db", running._trial_id):
+                running = None
     assert running is not None, "the worker never started a trial"
-    # past the first heartbeat: a trial killed before Optuna records one is never seen as stale
-    # (a known gap, left to the reliability issue), which made this test flaky
-    time.sleep(1.5)
     worker.send_signal(signal.SIGKILL)
     worker.wait()
     time.sleep(4)  # past the grace period of 3 heartbeats

@@ -91,6 +91,10 @@ class PartitionEvaluator(ABC):
         self.config, self.data, self.space, self.settings = config, data, space, settings
         self.handlers = task_handlers(data)
         self.directions = {h.name: h.higher_is_better for h in self.handlers}
+        self.prepare()
+
+    def prepare(self) -> None:  # noqa: B027  (optional hook)
+        """What the evaluator needs before its first partition (e.g. trained teachers)."""
 
     @abstractmethod
     def evaluate(self, genotype: PartitionGenotype, folder: Path) -> Evaluation:
@@ -206,19 +210,13 @@ class DistillStep(TrainingStep):
 class DistillEvaluator(PartitionEvaluator):
     """Score a partition by how well its masked stages reproduce the teachers' features."""
 
-    def __init__(
-        self,
-        config: Config,
-        data: TaskSetData,
-        space: PartitionSpace,
-        settings: PartitionEvalConfig,
-    ) -> None:
-        super().__init__(config, data, space, settings)
-        self.device = resolve_device(config.train.device)
-        self.teachers = load_teachers(config, data).to(self.device)
+    def prepare(self) -> None:
+        """The frozen single-task teachers (trained once, cached)."""
+        self.device = resolve_device(self.config.train.device)
+        self.teachers = load_teachers(self.config, self.data).to(self.device)
         for p in self.teachers.parameters():
             p.requires_grad_(False)
-        self.first = space.stages[0]
+        self.first = self.space.stages[0]
 
     def teacher_features(self, task: str, x: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """(features entering the first masked stage, features leaving the last stage)."""
