@@ -1,0 +1,137 @@
+"""Run folders: what every run writes and reads back.
+
+A run folder holds ``config.yaml`` (resolved), ``arch.json``, ``best.pt`` (the delivered weights)
+and ``metrics.json``; a training run also ``history.jsonl`` and ``checkpoint.pt`` (for
+``--resume``). The delivered model of a search is a run folder like any other.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sharenas.cache import write_bytes_atomic, write_json_atomic
+from sharenas.config import Config, apply_overrides, build_config, dump_config, read_yaml
+from sharenas.errors import ConfigError, SharenasError
+
+ARCH_FORMAT = "sharenas-arch/1"
+CHECKPOINT = "checkpoint.pt"
+BEST = "best.pt"
+METRICS = "metrics.json"
+
+
+def refuse_reuse(folder: Path, resume: bool, checkpoint: Path | None = None) -> None:
+    """Refuse, without ``resume``, a folder holding a finished run or an unfinished one."""
+    folder = Path(folder)
+    if resume:
+        return
+    if (folder / METRICS).exists():
+        raise SharenasError(
+            f"{folder} already holds a finished run; pass --resume to reuse it "
+            "or --out to write elsewhere."
+        )
+    if (checkpoint or folder / CHECKPOINT).exists():
+        raise SharenasError(
+            f"{folder} holds a checkpoint of an unfinished run; pass --resume to "
+            "continue it, or --out to start elsewhere."
+        )
+
+
+def read_arch(path: Path) -> dict[str, Any]:
+    """An ``arch.json``; a clear error when it is not one sharenas wrote."""
+    try:
+        arch = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not a readable arch.json ({exc}).") from None
+    if (
+        not isinstance(arch, dict)
+        or arch.get("format") != ARCH_FORMAT
+        or ("arch" not in arch and arch.get("kind") != "genotype")
+    ):
+        raise ConfigError(
+            f"{path}: not a sharenas arch.json (expected format {ARCH_FORMAT!r} "
+            "with an 'arch' key); pass an architecture name or a run's arch.json."
+        )
+    return arch
+
+
+def _model_section(raw: dict[str, Any], path: Path) -> dict[str, Any]:
+    model = raw.setdefault("model", {})
+    if not isinstance(model, dict):
+        raise ConfigError(f"{path}: model must be a mapping.")
+    return model
+
+
+def resolve_run_config(
+    path: Path, arch: str | Path | None = None, overrides: list[str] | None = None
+) -> Config:
+    """A config file with ``model.arch`` set from a name or an ``arch.json`` (whose model section,
+    backbone included, replaces the file's), then ``--set`` overrides applied (so an override
+    wins over the arch.json)."""
+    raw = read_yaml(Path(path))
+    if arch is not None:
+        model = _model_section(raw, Path(path))
+        if str(arch).endswith(".json"):
+            spec = read_arch(Path(arch))
+            recorded = spec.get("model", {})
+            if spec.get("kind") == "genotype":  # a searched architecture
+                raw["model"] = {**model, **recorded, "arch": spec["space"], "genotype": spec}
+            else:
+                raw["model"] = {**recorded, "arch": spec["arch"]}
+        else:
+            model["arch"] = str(arch)
+    return build_config(apply_overrides(raw, overrides), source=str(path))
+
+
+def with_arch(config: Config, arch: str, genotype: dict[str, Any] | None = None) -> Config:
+    """``config`` with ``model.arch`` (and, for a searched architecture, its genotype) replaced."""
+    raw = config.model_dump(mode="json")
+    raw["model"].update(arch=arch, genotype=genotype)
+    return build_config(raw, source="config with another architecture")
+
+
+def with_search(config: Config) -> Config:
+    """``config`` with its search section, the defaults (a fusion search) when it has none."""
+    if config.search is not None:
+        return config
+    return build_config({**config.model_dump(mode="json"), "search": {}}, source="config")
+
+
+def model_record(config: Config) -> dict[str, Any]:
+    """The model section an arch.json carries, so that ``train --arch`` rebuilds the same network
+    (backbone, per-task backbones, towers) whatever the config's defaults."""
+    return config.model.model_dump(mode="json", exclude={"arch", "genotype"})
+
+
+def arch_record(config: Config) -> dict[str, Any]:
+    """The run's arch.json: a searched genotype as it was, or a hand-designed architecture."""
+    if config.model.genotype:
+        return {**config.model.genotype, "model": model_record(config)}
+    return {
+        "format": ARCH_FORMAT,
+        "kind": "hand-designed",
+        "arch": config.model.arch,
+        "model": model_record(config),
+    }
+
+
+def write_run_files(folder: Path, config: Config) -> None:
+    """``config.yaml`` and ``arch.json`` of a run, written atomically."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(folder / "config.yaml", dump_config(config).encode())
+    write_json_atomic(folder / "arch.json", arch_record(config))
+
+
+def load_run(run_dir: Path) -> tuple[Config, dict[str, Any]]:
+    """(resolved config, metrics record) of a run folder; the record is empty while unfinished."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.yaml"
+    if not config_path.exists():
+        raise SharenasError(f"{run_dir}: not a run folder (no config.yaml).")
+    config = build_config(yaml.safe_load(config_path.read_text()), source=str(config_path))
+    metrics_path = run_dir / METRICS
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    return config, metrics

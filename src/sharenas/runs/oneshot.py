@@ -1,0 +1,214 @@
+"""A one-shot search run (fusion: MTL-NAS gradient; routing: MTNAS REINFORCE or Gumbel): the
+strategy's step trains the supernet through the trainer, the architecture is derived, and the
+delivered model is kept as is (``search.derive: none``), fine-tuned or retrained.
+
+The folder is the delivered model's run folder (``config.yaml`` naming the searched
+architecture, ``arch.json`` with the genotype and the backbone, ``best.pt``, ``metrics.json``
+with test metrics), beside ``supernet/`` (the search's history and checkpoint) and
+``finetune/`` or ``retrain/``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from sharenas.cache import atomic_path, write_json_atomic
+from sharenas.config import Config
+from sharenas.data.base import TaskSetData
+from sharenas.engine.checkpoint import save_checkpoint
+from sharenas.engine.trainer import Trainer
+from sharenas.errors import ConfigError
+from sharenas.resources import count_parameters
+from sharenas.runs.folder import (
+    ARCH_FORMAT,
+    BEST,
+    CHECKPOINT,
+    METRICS,
+    refuse_reuse,
+    with_arch,
+    with_search,
+    write_run_files,
+)
+from sharenas.runs.training import load_data, metrics_record, task_handlers, train
+from sharenas.search.base import SearchStep
+from sharenas.search.registry import create_step
+from sharenas.spaces.base import Space
+from sharenas.spaces.registry import create_space
+
+SUPERNET = "supernet"
+
+
+def search_data(config: Config, out: Path, resume: bool, data: TaskSetData | None) -> TaskSetData:
+    """The task set to search, after refusing a folder in use (without ``resume``) and a
+    multi-domain task set (the architecture steps need every task's target in one batch)."""
+    refuse_reuse(out, resume, out / SUPERNET / CHECKPOINT)
+    data = load_data(config, data)
+    if data.shape == "multi-domain":
+        assert config.search is not None
+        raise ConfigError(
+            f"{data.name} is a multi-domain task set; the {config.search.space} search reads "
+            "multi-output task sets for now (its architecture steps need every task's target "
+            "in one batch). Train its architectures with `sharenas train`."
+        )
+    return data
+
+
+def arch_file(config: Config, step: SearchStep) -> dict[str, Any]:
+    """The searched architecture's arch.json: genotype, space settings, what the search saw."""
+    assert config.search is not None
+    name = config.search.space
+    return {
+        "format": ARCH_FORMAT,
+        "kind": "genotype",
+        "space": name,
+        "strategy": config.search.strategy,
+        "space_config": getattr(config.search, name).model_dump(mode="json"),
+        **step.derive().to_dict(),
+        **step.arch_details(),
+    }
+
+
+def _save_weights(model: nn.Module, folder: Path) -> None:
+    save_checkpoint({"epoch": -1, "model": model.state_dict()}, folder / BEST)
+
+
+def _copy_weights(source: Path, folder: Path) -> None:
+    with atomic_path(folder / BEST) as tmp:
+        tmp.write_bytes((source / BEST).read_bytes())
+
+
+def derive(
+    config: Config, derived: nn.Module, out: Path, data: TaskSetData
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Deliver ``derived`` (inherited weights) per ``search.derive``: kept as is, fine-tuned, or
+    its architecture retrained from scratch; its weights become ``out/best.pt``. Returns (the
+    delivered config, the fine-tune or retrain record, or None)."""
+    assert config.search is not None
+    how = config.search.derive
+    epochs = config.search.derive_epochs or config.train.epochs
+    delivered = config.model_copy(
+        update={"train": config.train.model_copy(update={"epochs": epochs})}
+    )
+    if how == "none":
+        _save_weights(derived, out)
+        return {"config": config}, None
+    folder = out / ("finetune" if how == "finetune" else "retrain")
+    record = train(
+        delivered,
+        folder,
+        data=data,
+        progress=False,
+        resume=(folder / CHECKPOINT).exists(),
+        model=derived if how == "finetune" else None,
+        label=f"{how} the searched network",
+    )
+    _copy_weights(folder, out)
+    keys = ("tasks", "primary", "epochs_run", "train_seconds", "wall_seconds")
+    return {"config": delivered}, {k: record[k] for k in keys} | {"epochs": epochs}
+
+
+def _search(
+    config: Config,
+    out: Path,
+    data: TaskSetData,
+    resume: bool,
+    callbacks: list[Any] | None,
+    progress: bool,
+) -> tuple[Trainer, SearchStep, Space, int]:
+    """Train the strategy's step over the space's supernet in ``out/supernet``; returns the
+    trainer, the step, the space and the epochs run."""
+    settings = config.search
+    assert settings is not None and settings.strategy is not None
+    handlers = task_handlers(data)
+    torch.manual_seed(config.seed)
+    space_settings = getattr(settings, settings.space)
+    space = create_space(settings.space, handlers, data.input_spec, config.model, space_settings)
+    step = create_step(settings.strategy, space, getattr(settings, settings.strategy))
+    write_run_files(out / SUPERNET, config)
+    trainer = Trainer(
+        space.supernet(),
+        handlers,
+        data,
+        config.train,
+        out / SUPERNET,
+        seed=config.seed,
+        progress=progress,
+        callbacks=callbacks,
+        step=step,
+        label=f"search ({settings.space}, {settings.strategy})",
+    )
+    outcome = trainer.fit(resume=resume, test=False)
+    return trainer, step, space, outcome.epochs_run
+
+
+def _scores(config: Config, trainer: Trainer, derived: nn.Module) -> dict[str, Any]:
+    """Test metrics of the derived network (inherited weights) and of the supernet, and the
+    search-evaluation gap between them."""
+    test = trainer.data.test
+    inherited, supernet = trainer.evaluate(test, derived), trainer.evaluate(test)
+    primary = {
+        label: metrics_record(config, trainer.handlers, tasks)["primary"]
+        for label, tasks in (("inherited", inherited), ("supernet", supernet))
+    }
+    return {
+        "inherited_tasks": inherited,
+        "inherited_primary": primary["inherited"],
+        "supernet_tasks": supernet,
+        "supernet_primary": primary["supernet"],
+        "search_evaluation_gap": {
+            t: primary["inherited"][t] - primary["supernet"][t] for t in primary["inherited"]
+        },
+    }
+
+
+def run_oneshot_search(
+    config: Config,
+    out: Path,
+    *,
+    resume: bool = False,
+    data: TaskSetData | None = None,
+    callbacks: list[Any] | None = None,
+    progress: bool = True,
+) -> tuple[dict[str, Any], str]:
+    """Search, derive, deliver; returns the record written to ``metrics.json`` and a line that
+    describes the found architecture."""
+    config = with_search(config)
+    settings = config.search
+    assert settings is not None
+    out, began = Path(out), time.perf_counter()
+    data = search_data(config, out, resume, data)
+    trainer, step, space, epochs = _search(config, out, data, resume, callbacks, progress)
+    search_seconds = time.perf_counter() - began
+    genotype = step.derive()
+    derived = space.inherit(trainer.model, genotype).to(trainer.device)
+    scores = _scores(config, trainer, derived)
+    searched = with_arch(config, settings.space, arch_file(config, step))
+    delivered, extra = derive(searched, derived, out, data)
+    tasks = extra["tasks"] if extra else scores["inherited_tasks"]
+    record = {
+        **metrics_record(delivered["config"], trainer.handlers, tasks),
+        "arch": f"{settings.space} (searched)",
+        "space": settings.space,
+        "strategy": settings.strategy,
+        "derive": settings.derive,
+        **scores,
+        **step.summary(genotype),
+        **trainer.resources(derived),
+        "supernet_params": count_parameters(trainer.model),
+        "supernet_flops_per_example": trainer.resources()["flops_per_example"],
+        "search_seconds": round(search_seconds, 3),
+        "train_seconds": round(search_seconds + (extra or {}).get("train_seconds", 0.0), 3),
+        "epochs": epochs,
+        "device": str(trainer.device),
+    }
+    if extra:
+        record["finetuned" if settings.derive == "finetune" else "retrained"] = extra
+    write_run_files(out, delivered["config"])
+    if trainer.rank == 0:
+        write_json_atomic(out / METRICS, record)
+    return record, step.describe(record)

@@ -1,0 +1,70 @@
+"""A partition search session: the study's Pareto front against share-all, independent and
+single-task, as a table, a front plot and the partition heat maps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sharenas.cache import write_bytes_atomic
+from sharenas.config import Config
+from sharenas.data.base import TaskSetData
+from sharenas.report.partition import front_table, pareto_plot, partition_heatmaps
+from sharenas.report.runs import markdown
+from sharenas.runs.partition import run_partition_search
+from sharenas.runs.folder import CHECKPOINT, METRICS, with_arch
+from sharenas.runs.partition_eval import teacher_folder
+from sharenas.runs.result import Run, SearchResult, open_run
+from sharenas.runs.training import train
+
+
+def partition_session(
+    config: Config, folder: Path, data: TaskSetData, resume: bool
+) -> SearchResult:
+    """Run the study in ``folder/search``, train the chosen point into ``folder/search/model`` (the
+    delivered run folder, Δ_MTL against the single-task teachers trained with the same budget)
+    and write the report beside them."""
+    record = run_partition_search(config, folder / "search", resume=resume, data=data)
+    run = deliver_chosen(config, folder / "search", data)
+    trials = json.loads((folder / "search" / "trials.json").read_text())
+    columns, rows = front_table(record)
+    report = folder / "report.md"
+    title = (
+        f"# {config.data.name}: partition search ({record['strategy']}, "
+        f"{record['evaluator']} evaluation, {record['trials']} partitions)\n\n"
+    )
+    write_bytes_atomic(report, (title + markdown(columns, rows) + "\n").encode())
+    files = {
+        "report": report,
+        "front plot": pareto_plot(record, trials, folder / "pareto.png"),
+        "partitions": partition_heatmaps(record, folder / "partitions.png"),
+    }
+    comparison = [dict(zip(columns, row, strict=True)) for row in rows]
+    note = (
+        f"{record['trials']} partitions evaluated ({record['strategy']}, {record['evaluator']})"
+    )
+    table = (list(columns), [list(row) for row in rows])
+    if run is not None:
+        scores = ", ".join(f"{t} {v:.4g}" for t, v in run.metrics["primary"].items())
+        note += f"; the chosen partition trained with the full budget: test {scores}"
+    return SearchResult(folder, record, comparison, run, files, [note], table)
+
+
+def deliver_chosen(config: Config, study: Path, data: TaskSetData) -> Run | None:
+    """The chosen front point (``arch.json``) trained from scratch with the config's budget, as
+    a run folder; None when the study found no front."""
+    arch = study / "arch.json"
+    if not arch.exists():
+        return None
+    model = study / "model"
+    if not (model / METRICS).exists():
+        train(
+            with_arch(config, "partition", json.loads(arch.read_text())),
+            model,
+            data=data,
+            resume=(model / CHECKPOINT).exists(),
+            reference=teacher_folder(config),
+            progress=False,
+            label="the chosen partition",
+        )
+    return open_run(model)

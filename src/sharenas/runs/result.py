@@ -1,0 +1,68 @@
+"""What a run gives back: its folder, its config, its metrics and the model it delivered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from sharenas.config import Config
+from sharenas.data import create_dataset
+from sharenas.engine.checkpoint import load_checkpoint
+from sharenas.errors import SharenasError
+from sharenas.runs.folder import BEST, load_run
+from sharenas.runs.training import build_model
+
+
+@dataclass
+class Run:
+    """A finished run folder: a training run, or the delivered model of a search."""
+
+    folder: Path
+    config: Config
+    metrics: dict[str, Any]
+
+    @cached_property
+    def model(self) -> nn.Module:
+        """The delivered network with its weights (``best.pt``), in eval mode, on the CPU."""
+        weights = self.folder / BEST
+        if not weights.exists():
+            raise SharenasError(f"{self.folder}: no {BEST}; the run has not finished an epoch.")
+        model, _ = build_model(self.config, create_dataset(self.config.data).load())
+        model.load_state_dict(load_checkpoint(weights, "cpu")["model"])
+        return model.eval()
+
+
+def open_run(folder: Path | str) -> Run:
+    """The run in ``folder`` (``sharenas.load_run``)."""
+    config, metrics = load_run(Path(folder))
+    return Run(Path(folder), config, metrics)
+
+
+@dataclass
+class SearchResult:
+    """A search session: the delivered model's run, the comparison with the baselines, the
+    report's files and a few lines describing what was found."""
+
+    folder: Path
+    metrics: dict[str, Any]
+    comparison: list[dict[str, Any]]
+    run: Run | None = None
+    files: dict[str, Path] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    table: tuple[list[str], list[list[str]]] = ([], [])  # the comparison, formatted
+
+    @property
+    def model(self) -> nn.Module:
+        """The delivered network (a partition study delivers its front, not a trained model:
+        train a front point's arch.json with ``sharenas train --arch``)."""
+        if self.run is None:
+            raise SharenasError(
+                f"{self.folder}: a partition search delivers its front and arch.json, not a "
+                "trained model; train the chosen point with `sharenas train --arch "
+                f"{self.folder / 'search' / 'arch.json'}`."
+            )
+        return self.run.model
