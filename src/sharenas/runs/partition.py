@@ -16,15 +16,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sharenas.spaces.partition import partition_space
 from sharenas.cache import file_lock, write_bytes_atomic, write_json_atomic
 from sharenas.config import Config, dump_config
 from sharenas.data import create_dataset
 from sharenas.data.base import TaskSetData
-from sharenas.runs.folder import model_record
-from sharenas.runs.training import task_handlers
 from sharenas.errors import ConfigError
+from sharenas.runs.folder import model_record
 from sharenas.runs.partition_eval import create_evaluator, load_teachers, teacher_folder
+from sharenas.runs.training import task_handlers
 from sharenas.search.partition_study import (
     OVER_BUDGET,
     SURPLUS,
@@ -36,7 +35,7 @@ from sharenas.search.partition_study import (
     queue_key,
     spent,
 )
-from sharenas.spaces.partition import PartitionSpace
+from sharenas.spaces.partition import PartitionSpace, partition_space
 from sharenas.spaces.partition_resources import partition_resources
 
 
@@ -199,9 +198,7 @@ def worker(config: Config, out: Path, data: TaskSetData | None = None, index: in
     settings = config.search.study
     data = data if data is not None else create_dataset(config.data).load()
     space = _space(config, data)
-    directions = [
-        "maximize" if h.higher_is_better else "minimize" for h in task_handlers(data)
-    ]
+    directions = ["maximize" if h.higher_is_better else "minimize" for h in task_handlers(data)]
     share_all = _flops_of(space, data, space.reference_vectors()["share-all"])
     study = _join_study(config, out, space, directions, _sampler(config, index), share_all)
     objective = TrialObjective(config, out, study, space, data, share_all)

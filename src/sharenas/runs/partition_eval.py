@@ -30,10 +30,10 @@ from sharenas.data.derived import key_digest
 from sharenas.engine.checkpoint import load_checkpoint
 from sharenas.engine.distributed import resolve_device
 from sharenas.engine.evaluate import primary_metrics, to_device
-from sharenas.runs.folder import BEST, with_arch
-from sharenas.runs.training import build_model, task_handlers, train
 from sharenas.engine.step import StepInfo, TrainingStep
 from sharenas.engine.trainer import Trainer
+from sharenas.runs.folder import BEST, with_arch
+from sharenas.runs.training import build_model, task_handlers, train
 from sharenas.search.partition_config import PartitionEvalConfig
 from sharenas.spaces.partition import PartitionGenotype, PartitionSpace
 from sharenas.spaces.partition_network import PartitionNetwork

@@ -11,8 +11,8 @@ from sharenas.config import Config
 from sharenas.data.base import TaskSetData
 from sharenas.report.partition import front_table, pareto_plot, partition_heatmaps
 from sharenas.report.runs import markdown
-from sharenas.runs.partition import run_partition_search
 from sharenas.runs.folder import CHECKPOINT, METRICS, with_arch
+from sharenas.runs.partition import run_partition_search
 from sharenas.runs.partition_eval import teacher_folder
 from sharenas.runs.result import Run, SearchResult, open_run
 from sharenas.runs.training import train
@@ -40,9 +40,7 @@ def partition_session(
         "partitions": partition_heatmaps(record, folder / "partitions.png"),
     }
     comparison = [dict(zip(columns, row, strict=True)) for row in rows]
-    note = (
-        f"{record['trials']} partitions evaluated ({record['strategy']}, {record['evaluator']})"
-    )
+    note = f"{record['trials']} partitions evaluated ({record['strategy']}, {record['evaluator']})"
     table = (list(columns), [list(row) for row in rows])
     if run is not None:
         scores = ", ".join(f"{t} {v:.4g}" for t, v in run.metrics["primary"].items())

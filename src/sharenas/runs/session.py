@@ -36,9 +36,7 @@ def _figures(space: str, arch: dict[str, Any], history: Path, folder: Path) -> d
     }
 
 
-def train_baselines(
-    config: Config, folder: Path, data: TaskSetData, progress: bool
-) -> list[Path]:
+def train_baselines(config: Config, folder: Path, data: TaskSetData, progress: bool) -> list[Path]:
     """``search.baselines`` trained with the search's data, seed and budget (finished ones are
     kept, unfinished ones resumed)."""
     assert config.search is not None
@@ -119,5 +117,3 @@ def _derived_lines(record: dict[str, Any]) -> list[str]:
             scores = ", ".join(f"{t} {v:.4g}" for t, v in record[label]["primary"].items())
             lines.append(f"{label}: {scores}")
     return lines
-
-
