@@ -17,7 +17,9 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
 
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
-    return torch.load(path, map_location=device, weights_only=False)
+    """A checkpoint's tensors and plain values; loading never runs code from the file
+    (``weights_only``: no arbitrary pickled objects)."""
+    return torch.load(path, map_location=device, weights_only=True)
 
 
 def capture(objects: dict[str, Any], **extra: Any) -> dict[str, Any]:

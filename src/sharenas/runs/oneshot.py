@@ -21,6 +21,7 @@ from sharenas.cache import atomic_path, write_json_atomic
 from sharenas.config import Config
 from sharenas.data.base import TaskSetData
 from sharenas.engine.checkpoint import save_checkpoint
+from sharenas.engine.evaluate import primary_metrics
 from sharenas.engine.trainer import Trainer
 from sharenas.errors import ConfigError
 from sharenas.resources import count_parameters
@@ -146,14 +147,14 @@ def _search(
     return trainer, step, space, outcome.epochs_run
 
 
-def _scores(config: Config, trainer: Trainer, derived: nn.Module) -> dict[str, Any]:
+def _scores(trainer: Trainer, derived: nn.Module) -> dict[str, Any]:
     """Test metrics of the derived network (inherited weights) and of the supernet, and the
     search-evaluation gap between them."""
     test = trainer.data.test
     inherited, supernet = trainer.evaluate(test, derived), trainer.evaluate(test)
     primary = {
-        label: metrics_record(config, trainer.handlers, tasks)["primary"]
-        for label, tasks in (("inherited", inherited), ("supernet", supernet))
+        "inherited": primary_metrics(inherited, trainer.handlers),
+        "supernet": primary_metrics(supernet, trainer.handlers),
     }
     return {
         "inherited_tasks": inherited,
@@ -186,7 +187,7 @@ def run_oneshot_search(
     search_seconds = time.perf_counter() - began
     genotype = step.derive()
     derived = space.inherit(trainer.model, genotype).to(trainer.device)
-    scores = _scores(config, trainer, derived)
+    scores = _scores(trainer, derived)
     searched = with_arch(config, settings.space, arch_file(config, step))
     delivered, extra = derive(searched, derived, out, data)
     tasks = extra["tasks"] if extra else scores["inherited_tasks"]
