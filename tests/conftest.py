@@ -12,6 +12,14 @@ import pytest
 import torch
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist each worker (and every process it starts) uses one thread, so that two
+    workers share the 2 CI cores instead of oversubscribing them."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own empty cache and never touches the network sources."""
@@ -23,8 +31,14 @@ def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def real_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One cache for the integration tests, filled from the real sources once per test run."""
-    return tmp_path_factory.mktemp("real-cache")
+    """One cache for the integration tests, filled from the real sources once per test run and
+    shared by the xdist workers (fetches into a cache are locked, so two workers never collide)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    cache = root / "real-cache"
+    cache.mkdir(exist_ok=True)
+    return cache
 
 
 @pytest.fixture
