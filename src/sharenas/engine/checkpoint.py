@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from sharenas.cache import atomic_path, write_bytes_atomic
+from sharenas.errors import SharenasError
+
+
+class CheckpointError(SharenasError):
+    """A checkpoint or weights file cannot be used: damaged, not sharenas's, or carrying code."""
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
@@ -16,10 +24,47 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
         torch.save(state, tmp)
 
 
-def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """A checkpoint's tensors and plain values; loading never runs code from the file
-    (``weights_only``: no arbitrary pickled objects)."""
-    return torch.load(path, map_location=device, weights_only=True)
+def load_checkpoint(
+    path: Path,
+    device: torch.device | str = "cpu",
+    keys: tuple[str, ...] = (),
+    fix: str = "delete it and run again",
+) -> dict[str, Any]:
+    """A checkpoint's tensors and plain values. Loading never runs code from the file
+    (``weights_only``: tensors, containers and numbers only); a damaged file, one carrying other
+    objects, or one without ``keys`` is a :class:`CheckpointError` naming the file and ``fix``."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else "refused"
+        raise CheckpointError(
+            f"{path}: refused unread; it holds objects other than tensors and numbers, which "
+            f"could run code ({first}). Use only files sharenas wrote; {fix}."
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"{path}: damaged or truncated, not a readable checkpoint ({reason}); {fix}."
+        ) from None
+    missing = [k for k in keys if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise CheckpointError(f"{path}: not a sharenas checkpoint (no {missing}); {fix}.")
+    return state
+
+
+def load_weights(
+    model: nn.Module, path: Path, device: torch.device | str = "cpu", fix: str = ""
+) -> nn.Module:
+    """``model`` with the ``model`` weights of ``path`` (a best.pt or checkpoint); a
+    CheckpointError when they do not fit the architecture."""
+    fix = fix or "the weights do not belong to this run; retrain it"
+    state = load_checkpoint(path, device, ("model",), fix)
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        reason = str(exc).strip().splitlines()[0][:200]
+        raise CheckpointError(f"{path}: weights of another network ({reason}); {fix}.") from None
+    return model
 
 
 def capture(objects: dict[str, Any], **extra: Any) -> dict[str, Any]:

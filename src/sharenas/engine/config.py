@@ -2,9 +2,31 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+GENOTYPE_KEYS = ("edges", "layers", "towers", "matrices", "gradients", "tasks")
+
+
+def _bad_leaf(value: Any, path: str) -> str | None:
+    """Where a genotype holds a null or a non-finite number (a hand-edited arch.json)."""
+    if value is None:
+        return f"{path} is null"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{path} is {value}"
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _bad_leaf(item, f"{path}[{key!r}]" if isinstance(key, str) else f"{path}[{key}]")
+        if found:
+            return found
+    return None
 
 
 class _Strict(BaseModel):
@@ -67,6 +89,19 @@ class ModelConfig(_Strict):
     own_weight: float = Field(
         0.9, ge=0, le=1, description="Cross-stitch / NDDR: initial weight of a task's own features."
     )
+
+    @field_validator("genotype")
+    @classmethod
+    def _finite_genotype(cls, genotype: dict[str, Any] | None) -> dict[str, Any] | None:
+        for key in GENOTYPE_KEYS:
+            if genotype is not None and key in genotype:
+                found = _bad_leaf(genotype[key], key)
+                if found:
+                    raise ValueError(
+                        f"the architecture's {found}; an arch.json holds names and finite "
+                        "numbers only: restore the file sharenas wrote"
+                    )
+        return genotype
 
 
 class TrainConfig(_Strict):

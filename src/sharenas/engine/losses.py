@@ -29,9 +29,13 @@ def task_losses(
     values = {name: float(loss.detach()) for name, loss in losses.items()}
     for name, value in values.items():
         if not math.isfinite(value):
+            kept = (
+                f"The last good checkpoint is {checkpoint} (kept; --resume continues from it)."
+                if checkpoint.exists()
+                else "No epoch had finished, so there is no checkpoint to resume from."
+            )
             raise TrainingError(
-                f"task {name!r}: loss is {value} at {where}. The last good checkpoint is "
-                f"{checkpoint} (kept). Lower train.lr, or check the task's targets for invalid "
-                "values."
+                f"task {name!r}: loss is {value} at {where}. {kept} Lower train.lr, or check "
+                "the inputs and the task's targets for invalid values (NaN, inf)."
             )
     return losses, values

@@ -24,7 +24,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 
 from sharenas.data.base import Split, TaskSetData, shard
-from sharenas.engine.checkpoint import capture, load_checkpoint, restore, save_checkpoint
+from sharenas.engine.checkpoint import (
+    CheckpointError,
+    capture,
+    load_checkpoint,
+    load_weights,
+    restore,
+    save_checkpoint,
+)
 from sharenas.engine.config import TrainConfig
 from sharenas.engine.distributed import average_gradients, init_distributed, resolve_device
 from sharenas.engine.evaluate import autocast, evaluate, primary_metrics, relative_score, to_device
@@ -231,9 +238,7 @@ class Trainer:
         start, history, seconds = 0, [], 0.0
         best = {"score": -math.inf, "epoch": -1, "val": None, "reference": None, "stale": 0}
         if resume and (self.run_dir / CHECKPOINT).exists():
-            state = _upgraded(load_checkpoint(self.run_dir / CHECKPOINT, self.device))
-            restore(state, self._stateful())
-            self.step.load_state_dict(state["step"])
+            state = self._resumed_state()
             start, history, best = state["epoch"] + 1, state["history"], state["best"]
             seconds = state["train_seconds"]
             log.info("resuming %s after epoch %d", self.run_dir, state["epoch"])
@@ -258,6 +263,22 @@ class Trainer:
                     self._save(epoch, history, best, seconds)
         self.log.close()
         return self._outcome(best, history, seconds, test)
+
+    def _resumed_state(self) -> dict[str, Any]:
+        """The checkpoint's state, restored into the model, optimisers, step and RNGs."""
+        path = self.run_dir / CHECKPOINT
+        fix = f"delete {path.name} to start the run over, or restore the file"
+        keys = ("model", "epoch", "history", "best", "train_seconds", "rng")
+        state = _upgraded(load_checkpoint(path, self.device, keys, fix))
+        try:
+            restore(state, self._stateful())
+            self.step.load_state_dict(state["step"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            reason = str(exc).strip().splitlines()[0][:200]
+            raise CheckpointError(
+                f"{path}: a checkpoint of another run or network ({reason}); {fix}."
+            ) from None
+        return state
 
     def _validate(self, epoch: int, best: dict[str, Any]) -> bool:
         """Score the epoch on validation; keep the best weights. Returns whether it improved."""
@@ -303,7 +324,7 @@ class Trainer:
             torch.distributed.barrier()
         kept = best
         if self.step.keep_best:
-            self.model.load_state_dict(load_checkpoint(self.run_dir / BEST, self.device)["model"])
+            load_weights(self.model, self.run_dir / BEST, self.device)
         elif history:
             kept = {"epoch": history[-1]["epoch"], "val": history[-1]["val"]}
         return TrainOutcome(

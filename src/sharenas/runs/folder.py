@@ -40,6 +40,66 @@ def refuse_reuse(folder: Path, resume: bool, checkpoint: Path | None = None) -> 
         )
 
 
+RUNTIME_KEYS = (  # may change between a run and its resumption (a longer run, another device)
+    "train.epochs",
+    "train.early_stopping",
+    "train.device",
+    "train.threads",
+    "train.tensorboard",
+    "train.eval_batch_size",
+    "search.study.workers",
+    "search.study.storage",
+)
+
+
+def _flat(raw: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        return {prefix: raw}
+    flat: dict[str, Any] = {}
+    for key, value in raw.items():
+        flat.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def config_differences(recorded: Path, config: Config) -> list[str]:
+    """The keys whose values in ``config`` differ from the config a folder recorded."""
+    try:
+        old = _flat(yaml.safe_load(recorded.read_text()))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{recorded}: unreadable ({exc}); the folder is damaged.") from None
+    new = _flat(yaml.safe_load(dump_config(config)))
+    keys = sorted(k for k in {*old, *new} if old.get(k) != new.get(k))
+    return [k for k in keys if not k.startswith(RUNTIME_KEYS)]
+
+
+def check_resume(folder: Path, resume: bool, config: Config, recorded: list[Path]) -> None:
+    """With ``resume``: a clear error unless ``folder`` holds a run (one of ``recorded``, its
+    config file, newest layout first) started with the same config, so that nothing there is
+    overwritten by another request."""
+    if not resume:
+        return
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SharenasError(
+            f"--resume {folder}: no such folder, so nothing to resume; drop --resume to start "
+            "a new run there."
+        )
+    found = next((path for path in recorded if path.exists()), None)
+    if found is None:
+        raise SharenasError(
+            f"--resume {folder}: nothing to resume there (no {recorded[0].name}); drop --resume "
+            "to start a new run."
+        )
+    differences = config_differences(found, config)
+    if differences:
+        shown = ", ".join(differences[:4]) + (" …" if len(differences) > 4 else "")
+        raise SharenasError(
+            f"--resume {folder}: it was started with another config (different {shown}; see "
+            f"{found}); resume with the same config, --arch and --set options, or pass --out "
+            "for a new run."
+        )
+
+
 def read_arch(path: Path) -> dict[str, Any]:
     """An ``arch.json``; a clear error when it is not one sharenas wrote."""
     try:

@@ -10,9 +10,12 @@ with the best mean score relative to single-task) and ``metrics.json``.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +28,23 @@ from sharenas.runs.folder import model_record
 from sharenas.runs.partition_eval import create_evaluator, load_teachers, teacher_folder
 from sharenas.runs.training import task_handlers
 from sharenas.search.partition_study import (
+    DUPLICATE,
     OVER_BUDGET,
     SURPLUS,
     EvolutionProposer,
     dump_trials,
+    duplicates,
     is_surplus_copy,
-    open_storage,
     open_study,
+    position,
     queue_key,
     spent,
 )
-from sharenas.spaces.partition import PartitionSpace, partition_space
+from sharenas.search.storage import PASSWORD_ENV, heartbeat, open_storage
+from sharenas.spaces.partition import PartitionGenotype, PartitionSpace, partition_space
 from sharenas.spaces.partition_resources import partition_resources
+
+log = logging.getLogger(__name__)
 
 
 def study_settings(config: Config, out: Path) -> tuple[str, str]:
@@ -76,15 +84,16 @@ def _flops_of(space: PartitionSpace, data: TaskSetData, vector: list[float]) -> 
     return partition_resources(network, data.val.example(2)).total_flops
 
 
-def _sampler(config: Config, index: int) -> Any:
-    """NSGA-II (with the FLOPs budget as a constraint) or random sampling; each worker's
-    ``index`` gives it its own seed, so workers draw different points."""
+def _sampler(config: Config, index: int, position: int = 0) -> Any:
+    """NSGA-II (with the FLOPs budget as a constraint) or random sampling, seeded by the study
+    seed, the worker's ``index`` (workers draw different points) and the trial's ``position``
+    (a resumed study draws what an uninterrupted one would)."""
     import optuna
 
     assert config.search is not None
     settings = config.search.study
     study_seed = settings.seed if settings.seed is not None else config.seed
-    seed = study_seed * 1000 + index
+    seed = (study_seed * 1000 + index) * 100_003 + position
     if config.search.strategy != "nsga2":
         return optuna.samplers.RandomSampler(seed=seed)
 
@@ -111,7 +120,6 @@ def _join_study(
     One process here at a time creates the tables and the study; on a shared database, Optuna
     loads a study another machine created, and copies of the queued references are told apart
     by their key (partition_study.holders)."""
-    import optuna
 
     assert config.search is not None
     settings = config.search.study
@@ -128,8 +136,23 @@ def _join_study(
                 )
             study.set_user_attr("references_enqueued", True)
             study.set_user_attr("share_all_flops", share_all_flops)
-    optuna.storages.fail_stale_trials(study)
+    settle(study, settings.heartbeat)
     return study
+
+
+def settle(study: Any, interval: int) -> None:
+    """Fail the trials of killed workers before going on: a trial still RUNNING is waited for
+    until its heartbeat is stale (3 intervals), so that a resumed study queues the killed
+    trial again first, in the order an uninterrupted one would have evaluated it."""
+    import optuna
+    from optuna.trial import TrialState
+
+    deadline = time.monotonic() + 3 * interval + 2
+    while time.monotonic() < deadline:
+        optuna.storages.fail_stale_trials(study)
+        if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            return
+        time.sleep(0.5)
 
 
 class TrialObjective:
@@ -173,22 +196,74 @@ class TrialObjective:
             trial.set_user_attr("total_flops", flops)
         return excess > 0
 
-    def __call__(self, trial: Any) -> list[float]:
-        import optuna
+    def _duplicate_of(self, trial: Any, genotype: dict[str, Any]) -> int | None:
+        """The number of another trial that holds the same partition (evaluated, running or
+        over the budget): a vector that rounds to a known partition is not evaluated again."""
+        from optuna.trial import TrialState
 
+        for other in self.study.get_trials(deepcopy=False):
+            held = other.state in (TrialState.COMPLETE, TrialState.RUNNING) or (
+                other.state == TrialState.PRUNED and other.user_attrs.get(OVER_BUDGET)
+            )
+            if (
+                other.number != trial.number
+                and held
+                and other.user_attrs.get("genotype") == genotype
+            ):
+                return other.number
+        return None
+
+    def propose(self, trial: Any) -> PartitionGenotype | None:
+        """The partition ``trial`` evaluates, or None when it is pruned without an evaluation (a
+        surplus copy, a partition already held by another trial, over the FLOPs budget)."""
         size = self.space.vector_size
         vector = [trial.suggest_float(f"v{i}", 0.0, 1.0) for i in range(size)]
         if self._skip(trial):
             trial.set_user_attr(SURPLUS, True)
-            raise optuna.TrialPruned()
+            return None
         genotype = self.space.genotype_from_vector(vector)
+        duplicate = self._duplicate_of(trial, genotype.to_dict())
+        if duplicate is not None:
+            trial.set_user_attr(DUPLICATE, duplicate)
+            return None
         trial.set_user_attr("genotype", genotype.to_dict())
         if self._over_budget(trial, vector):
-            raise optuna.TrialPruned()
+            return None
+        return genotype
+
+    def evaluate(self, trial: Any, genotype: PartitionGenotype) -> list[float]:
+        """Every task's validation score and the FLOPs of the partition."""
         evaluation = self.evaluator.evaluate(genotype, self.out / "trials" / str(trial.number))
         trial.set_user_attr("evaluation", evaluation.to_dict())
         scores = [evaluation.primary[h.name] for h in self.handlers]
         return [*scores, float(evaluation.total_flops)]
+
+
+def run_trial(
+    study: Any, objective: TrialObjective, sampler: Callable[[int], Any], lock: Path
+) -> None:
+    """Ask, evaluate and tell one trial. The ask runs under a file lock (SQLite cannot lock a
+    row, so two local workers could otherwise pop the same queued trial) with a sampler seeded
+    by the trial's position in the study, so that a resumed study proposes what an
+    uninterrupted one would. The heartbeat is recorded before the lock is released."""
+    import optuna
+
+    with file_lock(lock):
+        optuna.storages.fail_stale_trials(study)
+        study.sampler = sampler(position(study))
+        trial = study.ask()
+        study._storage.record_heartbeat(trial._trial_id)
+        genotype = objective.propose(trial)
+    if genotype is None:
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        return
+    with heartbeat(study._storage, trial._trial_id, objective.settings.heartbeat):
+        try:
+            values = objective.evaluate(trial, genotype)
+        except BaseException:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            raise
+    study.tell(trial, values)
 
 
 def worker(config: Config, out: Path, data: TaskSetData | None = None, index: int = 0) -> None:
@@ -201,6 +276,7 @@ def worker(config: Config, out: Path, data: TaskSetData | None = None, index: in
     directions = ["maximize" if h.higher_is_better else "minimize" for h in task_handlers(data)]
     share_all = _flops_of(space, data, space.reference_vectors()["share-all"])
     study = _join_study(config, out, space, directions, _sampler(config, index), share_all)
+    out = Path(out)
     objective = TrialObjective(config, out, study, space, data, share_all)
     proposer = None
     if config.search.strategy == "es":
@@ -212,8 +288,38 @@ def worker(config: Config, out: Path, data: TaskSetData | None = None, index: in
         if proposer is not None and not proposer.propose():
             time.sleep(1.0)
             continue
-        study.optimize(objective, n_trials=1, catch=())
+        if duplicates(study) > 10 * settings.trials + 50:
+            log.warning(
+                "%s: the sampler keeps proposing partitions already evaluated; the space holds "
+                "fewer distinct partitions than search.study.trials=%d, so the search stops",
+                out,
+                settings.trials,
+            )
+            break
+        run_trial(study, objective, lambda n: _sampler(config, index, n), out / ".study.lock")
     dump_trials(study, Path(out) / "trials.json")
+
+
+def worker_environment(config: Config, out: Path) -> dict[str, str]:
+    """The workers' environment: the storage password is passed through it (config.yaml keeps
+    the URL without it, and a command line is visible to every user)."""
+    from sqlalchemy.engine import make_url
+
+    assert config.search is not None
+    env = dict(os.environ)
+    url = config.search.study.storage
+    password = make_url(url).password if url else None
+    if password:
+        env[PASSWORD_ENV] = str(password)
+    return env
+
+
+def check_storage(config: Config) -> None:
+    """Open a given storage before data loading and teacher training, so that a wrong URL or
+    password fails at once."""
+    assert config.search is not None
+    if config.search.study.storage:
+        open_storage(config.search.study.storage, config.search.study.heartbeat)
 
 
 def check_budget(config: Config, data: TaskSetData, space: PartitionSpace) -> None:
@@ -263,7 +369,8 @@ def run_partition_search(
         worker(config, out, data)
     else:  # separate processes, each joining the study through the storage
         command = [sys.executable, "-m", "sharenas.runs.partition_worker", str(out)]
-        processes = [subprocess.Popen([*command, str(i)]) for i in range(workers)]
+        env = worker_environment(config, out)
+        processes = [subprocess.Popen([*command, str(i)], env=env) for i in range(workers)]
         failed = [code for code in (p.wait() for p in processes) if code != 0]
         if failed:
             raise ConfigError(

@@ -14,6 +14,8 @@ partition's resources from its masks.
 
 from __future__ import annotations
 
+import logging
+import shutil
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -23,11 +25,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from sharenas.cache import cache_root, file_lock
+from sharenas.cache import cache_root, file_lock, manifest_ok, write_manifest
 from sharenas.config import Config
 from sharenas.data.base import MultiDomainDataset, Split, TaskSetData
 from sharenas.data.derived import key_digest
-from sharenas.engine.checkpoint import load_checkpoint
+from sharenas.engine.checkpoint import CheckpointError, load_weights
 from sharenas.engine.distributed import resolve_device
 from sharenas.engine.evaluate import primary_metrics, to_device
 from sharenas.engine.step import StepInfo, TrainingStep
@@ -38,6 +40,8 @@ from sharenas.search.partition_config import PartitionEvalConfig
 from sharenas.spaces.partition import PartitionGenotype, PartitionSpace
 from sharenas.spaces.partition_network import PartitionNetwork
 from sharenas.spaces.partition_resources import partition_resources
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -138,22 +142,35 @@ def teacher_folder(config: Config) -> Path:
     return cache_root() / "teachers" / key_digest(key)
 
 
+TEACHER_FILES = ["best.pt", "metrics.json", "config.yaml"]
+
+
+def _train_teachers(config: Config, data: TaskSetData, folder: Path) -> None:
+    """Train the teachers into ``folder`` (resuming a readable checkpoint), then record the
+    checksums of the files the search reads."""
+    resume = (folder / "checkpoint.pt").exists()
+    try:
+        train(with_arch(config, "single-task"), folder, data=data, progress=False, resume=resume)
+    except CheckpointError as exc:  # a damaged checkpoint of an unfinished teacher: start over
+        log.warning("%s; training the teachers again", exc)
+        shutil.rmtree(folder)
+        train(with_arch(config, "single-task"), folder, data=data, progress=False)
+    write_manifest(folder, TEACHER_FILES)
+
+
 def load_teachers(config: Config, data: TaskSetData) -> nn.Module:
-    """The trained single-task model (one backbone and head per task), trained once and cached."""
+    """The trained single-task model (one backbone and head per task), trained once and cached.
+    A cached teacher whose files fail their checksums (damaged, or changed by someone else) is
+    trained again, like a dataset cache."""
     folder = teacher_folder(config)
-    teacher_config = with_arch(config, "single-task")
     with file_lock(folder.parent / f".{folder.name}.lock"):
+        if (folder / "metrics.json").exists() and not manifest_ok(folder):
+            log.warning("cached teachers in %s fail their checksums; training them again", folder)
+            shutil.rmtree(folder)
         if not (folder / "metrics.json").exists():
-            train(
-                teacher_config,
-                folder,
-                data=data,
-                progress=False,
-                resume=(folder / "checkpoint.pt").exists(),
-            )
-    model, _ = build_model(teacher_config, data)
-    model.load_state_dict(load_checkpoint(folder / BEST)["model"])
-    return model.eval()
+            _train_teachers(config, data, folder)
+    model, _ = build_model(with_arch(config, "single-task"), data)
+    return load_weights(model, folder / BEST, "cpu", f"delete {folder} to train them again").eval()
 
 
 class DistillStep(TrainingStep):

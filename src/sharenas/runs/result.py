@@ -11,7 +11,7 @@ from torch import nn
 
 from sharenas.config import Config
 from sharenas.data import create_dataset
-from sharenas.engine.checkpoint import load_checkpoint
+from sharenas.engine.checkpoint import load_weights
 from sharenas.errors import SharenasError
 from sharenas.runs.folder import BEST, load_run
 from sharenas.runs.training import build_model
@@ -32,8 +32,7 @@ class Run:
         if not weights.exists():
             raise SharenasError(f"{self.folder}: no {BEST}; the run has not finished an epoch.")
         model, _ = build_model(self.config, create_dataset(self.config.data).load())
-        model.load_state_dict(load_checkpoint(weights, "cpu")["model"])
-        return model.eval()
+        return load_weights(model, weights, "cpu").eval()
 
 
 def open_run(folder: Path | str) -> Run:

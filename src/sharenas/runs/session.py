@@ -12,8 +12,11 @@ from sharenas.config import Config
 from sharenas.data.base import TaskSetData
 from sharenas.engine.distributed import is_main_process
 from sharenas.report.runs import read_metrics, table_rows, with_delta, write_report
-from sharenas.runs.folder import CHECKPOINT, METRICS, with_arch, with_search
+from sharenas.runs.folder import CHECKPOINT, METRICS, check_resume, with_arch, with_search
+from sharenas.runs.lock import folder_lock
 from sharenas.runs.oneshot import SUPERNET, run_oneshot_search
+from sharenas.runs.partition import check_storage
+from sharenas.runs.partition_session import partition_session
 from sharenas.runs.result import SearchResult, open_run
 from sharenas.runs.smoke import default_folder, smoke_config
 from sharenas.runs.training import load_data, train
@@ -86,11 +89,29 @@ def search(
     assert config.search is not None
     space = config.search.space
     folder = Path(out) if out is not None else default_folder(config, space, smoke)
-    data = load_data(config, None)
+    inner = folder / "search" / ("" if space == "partition" else SUPERNET)
+    check_resume(folder, resume, config, [inner / "config.yaml"])
     if space == "partition":
-        from sharenas.runs.partition_session import partition_session
+        check_storage(config)
+    with folder_lock(folder):
+        data = load_data(config, None)
+        if space == "partition":
+            return partition_session(config, folder, data, resume)
+        return _oneshot_session(config, folder, data, resume, baselines, progress, callbacks)
 
-        return partition_session(config, folder, data, resume)
+
+def _oneshot_session(
+    config: Config,
+    folder: Path,
+    data: TaskSetData,
+    resume: bool,
+    baselines: bool,
+    progress: bool,
+    callbacks: list[Any] | None,
+) -> SearchResult:
+    """A fusion or routing search in ``folder/search``, then the baselines and the report."""
+    assert config.search is not None
+    space = config.search.space
     record, note = run_oneshot_search(
         config, folder / "search", resume=resume, data=data, callbacks=callbacks, progress=progress
     )

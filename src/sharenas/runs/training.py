@@ -20,12 +20,20 @@ from sharenas.cache import write_json_atomic
 from sharenas.config import Config
 from sharenas.data import create_dataset
 from sharenas.data.base import TaskSetData
-from sharenas.engine.checkpoint import load_checkpoint
+from sharenas.engine.checkpoint import load_weights
 from sharenas.engine.distributed import resolve_device
 from sharenas.engine.evaluate import evaluate, primary_metrics
 from sharenas.engine.trainer import Trainer, TrainOutcome
 from sharenas.errors import ConfigError, SharenasError
-from sharenas.runs.folder import BEST, METRICS, load_run, refuse_reuse, write_run_files
+from sharenas.runs.folder import (
+    BEST,
+    METRICS,
+    check_resume,
+    load_run,
+    refuse_reuse,
+    write_run_files,
+)
+from sharenas.runs.lock import folder_lock
 from sharenas.runs.smoke import default_folder, smoke_config
 from sharenas.tasks import TaskHandler, create_task_handler, delta_mtl
 
@@ -120,7 +128,28 @@ def train(
     if smoke:
         config = smoke_config(config)
     run_dir = Path(out) if out is not None else default_run_dir(config, smoke)
-    refuse_reuse(run_dir, resume)
+    check_resume(run_dir, resume, config, [run_dir / "config.yaml"])
+    with folder_lock(run_dir):
+        refuse_reuse(run_dir, resume)
+        return _train_locked(
+            config, run_dir, resume, smoke, reference, progress, data, callbacks, model, label
+        )
+
+
+def _train_locked(
+    config: Config,
+    run_dir: Path,
+    resume: bool,
+    smoke: bool,
+    reference: Path | None,
+    progress: bool,
+    data: TaskSetData | None,
+    callbacks: list[Any] | None,
+    model: nn.Module | None,
+    label: str | None,
+) -> dict[str, Any]:
+    """:func:`train` once the folder is locked: the request is validated (data, model,
+    reference) before anything is written."""
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     began = time.perf_counter()
@@ -161,7 +190,7 @@ def evaluate_run(run_dir: Path, split: str = "test") -> dict[str, dict[str, floa
     data = create_dataset(config.data).load()
     model, handlers = build_model(config, data)
     device = resolve_device(config.train.device)
-    model.load_state_dict(load_checkpoint(weights, device)["model"])
+    load_weights(model, weights, device, f"retrain the run, or restore {BEST} from its source")
     model.to(device)
     return evaluate(
         model,

@@ -36,37 +36,20 @@ from sharenas.search.partition_config import StudyConfig
 
 SURPLUS = "surplus"
 OVER_BUDGET = "over_budget"
+DUPLICATE = "duplicate_of"
 
 
-def open_storage(url: str, heartbeat: int) -> Any:
-    """Optuna RDB storage with heartbeats; a killed worker's trial is retried (3 times at most)."""
-    import warnings
+def position(study: Any) -> int:
+    """How many trials of the study are not failed: the same for the next trial of a resumed
+    study (whose killed trial failed and was queued again) as for an uninterrupted one."""
+    from optuna.trial import TrialState
 
-    import optuna
-    from optuna import storages
+    return sum(t.state != TrialState.FAIL for t in study.get_trials(deepcopy=False))
 
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    retry = getattr(storages, "RetryHeartbeatStaleTrialCallback", None)
-    try:
-        if retry is not None:  # optuna >= 4.9
-            return storages.RDBStorage(
-                url,
-                heartbeat_interval=heartbeat,
-                grace_period=3 * heartbeat,
-                heartbeat_stale_trial_callback=retry(max_retry=3),
-            )
-        return storages.RDBStorage(
-            url,
-            heartbeat_interval=heartbeat,
-            grace_period=3 * heartbeat,
-            failed_trial_callback=storages.RetryFailedTrialCallback(max_retry=3),
-        )
-    except Exception as exc:  # sqlalchemy raises many kinds; all mean "cannot open"
-        raise ConfigError(
-            f"search.study.storage={url!r} cannot be opened ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0][:200]}); give a reachable database URL such as "
-            "sqlite:///runs/study.db or postgresql://user@host/db."
-        ) from None
+
+def duplicates(study: Any) -> int:
+    """How many trials were pruned because another trial holds their partition."""
+    return sum(DUPLICATE in t.user_attrs for t in study.get_trials(deepcopy=False))
 
 
 def open_study(

@@ -1,0 +1,145 @@
+"""The partition study's Optuna storage: opening it, and keeping its password out of sight.
+
+A storage URL may carry a password (``postgresql://user:secret@host/db``). It is never printed
+nor saved: messages show ``***`` in its place, and saved configs keep the URL without it. The
+password can come instead from ``$SHARENAS_STORAGE_PASSWORD`` or the database's own mechanisms
+(PostgreSQL: ``$PGPASSWORD`` or ``~/.pgpass``), which a resumed search or a worker started by hand
+then uses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import warnings
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from sharenas.errors import ConfigError
+
+PASSWORD_ENV = "SHARENAS_STORAGE_PASSWORD"
+
+
+def _parsed(url: str) -> Any:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url)
+    except (ArgumentError, ValueError):
+        return None
+
+
+def shown(url: str) -> str:
+    """``url`` as it may be printed: its password replaced by ``***``."""
+    parsed = _parsed(url)
+    return url if parsed is None else parsed.render_as_string(hide_password=True)
+
+
+def saved(url: str | None) -> str | None:
+    """``url`` as it may be written to a file: without its password."""
+    parsed = _parsed(url) if url else None
+    if parsed is None or parsed.password is None:
+        return url
+    return parsed.set(password=None).render_as_string(hide_password=False)
+
+
+def with_password(url: str) -> str:
+    """``url`` with ``$SHARENAS_STORAGE_PASSWORD`` filled in when it has no password."""
+    password = os.environ.get(PASSWORD_ENV)
+    parsed = _parsed(url)
+    if not password or parsed is None or parsed.password is not None or parsed.username is None:
+        return url
+    return parsed.set(password=password).render_as_string(hide_password=False)
+
+
+def _scrubbed(message: str, url: str) -> str:
+    parsed = _parsed(url)
+    if parsed is not None and parsed.password:
+        message = message.replace(str(parsed.password), "***")
+    return message
+
+
+def _storage_class() -> type:
+    """Optuna's RDB storage that also fails a trial killed before its first heartbeat (Optuna
+    skips trials without a heartbeat row, so such a trial stayed RUNNING for ever)."""
+    from optuna import storages
+    from optuna.storages._rdb import models
+    from optuna.trial import TrialState
+
+    class Storage(storages.RDBStorage):  # type: ignore[misc]
+        def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+            stale = list(super()._get_stale_trial_ids(study_id))
+            grace = timedelta(seconds=self.grace_period or 2 * (self.heartbeat_interval or 1))
+            session = self.scoped_session()
+            try:
+                running = (
+                    session.query(models.TrialModel)
+                    .filter(models.TrialModel.state == TrialState.RUNNING)
+                    .filter(models.TrialModel.study_id == study_id)
+                    .all()
+                )
+                for trial in running:
+                    started = trial.datetime_start or datetime.now()
+                    if not trial.heartbeats and datetime.now() - started > grace:
+                        stale.append(trial.trial_id)
+            finally:
+                session.close()
+            return sorted(set(stale))
+
+    return Storage
+
+
+def open_storage(url: str, heartbeat: int) -> Any:
+    """Optuna RDB storage with heartbeats; a killed worker's trial is retried (3 times at most).
+    A ConfigError, the password hidden, when it cannot be opened."""
+    import optuna
+    from optuna import storages
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    retry = getattr(storages, "RetryHeartbeatStaleTrialCallback", None)
+    callback = (
+        {"heartbeat_stale_trial_callback": retry(max_retry=3)}
+        if retry is not None  # optuna >= 4.9
+        else {"failed_trial_callback": storages.RetryFailedTrialCallback(max_retry=3)}
+    )
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+    full = with_password(url)
+    # SQLite locks the whole file: wait for it (up to a minute) rather than fail under load
+    engine = {"connect_args": {"timeout": 60}} if full.startswith("sqlite") else {}
+    try:
+        return _storage_class()(
+            full,
+            engine_kwargs=engine,
+            heartbeat_interval=heartbeat,
+            grace_period=3 * heartbeat,
+            **callback,
+        )
+    except Exception as exc:  # sqlalchemy raises many kinds; all mean "cannot open"
+        reason = _scrubbed(str(exc).splitlines()[0][:200] if str(exc) else "", full)
+        raise ConfigError(
+            f"search.study.storage={shown(url)!r} cannot be opened ({type(exc).__name__}: "
+            f"{reason}); give a reachable database URL such as sqlite:///runs/study.db or "
+            f"postgresql://user@host/db (the password from ${PASSWORD_ENV}, $PGPASSWORD or "
+            "~/.pgpass)."
+        ) from None
+
+
+@contextlib.contextmanager
+def heartbeat(storage: Any, trial_id: int, interval: int) -> Iterator[None]:
+    """Record ``trial_id``'s heartbeat every ``interval`` seconds while the block runs."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(interval):
+            storage.record_heartbeat(trial_id)
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{trial_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
