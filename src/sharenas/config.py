@@ -172,10 +172,19 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | None) -> dict[st
 
 def read_yaml(path: Path) -> dict[str, Any]:
     path = Path(path)
+    if path.is_dir():
+        hint = (
+            " (a run folder's config is its config.yaml)" if (path / "config.yaml").exists() else ""
+        )
+        raise ConfigError(f"{path} is a folder, not a config file; give a YAML file{hint}.")
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file.")
     try:
         raw = yaml.safe_load(path.read_text())
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file, so not a YAML config.") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc}).") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if raw is None:

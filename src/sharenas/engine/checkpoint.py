@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -36,13 +37,15 @@ def load_checkpoint(
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else "refused"
+        named = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        what = f" (it names {named.group(1)})" if named else ""
         raise CheckpointError(
             f"{path}: refused unread; it holds objects other than tensors and numbers, which "
-            f"could run code ({first}). Use only files sharenas wrote; {fix}."
+            f"could run code{what}. Use only files sharenas wrote; {fix}."
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
-        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = text.split(". ")[0][:160]
         raise CheckpointError(
             f"{path}: damaged or truncated, not a readable checkpoint ({reason}); {fix}."
         ) from None

@@ -7,25 +7,45 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-GENOTYPE_KEYS = ("edges", "layers", "towers", "matrices", "gradients", "tasks")
+GENOTYPE_LEAVES = {  # a genotype's structural keys, and what their innermost values are
+    "edges": str,
+    "layers": str,
+    "towers": str,
+    "tasks": str,
+    "matrices": float,
+    "gradients": float,
+}
 
 
-def _bad_leaf(value: Any, path: str) -> str | None:
-    """Where a genotype holds a null or a non-finite number (a hand-edited arch.json)."""
+def _bad_leaf(value: Any, path: str, leaf: type) -> str | None:
+    """Where a genotype holds a null, a non-finite number or a value of the wrong kind."""
+    if isinstance(value, dict | list):
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            where = f"{path}[{key!r}]" if isinstance(key, str) else f"{path}[{key}]"
+            found = _bad_leaf(item, where, leaf)
+            if found:
+                return found
+        return None
     if value is None:
         return f"{path} is null"
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"{path} is {value}"
-    if isinstance(value, dict):
-        items = value.items()
-    elif isinstance(value, list):
-        items = enumerate(value)
-    else:
-        return None
-    for key, item in items:
-        found = _bad_leaf(item, f"{path}[{key!r}]" if isinstance(key, str) else f"{path}[{key}]")
+    if leaf is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"{path} is {value!r}, not a number"
+        return None if math.isfinite(value) else f"{path} is {value}"
+    return None if isinstance(value, str) else f"{path} is {value!r}, not a name"
+
+
+def genotype_problem(genotype: dict[str, Any]) -> str | None:
+    """What is wrong with a genotype's structure (a null, NaN, infinity or a value of the wrong
+    kind where a name or a number belongs), or None."""
+    for key, leaf in GENOTYPE_LEAVES.items():
+        found = _bad_leaf(genotype[key], key, leaf) if key in genotype else None
         if found:
-            return found
+            return (
+                f"the architecture's {found}; an arch.json holds names and finite numbers only: "
+                "restore the file sharenas wrote"
+            )
     return None
 
 
@@ -93,14 +113,9 @@ class ModelConfig(_Strict):
     @field_validator("genotype")
     @classmethod
     def _finite_genotype(cls, genotype: dict[str, Any] | None) -> dict[str, Any] | None:
-        for key in GENOTYPE_KEYS:
-            if genotype is not None and key in genotype:
-                found = _bad_leaf(genotype[key], key)
-                if found:
-                    raise ValueError(
-                        f"the architecture's {found}; an arch.json holds names and finite "
-                        "numbers only: restore the file sharenas wrote"
-                    )
+        problem = genotype_problem(genotype or {})
+        if problem:
+            raise ValueError(problem)
         return genotype
 
 

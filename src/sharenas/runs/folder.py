@@ -15,6 +15,7 @@ import yaml
 
 from sharenas.cache import write_bytes_atomic, write_json_atomic
 from sharenas.config import Config, apply_overrides, build_config, dump_config, read_yaml
+from sharenas.engine.config import genotype_problem
 from sharenas.errors import ConfigError, SharenasError
 
 ARCH_FORMAT = "sharenas-arch/1"
@@ -115,6 +116,9 @@ def read_arch(path: Path) -> dict[str, Any]:
             f"{path}: not a sharenas arch.json (expected format {ARCH_FORMAT!r} "
             "with an 'arch' key); pass an architecture name or a run's arch.json."
         )
+    problem = genotype_problem(arch)
+    if problem:
+        raise ConfigError(f"{path}: {problem}.")
     return arch
 
 
