@@ -43,7 +43,7 @@ def saved(url: str | None) -> str | None:
     parsed = _parsed(url) if url else None
     if parsed is None or parsed.password is None:
         return url
-    return parsed.set(password=None).render_as_string(hide_password=False)
+    return parsed._replace(password=None).render_as_string(hide_password=False)
 
 
 def with_password(url: str) -> str:
