@@ -114,8 +114,11 @@ class RouteStep(SearchStep):
         return {"policy": self.policy.state_dict(), "baseline": self.baseline}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """The policy as the checkpoint's epoch left it, and the supernet on the route that
+        epoch ended with (a search resumed after its last epoch evaluates that route)."""
         self.policy.load_state_dict(state["policy"])
         self.baseline = state["baseline"]
+        self.supernet.genotype, self.supernet.relaxation = self.derive(), None
 
     def arch_details(self) -> dict[str, Any]:
         return {
