@@ -229,3 +229,26 @@ def test_pinned_package_files_are_verified_before_use(tmp_path: Path, monkeypatc
     good = hashlib.sha256(archive.read_bytes()).hexdigest()
     path = download_verified("some-pkg", "some_pkg-1.0.tar.gz", good, tmp_path / "get")
     assert path.read_bytes() == archive.read_bytes()
+
+
+@pytest.mark.parametrize("damage", ["payload", "truncated"])
+def test_a_damaged_cached_teacher_is_trained_again(tmp_path: Path, damage: str):
+    """The cached partition teachers carry checksums: a planted payload or a truncated file
+    fails them, so the teachers are trained again and the payload never runs."""
+    from sharenas.data import create_dataset
+    from sharenas.runs.partition_eval import load_teachers, teacher_folder
+    from tests.test_partition_search import partition_config
+
+    config = partition_config(trials=2)
+    data = create_dataset(config.data).load()
+    load_teachers(config, data)
+    weights = teacher_folder(config) / "best.pt"
+    marker = tmp_path / "PWNED"
+    if damage == "payload":
+        torch.save({"model": Payload(marker), "epoch": 0}, weights)
+    else:
+        weights.write_bytes(weights.read_bytes()[:200])
+    model = load_teachers(config, data)
+    assert not marker.exists()
+    assert sum(p.numel() for p in model.parameters()) > 0
+    assert torch.load(weights, weights_only=True)["model"]  # a good file again

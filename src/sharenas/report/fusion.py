@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sharenas.report.figure import save_figure
 from sharenas.spaces.fusion import Edge
 
 
@@ -65,7 +66,7 @@ def architecture_diagram(arch: dict[str, Any], path: Path) -> Path:
     kept_count = sum(c["kept"] for c in arch["candidates"])
     ax.set_title(f"fusion edges kept: {kept_count} of {len(arch['candidates'])}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
     return path
 
@@ -92,6 +93,6 @@ def gate_history_plot(history_path: Path, path: Path) -> Path:
     right.set_xlabel("final σ(α)")
     right.set_title("final gate values", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
     return path

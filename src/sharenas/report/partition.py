@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from sharenas.report.figure import save_figure
 from sharenas.report.fusion import _pyplot
 
 
@@ -50,7 +51,7 @@ def pareto_plot(record: dict[str, Any], trials: list[dict[str, Any]], path: Path
         ax.set_ylabel(f"{task} val {metric} ({direction} is better)")
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
     return path
 
@@ -92,7 +93,7 @@ def partition_heatmaps(record: dict[str, Any], path: Path, limit: int = 4) -> Pa
             gradient = (genotype.get("gradients") or genotype["matrices"])[0]
             _heatmap(axes[1][column], gradient, tasks, f"trial {point['number']}: gradients G")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
     return path
 

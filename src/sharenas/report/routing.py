@@ -9,6 +9,7 @@ from typing import Any
 
 import matplotlib.patches
 
+from sharenas.report.figure import save_figure
 from sharenas.report.fusion import _pyplot
 from sharenas.spaces.routing import INPUT, RoutingGenotype, needed
 
@@ -114,7 +115,7 @@ def route_diagram(arch: dict[str, Any], path: Path) -> Path:
     ax.axis("off")
     ax.set_title(f"searched routes ({arch.get('strategy', 'routing')})", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
     return path
 
@@ -133,6 +134,6 @@ def search_history_plot(history_path: Path, path: Path) -> Path:
     right.set_xlabel("epoch")
     right.set_ylabel("policy entropy (nats, mean per choice)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
     return path

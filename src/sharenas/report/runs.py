@@ -9,6 +9,7 @@ from typing import Any
 
 from sharenas.cache import write_bytes_atomic
 from sharenas.errors import SharenasError
+from sharenas.report.figure import save_figure
 from sharenas.tasks import delta_mtl
 
 
@@ -89,7 +90,7 @@ def chart(records: list[dict[str, Any]], path: Path) -> None:
         )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 

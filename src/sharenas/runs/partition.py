@@ -136,8 +136,23 @@ def _join_study(
                 )
             study.set_user_attr("references_enqueued", True)
             study.set_user_attr("share_all_flops", share_all_flops)
-    settle(study, settings.heartbeat)
+    import optuna
+
+    optuna.storages.fail_stale_trials(study)
     return study
+
+
+def settle_killed(config: Config, url: str, name: str) -> None:
+    """On --resume: fail the killed search's trials (when its study exists)."""
+    import optuna
+
+    assert config.search is not None
+    heartbeat = config.search.study.heartbeat
+    try:
+        study = optuna.load_study(study_name=name, storage=open_storage(url, heartbeat))
+    except KeyError:  # killed before the study was created
+        return
+    settle(study, heartbeat)
 
 
 def settle(study: Any, interval: int) -> None:
@@ -361,6 +376,8 @@ def run_partition_search(
     check_budget(config, data, space)
     out.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(out / "config.yaml", dump_config(config).encode())
+    if resume:  # the trials of the killed search fail (and are queued again) before any other
+        settle_killed(config, url, name)
     began = time.perf_counter()
     teachers = load_teachers(config, data)  # trained once, before the workers need them
     del teachers
