@@ -143,12 +143,13 @@ def test_a_hand_edited_arch_json_is_named(tmp_path: Path, key: str, value: objec
 
 
 def test_inf_in_a_csv_feature_is_named_before_any_folder(tmp_path: Path):
-    rows = ["x,y,label"] + [f"{i % 7},{i / 3},{i % 2}" for i in range(60)]
-    rows[5] = "inf,1.0,0"
+    rows = ["x,y,label,size"] + [f"{i % 7},{i / 3},{i % 2},{i / 7}" for i in range(60)]
+    rows[5] = "inf,1.0,0,0.5"
     (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
     config = tmp_path / "c.yaml"
     config.write_text(
-        f"data: {{name: tabular-csv, path: {tmp_path / 'd.csv'}, targets: {{label: binary}}}}\n"
+        f"data: {{name: tabular-csv, path: {tmp_path / 'd.csv'}, "
+        "targets: {label: binary, size: regression}}\n"
         "model: {arch: hard-sharing, backbone: {name: mlp, widths: [8]}}\n"
         "train: {epochs: 1, batch_size: 16}\n"
     )
