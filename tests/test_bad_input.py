@@ -203,6 +203,12 @@ def test_a_second_process_on_a_folder_in_use_is_refused(tmp_path: Path):
         config.write_text(TRAIN)
         result = run_cli("train", str(config), "--out", str(folder), "-q")
         refused(result, "is in use by", f"pid {holder.pid}")
+        search = tmp_path / "s.yaml"
+        search.write_text(
+            TRAIN.replace("arch: hard-sharing, ", "") + "search: {space: partition}\n"
+        )
+        result = run_cli("search", str(search), "--out", str(folder), "-q")
+        refused(result, "is in use by", f"pid {holder.pid}")
     finally:
         holder.kill()
         holder.wait()
@@ -253,3 +259,28 @@ def test_a_damaged_cached_teacher_is_trained_again(tmp_path: Path, damage: str):
     assert not marker.exists()
     assert sum(p.numel() for p in model.parameters()) > 0
     assert torch.load(weights, weights_only=True)["model"]  # a good file again
+
+
+def test_a_payload_in_a_search_checkpoint_never_runs(tmp_path: Path):
+    """The supernet's checkpoint, read by ``search --resume``, is refused like a run's."""
+    config = tmp_path / "s.yaml"
+    config.write_text(TRAIN.replace("arch: hard-sharing, ", "") + "search: {fusion: {}}\n")
+    out = tmp_path / "out"
+    done = run_cli("search", str(config), "--out", str(out), "--no-baselines", "-q")
+    assert done.returncode == 0, done.stderr
+    marker = tmp_path / "PWNED"
+    torch.save({"model": Payload(marker), "epoch": 0}, out / "search/supernet/checkpoint.pt")
+    before = digest(out)
+    again = run_cli("search", str(config), "--out", str(out), "--no-baselines", "--resume", "-q")
+    refused(again, "supernet/checkpoint.pt", "refused unread")
+    assert not marker.exists()
+    assert digest(out) == before
+
+
+def test_a_search_folder_of_the_earlier_layout_is_named(tmp_path: Path):
+    config = tmp_path / "s.yaml"
+    config.write_text(TRAIN.replace("arch: hard-sharing, ", "") + "search: {fusion: {}}\n")
+    (tmp_path / "out" / "search").mkdir(parents=True)
+    (tmp_path / "out" / "search" / "search_checkpoint.pt").write_bytes(b"old")
+    result = run_cli("search", str(config), "--out", str(tmp_path / "out"), "--resume", "-q")
+    refused(result, "earlier sharenas", "search_checkpoint.pt", "another --out")

@@ -208,10 +208,6 @@ def test_a_killed_worker_leaves_the_study_usable(tmp_path: Path) -> None:
             except KeyError:
                 continue
             running = next((t for t in study.get_trials() if t.state.name == "RUNNING"), None)
-            # killed only once Optuna has recorded the trial's first heartbeat: a trial killed
-            # before is never seen as stale (a known gap, left to the reliability issue)
-            if running is not None and not _has_heartbeat(folder / "study.db", running._trial_id):
-                running = None
     assert running is not None, "the worker never started a trial"
     worker.send_signal(signal.SIGKILL)
     worker.wait()
@@ -254,3 +250,21 @@ def test_study_options_only_apply_to_the_partition_search(tmp_path: Path) -> Non
     )
     result = run_cli("search", str(path), "--workers", "2")
     assert result.returncode == 2 and "--workers apply to the partition search" in result.stderr
+
+
+def test_a_trial_killed_before_its_first_heartbeat_is_failed(tmp_path: Path) -> None:
+    """Optuna never sees a RUNNING trial without a heartbeat row as stale; sharenas's storage
+    fails it once the grace period (3 heartbeats) has passed since it started."""
+    import optuna
+
+    from sharenas.search.storage import open_storage
+
+    storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}", heartbeat=1)
+    study = optuna.create_study(storage=storage, study_name="s")
+    trial = study.ask()  # RUNNING, and no heartbeat recorded: as if killed right here
+    assert not _has_heartbeat(tmp_path / "study.db", trial._trial_id)
+    optuna.storages.fail_stale_trials(study)
+    assert study.get_trials()[0].state.name == "RUNNING"  # within the grace period: alive
+    time.sleep(3.5)
+    optuna.storages.fail_stale_trials(study)
+    assert study.get_trials()[0].state.name == "FAIL"

@@ -11,6 +11,7 @@ from sharenas.cache import write_json_atomic
 from sharenas.config import Config
 from sharenas.data.base import TaskSetData
 from sharenas.engine.distributed import is_main_process
+from sharenas.errors import SharenasError
 from sharenas.report.runs import read_metrics, table_rows, with_delta, write_report
 from sharenas.runs.folder import CHECKPOINT, METRICS, check_resume, with_arch, with_search
 from sharenas.runs.lock import folder_lock
@@ -70,6 +71,20 @@ def _fill_delta(runs: list[Path]) -> list[dict[str, Any]]:
     return records
 
 
+def refuse_old_layout(folder: Path) -> None:
+    """A clear error for a fusion or routing search folder written before the one-loop layout
+    (``search/search_checkpoint.pt``, no ``search/supernet/``): this version cannot continue
+    its checkpoint, whose state had another shape."""
+    old = folder / "search" / "search_checkpoint.pt"
+    if old.exists() and not (folder / "search" / SUPERNET).exists():
+        raise SharenasError(
+            f"--resume {folder}: this search was started by an earlier sharenas ({old.name}, "
+            "before the search/supernet/ layout), whose checkpoint this version cannot "
+            "continue; its history (search/search_history.jsonl) stays readable. Start the "
+            "search again with another --out."
+        )
+
+
 def search(
     config: Config,
     out: Path | None = None,
@@ -90,6 +105,8 @@ def search(
     space = config.search.space
     folder = Path(out) if out is not None else default_folder(config, space, smoke)
     inner = folder / "search" / ("" if space == "partition" else SUPERNET)
+    if resume:
+        refuse_old_layout(folder)
     check_resume(folder, resume, config, [inner / "config.yaml"])
     if space == "partition":
         check_storage(config)
