@@ -32,6 +32,7 @@ from sharenas.search.partition_study import (
     OVER_BUDGET,
     SURPLUS,
     EvolutionProposer,
+    RetryKilledTrial,
     dump_trials,
     duplicates,
     is_surplus_copy,
@@ -126,7 +127,7 @@ def _join_study(
     url, name = study_settings(config, out)
     references = space.reference_vectors()
     with file_lock(Path(out) / ".study.lock"):
-        storage = open_storage(url, settings.heartbeat)
+        storage = open_storage(url, settings.heartbeat, RetryKilledTrial())
         signature = _signature(config, space, directions)
         study = open_study(storage, name, [*directions, "minimize"], signature, sampler)
         if not study.user_attrs.get("references_enqueued"):
@@ -149,7 +150,9 @@ def settle_killed(config: Config, url: str, name: str) -> None:
     assert config.search is not None
     heartbeat = config.search.study.heartbeat
     try:
-        study = optuna.load_study(study_name=name, storage=open_storage(url, heartbeat))
+        study = optuna.load_study(
+            study_name=name, storage=open_storage(url, heartbeat, RetryKilledTrial())
+        )
     except KeyError:  # killed before the study was created
         return
     settle(study, heartbeat)
@@ -395,7 +398,7 @@ def run_partition_search(
                 "see their messages above, then rerun with --resume."
             )
     seconds = time.perf_counter() - began
-    storage = open_storage(url, config.search.study.heartbeat)
+    storage = open_storage(url, config.search.study.heartbeat, RetryKilledTrial())
     study = optuna.load_study(study_name=name, storage=storage)
     return summarise(config, out, study, data, seconds)
 

@@ -40,11 +40,47 @@ DUPLICATE = "duplicate_of"
 
 
 def position(study: Any) -> int:
-    """How many trials of the study are not failed: the same for the next trial of a resumed
-    study (whose killed trial failed and was queued again) as for an uninterrupted one."""
+    """The position of the trial the next ask gives (the lowest-numbered waiting trial, else a
+    new one): how many trials before it are not failed. A killed trial fails and is queued
+    again, so its copy takes the killed trial's position, and every later trial the position
+    it has in an uninterrupted study."""
     from optuna.trial import TrialState
 
-    return sum(t.state != TrialState.FAIL for t in study.get_trials(deepcopy=False))
+    trials = study.get_trials(deepcopy=False)
+    waiting = [t.number for t in trials if t.state == TrialState.WAITING]
+    below = min(waiting) if waiting else math.inf
+    return sum(t.state != TrialState.FAIL and t.number < below for t in trials)
+
+
+QUEUE_ATTRS = ("reference", "es_generation", "es_k", "es_sign", "es_centre")
+
+
+class RetryKilledTrial:
+    """Queue a killed trial (failed as heartbeat-stale) again, at most ``max_retry`` times. As
+    Optuna's own retry, but its parameters are kept only when all were drawn (the trial got as
+    far as its genotype, or they were queued): a trial killed half-way through drawing them is
+    drawn again whole, so the sampler proposes what an uninterrupted study would."""
+
+    def __init__(self, max_retry: int = 3) -> None:
+        self.max_retry = max_retry
+
+    def __call__(self, study: Any, trial: Any) -> None:
+        import optuna
+
+        history = [*trial.system_attrs.get("retry_history", []), trial.number]
+        if len(history) > self.max_retry:
+            return
+        whole = "genotype" in trial.user_attrs or "fixed_params" in trial.system_attrs
+        system = {k: v for k, v in trial.system_attrs.items() if whole or k != "fixed_params"}
+        study.add_trial(
+            optuna.create_trial(
+                state=optuna.trial.TrialState.WAITING,
+                params=dict(trial.params) if whole else {},
+                distributions=dict(trial.distributions) if whole else {},
+                user_attrs={k: v for k, v in trial.user_attrs.items() if k in QUEUE_ATTRS},
+                system_attrs={**system, "failed_trial": trial.number, "retry_history": history},
+            )
+        )
 
 
 def duplicates(study: Any) -> int:

@@ -92,18 +92,20 @@ def _storage_class() -> type:
     return Storage
 
 
-def open_storage(url: str, heartbeat: int) -> Any:
-    """Optuna RDB storage with heartbeats; a killed worker's trial is retried (3 times at most).
-    A ConfigError, the password hidden, when it cannot be opened."""
+def open_storage(url: str, heartbeat: int, retry: Any = None) -> Any:
+    """Optuna RDB storage with heartbeats; a killed worker's trial is handed to ``retry``
+    (default: Optuna's retry, 3 times at most). A ConfigError, the password hidden, when it
+    cannot be opened."""
     import optuna
     from optuna import storages
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    retry = getattr(storages, "RetryHeartbeatStaleTrialCallback", None)
+    stale = getattr(storages, "RetryHeartbeatStaleTrialCallback", None)  # optuna >= 4.9
+    retry = retry or (stale or storages.RetryFailedTrialCallback)(max_retry=3)
     callback = (
-        {"heartbeat_stale_trial_callback": retry(max_retry=3)}
-        if retry is not None  # optuna >= 4.9
-        else {"failed_trial_callback": storages.RetryFailedTrialCallback(max_retry=3)}
+        {"heartbeat_stale_trial_callback": retry}
+        if stale is not None
+        else {"failed_trial_callback": retry}
     )
     warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
     full = with_password(url)
