@@ -80,7 +80,11 @@ class SearchConfig(BaseModel):
         None,
         description="Hand-designed architectures trained with the same budget for comparison "
         "(default: single-task, hard-sharing and the space's own: cross-stitch and nddr for "
-        "fusion, mmoe and ple for routing).",
+        "fusion, mmoe and ple for routing); 'random' adds random_architectures points drawn "
+        "uniformly from the searched space, each trained from scratch.",
+    )
+    random_architectures: int = Field(
+        5, ge=1, description="How many random architectures the 'random' baseline trains."
     )
 
     @model_validator(mode="after")

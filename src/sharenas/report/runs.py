@@ -10,6 +10,7 @@ from typing import Any
 from sharenas.cache import write_bytes_atomic
 from sharenas.errors import SharenasError
 from sharenas.report.figure import save_figure
+from sharenas.report.random_summary import best_on_validation, is_random, mean_row
 from sharenas.tasks import delta_mtl
 
 
@@ -38,25 +39,37 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return "–" if value is None else f"{value:.{digits}g}"
 
 
+def _row(r: dict[str, Any], tasks: list[str], name: str) -> list[str]:
+    row = [name, r["arch"]]
+    for task in tasks:
+        row += [_fmt(v) for v in r["tasks"].get(task, {}).values()]
+    delta = r.get("delta_mtl")
+    return [
+        *row,
+        "–" if delta is None else f"{delta:+.2f}",
+        f"{r['params']:,}",
+        f"{r['flops_per_example'] / 1e6:.3g}",
+        f"{r['train_seconds']:.1f}",
+    ]
+
+
+def _name(record: dict[str, Any]) -> str:
+    run = Path(record["run"])
+    return f"random/{run.name}" if is_random(record) else run.name
+
+
 def table_rows(records: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Every run's row; with random architectures among them, their mean ± std and the one best
+    on validation after them."""
     tasks = list(records[0]["tasks"])
     columns = ["run", "arch"]
     for task in tasks:
         columns += [f"{task} {metric}" for metric in records[0]["tasks"][task]]
     columns += ["Δ_MTL %", "params", "MFLOPs/example", "train s"]
-    rows = []
-    for r in records:
-        row = [Path(r["run"]).name, r["arch"]]
-        for task in tasks:
-            row += [_fmt(v) for v in r["tasks"].get(task, {}).values()]
-        delta = r.get("delta_mtl")
-        row += [
-            "–" if delta is None else f"{delta:+.2f}",
-            f"{r['params']:,}",
-            f"{r['flops_per_example'] / 1e6:.3g}",
-            f"{r['train_seconds']:.1f}",
-        ]
-        rows.append(row)
+    rows = [_row(r, tasks, _name(r)) for r in records]
+    mean, best = mean_row(records, tasks), best_on_validation(records)
+    if mean is not None and best is not None:
+        rows += [mean, _row(best, tasks, f"random best on val ({_name(best)})")]
     return columns, rows
 
 

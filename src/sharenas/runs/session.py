@@ -18,6 +18,7 @@ from sharenas.runs.lock import folder_lock
 from sharenas.runs.oneshot import SUPERNET, run_oneshot_search
 from sharenas.runs.partition import check_storage
 from sharenas.runs.partition_session import partition_session
+from sharenas.runs.random_archs import RANDOM, train_random
 from sharenas.runs.result import SearchResult, open_run
 from sharenas.runs.smoke import default_folder, smoke_config
 from sharenas.runs.training import load_data, train
@@ -47,6 +48,9 @@ def train_baselines(config: Config, folder: Path, data: TaskSetData, progress: b
     runs = []
     for arch in config.search.baselines or []:
         run_dir = folder / "baselines" / arch
+        if arch == RANDOM:
+            runs += train_random(config, run_dir, data, progress)
+            continue
         if not (run_dir / METRICS).exists():
             train(
                 with_arch(config, arch),

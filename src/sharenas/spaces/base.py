@@ -11,6 +11,7 @@ import json
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, TypeVar
 
+import torch
 from pydantic import BaseModel
 from torch import nn
 
@@ -40,6 +41,11 @@ class Space(ABC):
     @abstractmethod
     def build(self, genotype: Genotype) -> nn.Module:
         """The network of ``genotype`` (fresh weights)."""
+
+    @abstractmethod
+    def sample(self, generator: torch.Generator) -> Genotype:
+        """A point drawn uniformly from the space (the random-architecture baseline: Li &
+        Talwalkar 2019; Sciuto et al. 2019)."""
 
 
 def space_config(model: type[M], genotype: dict[str, Any]) -> M:

@@ -401,6 +401,13 @@ class FusionSpace(Space):
             derived.nodes[key] = node.keep(mask)  # type: ignore[operator]
         return derived
 
+    def sample(self, generator: torch.Generator) -> FusionGenotype:
+        """Each candidate edge kept with probability 1/2: every gate set equally likely."""
+        keep = torch.rand(len(self.candidates), generator=generator) < 0.5
+        return FusionGenotype(
+            tuple(sorted(e for e, k in zip(self.candidates, keep.tolist(), strict=True) if k))
+        )
+
     @staticmethod
     def single_task() -> FusionGenotype:
         """No edge: every task on its own."""

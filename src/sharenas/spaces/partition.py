@@ -358,6 +358,12 @@ class PartitionSpace(Space):
         blocks = 2 if self.config.gradient_masks else 1
         return blocks * self.matrix_count * self._per_matrix
 
+    def sample(self, generator: torch.Generator) -> PartitionGenotype:
+        """A point drawn uniformly from [0, 1]^D (the partition study's random sampler draws the
+        same way)."""
+        vector = torch.rand(self.vector_size, generator=generator, dtype=torch.float64)
+        return self.genotype_from_vector(vector.tolist())
+
     def genotype_from_vector(self, vector: Sequence[float]) -> PartitionGenotype:
         """The genotype of a point of [0, 1]^D (values outside are clipped)."""
         if len(vector) != self.vector_size:

@@ -453,6 +453,12 @@ class RoutingSpace(Space):
                 layers[-1].append(route)
         return RoutingGenotype(tuple(tuple(layer) for layer in layers), tuple(towers))
 
+    def sample(self, generator: torch.Generator) -> RoutingGenotype:
+        """One option per choice, each equally likely: every route set equally likely."""
+        return self.genotype_from(
+            [int(torch.randint(len(c.options), (1,), generator=generator)) for c in self.choices()]
+        )
+
     def indices_of(self, genotype: RoutingGenotype) -> list[int]:
         """The inverse of :meth:`genotype_from`."""
         self.validate(genotype)

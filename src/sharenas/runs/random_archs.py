@@ -1,0 +1,79 @@
+"""Random architectures of the searched space: the yardstick every search is compared with.
+
+The NAS literature's first check (Li & Talwalkar 2019, "Random search and reproducibility for
+NAS"; Sciuto et al. 2019, "Evaluating the search phase of NAS") is whether a search beats
+architectures drawn at random from its own space. ``search.baselines: [random]`` draws
+``search.random_architectures`` points uniformly (``Space.sample``, seeded by the config's seed)
+and trains each from scratch with the baselines' data, seed and budget, into
+``baselines/random/<k>/``; the report shows them, their mean ± std and the best by validation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sharenas.cache import write_json_atomic
+from sharenas.config import Config
+from sharenas.data.base import TaskSetData
+from sharenas.runs.folder import ARCH_FORMAT, CHECKPOINT, METRICS, with_arch
+from sharenas.runs.training import task_handlers, train
+from sharenas.spaces.base import Genotype
+from sharenas.spaces.registry import create_space
+
+RANDOM = "random"
+
+
+def random_genotypes(config: Config, data: TaskSetData) -> list[Genotype]:
+    """``search.random_architectures`` points of the searched space, drawn uniformly with a
+    generator seeded by the config's seed (the same draws every time)."""
+    settings = config.search
+    assert settings is not None
+    space = create_space(
+        settings.space,
+        task_handlers(data),
+        data.input_spec,
+        config.model,
+        getattr(settings, settings.space),
+    )
+    generator = torch.Generator().manual_seed(10_007 * config.seed + 1)
+    return [space.sample(generator) for _ in range(settings.random_architectures)]
+
+
+def random_arch_record(config: Config, genotype: Genotype) -> dict[str, Any]:
+    """The arch.json of a random point: its genotype and the space settings."""
+    settings = config.search
+    assert settings is not None
+    return {
+        "format": ARCH_FORMAT,
+        "kind": "genotype",
+        "space": settings.space,
+        "strategy": RANDOM,
+        "space_config": getattr(settings, settings.space).model_dump(mode="json"),
+        **genotype.to_dict(),
+    }
+
+
+def train_random(config: Config, folder: Path, data: TaskSetData, progress: bool) -> list[Path]:
+    """Each random architecture trained from scratch in ``folder/<k>`` (finished ones kept,
+    unfinished ones resumed); returns the run folders."""
+    assert config.search is not None
+    space = config.search.space
+    genotypes = random_genotypes(config, data)
+    runs = []
+    for k, genotype in enumerate(genotypes):
+        run_dir = folder / str(k)
+        if not (run_dir / METRICS).exists():
+            record = train(
+                with_arch(config, space, random_arch_record(config, genotype)),
+                run_dir,
+                resume=(run_dir / CHECKPOINT).exists(),
+                data=data,
+                progress=progress,
+                label=f"random architecture {k + 1}/{len(genotypes)}",
+            )
+            write_json_atomic(run_dir / METRICS, {**record, "arch": f"{space} ({RANDOM})"})
+        runs.append(run_dir)
+    return runs
