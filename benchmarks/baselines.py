@@ -20,6 +20,7 @@ import torch
 
 from sharenas.config import load_config
 from sharenas.data import create_dataset
+from sharenas.report.paired import mean_std
 from sharenas.runs.folder import resolve_run_config
 from sharenas.runs.training import train
 from sharenas.tasks import delta_mtl
@@ -74,9 +75,7 @@ def print_table(records: dict, archs: list[str], seeds: list[int]) -> None:
         runs = [records[(arch, s)] for s in seeds if (arch, s) in records]
         cells = [arch]
         for task in tasks:
-            values = [r["primary"][task] for r in runs]
-            spread = statistics.stdev(values) if len(values) > 1 else 0.0
-            cells.append(f"{statistics.mean(values):.4f} ± {spread:.4f}")
+            cells.append(mean_std([r["primary"][task] for r in runs]))
         deltas = [
             delta_mtl(
                 r["primary"], records[("single-task", r["seed"])]["primary"], r["higher_is_better"]

@@ -5,9 +5,12 @@
    Δ_MTL (mean ± std over seeds);
 2. the paper's ablation: search-evaluation gap (derived − supernet, per task) with λ = 10 and
    λ = 0, and the final gate values of both (histogram data);
-3. cost: search wall time ÷ the NDDR model's training time for the same epochs.
+3. cost: search wall time ÷ the NDDR model's training time for the same epochs;
+4. paired comparison (per seed, same data and budget): the searched model − the best baseline
+   and − ``--random K`` architectures drawn uniformly from the space (their mean, and the one
+   best on validation), with 95 % t intervals and the verdict beats / tie / below.
 
-    python benchmarks/fusion.py configs/multimnist-fusion.yaml --seeds 0,1,2
+    python benchmarks/fusion.py configs/multimnist-fusion.yaml --seeds 0,1,2 --random 5
 """
 
 from __future__ import annotations
@@ -20,8 +23,12 @@ from pathlib import Path
 
 from sharenas.config import load_config
 from sharenas.data import create_dataset
+from sharenas.report.paired import mean_std
+from sharenas.report.runs import read_metrics
+from sharenas.report.seed_table import paired_report
 from sharenas.runs.folder import with_arch
 from sharenas.runs.oneshot import run_oneshot_search
+from sharenas.runs.random_archs import train_random
 from sharenas.runs.training import train
 from sharenas.tasks import delta_mtl
 
@@ -54,9 +61,16 @@ def plot_gates(folder: Path, path: Path) -> Path:
     return path
 
 
-def mean_std(values: list[float]) -> str:
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.4f} ± {spread:.4f}"
+def random_references(
+    config_path: Path, overrides: list[str], seed: int, count: int, folder: Path, data
+) -> list[dict]:
+    """``count`` random architectures of the space trained with the baselines' budget."""
+    config = load_config(
+        config_path,
+        [*overrides, f"seed={seed}", f"search.random_architectures={count}"],
+    )
+    shutil.rmtree(folder, ignore_errors=True)
+    return [read_metrics(run) for run in train_random(config, folder, data, progress=False)]
 
 
 def main() -> None:
@@ -72,6 +86,9 @@ def main() -> None:
     parser.add_argument(
         "--plot-only", action="store_true", help="Only redraw the histogram from --runs."
     )
+    parser.add_argument(
+        "--random", type=int, default=5, help="Random architectures per seed (0: none)."
+    )
     args = parser.parse_args()
     figure = args.figure or args.runs / f"{args.config.stem}-gates.png"
     if args.plot_only:
@@ -82,6 +99,7 @@ def main() -> None:
     data = create_dataset(base.data).load()
     results: dict[tuple[str, int], dict] = {}
     ablation: dict[float, list[dict]] = {10.0: [], 0.0: []}
+    randoms: dict[int, list[dict]] = {}
     for seed in seeds:
         config = load_config(args.config, [*args.overrides, f"seed={seed}"])
         for arch in BASELINES:
@@ -118,6 +136,11 @@ def main() -> None:
                 results[("fusion (searched)", seed)] = record
             if retrain:
                 results[("fusion (retrained)", seed)] = {**record, **record["retrained"]}
+        if args.random:
+            folder = args.runs / args.config.stem / f"random-s{seed}"
+            randoms[seed] = random_references(
+                args.config, args.overrides, seed, args.random, folder, data
+            )
         print(f"seed {seed} done", flush=True)
 
     first = results[("single-task", seeds[0])]
@@ -143,6 +166,9 @@ def main() -> None:
             f"| {arch} | " + " | ".join(cells) + f" | {mean_std(deltas)} | "
             f"{runs[0]['flops_per_example'] / 1e6:.3g} |"
         )
+
+    by_seed = {s: {arch: results[(arch, s)] for arch in (*searched, *BASELINES)} for s in seeds}
+    print("\n" + paired_report(by_seed, searched, randoms))
 
     print("\n## ablation: search-evaluation gap (derived − supernet), mean over seeds\n")
     print("| λ | " + " | ".join(tasks) + " | edges kept | gates within 0.05 of 0 or 1 |")

@@ -1,8 +1,10 @@
 """Benchmark: the routing search (issue 5), measured in one run per mode.
 
 ``quality CONFIG``: for every seed, the searched route (derived, then retrained with the same
-budget) against single-task, hard-sharing, MMoE and PLE; per-task primary metrics as mean ± std,
-Δ_MTL, FLOPs per example, and the cost ratio search wall time ÷ MMoE training wall time.
+budget) against single-task, hard-sharing, MMoE and PLE and ``--random K`` routes drawn
+uniformly from the space; per-task primary metrics as mean ± std, Δ_MTL, FLOPs per example, the
+paired differences against the best baseline and the random routes (95 % t intervals, beats /
+tie / below), and the cost ratio search wall time ÷ MMoE training wall time.
 
 ``correlation CONFIG``: the MMoE paper's synthetic experiment. For every task correlation p and
 seed: test loss of the searched route against MMoE and hard-sharing, and how much the two tasks'
@@ -24,16 +26,15 @@ from typing import Any
 
 from sharenas.config import load_config
 from sharenas.data import create_dataset
+from sharenas.report.paired import mean_std
+from sharenas.report.runs import read_metrics
+from sharenas.report.seed_table import paired_report
 from sharenas.runs.folder import with_arch
 from sharenas.runs.oneshot import run_oneshot_search
+from sharenas.runs.random_archs import train_random
 from sharenas.runs.training import train
 from sharenas.spaces.routing import RoutingGenotype, needed
 from sharenas.tasks import delta_mtl
-
-
-def mean_std(values: list[float], digits: int = 4) -> str:
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.{digits}f} ± {spread:.{digits}f}"
 
 
 def tower_sharing(arch: dict[str, Any]) -> float:
@@ -70,10 +71,21 @@ def run_all(config_path: Path, overrides: list[str], runs: Path, archs: list[str
 def quality(args: argparse.Namespace) -> None:
     archs = ["single-task", "hard-sharing", "mmoe", "ple"]
     results: dict[int, dict[str, dict]] = {}
+    randoms: dict[int, list[dict]] = {}
     for seed in args.seeds:
         runs = args.runs / args.config.stem / f"s{seed}"
-        results[seed] = run_all(args.config, [*args.overrides, f"seed={seed}"], runs, archs)
+        overrides = [*args.overrides, f"seed={seed}"]
+        results[seed] = run_all(args.config, overrides, runs, archs)
         print(f"seed {seed}: route {results[seed]['routing (searched)']['route']}", flush=True)
+        if args.random:
+            config = load_config(
+                args.config, [*overrides, f"search.random_architectures={args.random}"]
+            )
+            folder = runs / "random"
+            shutil.rmtree(folder, ignore_errors=True)
+            data = create_dataset(config.data).load()
+            trained = train_random(config, folder, data, progress=False)
+            randoms[seed] = [read_metrics(run) for run in trained]
     first = results[args.seeds[0]]["single-task"]
     tasks = list(first["primary"])
     print("\n| model | " + " | ".join(f"{t} {first['primary_metric'][t]}" for t in tasks), end="")
@@ -95,6 +107,7 @@ def quality(args: argparse.Namespace) -> None:
             + " | ".join(cells)
             + f" | {mean_std(deltas, 2)} | {flops:.0f} | {params:.0f} |"
         )
+    print("\n" + paired_report(results, ["routing (searched)"], randoms))
     print("\nroutes found:")
     for seed in args.seeds:
         record = results[seed]["routing (searched)"]
@@ -161,6 +174,9 @@ def main() -> None:
         "--correlations", default="0.5,0.9,1.0", type=lambda s: [float(x) for x in s.split(",")]
     )
     parser.add_argument("--runs", type=Path, default=Path("runs/bench-routing"))
+    parser.add_argument(
+        "--random", type=int, default=5, help="quality: random architectures per seed (0: none)."
+    )
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
     args.runs.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,74 @@
+"""Paired tables of a multi-seed benchmark: per seed, the searched model, the baselines and the
+random architectures share the data, seed and budget; the table gives mean ± std over seeds and
+the paired difference against the best baseline and the random architectures, with 95 %
+intervals (:mod:`sharenas.report.paired`)."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from sharenas.report.paired import paired_table
+from sharenas.report.random_summary import RANDOM_SUFFIX, validation_score
+
+
+def seed_values(record: dict[str, Any], single: dict[str, Any] | None) -> dict[str, float]:
+    """One run's values for a paired table: every task's primary metric, and Δ_MTL % against
+    ``single`` (the same seed's single-task run) when given."""
+    from sharenas.tasks import delta_mtl
+
+    values = {f"{t} {record['primary_metric'][t]}": v for t, v in record["primary"].items()}
+    if single is not None:
+        values["Δ_MTL %"] = delta_mtl(
+            record["primary"], single["primary"], record["higher_is_better"]
+        )
+    return values
+
+
+def random_seed_values(
+    records: list[dict[str, Any]], single: dict[str, Any] | None
+) -> tuple[dict[str, float], dict[str, float]]:
+    """(the mean over one seed's random architectures, the one best on validation) as paired
+    table values."""
+    each = [seed_values({**r, "arch": r.get("arch", "")}, single) for r in records]
+    mean = {key: statistics.fmean(v[key] for v in each) for key in each[0]}
+    group = [{**r, "arch": f"x {RANDOM_SUFFIX}"} for r in records]
+    best = max(range(len(group)), key=lambda i: validation_score(group[i], group))
+    return mean, each[best]
+
+
+def directions(record: dict[str, Any]) -> dict[str, bool]:
+    """Whether higher is better for every value of :func:`seed_values`."""
+    higher = {
+        f"{t} {record['primary_metric'][t]}": record["higher_is_better"][t]
+        for t in record["primary"]
+    }
+    return {**higher, "Δ_MTL %": True}
+
+
+def paired_report(
+    runs: dict[int, dict[str, dict[str, Any]]],
+    searched: list[str],
+    randoms: dict[int, list[dict[str, Any]]] | None = None,
+) -> str:
+    """Markdown: one paired table per searched variant. ``runs[seed][model]`` is a metrics
+    record (a ``single-task`` one per seed gives Δ_MTL); ``randoms[seed]`` the records of that
+    seed's random architectures."""
+    seeds = sorted(runs)
+    single = {s: runs[s].get("single-task") for s in seeds}
+    values = {m: [seed_values(runs[s][m], single[s]) for s in seeds] for m in runs[seeds[0]]}
+    yardsticks: list[str] = []
+    if randoms:
+        pairs = [random_seed_values(randoms[s], single[s]) for s in seeds]
+        yardsticks = [f"random (mean of {len(randoms[seeds[0]])})", "random (best on val)"]
+        values[yardsticks[0]] = [mean for mean, _ in pairs]
+        values[yardsticks[1]] = [best for _, best in pairs]
+    higher = directions(runs[seeds[0]][searched[0]])
+    if single[seeds[0]] is None:
+        higher.pop("Δ_MTL %")
+    text = []
+    for arch in searched:
+        others = {k: v for k, v in values.items() if k not in searched or k == arch}
+        text.append(f"## paired: {arch} against the best baseline and the random architectures")
+        text.append(paired_table(others, arch, higher, yardsticks))
+    return "\n\n".join(text)
