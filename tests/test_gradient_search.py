@@ -131,3 +131,36 @@ def test_search_uses_the_configs_task_backbones(tmp_path: Path) -> None:
     run_fusion_search(build(raw), tmp_path / "s", data=tiny_image_task_set())
     arch = json.loads((tmp_path / "s" / "arch.json").read_text())
     assert arch["stages"] == {"seg": 2, "label": 3}
+
+
+def test_the_halves_are_drawn_again_every_epoch_as_in_mtl_nas() -> None:
+    from sharenas.search.gradient import half_split
+
+    first, second = half_split(40, 0, 0), half_split(40, 0, 1)
+    for weight, arch in (first, second):
+        assert sorted(torch.cat([weight, arch]).tolist()) == list(range(40))
+    assert set(first[0].tolist()) != set(second[0].tolist())
+    assert all(torch.equal(a, b) for a, b in zip(half_split(40, 0), half_split(40, 0), strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(first, half_split(40, 0, 0), strict=True))
+
+
+def test_the_entropy_weight_follows_its_period() -> None:
+    from sharenas.search.gradient import entropy_weight
+
+    at_once = GradientSearchConfig(entropy_weight=10.0)
+    assert entropy_weight(0, 100, at_once) == 0.0 and entropy_weight(1, 100, at_once) == 10.0
+    ramp = GradientSearchConfig(entropy_weight=10.0, entropy_period=(0.0, 1.0))
+    assert entropy_weight(50, 100, ramp) == pytest.approx(5.0)
+    assert entropy_weight(100, 100, ramp) == 10.0
+
+
+@pytest.mark.parametrize("options", [{"hard_arch_training": True}, {"mixed_data": False}])
+def test_the_search_runs_with_each_mtl_nas_option(tmp_path: Path, options: dict) -> None:
+    data = tiny_image_task_set()
+    search = GradientSearchConfig(**options)
+    record = run_fusion_search(config(2), tmp_path / "s", search=search, data=data)
+    rows = history(tmp_path / "s")
+    assert len(rows) == 2 and all(math.isfinite(r["arch_loss"]) for r in rows)
+    assert record["edges_kept"] <= record["candidate_edges"]
+    first, last = (rows[i]["probabilities"] for i in (0, -1))
+    assert first != last  # the architecture step moved α

@@ -2,12 +2,17 @@
 Sec. 3.3), as a step of the trainer's loop.
 
 The training set is split in two halves: one trains the network weights, the other the edge
-logits α. Every step takes one architecture step and one weight step:
+logits α. As in the authors' code (``ARCH.MIXED_DATA``, ``TRAIN_SPLIT`` 0.5) the halves are drawn
+again every epoch, so both see all the data over the search (``mixed_data: false`` fixes one
+split). Every step takes one architecture step and one weight step, each on its own batch:
 
-- architecture step (an α-half batch): deterministic gates σ(α); loss = Σ task losses
-  + λ · mean over edges of H(σ(α)), with H(p) = −p log p − (1−p) log(1−p), the minimum-entropy
-  regulariser that drives every gate to 0 or 1; Adam (betas (0.5, 0.999), weight decay 1e-3)
-  on α only;
+- architecture step (an α-half batch): deterministic gates σ(α), or relaxed-Bernoulli samples
+  with ``hard_arch_training`` (``ARCH.HARD_ARCH_TRAINING``: true in the code's defaults, false
+  in the configs it ships, which sharenas follows); loss = Σ task losses + λ(t) · mean over
+  edges of H(σ(α)), with H(p) = −p log p − (1−p) log(1−p), the minimum-entropy regulariser that
+  drives every gate to 0 or 1; λ(t) ramps linearly from 0 to λ over ``entropy_period``
+  (``ARCH.ENTROPY_PERIOD``: (0, 1) in the defaults, (0, 0), the full λ at once, in the shipped
+  configs and here); Adam (betas (0.5, 0.999), weight decay 1e-3) on α only;
 - weight step (a weight-half batch): gates sampled from a relaxed Bernoulli whose temperature is
   annealed as τ₀ (1 − t/T)²; the fusion layers learn ``fusion_lr_multiplier`` times faster than
   the backbones.
@@ -42,6 +47,21 @@ class GradientSearchConfig(BaseModel):
     fusion_lr_multiplier: float = Field(10.0, gt=0)
     initial_temperature: float = Field(1.0, gt=0)
     min_temperature: float = Field(0.05, gt=0)
+    mixed_data: bool = Field(
+        True,
+        description="Draw the weight and architecture halves again every epoch (MTL-NAS code: "
+        "ARCH.MIXED_DATA); false: one split fixed by the seed for the whole search.",
+    )
+    hard_arch_training: bool = Field(
+        False,
+        description="Relaxed-Bernoulli gates in the architecture step too (MTL-NAS: "
+        "ARCH.HARD_ARCH_TRAINING); false: deterministic gates sigmoid(alpha).",
+    )
+    entropy_period: tuple[float, float] = Field(
+        (0.0, 0.0),
+        description="Fractions of the search over which the entropy weight ramps linearly from "
+        "0 to entropy_weight (MTL-NAS: ARCH.ENTROPY_PERIOD); (0, 0): the full weight at once.",
+    )
 
 
 def gate_entropy(probabilities: torch.Tensor) -> torch.Tensor:
@@ -58,9 +78,22 @@ def temperature(step: int, total: int, config: GradientSearchConfig) -> float:
     )
 
 
-def half_split(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(weight half, architecture half) of the training rows, fixed by the seed."""
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + 7919))
+def entropy_weight(step: int, total: int, config: GradientSearchConfig) -> float:
+    """λ(t): 0 before the period, λ after it, linear in between (the authors' ``poly`` with
+    power 1)."""
+    rate, (start, end) = step / max(1, total), config.entropy_period
+    if rate <= start:
+        return 0.0
+    if rate >= end:
+        return config.entropy_weight
+    return config.entropy_weight * (rate - start) / (end - start)
+
+
+def half_split(n: int, seed: int, epoch: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weight half, architecture half) of the training rows, drawn by the seed (and the epoch,
+    when the halves are drawn again every epoch)."""
+    key = seed + 7919 if epoch is None else epoch_key(seed + 7919, epoch)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(key))
     return order[: n // 2], order[n // 2 :]
 
 
@@ -84,7 +117,6 @@ class GradientStep(SearchStep):
             betas=config.arch_betas,
             weight_decay=config.arch_weight_decay,
         )
-        self.weight_rows, self.arch_rows = half_split(len(trainer.data.train), trainer.seed)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"weights": self.weight_opt, "architecture": self.arch_opt}
@@ -92,27 +124,32 @@ class GradientStep(SearchStep):
     def batches(self, epoch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(weight batch, architecture batch) pairs; the α half is cycled if shorter."""
         t, size = self.trainer, self.trainer.config.batch_size
-        weight = shuffled_batches(self.weight_rows, size, epoch_key(t.seed, 2 * epoch))
-        arch = shuffled_batches(self.arch_rows, size, epoch_key(t.seed, 2 * epoch + 1))
+        redraw = epoch if self.settings.mixed_data else None
+        weight_rows, arch_rows = half_split(len(t.data.train), t.seed, redraw)
+        weight = shuffled_batches(weight_rows, size, epoch_key(t.seed, 2 * epoch))
+        arch = shuffled_batches(arch_rows, size, epoch_key(t.seed, 2 * epoch + 1))
         weight = weight[: t.config.max_batches]
         return [(index, arch[i % len(arch)]) for i, index in enumerate(weight)]
 
     def step(self, batch: tuple[torch.Tensor, torch.Tensor], info: StepInfo) -> dict[str, float]:
         t, net = self.trainer, self.supernet
         weight_rows, arch_rows = batch
-        net.gate_mode = "deterministic"
+        config = self.settings
+        net.temperature = temperature(info.global_step, info.total_steps, config)
+        net.gate_mode = "sample" if config.hard_arch_training else "deterministic"
         entropy = gate_entropy(net.probabilities())
         x, y = t.load(t.data.train, arch_rows)
         task_loss, _ = t.loss(t.train_model, x, y, info, "architecture step")
-        arch_loss = task_loss + self.settings.entropy_weight * entropy
+        weight = entropy_weight(info.global_step, info.total_steps, config)
+        arch_loss = task_loss + weight * entropy
         t.update(arch_loss, self.arch_opt)
         net.gate_mode = "sample"
-        net.temperature = temperature(info.global_step, info.total_steps, self.settings)
         x, y = t.load(t.data.train, weight_rows)
         weight_loss, values = t.loss(t.train_model, x, y, info, "weight step")
         t.update(weight_loss, self.weight_opt)
         extra = {"weight_loss": weight_loss, "arch_loss": arch_loss, "entropy": entropy}
-        return {**values, **{k: float(v.detach()) for k, v in extra.items()}}
+        tensors = {k: float(v.detach()) for k, v in extra.items()}
+        return {**values, **tensors, "entropy_weight": weight}
 
     def end_epoch(self, epoch: int) -> dict[str, Any]:
         self.supernet.gate_mode = "deterministic"
