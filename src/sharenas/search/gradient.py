@@ -8,11 +8,12 @@ split). Every step takes one architecture step and one weight step, each on its 
 
 - architecture step (an α-half batch): deterministic gates σ(α), or relaxed-Bernoulli samples
   with ``hard_arch_training`` (``ARCH.HARD_ARCH_TRAINING``: true in the code's defaults, false
-  in the configs it ships, which sharenas follows); loss = Σ task losses + λ(t) · mean over
+  in its ablation default config and all shipped configs but the stochastic-relaxation
+  ablations; sharenas follows the ablation default); loss = Σ task losses + λ(t) · mean over
   edges of H(σ(α)), with H(p) = −p log p − (1−p) log(1−p), the minimum-entropy regulariser that
   drives every gate to 0 or 1; λ(t) ramps linearly from 0 to λ over ``entropy_period``
-  (``ARCH.ENTROPY_PERIOD``: (0, 1) in the defaults, (0, 0), the full λ at once, in the shipped
-  configs and here); Adam (betas (0.5, 0.999), weight decay 1e-3) on α only;
+  (``ARCH.ENTROPY_PERIOD``: (0, 1) in the defaults, (0, 0), the full λ at once, in every
+  shipped config and here); Adam (betas (0.5, 0.999), weight decay 1e-3) on α only;
 - weight step (a weight-half batch): gates sampled from a relaxed Bernoulli whose temperature is
   annealed as τ₀ (1 − t/T)²; the fusion layers learn ``fusion_lr_multiplier`` times faster than
   the backbones.
