@@ -84,3 +84,29 @@ def test_the_report_lists_the_random_architectures(tmp_path: Path, space: str) -
     assert f"{space} (random)" in result.stdout
     found = sharenas.search(config, out, resume=True, progress=False)  # finished runs are kept
     assert sum(row[0].startswith("random/") for row in found.table[1]) == 2
+
+
+@pytest.mark.parametrize("space", ["fusion", "routing"])
+def test_random_search_delivers_the_best_candidate_on_validation(tmp_path: Path, space: str):
+    from sharenas.runs.training import evaluate_run
+
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"data: {json.dumps(DATA)}\nmodel: {json.dumps(MODEL)}\n"
+        "train: {epochs: 1, batch_size: 32, threads: 1}\n"
+        f"search: {{space: {space}, strategy: random, random_architectures: 3}}\n"
+    )
+    out = tmp_path / "out"
+    result = run_cli("search", str(config), "--out", str(out), "--no-baselines", "-q")
+    assert result.returncode == 0, result.stderr
+    record = json.loads((out / "search/metrics.json").read_text())
+    assert record["arch"] == f"{space} (random search)" and len(record["candidates"]) == 3
+    best = max(record["candidates"], key=lambda c: c["val_score"])
+    assert record["chosen"] == best["run"]
+    chosen = json.loads((out / "search" / record["chosen"] / "metrics.json").read_text())
+    assert record["tasks"] == chosen["tasks"] == evaluate_run(out / "search", "test")
+    arch = json.loads((out / "search/arch.json").read_text())
+    assert arch["strategy"] == "random" and arch["space"] == space
+    again = run_cli("search", str(config), "--out", str(out), "--no-baselines", "-q", "--resume")
+    assert again.returncode == 0, again.stderr
+    assert json.loads((out / "search/metrics.json").read_text())["tasks"] == record["tasks"]

@@ -37,8 +37,8 @@ M = TypeVar("M", bound=BaseModel)
 
 
 SPACE_STRATEGIES = {
-    "fusion": ("gradient",),
-    "routing": ("reinforce", "gumbel"),
+    "fusion": ("gradient", "random"),
+    "routing": ("reinforce", "gumbel", "random"),
     "partition": ("nsga2", "random", "es"),
 }
 SPACE_BASELINES = {
@@ -56,8 +56,9 @@ class SearchConfig(BaseModel):
     space: Literal["fusion", "routing", "partition"] = "fusion"
     strategy: Literal["gradient", "reinforce", "gumbel", "nsga2", "random", "es"] | None = Field(
         None,
-        description="fusion: gradient; routing: reinforce (default) or gumbel; partition: "
-        "nsga2 (default), random or es.",
+        description="fusion: gradient (default) or random; routing: reinforce (default), "
+        "gumbel or random; partition: nsga2 (default), random or es. random: "
+        "search.random_architectures points trained from scratch, the best on validation kept.",
     )
     fusion: FusionSpaceConfig = Field(default_factory=FusionSpaceConfig)
     gradient: GradientSearchConfig = Field(default_factory=GradientSearchConfig)

@@ -182,6 +182,11 @@ def run_oneshot_search(
     settings = config.search
     assert settings is not None
     out, began = Path(out), time.perf_counter()
+    if settings.strategy == "random":
+        from sharenas.runs.random_search import CANDIDATES, run_random_search
+
+        refuse_reuse(out, resume, out / CANDIDATES / "config.yaml")
+        return run_random_search(config, out, load_data(config, data), progress)
     data = search_data(config, out, resume, data)
     trainer, step, space, epochs = _search(config, out, data, resume, callbacks, progress)
     search_seconds = time.perf_counter() - began

@@ -19,6 +19,7 @@ from sharenas.runs.oneshot import SUPERNET, run_oneshot_search
 from sharenas.runs.partition import check_storage
 from sharenas.runs.partition_session import partition_session
 from sharenas.runs.random_archs import RANDOM, train_random
+from sharenas.runs.random_search import CANDIDATES
 from sharenas.runs.result import SearchResult, open_run
 from sharenas.runs.smoke import default_folder, smoke_config
 from sharenas.runs.training import load_data, train
@@ -111,7 +112,8 @@ def search(
     inner = folder / "search" / ("" if space == "partition" else SUPERNET)
     if resume:
         refuse_old_layout(folder)
-    check_resume(folder, resume, config, [inner / "config.yaml"])
+    random = folder / "search" / CANDIDATES / "config.yaml"  # the random search's record
+    check_resume(folder, resume, config, [inner / "config.yaml", random])
     if space == "partition":
         check_storage(config)
     with folder_lock(folder):
@@ -145,7 +147,9 @@ def _oneshot_session(
     _, markdown, chart = write_report(runs, folder)
     arch = json.loads((folder / "search" / "arch.json").read_text())
     history = folder / "search" / SUPERNET / "history.jsonl"
-    files = {"report": markdown, "chart": chart, **_figures(space, arch, history, folder)}
+    files = {"report": markdown, "chart": chart}
+    if history.exists():  # a one-shot search (random search has no supernet to draw)
+        files.update(_figures(space, arch, history, folder))
     notes = [note, *_derived_lines(record)]
     run = open_run(folder / "search")
     table = table_rows(comparison)
