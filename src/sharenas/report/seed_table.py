@@ -9,7 +9,7 @@ import statistics
 from typing import Any
 
 from sharenas.report.paired import paired_table
-from sharenas.report.random_summary import RANDOM_SUFFIX, validation_score
+from sharenas.report.random_summary import validation_score
 
 
 def seed_values(record: dict[str, Any], single: dict[str, Any] | None) -> dict[str, float]:
@@ -30,10 +30,9 @@ def random_seed_values(
 ) -> tuple[dict[str, float], dict[str, float]]:
     """(the mean over one seed's random architectures, the one best on validation) as paired
     table values."""
-    each = [seed_values({**r, "arch": r.get("arch", "")}, single) for r in records]
+    each = [seed_values(r, single) for r in records]
     mean = {key: statistics.fmean(v[key] for v in each) for key in each[0]}
-    group = [{**r, "arch": f"x {RANDOM_SUFFIX}"} for r in records]
-    best = max(range(len(group)), key=lambda i: validation_score(group[i], group))
+    best = max(range(len(records)), key=lambda i: validation_score(records[i], records))
     return mean, each[best]
 
 

@@ -41,7 +41,7 @@ from sharenas.search.partition_study import (
     queue_key,
     spent,
 )
-from sharenas.search.storage import PASSWORD_ENV, heartbeat, open_storage
+from sharenas.search.storage import PASSWORD_ENV, heartbeat, open_storage, password
 from sharenas.spaces.partition import PartitionGenotype, PartitionSpace, partition_space
 from sharenas.spaces.partition_resources import partition_resources
 
@@ -321,14 +321,11 @@ def worker(config: Config, out: Path, data: TaskSetData | None = None, index: in
 def worker_environment(config: Config, out: Path) -> dict[str, str]:
     """The workers' environment: the storage password is passed through it (config.yaml keeps
     the URL without it, and a command line is visible to every user)."""
-    from sqlalchemy.engine import make_url
-
     assert config.search is not None
     env = dict(os.environ)
-    url = config.search.study.storage
-    password = make_url(url).password if url else None
-    if password:
-        env[PASSWORD_ENV] = str(password)
+    secret = password(config.search.study.storage)
+    if secret:
+        env[PASSWORD_ENV] = secret
     return env
 
 

@@ -46,6 +46,12 @@ def saved(url: str | None) -> str | None:
     return parsed._replace(password=None).render_as_string(hide_password=False)
 
 
+def password(url: str | None) -> str | None:
+    """The password a URL carries, if any."""
+    parsed = _parsed(url) if url else None
+    return None if parsed is None or parsed.password is None else str(parsed.password)
+
+
 def with_password(url: str) -> str:
     """``url`` with ``$SHARENAS_STORAGE_PASSWORD`` filled in when it has no password."""
     password = os.environ.get(PASSWORD_ENV)
