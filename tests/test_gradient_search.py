@@ -164,3 +164,49 @@ def test_the_search_runs_with_each_mtl_nas_option(tmp_path: Path, options: dict)
     assert record["edges_kept"] <= record["candidate_edges"]
     first, last = (rows[i]["probabilities"] for i in (0, -1))
     assert first != last  # the architecture step moved α
+
+
+def batches_of(weight_steps: str, epoch: int, rows: int = 40) -> list:
+    """The (weight, architecture) batch pairs of one search epoch over ``rows`` training rows."""
+    from types import SimpleNamespace
+
+    from sharenas.search.gradient import GradientStep
+
+    step = GradientStep(None, GradientSearchConfig(weight_steps=weight_steps))
+    step.trainer = SimpleNamespace(
+        data=SimpleNamespace(train=range(rows)),
+        seed=3,
+        config=SimpleNamespace(batch_size=5, max_batches=None),
+    )
+    return step.batches(epoch)
+
+
+def test_a_search_epoch_takes_a_training_epochs_weight_steps_as_in_mtl_nas() -> None:
+    full, half = batches_of("full", 1), batches_of("half", 1)
+    assert len(full) == 40 // 5 and len(half) == 40 // 10  # a training epoch: 8 batches of 5
+    first, second = full[:4], full[4:]
+    for weight, arch in full:  # each step's two batches come from the two halves of one draw
+        assert not set(weight.tolist()) & set(arch.tolist())
+    first_rows = {r for w, _ in first for r in w.tolist()}
+    second_rows = {r for w, _ in second for r in w.tolist()}
+    assert len(first_rows) == len(second_rows) == 20 and first_rows != second_rows
+    again = batches_of("full", 1)  # a function of (seed, epoch) only: a resumed search sees it
+    assert [[b.tolist() for b in pair] for pair in again] == [
+        [b.tolist() for b in pair] for pair in full
+    ]
+    half_rows = [w.tolist() for w, _ in batches_of("half", 0)]
+    assert [w.tolist() for w, _ in batches_of("full", 0)[:4]] == half_rows
+
+
+def test_a_search_runs_with_the_configs_thread_count(tmp_path: Path) -> None:
+    """train.threads reaches the search's loop too, not only `sharenas train` (a search run with
+    --set train.threads=1 beside another used every core)."""
+    before = torch.get_num_threads()
+    raw = config(1).model_dump(mode="json")
+    raw["train"]["threads"] = 1
+    try:
+        torch.set_num_threads(2)
+        run_fusion_search(build_config(raw), tmp_path / "s", data=tiny_image_task_set())
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

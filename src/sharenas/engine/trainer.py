@@ -105,6 +105,8 @@ class Trainer:
         self.step = step or PlainStep()
         self.label = label or self.step.label
         self.device = resolve_device(config.device)
+        if config.threads:  # every run through the loop (training and every search) honours it
+            torch.set_num_threads(config.threads)
         self.rank, self.world = init_distributed(self.device)
         if self.world > 1 and data.shape == "multi-domain":
             raise ConfigError(

@@ -150,8 +150,6 @@ def _train_locked(
 ) -> dict[str, Any]:
     """:func:`train` once the folder is locked: the request is validated (data, model,
     reference) before anything is written."""
-    if config.train.threads:
-        torch.set_num_threads(config.train.threads)
     began = time.perf_counter()
     data = load_data(config, data)
     built, handlers = build_model(config, data)

@@ -4,7 +4,10 @@ Sec. 3.3), as a step of the trainer's loop.
 The training set is split in two halves: one trains the network weights, the other the edge
 logits α. As in the authors' code (``ARCH.MIXED_DATA``, ``TRAIN_SPLIT`` 0.5) the halves are drawn
 again every epoch, so both see all the data over the search (``mixed_data: false`` fixes one
-split). Every step takes one architecture step and one weight step, each on its own batch:
+split). Every step takes one architecture step and one weight step, each on its own batch,
+and, as in that code (whose search and training both run ``TRAIN.STEPS`` iterations), an epoch
+of the search takes as many weight steps as a training epoch: two draws of the halves
+(``weight_steps: half`` takes one, half the weight steps, about one training's cost):
 
 - architecture step (an α-half batch): deterministic gates σ(α), or relaxed-Bernoulli samples
   with ``hard_arch_training`` (``ARCH.HARD_ARCH_TRAINING``: true in the code's defaults, false
@@ -23,7 +26,7 @@ Derivation keeps the edges with σ(α) > 0.5.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -48,6 +51,13 @@ class GradientSearchConfig(BaseModel):
     fusion_lr_multiplier: float = Field(10.0, gt=0)
     initial_temperature: float = Field(1.0, gt=0)
     min_temperature: float = Field(0.05, gt=0)
+    weight_steps: Literal["full", "half"] = Field(
+        "full",
+        description="full: the weights take as many steps per epoch as a training epoch (the "
+        "halves are drawn twice per epoch, as the MTL-NAS code runs TRAIN.STEPS iterations in "
+        "both its search and its training); half: one draw per epoch, so the weights take half "
+        "a training epoch's steps and the search costs about one training.",
+    )
     mixed_data: bool = Field(
         True,
         description="Draw the weight and architecture halves again every epoch (MTL-NAS code: "
@@ -123,13 +133,21 @@ class GradientStep(SearchStep):
         return {"weights": self.weight_opt, "architecture": self.arch_opt}
 
     def batches(self, epoch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """(weight batch, architecture batch) pairs; the α half is cycled if shorter."""
+        """(weight batch, architecture batch) pairs of the epoch's draws of the two halves."""
+        if self.settings.weight_steps == "half":
+            return self._draw(epoch)[: self.trainer.config.max_batches]
+        pairs = [*self._draw(2 * epoch), *self._draw(2 * epoch + 1)]
+        return pairs[: self.trainer.config.max_batches]
+
+    def _draw(self, draw: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """One draw of the halves (a fixed split without ``mixed_data``): a pass over the weight
+        half, each batch paired with an α-half batch (the α half is cycled if shorter)."""
         t, size = self.trainer, self.trainer.config.batch_size
-        redraw = epoch if self.settings.mixed_data else None
-        weight_rows, arch_rows = half_split(len(t.data.train), t.seed, redraw)
-        weight = shuffled_batches(weight_rows, size, epoch_key(t.seed, 2 * epoch))
-        arch = shuffled_batches(arch_rows, size, epoch_key(t.seed, 2 * epoch + 1))
-        weight = weight[: t.config.max_batches]
+        weight_rows, arch_rows = half_split(
+            len(t.data.train), t.seed, draw if self.settings.mixed_data else None
+        )
+        weight = shuffled_batches(weight_rows, size, epoch_key(t.seed, 2 * draw))
+        arch = shuffled_batches(arch_rows, size, epoch_key(t.seed, 2 * draw + 1))
         return [(index, arch[i % len(arch)]) for i, index in enumerate(weight)]
 
     def step(self, batch: tuple[torch.Tensor, torch.Tensor], info: StepInfo) -> dict[str, float]:
