@@ -1,7 +1,9 @@
 """Benchmark: hand-designed architectures on the shipped configs (issue 3).
 
 Trains every architecture given, for every seed, with the config's budget, and prints per-task
-primary metrics as mean ± std, Δ_MTL against single-task (same seed), params, FLOPs and time.
+primary metrics as mean ± std, Δ_MTL against single-task (same seed), params, FLOPs and time,
+then (with ≥ 2 seeds) the best baseline paired against every other one, with 95 % intervals:
+whether this budget tells the baselines apart.
 Results are appended to ``--out`` (JSON lines) so an interrupted benchmark loses nothing.
 
     python benchmarks/baselines.py configs/census-income.yaml \\
@@ -21,6 +23,7 @@ import torch
 from sharenas.config import load_config
 from sharenas.data import create_dataset
 from sharenas.report.paired import mean_std
+from sharenas.report.seed_table import baseline_separation
 from sharenas.runs.folder import resolve_run_config
 from sharenas.runs.training import train
 from sharenas.tasks import delta_mtl
@@ -56,6 +59,10 @@ def main() -> None:
                 flush=True,
             )
     print_table(records, archs, seeds)
+    if len(seeds) > 1:
+        runs = {s: {a: records[(a, s)] for a in archs} for s in seeds}
+        print("\n## separation: the best baseline against every other (paired)\n")
+        print(baseline_separation(runs))
 
 
 def print_table(records: dict, archs: list[str], seeds: list[int]) -> None:

@@ -25,7 +25,7 @@ from sharenas.config import load_config
 from sharenas.data import create_dataset
 from sharenas.report.paired import mean_std
 from sharenas.report.runs import read_metrics
-from sharenas.report.seed_table import paired_report
+from sharenas.report.seed_table import baseline_separation, paired_report
 from sharenas.runs.folder import with_arch
 from sharenas.runs.oneshot import run_oneshot_search
 from sharenas.runs.random_archs import train_random
@@ -169,6 +169,9 @@ def main() -> None:
 
     by_seed = {s: {arch: results[(arch, s)] for arch in (*searched, *BASELINES)} for s in seeds}
     print("\n" + paired_report(by_seed, searched, randoms))
+    if len(seeds) > 1:
+        print("\n## separation: the best baseline against every other (paired)\n")
+        print(baseline_separation({s: {a: results[(a, s)] for a in BASELINES} for s in seeds}))
 
     print("\n## ablation: search-evaluation gap (derived − supernet), mean over seeds\n")
     print("| λ | " + " | ".join(tasks) + " | edges kept | gates within 0.05 of 0 or 1 |")

@@ -93,3 +93,29 @@ def test_the_benchmark_report_pairs_each_seed() -> None:
     best = next(r for r in rows if "best on val" in r)
     assert "0.7400 ± 0.0000" in best  # the second random architecture is best on validation
     assert any(line.startswith("| Δ_MTL %") for line in text.splitlines())
+
+
+def test_the_baseline_separation_pairs_the_best_baseline_with_every_other() -> None:
+    from sharenas.report.seed_table import baseline_separation
+
+    def record(acc: float) -> dict:
+        return {
+            "primary": {"left": acc},
+            "primary_metric": {"left": "accuracy"},
+            "higher_is_better": {"left": True},
+        }
+
+    runs = {
+        seed: {
+            "single-task": record(0.80 + 0.01 * seed),
+            "nddr": record(0.85 + 0.01 * seed + 0.001 * (seed % 2)),
+            "hard-sharing": record(0.70 + 0.02 * seed),
+        }
+        for seed in range(3)
+    }
+    table = baseline_separation(runs)
+    assert table.splitlines()[0].startswith("| metric | best (nddr) | reference |")
+    rows = [line for line in table.splitlines() if line.startswith("| left accuracy")]
+    assert [row.split(" | ")[2] for row in rows] == ["single-task", "hard-sharing"]
+    assert all(row.rstrip(" |").endswith("beats") for row in rows)
+    assert len([line for line in table.splitlines() if line.startswith("| Δ_MTL %")]) == 2

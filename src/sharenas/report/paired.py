@@ -92,15 +92,17 @@ def paired_table(
     higher: dict[str, bool],
     yardsticks: Sequence[str] = (),
     digits: int = 4,
+    label: str = "searched",
 ) -> str:
     """A Markdown table: per metric, ``searched``'s mean ± std over seeds against the best of the
     other models (by mean) and against each of ``yardsticks`` (e.g. the random architectures'
     per-seed mean), with the paired difference, its 95 % interval and the verdict.
 
     ``results[model]`` holds one ``{metric: value}`` per seed, in the same seed order for every
-    model; ``higher[metric]`` says whether higher is better."""
+    model; ``higher[metric]`` says whether higher is better; ``label`` names ``searched``'s
+    column."""
     lines = [
-        "| metric | searched | reference | reference value | searched − reference [95 % CI] "
+        f"| metric | {label} | reference | reference value | {label} − reference [95 % CI] "
         "| verdict |",
         "|---|---|---|---|---|---|",
     ]

@@ -71,3 +71,21 @@ def paired_report(
         text.append(f"## paired: {arch} against the best baseline and the random architectures")
         text.append(paired_table(others, arch, higher, yardsticks))
     return "\n\n".join(text)
+
+
+def baseline_separation(runs: dict[int, dict[str, dict[str, Any]]]) -> str:
+    """Markdown: are the baselines told apart at this budget? The baseline with the best mean
+    Δ_MTL (the first one without single-task runs) paired against every other baseline, per
+    metric. ``runs[seed][model]`` is a metrics record, as in :func:`paired_report`."""
+    seeds = sorted(runs)
+    single = {s: runs[s].get("single-task") for s in seeds}
+    models = list(runs[seeds[0]])
+    values = {m: [seed_values(runs[s][m], single[s]) for s in seeds] for m in models}
+    higher = directions(runs[seeds[0]][models[0]])
+    if single[seeds[0]] is None:
+        higher.pop("Δ_MTL %")
+        best = models[0]
+    else:
+        best = max(models, key=lambda m: statistics.fmean(v["Δ_MTL %"] for v in values[m]))
+    others = [m for m in models if m != best]
+    return paired_table(values, best, higher, others, label=f"best ({best})")
