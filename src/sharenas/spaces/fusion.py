@@ -127,7 +127,7 @@ class FusionNode(nn.Module):
         own: int,
         sources: list[int],
         spatial: bool,
-        own_weight: float = 1.0,
+        own_weight: float = 0.9,
         init: str = "identity",
     ) -> None:
         super().__init__()
@@ -191,7 +191,7 @@ class FusionNetwork(nn.Module):
         backbones: dict[str, Backbone],
         edges: list[Edge],
         supernet: bool,
-        own_weight: float = 1.0,
+        own_weight: float = 0.9,
         init: str = "identity",
         tower: tuple[int, ...] = (),
     ) -> None:
@@ -290,11 +290,12 @@ class FusionSpaceConfig(BaseModel):
         3, ge=1, description="same-resolution: at most this many stages between source and target."
     )
     own_weight: float = Field(
-        1.0,
+        0.9,
         ge=0,
         le=1,
-        description="Initial weight of a task's own "
-        "features in its fusion nodes (1: fusion starts as a no-op).",
+        description="Initial weight of a task's own features in its fusion nodes; each source "
+        "gets (1 - own_weight)/k (MTL-NAS's MODEL.INIT (0.9, 0.1)). 1: fusion starts as a no-op, "
+        "and a gate gets no gradient until the fusion weights move.",
     )
     init: Literal["identity", "kaiming"] = "identity"
 
@@ -311,7 +312,7 @@ class FusionSpace(Space):
         backbone_factory: Callable[[str], Backbone],
         connectivity: Connectivity = "same-resolution",
         depth_limit: int = 3,
-        own_weight: float = 1.0,
+        own_weight: float = 0.9,
         init: str = "identity",
         tower: tuple[int, ...] = (),
     ) -> None:
