@@ -8,7 +8,8 @@ tie / below), and the cost ratio search wall time ÷ MMoE training wall time.
 
 ``correlation CONFIG``: the MMoE paper's synthetic experiment. For every task correlation p and
 seed: test loss of the searched route against MMoE and hard-sharing, and how much the two tasks'
-routes share (Jaccard overlap of the sub-networks each tower reaches); writes a figure.
+routes share (Jaccard overlap of the sub-networks each tower reaches), and per p the searched
+route paired against the best baseline over seeds; writes a figure.
 
     python benchmarks/routing.py quality configs/census-routing.yaml --seeds 0,1,2,3,4
     python benchmarks/routing.py correlation configs/synthetic-mmoe-routing.yaml \\
@@ -149,6 +150,12 @@ def correlation(args: argparse.Namespace) -> None:
             cells = [mean_std([r["primary"][t] for r in rows]) for t in tasks]
             sharing = mean_std([r["sharing"] for r in rows], 2) if "sharing" in rows[0] else ""
             print(f"| {p:g} | {arch} | " + " | ".join(cells) + f" | {sharing} |")
+    for p, by_arch in table.items():  # per seed the searched route and the baselines share data
+        by_seed = {
+            i: {arch: rows[i] for arch, rows in by_arch.items()} for i in range(len(args.seeds))
+        }
+        print(f"\n### p = {p:g}: paired over seeds\n")
+        print(paired_report(by_seed, ["routing (searched)"]))
     fig, ax = plt.subplots(figsize=(4.5, 3.2))
     xs = list(table)
     means = [statistics.mean(r["sharing"] for r in table[p]["routing (searched)"]) for p in xs]
