@@ -9,8 +9,16 @@
 4. paired comparison (per seed, same data and budget): the searched model − the best baseline
    and − ``--random K`` architectures drawn uniformly from the space (their mean, and the one
    best on validation), with 95 % t intervals and the verdict beats / tie / below.
+5. with ``--retrain``: the single-shot model paired against its genotype retrained from scratch;
+6. separation: the best baseline paired against every other (does the budget tell them apart?).
 
     python benchmarks/fusion.py configs/multimnist-fusion.yaml --seeds 0,1,2 --random 5
+
+The budget that tells baselines apart on 2 cores (BENCHMARKS.md, issue 13 part 5; 48 min):
+
+    python benchmarks/fusion.py configs/multimnist-fusion.yaml --seeds 0,1,2 --random 5 \
+        --retrain --set data.limit=20000 --set train.epochs=3 --set train.batch_size=64 \
+        --set "model.backbone.channels=[8,16,32]" --set search.gradient.arch_lr=0.01
 """
 
 from __future__ import annotations
