@@ -27,6 +27,7 @@ import argparse
 import json
 import shutil
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 
 from sharenas.config import load_config
@@ -86,6 +87,20 @@ def random_references(
     return [read_metrics(run) for run in train_random(config, folder, data, progress=False)]
 
 
+def run_or_read(folder: Path, reuse: bool, make: Callable[..., dict], *args, **kwargs) -> dict:
+    """The record of ``folder``'s run: read from its metrics.json with ``reuse`` (``--from-runs``),
+    else ``make(*args, **kwargs)`` in an emptied folder."""
+    if reuse:
+        return read_metrics(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+    return make(*args, **kwargs)
+
+
+def search_record(config, folder: Path, data) -> dict:  # type: ignore[no-untyped-def]
+    """A search's metrics record (its run folder is ``folder``)."""
+    return run_oneshot_search(config, folder, data=data, progress=False)[0]
+
+
 def single_shot_gap(by_seed: dict[int, dict[str, dict]]) -> str:
     """Markdown: the single-shot model (supernet weights, no retraining) paired against its
     genotype retrained from scratch, per metric (MTL-NAS's claim: no retraining needed)."""
@@ -114,6 +129,12 @@ def main() -> None:
     parser.add_argument(
         "--random", type=int, default=5, help="Random architectures per seed (0: none)."
     )
+    parser.add_argument(
+        "--from-runs",
+        action="store_true",
+        help="Train nothing: print the tables from the finished run folders under --runs (e.g. "
+        "seeds measured by separate invocations).",
+    )
     args = parser.parse_args()
     figure = args.figure or args.runs / f"{args.config.stem}-gates.png"
     if args.plot_only:
@@ -121,7 +142,7 @@ def main() -> None:
         return
     seeds = [int(s) for s in args.seeds.split(",")]
     base = load_config(args.config, args.overrides)
-    data = create_dataset(base.data).load()
+    data = None if args.from_runs else create_dataset(base.data).load()
     results: dict[tuple[str, int], dict] = {}
     ablation: dict[float, list[dict]] = {10.0: [], 0.0: []}
     randoms: dict[int, list[dict]] = {}
@@ -129,13 +150,17 @@ def main() -> None:
         config = load_config(args.config, [*args.overrides, f"seed={seed}"])
         for arch in BASELINES:
             folder = args.runs / args.config.stem / f"{arch}-s{seed}"
-            shutil.rmtree(folder, ignore_errors=True)
-            results[(arch, seed)] = train(
-                with_arch(config, arch), folder, data=data, progress=False
+            results[(arch, seed)] = run_or_read(
+                folder,
+                args.from_runs,
+                train,
+                with_arch(config, arch),
+                folder,
+                data=data,
+                progress=False,
             )
         for weight in ablation:
             folder = args.runs / args.config.stem / f"fusion-lambda{weight:g}-s{seed}"
-            shutil.rmtree(folder, ignore_errors=True)
             retrain = args.retrain and weight == 10.0
             derive = "retrain" if retrain else "none"
             variant = load_config(
@@ -147,7 +172,7 @@ def main() -> None:
                     f"search.derive={derive}",
                 ],
             )
-            record, _ = run_oneshot_search(variant, folder, data=data, progress=False)
+            record = run_or_read(folder, args.from_runs, search_record, variant, folder, data)
             # the single-shot model: the derived network with the supernet's weights
             record = {
                 **record,
@@ -163,8 +188,10 @@ def main() -> None:
                 results[("fusion (retrained)", seed)] = {**record, **record["retrained"]}
         if args.random:
             folder = args.runs / args.config.stem / f"random-s{seed}"
-            randoms[seed] = random_references(
-                args.config, args.overrides, seed, args.random, folder, data
+            randoms[seed] = (
+                [read_metrics(folder / str(k)) for k in range(args.random)]
+                if args.from_runs
+                else random_references(args.config, args.overrides, seed, args.random, folder, data)
             )
         print(f"seed {seed} done", flush=True)
 
