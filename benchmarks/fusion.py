@@ -36,9 +36,8 @@ from sharenas.report.paired import mean_std, paired_table
 from sharenas.report.runs import read_metrics
 from sharenas.report.seed_table import (
     baseline_separation,
-    directions,
     paired_report,
-    seed_values,
+    seed_metric_values,
 )
 from sharenas.runs.folder import with_arch
 from sharenas.runs.oneshot import run_oneshot_search
@@ -104,13 +103,10 @@ def search_record(config, folder: Path, data) -> dict:  # type: ignore[no-untype
 def single_shot_gap(by_seed: dict[int, dict[str, dict]]) -> str:
     """Markdown: the single-shot model (supernet weights, no retraining) paired against its
     genotype retrained from scratch, per metric (MTL-NAS's claim: no retraining needed)."""
-    seeds = sorted(by_seed)
+    values, higher = seed_metric_values(by_seed)
     models = ("fusion (searched)", "fusion (retrained)")
-    values = {
-        m: [seed_values(by_seed[s][m], by_seed[s]["single-task"]) for s in seeds] for m in models
-    }
-    higher = directions(by_seed[seeds[0]][models[0]])
-    return paired_table(values, models[0], higher, [models[1]], label="single-shot")
+    pair = {m: values[m] for m in models}
+    return paired_table(pair, models[0], higher, [models[1]], label="single-shot")
 
 
 def main() -> None:

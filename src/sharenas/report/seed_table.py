@@ -45,6 +45,21 @@ def directions(record: dict[str, Any]) -> dict[str, bool]:
     return {**higher, "Δ_MTL %": True}
 
 
+def seed_metric_values(
+    runs: dict[int, dict[str, dict[str, Any]]],
+) -> tuple[dict[str, list[dict[str, float]]], dict[str, bool]]:
+    """(per model, its :func:`seed_values` in seed order; whether higher is better per value).
+    ``runs[seed][model]`` is a metrics record; Δ_MTL is among the values when every seed has a
+    ``single-task`` run."""
+    seeds = sorted(runs)
+    single = {s: runs[s].get("single-task") for s in seeds}
+    values = {m: [seed_values(runs[s][m], single[s]) for s in seeds] for m in runs[seeds[0]]}
+    higher = directions(next(iter(runs[seeds[0]].values())))
+    if single[seeds[0]] is None:
+        higher.pop("Δ_MTL %")
+    return values, higher
+
+
 def paired_report(
     runs: dict[int, dict[str, dict[str, Any]]],
     searched: list[str],
@@ -53,18 +68,14 @@ def paired_report(
     """Markdown: one paired table per searched variant. ``runs[seed][model]`` is a metrics
     record (a ``single-task`` one per seed gives Δ_MTL); ``randoms[seed]`` the records of that
     seed's random architectures."""
-    seeds = sorted(runs)
-    single = {s: runs[s].get("single-task") for s in seeds}
-    values = {m: [seed_values(runs[s][m], single[s]) for s in seeds] for m in runs[seeds[0]]}
+    values, higher = seed_metric_values(runs)
     yardsticks: list[str] = []
     if randoms:
-        pairs = [random_seed_values(randoms[s], single[s]) for s in seeds]
+        seeds = sorted(runs)
+        pairs = [random_seed_values(randoms[s], runs[s].get("single-task")) for s in seeds]
         yardsticks = [f"random (mean of {len(randoms[seeds[0]])})", "random (best on val)"]
         values[yardsticks[0]] = [mean for mean, _ in pairs]
         values[yardsticks[1]] = [best for _, best in pairs]
-    higher = directions(runs[seeds[0]][searched[0]])
-    if single[seeds[0]] is None:
-        higher.pop("Δ_MTL %")
     text = []
     for arch in searched:
         others = {k: v for k, v in values.items() if k not in searched or k == arch}
@@ -77,15 +88,12 @@ def baseline_separation(runs: dict[int, dict[str, dict[str, Any]]]) -> str:
     """Markdown: are the baselines told apart at this budget? The baseline with the best mean
     Δ_MTL (the first one without single-task runs) paired against every other baseline, per
     metric. ``runs[seed][model]`` is a metrics record, as in :func:`paired_report`."""
-    seeds = sorted(runs)
-    single = {s: runs[s].get("single-task") for s in seeds}
-    models = list(runs[seeds[0]])
-    values = {m: [seed_values(runs[s][m], single[s]) for s in seeds] for m in models}
-    higher = directions(runs[seeds[0]][models[0]])
-    if single[seeds[0]] is None:
-        higher.pop("Δ_MTL %")
-        best = models[0]
-    else:
-        best = max(models, key=lambda m: statistics.fmean(v["Δ_MTL %"] for v in values[m]))
+    values, higher = seed_metric_values(runs)
+    models = list(values)
+    best = (
+        max(models, key=lambda m: statistics.fmean(v["Δ_MTL %"] for v in values[m]))
+        if "Δ_MTL %" in higher
+        else models[0]
+    )
     others = [m for m in models if m != best]
     return paired_table(values, best, higher, others, label=f"best ({best})")

@@ -134,9 +134,8 @@ class GradientStep(SearchStep):
 
     def batches(self, epoch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(weight batch, architecture batch) pairs of the epoch's draws of the two halves."""
-        if self.settings.weight_steps == "half":
-            return self._draw(epoch)[: self.trainer.config.max_batches]
-        pairs = [*self._draw(2 * epoch), *self._draw(2 * epoch + 1)]
+        draws = [epoch] if self.settings.weight_steps == "half" else [2 * epoch, 2 * epoch + 1]
+        pairs = [pair for draw in draws for pair in self._draw(draw)]
         return pairs[: self.trainer.config.max_batches]
 
     def _draw(self, draw: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
