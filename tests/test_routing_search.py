@@ -48,8 +48,8 @@ class ToyReward(ReinforceStep):
     """A reward with a known optimum: 1 when task a's tower reads exactly sub-network 2 and
     gates on the input of sub-network 1, else 0."""
 
-    def reward(self, genotype, rows) -> float:  # type: ignore[no-untyped-def]
-        return float(genotype.tower("task1") == Route((2,), 1))
+    def rewards(self, genotypes, rows) -> list[float]:  # type: ignore[no-untyped-def]
+        return [float(g.tower("task1") == Route((2,), 1)) for g in genotypes]
 
 
 @pytest.mark.parametrize(
@@ -78,6 +78,60 @@ def test_policy_gradient_finds_the_toy_optimum(tmp_path: Path, settings: dict) -
     assert search.derive().tower("task1") == Route((2,), 1)
     route, query = (p.detach() for p in search.policy.probabilities()[-4:-2])
     assert float(route[2]) > 0.8 and float(query[2]) > 0.8  # options: input, 0, 1, 2
+
+
+def attached_search(tmp_path: Path, **settings) -> ReinforceStep:  # type: ignore[no-untyped-def]
+    from sharenas.data import create_dataset
+    from sharenas.engine.trainer import Trainer
+    from sharenas.runs.training import task_handlers
+    from sharenas.spaces.routing import routing_space
+
+    config = routing_config()
+    data = create_dataset(config.data).load()
+    handlers = task_handlers(data)
+    space = routing_space(handlers, data.input_spec, config.model, config.search.routing)
+    search = ReinforceStep(space, ReinforceConfig(**settings))
+    Trainer(space.supernet(), handlers, data, config.train, tmp_path, step=search, progress=False)
+    return search
+
+
+def test_routes_scored_together_equal_routes_scored_alone(tmp_path: Path) -> None:
+    search = attached_search(tmp_path)
+    net, generator = search.supernet.eval(), torch.Generator().manual_seed(3)
+    genotypes = [search.space.sample(generator) for _ in range(6)]
+    genotypes += [search.space.mmoe(), search.space.hard_sharing(), search.space.mmoe()]
+    x, _ = search.trainer.data.val.batch(torch.arange(40))
+    together = net.forward_routes(x, genotypes)
+    for genotype, predictions in zip(genotypes, together, strict=True):
+        net.genotype = genotype
+        alone = net(x)
+        for task in alone:
+            assert torch.equal(predictions[task], alone[task])
+
+
+def test_uniform_weight_routes_ignore_a_committed_policy(tmp_path: Path) -> None:
+    def weight_routes(mode: str) -> set[str]:
+        search = attached_search(tmp_path / mode, weight_routes=mode)
+        with torch.no_grad():
+            for logit in search.policy.logits:
+                logit[0] = 50.0  # the policy has committed to option 0 everywhere
+        generator, seen = torch.Generator().manual_seed(0), set()
+        for step in range(20):
+            search.prepare_weight_step(step, generator)
+            seen.add(json.dumps(search.supernet.genotype.to_dict(), sort_keys=True))
+        return seen
+
+    assert len(weight_routes("policy")) == 1
+    assert len(weight_routes("uniform")) > 10
+
+
+def test_entropy_bonus_anneals_from_its_start(tmp_path: Path) -> None:
+    search = attached_search(tmp_path, entropy_bonus=0.001, entropy_start=0.1)
+    total = search.trainer.total_steps
+    assert search.entropy_weight(0) == pytest.approx(0.1)
+    assert search.entropy_weight(total // 2) == pytest.approx(0.0505, abs=0.1 / total)
+    assert search.entropy_weight(total) == pytest.approx(0.001)
+    assert attached_search(tmp_path / "c", entropy_bonus=0.01).entropy_weight(5) == 0.01
 
 
 def test_leave_one_out_needs_several_samples() -> None:

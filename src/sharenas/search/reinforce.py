@@ -8,11 +8,16 @@ descends −(R − b) ∇ log π(g) − β ∇ H(π), with the moving-average ba
 b ← decay · b + (1 − decay) · R and the entropy bonus β. With ``samples`` = S > 1 routes scored on
 the same rows per step, ``baseline: leave-one-out`` uses the mean reward of the other S − 1
 (Kool et al., 2019), which removes the batch-to-batch noise of the reward.
+
+Two settings counter early commitment (weight sharing's rich-get-richer: the routes the young
+policy favours get trained more, so score better, so get favoured more): ``weight_routes:
+uniform`` trains every route equally often (Guo et al., ECCV 2020, single-path one-shot) and
+``entropy_start`` anneals β from a large value.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -44,7 +49,24 @@ class ReinforceConfig(BaseModel):
         "the mean reward of the step's other samples on the same rows, which cancels how hard "
         "the batch is.",
     )
-    warmup_epochs: int = Field(0, ge=0, description="Epochs of weight steps before policy steps.")
+    warmup_epochs: int = Field(
+        0,
+        ge=0,
+        description="Epochs of weight steps (routes drawn from the still uniform "
+        "policy) before the first policy step.",
+    )
+    weight_routes: Literal["policy", "uniform"] = Field(
+        "policy",
+        description="Route of each weight step: drawn from the policy (MTNAS), or uniformly "
+        "from the space all search long (fair weight sharing, as single-path one-shot NAS: no "
+        "sub-network is trained more because the policy already prefers it).",
+    )
+    entropy_start: float | None = Field(
+        None,
+        ge=0,
+        description="β at the first policy step, annealed linearly to entropy_bonus at the last "
+        "(keeps the policy open while the weights are young); None: β constant.",
+    )
 
     @model_validator(mode="after")
     def _leave_one_out_needs_samples(self) -> ReinforceConfig:
@@ -61,34 +83,59 @@ class ReinforceStep(RouteStep):
 
     settings: ReinforceConfig
 
+    def attach(self, trainer: Any) -> None:
+        super().attach(trainer)
+        self._metrics = {h.name: h.metric().to(trainer.device) for h in trainer.handlers}
+
     def prepare_weight_step(self, step: int, generator: torch.Generator) -> None:
         self.supernet.relaxation = None
-        self.supernet.genotype = self.genotype(self.policy.sample(generator))
+        if self.settings.weight_routes == "uniform":
+            self.supernet.genotype = self.space.sample(generator)
+        else:
+            self.supernet.genotype = self.genotype(self.policy.sample(generator))
+
+    def entropy_weight(self, step: int) -> float:
+        """β at ``step``: constant, or annealed linearly from ``entropy_start``."""
+        end, start = self.settings.entropy_bonus, self.settings.entropy_start
+        if start is None:
+            return end
+        progress = min(step, self.trainer.total_steps) / max(1, self.trainer.total_steps)
+        return start + (end - start) * progress
 
     @torch.no_grad()
-    def reward(self, genotype: RoutingGenotype, rows: torch.Tensor) -> float:
-        """Signed mean primary metric of ``genotype`` on validation ``rows``, minus the cost."""
+    def rewards(self, genotypes: list[RoutingGenotype], rows: torch.Tensor) -> list[float]:
+        """Per genotype, the signed mean primary metric on validation ``rows`` minus the cost;
+        the routes are evaluated together (:meth:`RoutingNetwork.forward_routes`), with the
+        network in eval mode once and one metric object per task, reset between routes."""
         t, net = self.trainer, self.supernet
         was_training = net.training
         net.eval()
-        net.genotype = genotype
         x, y = t.data.val.batch(rows)
         x, y = to_device(x, t.device), to_device(y, t.device)
-        predictions = net(x)
+        all_predictions = net.forward_routes(x, genotypes)
         net.train(was_training)
+        return [
+            self._score(predictions, y) - self.settings.flops_penalty * self.cost(genotype)
+            for genotype, predictions in zip(genotypes, all_predictions, strict=True)
+        ]
+
+    def _score(self, predictions: dict[str, torch.Tensor], y: dict[str, torch.Tensor]) -> float:
         terms = []
-        for h in t.handlers:
-            metric = h.metric().to(t.device)
+        for h in self.trainer.handlers:
+            metric = self._metrics[h.name]
+            metric.reset()
             metric.update(predictions[h.name].float(), y[h.name])
             value = float(metric.compute()[h.primary])
             terms.append(value if h.higher_is_better else -value)
-        cost = self.space.relative_cost(genotype, self.layer_flops)
-        return sum(terms) / len(terms) - self.settings.flops_penalty * cost
+        return sum(terms) / len(terms)
+
+    def cost(self, genotype: RoutingGenotype) -> float:
+        return self.space.relative_cost(genotype, self.layer_flops)
 
     def architecture_step(self, step: int, generator: torch.Generator) -> dict[str, float]:
         rows = self.val_rows(generator)
         drawn = [self.policy.sample(generator) for _ in range(self.settings.samples)]
-        rewards = [self.reward(self.genotype(indices), rows) for indices in drawn]
+        rewards = self.rewards([self.genotype(indices) for indices in drawn], rows)
         mean_reward = sum(rewards) / len(rewards)
         if self.baseline is None:
             self.baseline = mean_reward
@@ -103,7 +150,7 @@ class ReinforceStep(RouteStep):
         decay = self.settings.baseline_decay
         self.baseline = decay * self.baseline + (1 - decay) * mean_reward
         entropy = self.policy.entropy()
-        loss = loss - self.settings.entropy_bonus * entropy
+        loss = loss - self.entropy_weight(step) * entropy
         self.arch_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.arch_opt.step()

@@ -259,34 +259,53 @@ class RoutingNetwork(nn.Module):
     def forward(self, x: Any) -> dict[str, torch.Tensor]:
         if self.relaxation is not None:
             return self._relaxed_forward(x)
-        genotype = self.genotype
-        if genotype is None:
+        if self.genotype is None:
             raise RuntimeError("set a genotype (or a relaxation) on the supernet before a forward")
-        stem = self.stem(x)
-        outputs: dict[tuple[int, int], torch.Tensor] = {}
-        inputs: dict[tuple[int, int], torch.Tensor] = {}
+        return self._route_forward(self.stem(x), self.genotype, {})
 
-        def gated(level: int, route: Route, tower: str | None = None) -> torch.Tensor:
+    def forward_routes(
+        self, x: Any, genotypes: Sequence[RoutingGenotype]
+    ) -> list[dict[str, torch.Tensor]]:
+        """The predictions of every genotype on the same ``x``, each sub-network output that two
+        routes compute alike (same block, same route below it) computed once: the scoring of
+        several routes per policy step (REINFORCE) costs the union of their sub-networks."""
+        stem = self.stem(x)
+        memo: dict[tuple, torch.Tensor] = {}
+        return [self._route_forward(stem, genotype, memo) for genotype in genotypes]
+
+    def _route_forward(
+        self, stem: torch.Tensor, genotype: RoutingGenotype, memo: dict[tuple, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """Only the sub-networks ``genotype``'s towers reach. A value is keyed in ``memo`` by
+        what it is computed from (its signature), so routes evaluated on one ``memo`` share it."""
+
+        def gated(level: int, route: Route, tower: str | None = None) -> tuple[torch.Tensor, tuple]:
             sources = [output(level - 1, s) for s in route.sources]
             if len(sources) == 1:
                 return sources[0]
-            query = stem if route.query == INPUT else block_input(level - 1, route.query)
-            return _mix(self._gate_weights(level, route, _vector(query), tower), sources)
+            query, query_key = (
+                (stem, ()) if route.query == INPUT else block_input(level - 1, route.query)
+            )
+            key = ("mix", level, tower, route, tuple(k for _, k in sources), query_key)
+            if key not in memo:
+                weights = self._gate_weights(level, route, _vector(query), tower)
+                memo[key] = _mix(weights, [value for value, _ in sources])
+            return memo[key], key
 
-        def block_input(level: int, k: int) -> torch.Tensor:
+        def block_input(level: int, k: int) -> tuple[torch.Tensor, tuple]:
             if level == 0:
-                return stem
-            if (level, k) not in inputs:
-                inputs[(level, k)] = gated(level, genotype.layers[level - 1][k])
-            return inputs[(level, k)]
+                return stem, ()
+            return gated(level, genotype.layers[level - 1][k])
 
-        def output(level: int, k: int) -> torch.Tensor:
-            if (level, k) not in outputs:
-                outputs[(level, k)] = self.blocks[f"{level}:{k}"](block_input(level, k))
-            return outputs[(level, k)]
+        def output(level: int, k: int) -> tuple[torch.Tensor, tuple]:
+            value, input_key = block_input(level, k)
+            key = ("block", level, k, input_key)
+            if key not in memo:
+                memo[key] = self.blocks[f"{level}:{k}"](value)
+            return memo[key], key
 
         return {
-            task: self.heads[task](gated(self.layers, route, task))
+            task: self.heads[task](gated(self.layers, route, task)[0])
             for task, route in genotype.towers
         }
 
