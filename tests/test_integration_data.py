@@ -92,3 +92,14 @@ def test_mnist_scenes_from_real_digits(online: Path) -> None:
     assert x.shape == (64, 1, 64, 64)
     assert y["segmentation"].max() <= 10 and y["segmentation"].unique().numel() >= 8
     assert (y["depth"] > 0).all()
+
+
+def test_diamonds_from_the_package_index(online: Path) -> None:
+    data = load_dataset("diamonds")
+    assert data.sizes() == {"train": 43_152, "val": 5_394, "test": 5_394}
+    assert [t.name for t in data.tasks] == ["price", "cut", "color", "clarity"]
+    assert data.input_spec.numeric_names == ("carat", "depth", "table", "x", "y", "z")
+    cut = np.bincount(data.train.targets["cut"].numpy(), minlength=5) / len(data.train)
+    assert cut.argmax() == 4 and cut.argmin() == 0  # Ideal the most common grade, Fair the least
+    price = data.train.targets["price"]
+    assert 7.5 < float(price.mean()) < 8.0  # ln of a median price near $2,400

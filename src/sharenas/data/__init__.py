@@ -2,6 +2,7 @@
 
 from sharenas.data import (  # noqa: F401  (importing registers the datasets)
     census_income,
+    diamonds,
     digit_domains,
     mnist_scenes,
     multimnist,

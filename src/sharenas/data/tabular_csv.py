@@ -243,8 +243,12 @@ class TabularCsv(DatasetBuilder):
         return numeric_array, categorical_array, cardinalities
 
     def _load(self) -> TaskSetData:
+        return self.from_frame(self._read(), self.name)
+
+    def from_frame(self, frame: pd.DataFrame, name: str) -> TaskSetData:
+        """The task set of a table already read (its columns checked against the config),
+        named ``name``: the splits, the encoded features and targets."""
         c = self.config
-        frame = self._read()
         targets, notes, classes = {}, {}, {}
         for column, kind in c.targets.items():
             targets[column], notes[column] = encode_target(c.path, column, kind, frame[column])
@@ -273,4 +277,4 @@ class TabularCsv(DatasetBuilder):
             numeric_names=tuple(numeric),
             categorical_names=tuple(categorical),
         )
-        return TaskSetData(self.name, tasks, spec, splits, notes=notes)
+        return TaskSetData(name, tasks, spec, splits, notes=notes)
