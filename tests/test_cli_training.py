@@ -152,6 +152,7 @@ def test_real_configs_smoke(online: Path, tmp_path: Path, name: str, arch: str) 
         "multimnist-fusion",
         "mnist-scenes-fusion",
         "census-routing",
+        "diamonds-routing",
         "multimnist-routing",
         "synthetic-mmoe-routing",
         "multimnist-partition",
@@ -174,3 +175,9 @@ def test_search_configs_smoke(online: Path, tmp_path: Path, name: str) -> None:
         name.rsplit("-", 1)[-1], "architecture.png"
     )
     assert (tmp_path / "s" / picture).exists()
+    if name.endswith("partition"):  # the delivered model costs what the search said
+        search = json.loads((tmp_path / "s" / "search" / "metrics.json").read_text())
+        model = json.loads((tmp_path / "s" / "search" / "model" / "metrics.json").read_text())
+        chosen = next(p for p in search["front"] if p["number"] == search["chosen"])
+        assert search["flops_per_example"] == model["flops_per_example"] == chosen["total_flops"]
+        assert search["delta_mtl"] == model["delta_mtl"] is not None

@@ -86,6 +86,29 @@ def test_full_evaluator_and_training_a_front_point(tmp_path: Path) -> None:
     assert set(trained["primary"]) == {"task1", "task2"}
 
 
+def test_session_delivers_the_chosen_partition_trained_and_pruned(tmp_path: Path) -> None:
+    """The session trains the chosen point; its metrics.json, the search's and the front agree
+    on FLOPs (the pruned network's flop_counter); test metrics and Δ_MTL in declared task
+    order, in metrics.json and the report."""
+    from sharenas.data import create_dataset
+    from sharenas.runs.partition_session import partition_session
+    from sharenas.spaces.partition_resources import partition_resources
+
+    config = partition_config(trials=4)
+    data = create_dataset(config.data).load()
+    result = partition_session(config, tmp_path, data, resume=False)
+    search = json.loads((tmp_path / "search" / "metrics.json").read_text())
+    model = json.loads((tmp_path / "search" / "model" / "metrics.json").read_text())
+    chosen = next(p for p in search["front"] if p["number"] == search["chosen"])
+    assert search["flops_per_example"] == model["flops_per_example"] == chosen["total_flops"]
+    network = result.run.model.cpu()
+    assert partition_resources(network, data.val.example(2)).total_flops == chosen["total_flops"]
+    assert list(search["primary"]) == ["task1", "task2"] == list(search["single_task"]["primary"])
+    assert search["delta_mtl"] == model["delta_mtl"] is not None
+    report = (tmp_path / "report.md").read_text()
+    assert "partition (searched, trained)" in report and "Δ_MTL %" in report
+
+
 @pytest.mark.parametrize("strategy", ["random", "es"])
 def test_two_workers_share_one_study(tmp_path: Path, strategy: str) -> None:
     """No trial lost, none evaluated twice, the budget kept exactly; ES workers agree on each

@@ -305,3 +305,70 @@ def test_norms_in_masked_stages_keep_running_statistics_per_task() -> None:
     outputs = network(x)
     for task in "abc":
         assert torch.allclose(PrunedTaskNetwork(network, task).eval()(x), outputs[task], atol=1e-5)
+
+
+# --- the delivered network: pruned, paths shared ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("backbone", "params", "kind", "masked", "matrix"),
+    [
+        ("cnn", {"channels": [4, 8, 8]}, "image", [1, 2], "mixed"),
+        ("cnn", {"channels": [4, 8, 8]}, "image", [0, 1, 2], "share-all"),
+        ("cnn", {"channels": [4, 8, 8]}, "image", [2], "independent"),
+        ("mlp", {"widths": [12, 10, 8]}, "tabular", [0, 2], "mixed"),
+        ("mlp", {"widths": [12, 10, 8]}, "tabular", [1], "two-alike"),
+        ("encdec", {"channels": [4, 8, 8]}, "image", [1, 3], "mixed"),
+    ],
+)
+def test_delivered_network_costs_what_the_resources_say(
+    backbone, params, kind, masked, matrix
+) -> None:
+    """The delivered network (physically pruned, coinciding paths shared) reproduces the
+    partitioned network's outputs, and torch.utils.flop_counter and its parameter count equal
+    the totals computed from the masks."""
+    from sharenas.resources import count_parameters, flops_per_example
+    from sharenas.spaces.partition_deployed import DeployedPartitionNetwork
+    from sharenas.spaces.partition_resources import partition_resources
+
+    torch.manual_seed(0)
+    spec, x = _inputs(kind)
+    matrices = {
+        "mixed": feasible_matrix([0.5, 0.75, 0.25], [0.5, 0.3, 0.8]),
+        "share-all": share_all(3),
+        "independent": independent(3),
+        "two-alike": torch.tensor([[0.5, 0.5, 0.0], [0.5, 0.5, 0.0], [0.0, 0.0, 0.5]]),
+    }
+    network = partitioned(backbone, params, spec, masked, matrices[matrix])
+    with torch.no_grad():  # running statistics of the norms away from their initial values
+        for name, buffer in network.named_buffers():  # per task: (tasks, C), alike for all
+            if "statistics" in name and buffer.dtype.is_floating_point:
+                buffer.add_(torch.rand_like(buffer[:1]) * 0.5)
+    deployed = DeployedPartitionNetwork(network).eval()
+    resources = partition_resources(network, x)
+    assert flops_per_example(deployed, x) == resources.total_flops
+    assert count_parameters(deployed) == resources.total_params
+    expected, got = network(x), deployed(x)
+    for task in "abc":
+        assert torch.allclose(got[task], expected[task], atol=1e-5), task
+    if matrix == "share-all":
+        assert all(len(set(chain)) == len(chain) for chain in deployed.chains)
+        assert len(deployed.nodes) == 3  # one pass per stage for the three tasks
+    if matrix == "two-alike":
+        assert deployed.chains[0] == deployed.chains[1] != deployed.chains[2]
+
+
+def test_tasks_with_their_own_statistics_do_not_share_a_pass() -> None:
+    from sharenas.spaces.partition_deployed import DeployedPartitionNetwork
+
+    torch.manual_seed(0)
+    spec, x = _inputs("image")
+    network = partitioned("cnn", {"channels": [4, 8, 8]}, spec, [1, 2], share_all(3))
+    with torch.no_grad():  # task c's norms saw other inputs (e.g. its own domain)
+        for name, buffer in network.named_buffers():
+            if "statistics" in name and buffer.dtype.is_floating_point:
+                buffer[2].add_(torch.rand_like(buffer[2]))
+    deployed = DeployedPartitionNetwork(network).eval()
+    assert deployed.chains[0] == deployed.chains[1] and deployed.chains[2] != deployed.chains[0]
+    expected, got = network(x), deployed(x)
+    assert all(torch.allclose(got[t], expected[t], atol=1e-5) for t in "abc")

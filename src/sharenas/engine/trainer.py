@@ -339,8 +339,13 @@ class Trainer:
         )
 
     def resources(self, model: nn.Module | None = None) -> dict[str, int]:
-        """Parameters and FLOPs per example of ``model`` (default: the trained one)."""
+        """Parameters and FLOPs per example of ``model`` (default: the trained one), as it is
+        delivered: a model with a ``deployed()`` method (a partitioned network) is counted as
+        the network that method returns (physically pruned)."""
         model = model if model is not None else self.model
+        deployed = getattr(model, "deployed", None)
+        if callable(deployed):
+            model = deployed().to(self.device)
         x = self.data.val.example(2)
         return {
             "params": count_parameters(model),

@@ -121,3 +121,30 @@ def front_table(record: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             ]
         )
     return columns, rows
+
+
+def delivery_table(record: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Columns and rows: the chosen partition trained (test metrics, Δ_MTL, the pruned network's
+    FLOPs and parameters) against the single-task teachers, tasks in declared order."""
+    tasks = list(record["higher_is_better"])
+    metric = record["tasks_primary_metric"]
+    columns = ["model", *(f"{t} test {metric[t]}" for t in tasks), "Δ_MTL %", "MFLOPs", "params"]
+    single = record["single_task"]
+    delta = record["delta_mtl"]
+    rows = [
+        [
+            "partition (searched, trained)",
+            *(f"{record['primary'][t]:.4f}" for t in tasks),
+            "" if delta is None else f"{delta:+.2f}",
+            f"{record['flops_per_example'] / 1e6:.4g}",
+            str(record["params"]),
+        ],
+        [
+            "single-task (the teachers)",
+            *(f"{single['primary'][t]:.4f}" for t in tasks),
+            "+0.00",
+            f"{single['flops_per_example'] / 1e6:.4g}",
+            str(single["params"]),
+        ],
+    ]
+    return columns, rows

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-from sharenas.cache import write_bytes_atomic
+from sharenas.cache import write_bytes_atomic, write_json_atomic
 from sharenas.config import Config
 from sharenas.data.base import TaskSetData
-from sharenas.report.partition import front_table, pareto_plot, partition_heatmaps
+from sharenas.report.partition import (
+    delivery_table,
+    front_table,
+    pareto_plot,
+    partition_heatmaps,
+)
 from sharenas.report.runs import markdown
 from sharenas.runs.folder import CHECKPOINT, METRICS, with_arch
 from sharenas.runs.partition import run_partition_search
@@ -26,6 +32,8 @@ def partition_session(
     and write the report beside them."""
     record = run_partition_search(config, folder / "search", resume=resume, data=data)
     run = deliver_chosen(config, folder / "search", data)
+    if run is not None:
+        record = record_delivery(config, folder / "search", record, run)
     trials = json.loads((folder / "search" / "trials.json").read_text())
     columns, rows = front_table(record)
     report = folder / "report.md"
@@ -33,7 +41,11 @@ def partition_session(
         f"# {config.data.name}: partition search ({record['strategy']}, "
         f"{record['evaluator']} evaluation, {record['trials']} partitions)\n\n"
     )
-    write_bytes_atomic(report, (title + markdown(columns, rows) + "\n").encode())
+    text = title + markdown(columns, rows) + "\n"
+    if run is not None:
+        text += "\n## The chosen partition, trained (test split)\n\n"
+        text += markdown(*delivery_table(record)) + "\n"
+    write_bytes_atomic(report, text.encode())
     files = {
         "report": report,
         "front plot": pareto_plot(record, trials, folder / "pareto.png"),
@@ -46,6 +58,32 @@ def partition_session(
         scores = ", ".join(f"{t} {v:.4g}" for t, v in run.metrics["primary"].items())
         note += f"; the chosen partition trained with the full budget: test {scores}"
     return SearchResult(folder, record, comparison, run, files, [note], table)
+
+
+def record_delivery(
+    config: Config, study: Path, record: dict[str, Any], run: Run
+) -> dict[str, Any]:
+    """The search's metrics.json completed with the delivered model: its test metrics, Δ_MTL
+    against the single-task teachers (same data, budget and seed), FLOPs per example and
+    parameters of the pruned network; beside them the teachers' test metrics."""
+    teachers = json.loads((teacher_folder(config) / METRICS).read_text())
+    metrics = run.metrics
+    record = {
+        **record,
+        "primary": metrics["primary"],
+        "primary_metric": metrics["primary_metric"],
+        "delta_mtl": metrics["delta_mtl"],
+        "flops_per_example": metrics["flops_per_example"],
+        "params": metrics["params"],
+        "delivered": "model",
+        "single_task": {
+            "primary": teachers["primary"],
+            "flops_per_example": teachers["flops_per_example"],
+            "params": teachers["params"],
+        },
+    }
+    write_json_atomic(study / METRICS, record)
+    return record
 
 
 def deliver_chosen(config: Config, study: Path, data: TaskSetData) -> Run | None:

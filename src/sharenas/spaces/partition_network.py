@@ -224,6 +224,13 @@ class PartitionNetwork(nn.Module):
         finally:
             self._task = None
 
+    def deployed(self) -> nn.Module:
+        """The delivered network: physically pruned, coinciding paths sharing their passes
+        (:class:`~sharenas.spaces.partition_deployed.DeployedPartitionNetwork`)."""
+        from sharenas.spaces.partition_deployed import DeployedPartitionNetwork
+
+        return DeployedPartitionNetwork(self).eval()
+
     def forward(self, x: Any) -> dict[str, torch.Tensor]:
         stages = self.backbone.stages
         h = self.backbone.stem(x)

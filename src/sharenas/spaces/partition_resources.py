@@ -10,10 +10,11 @@ Backbones whose stages are chains of layers are supported (mlp, cnn, encdec).
 
 - A task's resources are those of its pruned single-task network: the shared stages, then its
   channels through the masked stages, then its head.
-- The total counts the multi-task network once. The shared stages, and the first layer of the
-  first masked stage (on the union of the tasks' channels), run once. Later layers run once per
-  distinct path: tasks whose masks agree up to a stage share it. A weight is stored once if any
-  task uses it.
+- The total counts the multi-task network once, as it is delivered
+  (:class:`~sharenas.spaces.partition_deployed.DeployedPartitionNetwork`). The shared stages,
+  and the first layer of the first masked stage (on the union of the tasks' channels), run once.
+  Later layers run once per distinct path: tasks whose masks agree up to a stage share it. A
+  layer is stored once, on the rows any task writes by the columns any task reads.
 """
 
 from __future__ import annotations
@@ -192,7 +193,9 @@ def partition_resources(network: PartitionNetwork, example: Any) -> PartitionRes
 
 
 def _union_params(network: PartitionNetwork, first: int) -> int:
-    """Parameters from the first masked stage on, each weight counted once if any task uses it."""
+    """Parameters from the first masked stage on, as the delivered network stores them
+    (:mod:`~sharenas.spaces.partition_deployed`): each layer once, on the rows any task writes
+    by the columns any task reads; each task's head on its own channels."""
     tasks = range(len(network.task_names))
     total = 0
     layer_lists = [
@@ -202,18 +205,18 @@ def _union_params(network: PartitionNetwork, first: int) -> int:
     for per_task in layer_lists:
         for i, use in enumerate(per_task[0]):
             c_in, c_out = _sizes(use.layer)
-            used = torch.zeros(c_out, c_in, dtype=torch.bool)
-            written = torch.zeros(c_out, dtype=torch.bool)
-            for uses in per_task:
-                read, write = uses[i].read, uses[i].write
-                rows = write if write is not None else torch.ones(c_out, dtype=torch.bool)
-                cols = read if read is not None else torch.ones(c_in, dtype=torch.bool)
-                used |= rows[:, None] & cols[None, :]
-                written |= rows
-            total += int(used.sum()) * (use.layer.weight.numel() // (c_in * c_out))
-            total += 0 if use.layer.bias is None else int(written.sum())
-            total += 0 if use.norm is None else 2 * int(written.sum())
+            rows = _union_count([uses[i].write for uses in per_task], c_out)
+            cols = _union_count([uses[i].read for uses in per_task], c_in)
+            total += rows * cols * (use.layer.weight.numel() // (c_in * c_out))
+            total += 0 if use.layer.bias is None else rows
+            total += 0 if use.norm is None else 2 * rows
     return total
+
+
+def _union_count(masks: list[Mask], full: int) -> int:
+    if any(m is None for m in masks):
+        return full
+    return int(torch.stack(masks).any(0).sum())  # type: ignore[arg-type]
 
 
 def _prune(layer: nn.Module, read: Mask, write: Mask) -> nn.Module:
