@@ -2,8 +2,9 @@
 
 ``fidelity CONFIG --partitions 20``: random partitions of the config's space, each scored by
 the distillation proxy and by full training. Prints Spearman's rank correlation between the two
-(per task, and of the mean task score relative to single-task) and the cost ratio full ÷ proxy
-(the teachers, trained once, reported separately).
+(per task, and of the mean task score relative to single-task), the same with total FLOPs held
+fixed (partial correlation: what the proxy knows beyond the partition's size) and the cost ratio
+full ÷ proxy (the teachers, trained once, reported separately).
 
 ``front CONFIG``: runs the config's search and says, for share-all and for independent, whether
 a found partition costs no more FLOPs with at least their mean score.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import statistics
 import time
@@ -23,12 +25,12 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from sharenas.search.partition_eval import create_evaluator, load_teachers, teacher_folder
 
 from sharenas.config import load_config
 from sharenas.data import create_dataset
 from sharenas.report.partition import pareto_plot, partition_heatmaps
 from sharenas.runs.partition import run_partition_search
+from sharenas.runs.partition_eval import create_evaluator, load_teachers, teacher_folder
 from sharenas.runs.training import task_handlers
 from sharenas.spaces.partition import partition_space
 
@@ -36,6 +38,16 @@ from sharenas.spaces.partition import partition_space
 def spearman(a: pd.Series, b: pd.Series) -> float:
     """Spearman's ρ: Pearson's correlation of the ranks (ties get their mean rank)."""
     return float(a.rank().corr(b.rank()))
+
+
+def partial_spearman(a: pd.Series, b: pd.Series, control: pd.Series) -> tuple[float, float, float]:
+    """Spearman's partial correlation of a and b with ``control`` held fixed (the Pearson
+    partial correlation of the ranks) and its 95 % interval (Fisher z, n − 4 degrees)."""
+    r_ab, r_ac, r_bc = spearman(a, b), spearman(a, control), spearman(b, control)
+    partial = (r_ab - r_ac * r_bc) / math.sqrt((1 - r_ac**2) * (1 - r_bc**2))
+    half = 1.96 / math.sqrt(max(1, len(a) - 4))
+    z = math.atanh(max(-0.999999, min(0.999999, partial)))
+    return partial, math.tanh(z - half), math.tanh(z + half)
 
 
 def fidelity(args: argparse.Namespace) -> None:
@@ -93,6 +105,16 @@ def fidelity(args: argparse.Namespace) -> None:
         print(f"| {t} | {rho:.3f} |")
     rho = spearman(table["proxy_mean"], table["full_mean"])
     print(f"| mean over tasks (relative to single-task) | {rho:.3f} |")
+    flops_rho = spearman(table["flops"], table["full_mean"])
+    print(f"| total FLOPs alone against the full mean | {flops_rho:.3f} |")
+    print("\nwhat the proxy adds beyond FLOPs: Spearman partial correlation with FLOPs held fixed")
+    print("\n| scores compared | partial ρ | 95 % CI |")
+    print("|---|---|---|")
+    pairs = [(t, f"proxy_{t}", f"full_{t}") for t in tasks]
+    pairs.append(("mean over tasks", "proxy_mean", "full_mean"))
+    for label, proxy_key, full_key in pairs:
+        partial, low, high = partial_spearman(table[proxy_key], table[full_key], table["flops"])
+        print(f"| {label} | {partial:.3f} | [{low:.2f}, {high:.2f}] |")
     proxy_s, full_s = table["proxy_s"].mean(), table["full_s"].mean()
     print(
         f"\ncost: full {full_s:.1f} s ÷ proxy {proxy_s:.1f} s per partition = "

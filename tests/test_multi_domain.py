@@ -88,6 +88,29 @@ def test_training_scores_each_task_on_its_own_rows(tmp_path: Path) -> None:
         assert set(done["primary"]) == {"a", "b"}
 
 
+def test_a_task_branch_sees_only_its_own_domain(tmp_path: Path) -> None:
+    """Single-task on a multi-domain set: each backbone's batch norms count only the batches
+    of its own domain (their running statistics are that domain's)."""
+    data = domains_task_set()
+    config = build_config(
+        {
+            "data": {"name": "synthetic-mmoe"},
+            "model": {"arch": "single-task", "backbone": {"name": "cnn", "channels": [4]}},
+            "train": {"epochs": 1, "batch_size": 8},
+        }
+    )
+    from sharenas.runs.training import build_model
+
+    train(config, tmp_path / "r", data=data, progress=False)
+    model, _ = build_model(config, data)
+    model.load_state_dict(torch.load(tmp_path / "r" / "best.pt", weights_only=False)["model"])
+    for task, batches in (("a", 4), ("b", 2)):  # round-robin: 30 rows of a, 12 of b in 8s
+        norm = next(
+            m for m in model.backbones[task].modules() if isinstance(m, torch.nn.BatchNorm2d)
+        )
+        assert int(norm.num_batches_tracked) == batches
+
+
 def test_searches_refuse_multi_domain_task_sets(tmp_path: Path) -> None:
     config = build_config(
         {

@@ -19,6 +19,8 @@ class SingleTask(MultiTaskModel):
         self.heads = nn.ModuleDict(
             {t.name: self.new_heads([t], self.backbones[t.name])[t.name] for t in tasks}
         )
+        self.active_tasks: list[str] | None = None  # see sharenas.engine.task_subset
 
     def forward(self, x: Any) -> dict[str, torch.Tensor]:
-        return {name: self.heads[name](self.backbones[name](x)) for name in self.task_names}
+        names = self.active_tasks or self.task_names
+        return {name: self.heads[name](self.backbones[name](x)) for name in names}

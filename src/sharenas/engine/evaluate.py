@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from sharenas.data.base import MultiDomainDataset, MultiTaskDataset, Split
+from sharenas.engine.task_subset import only_tasks
 from sharenas.tasks import TaskHandler
 
 
@@ -54,7 +55,7 @@ def evaluate(
         for start in starts:
             x, y = part.batch(slice(start, start + batch_size))
             x, y = to_device(x, device), to_device(y, device)
-            with autocast(device, amp):
+            with autocast(device, amp), only_tasks(model, y):
                 predictions = model(x)
             for h in handlers:
                 if h.name in y:

@@ -40,6 +40,7 @@ from sharenas.engine.losses import task_losses
 from sharenas.engine.optim import create_optimizer, create_schedule
 from sharenas.engine.step import PlainStep, StepInfo, TrainingStep
 from sharenas.engine.sync_norm import synchronize_batch_norms
+from sharenas.engine.task_subset import only_tasks
 from sharenas.engine.weighting import create_weighting
 from sharenas.errors import ConfigError
 from sharenas.resources import count_parameters, flops_per_example
@@ -157,7 +158,7 @@ class Trainer:
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """(weighted total, per-task values) of ``model`` on a batch, under AMP on CUDA; a
         TrainingError naming the step when a loss is not finite."""
-        with autocast(self.device, self.amp):
+        with autocast(self.device, self.amp), only_tasks(model, y):
             predictions = model(x)
         where = f"{what + ' ' if what else ''}epoch {info.epoch}, step {info.step}"
         losses, values = task_losses(

@@ -149,6 +149,7 @@ class PartitionNetwork(nn.Module):
             }
         )
         self._task: int | None = None  # the task whose pass runs now (None: no masking)
+        self.active_tasks: list[str] | None = None  # see sharenas.engine.task_subset
         for stage in self.masked:
             for layer, norm in mask_points(backbone.stages[stage]):
                 (norm or layer).register_forward_hook(self._hook(stage))
@@ -237,7 +238,9 @@ class PartitionNetwork(nn.Module):
         first = self.masked[0] if self.masked else len(stages)
         for stage in stages[:first]:
             h = stage(h)
+        active = self.active_tasks or self.task_names
         return {
             name: self.heads[name](self.task_features(h, t, first))
             for t, name in enumerate(self.task_names)
+            if name in active
         }
