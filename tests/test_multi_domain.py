@@ -111,6 +111,35 @@ def test_a_task_branch_sees_only_its_own_domain(tmp_path: Path) -> None:
         assert int(norm.num_batches_tracked) == batches
 
 
+def test_domain_norms_keep_each_domains_statistics_and_affine(tmp_path: Path) -> None:
+    """train.domain_norms: a shared backbone's batch norms hold per-domain statistics (counted
+    per domain's batches), scale and shift; evaluation uses each domain's."""
+    from sharenas.engine.domain_norms import domain
+    from sharenas.runs.training import build_model
+
+    data = domains_task_set()
+    config = build_config(
+        {
+            "data": {"name": "synthetic-mmoe"},
+            "model": {"arch": "hard-sharing", "backbone": {"name": "cnn", "channels": [4]}},
+            "train": {"epochs": 1, "batch_size": 8, "domain_norms": True},
+        }
+    )
+    record = train(config, tmp_path / "r", data=data, progress=False)
+    model, _ = build_model(config, data)
+    model.load_state_dict(torch.load(tmp_path / "r" / "best.pt", weights_only=False)["model"])
+    model.eval()
+    norm = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert [int(norm.domain0_num_batches_tracked), int(norm.domain1_num_batches_tracked)] == [4, 2]
+    assert int(norm.num_batches_tracked) == 0  # the shared statistics are never used
+    assert not torch.equal(norm.domain0_weight, norm.domain1_weight)
+    for task, part in data.test.domains.items():
+        x, y = part.batch(slice(None))
+        with torch.no_grad(), domain(model, task):
+            accuracy = float((model(x)[task].argmax(1) == y[task]).float().mean())
+        assert record["tasks"][task]["accuracy"] == pytest.approx(accuracy, abs=1e-6)
+
+
 def test_searches_refuse_multi_domain_task_sets(tmp_path: Path) -> None:
     config = build_config(
         {

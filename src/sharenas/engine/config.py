@@ -141,6 +141,11 @@ class TrainConfig(_Strict):
     max_batches: int | None = Field(None, ge=1, description="Cap on batches per epoch.")
     threads: int | None = Field(None, ge=1, description="CPU threads (torch.set_num_threads).")
     tensorboard: bool = False
+    domain_norms: bool = Field(
+        False,
+        description="Multi-domain sets: every batch norm keeps per-domain statistics, scale and "
+        "shift (domain-specific batch norms, as Visual Decathlon models); ignored otherwise.",
+    )
     sync_batchnorm: bool = Field(
         True,
         description="Under torchrun: batch-norm statistics over every process's rows, as one "

@@ -34,6 +34,7 @@ from sharenas.engine.checkpoint import (
 )
 from sharenas.engine.config import TrainConfig
 from sharenas.engine.distributed import average_gradients, init_distributed, resolve_device
+from sharenas.engine.domain_norms import add_domain_norms
 from sharenas.engine.evaluate import autocast, evaluate, primary_metrics, relative_score, to_device
 from sharenas.engine.history import EpochLog
 from sharenas.engine.losses import task_losses
@@ -115,6 +116,8 @@ class Trainer:
                 "(a batch holds one task, so other heads get no gradient, which DDP rejects); "
                 "run it without torchrun."
             )
+        if config.domain_norms and data.shape == "multi-domain":
+            add_domain_norms(model, [t.name for t in data.tasks])
         self.model = model.to(self.device)
         self.weighting = create_weighting(
             config.weighting, [h.name for h in handlers], config.task_weights

@@ -22,6 +22,7 @@ from sharenas.data import create_dataset
 from sharenas.data.base import TaskSetData
 from sharenas.engine.checkpoint import load_weights
 from sharenas.engine.distributed import resolve_device
+from sharenas.engine.domain_norms import add_domain_norms
 from sharenas.engine.evaluate import evaluate, primary_metrics
 from sharenas.engine.trainer import Trainer, TrainOutcome
 from sharenas.errors import ConfigError, SharenasError
@@ -50,6 +51,8 @@ def build_model(config: Config, data: TaskSetData) -> tuple[MultiTaskModel, list
         model = build_architecture(config.model.arch, handlers, data.input_spec, config.model)
     except ValueError as exc:  # a backbone refusing the input kind
         raise ConfigError(f"model.backbone: {exc}") from None
+    if config.train.domain_norms and data.shape == "multi-domain":
+        add_domain_norms(model, [t.name for t in data.tasks])
     return model, handlers
 
 
