@@ -9,8 +9,16 @@ full ÷ proxy (the teachers, trained once, reported separately).
 ``front CONFIG``: runs the config's search and says, for share-all and for independent, whether
 a found partition costs no more FLOPs with at least their mean score.
 
+``compare CONFIG --seeds 0,1,2``: per seed, each search variant's delivered model (the chosen
+point trained with the budget, test metrics, the pruned network's FLOPs) against share-all,
+independent and ``--random K`` random partitions trained with the same budget, and the
+single-task teachers: mean ± std, Δ_MTL, and the paired intervals over seeds.
+
     python benchmarks/partition.py fidelity configs/multimnist-partition.yaml --partitions 20
     python benchmarks/partition.py front configs/digit-domains-partition.yaml
+    python benchmarks/partition.py compare configs/multimnist-partition.yaml --seeds 0,1,2 \\
+        --variant "partition (searched)" \\
+        --variant "gradient masks=search.partition.gradient_masks=true"
 """
 
 from __future__ import annotations
@@ -22,17 +30,31 @@ import shutil
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
 
-from sharenas.config import load_config
+from sharenas.config import Config, load_config
 from sharenas.data import create_dataset
+from sharenas.report.paired import mean_std
 from sharenas.report.partition import pareto_plot, partition_heatmaps
+from sharenas.report.runs import read_metrics
+from sharenas.report.seed_table import paired_report
+from sharenas.runs.folder import with_arch
 from sharenas.runs.partition import run_partition_search
 from sharenas.runs.partition_eval import create_evaluator, load_teachers, teacher_folder
-from sharenas.runs.training import task_handlers
+from sharenas.runs.partition_session import partition_session
+from sharenas.runs.random_archs import train_random
+from sharenas.runs.training import task_handlers, train
 from sharenas.spaces.partition import partition_space
+from sharenas.tasks import delta_mtl
+
+
+def parse_variant(text: str) -> tuple[str, list[str]]:
+    """``NAME=KEY=VALUE;KEY=VALUE`` -> (NAME, overrides)."""
+    name, _, rest = text.partition("=")
+    return name, [item for item in rest.split(";") if item]
 
 
 def spearman(a: pd.Series, b: pd.Series) -> float:
@@ -181,16 +203,128 @@ def front(args: argparse.Namespace) -> None:
     print(f"\nfront plot: {plot}; partition matrices: {heat}; records in {folder}")
 
 
+def reference_arch(config: Config, genotype: Any) -> dict[str, Any]:
+    """The arch.json of a hand-picked point of the partition space (share-all, independent)."""
+    assert config.search is not None
+    return {
+        "format": "sharenas-arch/1",
+        "kind": "genotype",
+        "space": "partition",
+        "space_config": config.search.partition.model_dump(mode="json"),
+        **genotype.to_dict(),
+    }
+
+
+def compare_cell(config_path: Path, overrides: list[str], runs: Path, variants, random: int):  # type: ignore[no-untyped-def]
+    """One seed: every search variant's delivered model, share-all and independent trained
+    with the same budget, the single-task teachers (test) and ``random`` random partitions."""
+    config = load_config(config_path, overrides)
+    assert config.search is not None
+    data = create_dataset(config.data).load()
+    shutil.rmtree(runs, ignore_errors=True)
+    records: dict[str, dict[str, Any]] = {}
+    for name, extra in variants:
+        variant = load_config(config_path, [*overrides, *extra])
+        result = partition_session(variant, runs / name.replace(" ", "_"), data, resume=False)
+        assert result.run is not None, f"{name}: the search found no front"
+        records[name] = {**result.run.metrics, "search_seconds": result.metrics["search_seconds"]}
+    records["single-task"] = json.loads((teacher_folder(config) / "metrics.json").read_text())
+    space = partition_space(
+        task_handlers(data), data.input_spec, config.model, config.search.partition
+    )
+    for label, genotype in (("share-all", space.share_all()), ("independent", space.independent())):
+        arch = reference_arch(config, genotype)
+        records[label] = train(
+            with_arch(config, "partition", arch), runs / label, data=data, progress=False
+        )
+    randoms = []
+    if random:
+        drawn = load_config(config_path, [*overrides, f"search.random_architectures={random}"])
+        trained = train_random(drawn, runs / "random", data, progress=False)
+        randoms = [read_metrics(run) for run in trained]
+    return records, randoms
+
+
+def compare(args: argparse.Namespace) -> None:
+    variants = args.variants or [("partition (searched)", [])]
+    cells = [
+        (
+            args.config,
+            [*args.overrides, f"seed={seed}", *(["train.threads=1"] if args.jobs > 1 else [])],
+            args.runs / args.config.stem / f"compare-s{seed}",
+            variants,
+            args.random,
+        )
+        for seed in args.seeds
+    ]
+    if args.jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(args.jobs) as pool:
+            outcomes = list(pool.map(compare_cell, *zip(*cells, strict=True)))
+    else:
+        outcomes = [compare_cell(*cell) for cell in cells]
+    runs = {seed: out[0] for seed, out in zip(args.seeds, outcomes, strict=True)}
+    randoms = {seed: out[1] for seed, out in zip(args.seeds, outcomes, strict=True)}
+    first = runs[args.seeds[0]]["single-task"]
+    tasks = list(first["primary"])
+    names = [name for name, _ in variants]
+    print(
+        "\n| model | " + " | ".join(f"{t} test {first['primary_metric'][t]}" for t in tasks), end=""
+    )
+    print(" | Δ_MTL % | MFLOPs / example | params |")
+    print("|" + "---|" * (len(tasks) + 4))
+    models = [*names, "share-all", "independent", "single-task"]
+    rows_of = {m: [runs[s][m] for s in args.seeds] for m in models}
+    if args.random:
+        rows_of[f"random partitions ({args.random} per seed)"] = [
+            r for s in args.seeds for r in randoms[s]
+        ]
+    for model, rows in rows_of.items():
+        deltas = [
+            delta_mtl(
+                r["primary"], runs[r["seed"]]["single-task"]["primary"], r["higher_is_better"]
+            )
+            for r in rows
+        ]
+        cells_text = [mean_std([r["primary"][t] for r in rows]) for t in tasks]
+        flops = statistics.mean(r["flops_per_example"] for r in rows) / 1e6
+        params = statistics.mean(r["params"] for r in rows)
+        print(
+            f"| {model} | "
+            + " | ".join(cells_text)
+            + f" | {mean_std(deltas, 2)} | {flops:.3g} | {params:.0f} |"
+        )
+    print("\n" + paired_report(runs, names, randoms if args.random else None))
+    for name in names:
+        chosen = [runs[s][name]["flops_per_example"] / 1e6 for s in args.seeds]
+        share = [runs[s]["share-all"]["flops_per_example"] / 1e6 for s in args.seeds]
+        print(
+            f"\n{name}: MFLOPs per seed {chosen} (share-all {share}); search seconds "
+            f"{[round(runs[s][name]['search_seconds']) for s in args.seeds]}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["fidelity", "front"])
+    parser.add_argument("mode", choices=["fidelity", "front", "compare"])
     parser.add_argument("config", type=Path)
     parser.add_argument("--partitions", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs", type=Path, default=Path("runs/bench-partition"))
+    parser.add_argument("--seeds", default="0", type=lambda s: [int(x) for x in s.split(",")])
+    parser.add_argument("--random", type=int, default=3, help="compare: random partitions/seed")
+    parser.add_argument("--jobs", type=int, default=1, help="compare: seeds at once, 1 thread")
+    parser.add_argument(
+        "--variant",
+        dest="variants",
+        action="append",
+        type=parse_variant,
+        help="compare: a search variant NAME=KEY=VALUE;KEY=VALUE (repeatable)",
+    )
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
-    fidelity(args) if args.mode == "fidelity" else front(args)
+    {"fidelity": fidelity, "front": front, "compare": compare}[args.mode](args)
 
 
 if __name__ == "__main__":
