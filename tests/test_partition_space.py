@@ -319,6 +319,7 @@ def test_norms_in_masked_stages_keep_running_statistics_per_task() -> None:
         ("mlp", {"widths": [12, 10, 8]}, "tabular", [0, 2], "mixed"),
         ("mlp", {"widths": [12, 10, 8]}, "tabular", [1], "two-alike"),
         ("encdec", {"channels": [4, 8, 8]}, "image", [1, 3], "mixed"),
+        ("encdec", {"channels": [4, 8, 8]}, "image", [3], "mixed"),  # up-sampling first
     ],
 )
 def test_delivered_network_costs_what_the_resources_say(

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sharenas.errors import ConfigError
 from sharenas.spaces.partition_network import PartitionNetwork
 from sharenas.spaces.partition_resources import (
     LayerUse,
@@ -123,6 +124,23 @@ class Select(nn.Module):
         return x if self.index is None else x.index_select(1, self.index)
 
 
+def _leading_modules(stage: nn.Module) -> list[nn.Module]:
+    """The modules a stage applies before its first linear or convolution layer (an
+    up-sampling, say), which the opening pass runs once with that layer; a clear error when the
+    layer is not a direct step of a sequential stage."""
+    children = list(stage.children()) if isinstance(stage, nn.Sequential) else []
+    for k, child in enumerate(children):
+        if isinstance(child, (nn.Linear, nn.Conv2d)):
+            return children[:k]
+        if any(isinstance(m, (nn.Linear, nn.Conv2d)) for m in child.modules()):
+            break
+    raise ConfigError(
+        "the first masked stage does not start with a sequence of layers whose first weighted "
+        "layer is a direct step; the partition space's delivered network supports mlp, cnn and "
+        "encdec stages."
+    )
+
+
 def _statistics_key(network: PartitionNetwork, stage: int, task: int) -> bytes:
     statistics = network.task_statistics(stage, task)
     return b"".join(t.detach().cpu().numpy().tobytes() for t in statistics.values())
@@ -146,8 +164,13 @@ class DeployedPartitionNetwork(nn.Module):
         }
         stores = {(s, i): self._store_of(uses[s], i) for s in uses for i in range(len(uses[s][0]))}
         self.opening = None
+        self._before_opening: list[nn.Module] = []
         if self.first < len(stages):
-            self.opening = Gathered(stores[(self.first, 0)][0], None, None)
+            self._before_opening = _leading_modules(stages[self.first])
+            self.opening = nn.Sequential(
+                *(_pruned_copy(m, []) for m in self._before_opening),
+                Gathered(stores[(self.first, 0)][0], None, None),
+            )
         self.nodes = nn.ModuleDict()
         self.chains: list[list[str]] = [[] for _ in tasks]
         groups = [tasks]
@@ -214,6 +237,8 @@ class DeployedPartitionNetwork(nn.Module):
             store, scale = stores[(stage, i)]
             if stage == self.first and i == 0:
                 replacements[id(use.layer)] = Select(rows)
+                for module in self._before_opening:  # they ran in the opening pass
+                    replacements[id(module)] = nn.Identity()
             else:
                 cols = _positions(union_cols, use.read, c_in)
                 replacements[id(use.layer)] = Gathered(store, rows, cols)
