@@ -12,7 +12,8 @@ a found partition costs no more FLOPs with at least their mean score.
 ``compare CONFIG --seeds 0,1,2``: per seed, each search variant's delivered model (the chosen
 point trained with the budget, test metrics, the pruned network's FLOPs) against share-all,
 independent and ``--random K`` random partitions trained with the same budget, and the
-single-task teachers: mean ± std, Δ_MTL, and the paired intervals over seeds.
+single-task teachers: mean ± std, Δ_MTL, and the paired intervals over seeds. A seed whose runs
+all finished is read from its folders, so more seeds can be added later.
 
     python benchmarks/partition.py fidelity configs/multimnist-partition.yaml --partitions 20
     python benchmarks/partition.py front configs/digit-domains-partition.yaml
@@ -227,6 +228,9 @@ def compare_cell(config_path: Path, overrides: list[str], runs: Path, variants, 
     with the same budget, the single-task teachers (test) and ``random`` random partitions."""
     config = load_config(config_path, overrides)
     assert config.search is not None
+    finished = finished_cell(config, runs, variants, random)
+    if finished is not None:
+        return finished
     data = create_dataset(config.data).load()
     shutil.rmtree(runs, ignore_errors=True)
     records: dict[str, dict[str, Any]] = {}
@@ -249,6 +253,29 @@ def compare_cell(config_path: Path, overrides: list[str], runs: Path, variants, 
         drawn = load_config(config_path, [*overrides, f"search.random_architectures={random}"])
         trained = train_random(drawn, runs / "random", data, progress=False)
         randoms = [read_metrics(run) for run in trained]
+    return records, randoms
+
+
+def finished_cell(config: Config, runs: Path, variants, random: int):  # type: ignore[no-untyped-def]
+    """The records of a cell whose runs all finished (a benchmark extended by more seeds reads
+    them instead of training again), else None."""
+
+    def metrics(path: Path) -> dict[str, Any] | None:
+        return json.loads(path.read_text()) if path.exists() else None
+
+    records: dict[str, Any] = {}
+    for name, _ in variants:
+        folder = runs / name.replace(" ", "_") / "search"
+        model, search = metrics(folder / "model" / "metrics.json"), metrics(folder / "metrics.json")
+        if model is None or search is None:
+            return None
+        records[name] = {**model, "search_seconds": search["search_seconds"]}
+    for label in ("share-all", "independent"):
+        records[label] = metrics(runs / label / "metrics.json")
+    records["single-task"] = metrics(teacher_folder(config) / "metrics.json")
+    randoms = [metrics(runs / "random" / str(k) / "metrics.json") for k in range(random)]
+    if any(r is None for r in [*records.values(), *randoms]):
+        return None
     return records, randoms
 
 
