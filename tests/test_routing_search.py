@@ -44,6 +44,21 @@ def history(folder: Path) -> list[dict]:
     return [json.loads(line) for line in lines]
 
 
+def attached_search(tmp_path: Path, step=ReinforceStep, **settings) -> ReinforceStep:  # type: ignore[no-untyped-def]
+    from sharenas.data import create_dataset
+    from sharenas.engine.trainer import Trainer
+    from sharenas.runs.training import task_handlers
+    from sharenas.spaces.routing import routing_space
+
+    config = routing_config()
+    data = create_dataset(config.data).load()
+    handlers = task_handlers(data)
+    space = routing_space(handlers, data.input_spec, config.model, config.search.routing)
+    search = step(space, ReinforceConfig(**settings))
+    Trainer(space.supernet(), handlers, data, config.train, tmp_path, step=search, progress=False)
+    return search
+
+
 class ToyReward(ReinforceStep):
     """A reward with a known optimum: 1 when task a's tower reads exactly sub-network 2 and
     gates on the input of sub-network 1, else 0."""
@@ -61,38 +76,13 @@ class ToyReward(ReinforceStep):
     ids=["moving-average", "leave-one-out"],
 )
 def test_policy_gradient_finds_the_toy_optimum(tmp_path: Path, settings: dict) -> None:
-    from sharenas.data import create_dataset
-    from sharenas.engine.trainer import Trainer
-    from sharenas.runs.training import task_handlers
-    from sharenas.spaces.routing import routing_space
-
-    config = routing_config()
-    data = create_dataset(config.data).load()
-    handlers = task_handlers(data)
-    space = routing_space(handlers, data.input_spec, config.model, config.search.routing)
-    search = ToyReward(space, ReinforceConfig(**settings))
-    Trainer(space.supernet(), handlers, data, config.train, tmp_path, step=search, progress=False)
+    search = attached_search(tmp_path, ToyReward, **settings)
     generator = torch.Generator().manual_seed(0)
     for step in range(300):
         search.architecture_step(step, generator)
     assert search.derive().tower("task1") == Route((2,), 1)
     route, query = (p.detach() for p in search.policy.probabilities()[-4:-2])
     assert float(route[2]) > 0.8 and float(query[2]) > 0.8  # options: input, 0, 1, 2
-
-
-def attached_search(tmp_path: Path, **settings) -> ReinforceStep:  # type: ignore[no-untyped-def]
-    from sharenas.data import create_dataset
-    from sharenas.engine.trainer import Trainer
-    from sharenas.runs.training import task_handlers
-    from sharenas.spaces.routing import routing_space
-
-    config = routing_config()
-    data = create_dataset(config.data).load()
-    handlers = task_handlers(data)
-    space = routing_space(handlers, data.input_spec, config.model, config.search.routing)
-    search = ReinforceStep(space, ReinforceConfig(**settings))
-    Trainer(space.supernet(), handlers, data, config.train, tmp_path, step=search, progress=False)
-    return search
 
 
 def test_routes_scored_together_equal_routes_scored_alone(tmp_path: Path) -> None:

@@ -32,6 +32,16 @@ class DatasetConfig(BaseModel):
     )
 
 
+def unique_tasks(tasks: list[str]) -> list[str]:
+    """A config's list of tasks to predict: at least one, none twice (a pydantic validator's
+    body, for datasets whose tasks are a choice)."""
+    if not tasks:
+        raise ValueError("at least one task is needed")
+    if len(set(tasks)) != len(tasks):
+        raise ValueError(f"tasks are listed twice: {tasks}")
+    return tasks
+
+
 class DatasetBuilder(ABC):
     """Knows one dataset: its tasks, where it comes from, and how to load its splits."""
 

@@ -27,7 +27,7 @@ from pydantic import Field, field_validator
 
 from sharenas.cache import atomic_path, file_lock, sha256_file
 from sharenas.data.base import InputSpec, MultiTaskDataset, TaskSetData
-from sharenas.data.builder import DatasetBuilder, DatasetConfig
+from sharenas.data.builder import DatasetBuilder, DatasetConfig, unique_tasks
 from sharenas.data.derived import cached_arrays
 from sharenas.data.registry import register_dataset
 from sharenas.data.sources import (
@@ -129,11 +129,7 @@ class CensusIncomeConfig(DatasetConfig):
     @field_validator("tasks")
     @classmethod
     def _unique(cls, tasks: list[str]) -> list[str]:
-        if not tasks:
-            raise ValueError("at least one task is needed")
-        if len(set(tasks)) != len(tasks):
-            raise ValueError(f"tasks are listed twice: {tasks}")
-        return tasks
+        return unique_tasks(tasks)
 
 
 def normalise_text(raw: bytes) -> bytes:

@@ -28,7 +28,7 @@ from pydantic import Field, field_validator
 
 from sharenas.cache import sha256_arrays
 from sharenas.data.base import TaskSetData
-from sharenas.data.builder import DatasetBuilder, DatasetConfig
+from sharenas.data.builder import DatasetBuilder, DatasetConfig, unique_tasks
 from sharenas.data.derived import verified_npz
 from sharenas.data.registry import register_dataset
 from sharenas.data.sources import (
@@ -78,11 +78,7 @@ class DiamondsConfig(DatasetConfig):
     @field_validator("tasks")
     @classmethod
     def _unique(cls, tasks: list[str]) -> list[str]:
-        if not tasks:
-            raise ValueError("at least one task is needed")
-        if len(set(tasks)) != len(tasks):
-            raise ValueError(f"tasks are listed twice: {tasks}")
-        return tasks
+        return unique_tasks(tasks)
 
 
 def parse_table(raw: bytes) -> DiamondsArrays:

@@ -37,6 +37,7 @@ from sharenas.spaces.partition_resources import (
     check_chain_stages,
     head_use,
     stage_use,
+    union_mask,
 )
 
 
@@ -48,12 +49,6 @@ def _positions(within: Mask, channels: Mask, width: int) -> torch.Tensor | None:
     if torch.equal(within, channels):
         return None
     return torch.nonzero(channels[within]).reshape(-1)
-
-
-def _union(masks: list[Mask]) -> Mask:
-    if any(m is None for m in masks):
-        return None
-    return torch.stack(masks).any(0)  # type: ignore[arg-type]
 
 
 def _store(layer: nn.Module, rows: Mask, cols: Mask) -> nn.Module:
@@ -193,8 +188,8 @@ class DeployedPartitionNetwork(nn.Module):
         """Layer ``i`` of a stage (and its norm's scale and shift) kept on the union of the
         channels the tasks read and write."""
         layer, norm = per_task[0][i].layer, per_task[0][i].norm
-        rows = _union([uses[i].write for uses in per_task])
-        cols = _union([uses[i].read for uses in per_task])
+        rows = union_mask([uses[i].write for uses in per_task])
+        cols = union_mask([uses[i].read for uses in per_task])
         if norm is None:
             return _store(layer, rows, cols), None
         keep = torch.ones(norm.num_features, dtype=torch.bool) if rows is None else rows
@@ -231,8 +226,8 @@ class DeployedPartitionNetwork(nn.Module):
         replacements: dict[int, nn.Module] = {}
         for i, use in enumerate(uses[task]):
             c_in, c_out = _sizes(use.layer)
-            union_rows = _union([uses[t][i].write for t in all_tasks])
-            union_cols = _union([uses[t][i].read for t in all_tasks])
+            union_rows = union_mask([uses[t][i].write for t in all_tasks])
+            union_cols = union_mask([uses[t][i].read for t in all_tasks])
             rows = _positions(union_rows, use.write, c_out)
             store, scale = stores[(stage, i)]
             if stage == self.first and i == 0:

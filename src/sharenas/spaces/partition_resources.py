@@ -213,10 +213,15 @@ def _union_params(network: PartitionNetwork, first: int) -> int:
     return total
 
 
-def _union_count(masks: list[Mask], full: int) -> int:
+def union_mask(masks: list[Mask]) -> Mask:
+    """The channels any of ``masks`` holds (None: all)."""
     if any(m is None for m in masks):
-        return full
-    return int(torch.stack(masks).any(0).sum())  # type: ignore[arg-type]
+        return None
+    return torch.stack(masks).any(0)  # type: ignore[arg-type]
+
+
+def _union_count(masks: list[Mask], full: int) -> int:
+    return _count(union_mask(masks), full)
 
 
 def _prune(layer: nn.Module, read: Mask, write: Mask) -> nn.Module:
