@@ -32,6 +32,7 @@ from sharenas.spaces.partition_network import PartitionNetwork
 from sharenas.spaces.partition_resources import (
     LayerUse,
     Mask,
+    _prune,
     _pruned_copy,
     _sizes,
     check_chain_stages,
@@ -49,13 +50,6 @@ def _positions(within: Mask, channels: Mask, width: int) -> torch.Tensor | None:
     if torch.equal(within, channels):
         return None
     return torch.nonzero(channels[within]).reshape(-1)
-
-
-def _store(layer: nn.Module, rows: Mask, cols: Mask) -> nn.Module:
-    """``layer`` kept on the ``rows`` output and ``cols`` input channels (None: all)."""
-    from sharenas.spaces.partition_resources import _prune
-
-    return _prune(layer, cols, rows)
 
 
 class Gathered(nn.Module):
@@ -191,12 +185,12 @@ class DeployedPartitionNetwork(nn.Module):
         rows = union_mask([uses[i].write for uses in per_task])
         cols = union_mask([uses[i].read for uses in per_task])
         if norm is None:
-            return _store(layer, rows, cols), None
+            return _prune(layer, cols, rows), None
         keep = torch.ones(norm.num_features, dtype=torch.bool) if rows is None else rows
         scale = copy.deepcopy(norm)
         scale.weight = nn.Parameter(norm.weight.data[keep].clone())
         scale.bias = nn.Parameter(norm.bias.data[keep].clone())
-        return _store(layer, rows, cols), scale
+        return _prune(layer, cols, rows), scale
 
     @staticmethod
     def _split(network: PartitionNetwork, stage: int, groups: list[list[int]]) -> list[list[int]]:
