@@ -25,10 +25,12 @@ AFFINE = ("weight", "bias")
 
 def add_domain_norms(model: nn.Module, domains: Sequence[str]) -> None:
     """Give every batch norm of ``model`` per-domain statistics and affine parameters (copies
-    of its own); a model that has them already is left as it is."""
-    for norm in model.modules():
-        if not isinstance(norm, NORMS) or hasattr(norm, "domains"):
-            continue
+    of its own), listed on ``model`` for :func:`domain`; a model that has them already is left
+    as it is."""
+    if hasattr(model, "domain_norm_modules"):
+        return
+    model.domain_norm_modules = [m for m in model.modules() if isinstance(m, NORMS)]
+    for norm in model.domain_norm_modules:
         norm.domains = list(domains)
         for i in range(len(domains)):
             for name in STATISTICS:
@@ -41,25 +43,20 @@ def add_domain_norms(model: nn.Module, domains: Sequence[str]) -> None:
                     norm.register_parameter(
                         f"domain{i}_{name}", nn.Parameter(value.detach().clone())
                     )
-            if norm.affine:  # the shared copies are never used again
-                norm.weight.requires_grad_(False)
-                norm.bias.requires_grad_(False)
-
-
-def has_domain_norms(model: nn.Module) -> bool:
-    return any(hasattr(m, "domains") for m in model.modules())
+        if norm.affine:  # the shared copies are never used again
+            norm.weight.requires_grad_(False)
+            norm.bias.requires_grad_(False)
 
 
 @contextmanager
 def domain(model: nn.Module, name: str) -> Iterator[None]:
     """Within the block, the batch norms of ``model`` use domain ``name``'s statistics and
-    affine parameters (a model without domain norms is unchanged)."""
+    affine parameters (a model without domain norms is unchanged, at no cost)."""
     saved: list[tuple[nn.Module, dict[str, torch.Tensor | None], dict[str, nn.Parameter]]] = []
-    for norm in model.modules():
-        domains = getattr(norm, "domains", None)
-        if domains is None or name not in domains:
+    for norm in getattr(model, "domain_norm_modules", ()):
+        if name not in norm.domains:
             continue
-        i = domains.index(name)
+        i = norm.domains.index(name)
         buffers = {n: norm._buffers[n] for n in STATISTICS if n in norm._buffers}
         parameters = {n: norm._parameters[n] for n in AFFINE if norm._parameters.get(n) is not None}
         saved.append((norm, buffers, parameters))  # type: ignore[arg-type]
