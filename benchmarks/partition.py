@@ -36,12 +36,12 @@ from typing import Any
 import pandas as pd
 import torch
 
+from cells import parse_variant, run_cells
 from sharenas.config import Config, load_config
 from sharenas.data import create_dataset
-from sharenas.report.paired import mean_std
 from sharenas.report.partition import pareto_plot, partition_heatmaps
 from sharenas.report.runs import read_metrics
-from sharenas.report.seed_table import paired_report
+from sharenas.report.seed_table import paired_report, summary_table
 from sharenas.runs.folder import with_arch
 from sharenas.runs.partition import run_partition_search
 from sharenas.runs.partition_eval import create_evaluator, load_teachers, teacher_folder
@@ -49,13 +49,6 @@ from sharenas.runs.partition_session import partition_session
 from sharenas.runs.random_archs import train_random
 from sharenas.runs.training import task_handlers, train
 from sharenas.spaces.partition import partition_space
-from sharenas.tasks import delta_mtl
-
-
-def parse_variant(text: str) -> tuple[str, list[str]]:
-    """``NAME=KEY=VALUE;KEY=VALUE`` -> (NAME, overrides)."""
-    name, _, rest = text.partition("=")
-    return name, [item for item in rest.split(";") if item]
 
 
 def spearman(a: pd.Series, b: pd.Series) -> float:
@@ -284,51 +277,25 @@ def compare(args: argparse.Namespace) -> None:
     cells = [
         (
             args.config,
-            [*args.overrides, f"seed={seed}", *(["train.threads=1"] if args.jobs > 1 else [])],
+            [*args.overrides, f"seed={seed}"],
             args.runs / args.config.stem / f"compare-s{seed}",
             variants,
             args.random,
         )
         for seed in args.seeds
     ]
-    if args.jobs > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(args.jobs) as pool:
-            outcomes = list(pool.map(compare_cell, *zip(*cells, strict=True)))
-    else:
-        outcomes = [compare_cell(*cell) for cell in cells]
+    outcomes = run_cells(compare_cell, cells, args.jobs)
     runs = {seed: out[0] for seed, out in zip(args.seeds, outcomes, strict=True)}
     randoms = {seed: out[1] for seed, out in zip(args.seeds, outcomes, strict=True)}
-    first = runs[args.seeds[0]]["single-task"]
-    tasks = list(first["primary"])
     names = [name for name, _ in variants]
-    print(
-        "\n| model | " + " | ".join(f"{t} test {first['primary_metric'][t]}" for t in tasks), end=""
-    )
-    print(" | Δ_MTL % | MFLOPs / example | params |")
-    print("|" + "---|" * (len(tasks) + 4))
     models = [*names, "share-all", "independent", "single-task"]
     rows_of = {m: [runs[s][m] for s in args.seeds] for m in models}
     if args.random:
         rows_of[f"random partitions ({args.random} per seed)"] = [
             r for s in args.seeds for r in randoms[s]
         ]
-    for model, rows in rows_of.items():
-        deltas = [
-            delta_mtl(
-                r["primary"], runs[r["seed"]]["single-task"]["primary"], r["higher_is_better"]
-            )
-            for r in rows
-        ]
-        cells_text = [mean_std([r["primary"][t] for r in rows]) for t in tasks]
-        flops = statistics.mean(r["flops_per_example"] for r in rows) / 1e6
-        params = statistics.mean(r["params"] for r in rows)
-        print(
-            f"| {model} | "
-            + " | ".join(cells_text)
-            + f" | {mean_std(deltas, 2)} | {flops:.3g} | {params:.0f} |"
-        )
+    single = {s: runs[s]["single-task"] for s in args.seeds}
+    print("\n" + summary_table(rows_of, single))
     print("\n" + paired_report(runs, names, randoms if args.random else None))
     for name in names:
         chosen = [runs[s][name]["flops_per_example"] / 1e6 for s in args.seeds]

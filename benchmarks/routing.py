@@ -33,17 +33,17 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from cells import parse_variant, run_cells
 from sharenas.config import load_config
 from sharenas.data import create_dataset
 from sharenas.report.paired import mean_std, paired_difference
 from sharenas.report.runs import read_metrics
-from sharenas.report.seed_table import paired_report
+from sharenas.report.seed_table import paired_report, summary_table
 from sharenas.runs.folder import with_arch
 from sharenas.runs.oneshot import run_oneshot_search
 from sharenas.runs.random_archs import train_random
 from sharenas.runs.training import train
 from sharenas.spaces.routing import RoutingGenotype, needed
-from sharenas.tasks import delta_mtl
 
 
 def tower_sharing(arch: dict[str, Any]) -> float:
@@ -68,12 +68,6 @@ def commitment(folder: Path) -> tuple[int, float]:
     routes = [r["most_probable"] for r in rows]
     first = next(i for i in range(len(routes)) if all(r == routes[-1] for r in routes[i:]))
     return rows[first]["epoch"], rows[-1]["policy_entropy"]
-
-
-def parse_variant(text: str) -> tuple[str, list[str]]:
-    """``NAME=KEY=VALUE;KEY=VALUE`` -> (NAME, overrides); ``NAME`` alone: no overrides."""
-    name, _, rest = text.partition("=")
-    return name, [item for item in rest.split(";") if item]
 
 
 def run_all(  # type: ignore[no-untyped-def]
@@ -108,18 +102,6 @@ def run_all(  # type: ignore[no-untyped-def]
     return results, randoms
 
 
-def run_cells(cells: list[tuple], jobs: int) -> list:  # type: ignore[type-arg]
-    """``run_all`` for every cell (its arguments), in ``jobs`` processes of 1 torch thread each
-    (two trainings on 2 cores with 2 threads each run ten times slower)."""
-    if jobs == 1:
-        return [run_all(*cell) for cell in cells]
-    from concurrent.futures import ProcessPoolExecutor
-
-    threaded = [(c[0], [*c[1], "train.threads=1"], *c[2:]) for c in cells]
-    with ProcessPoolExecutor(jobs) as pool:
-        return list(pool.map(run_all, *zip(*threaded, strict=True)))
-
-
 def quality(args: argparse.Namespace) -> None:
     archs = ["single-task", "hard-sharing", "mmoe", "ple"]
     cells = [
@@ -133,31 +115,13 @@ def quality(args: argparse.Namespace) -> None:
         )
         for seed in args.seeds
     ]
-    outcomes = run_cells(cells, args.jobs)
+    outcomes = run_cells(run_all, cells, args.jobs)
     results = {seed: out[0] for seed, out in zip(args.seeds, outcomes, strict=True)}
     randoms = {seed: out[1] for seed, out in zip(args.seeds, outcomes, strict=True)}
     searched = [name for name, _ in args.variants]
-    first = results[args.seeds[0]]["single-task"]
-    tasks = list(first["primary"])
-    print("\n| model | " + " | ".join(f"{t} {first['primary_metric'][t]}" for t in tasks), end="")
-    print(" | Δ_MTL % | kFLOPs/example | params |")
-    print("|" + "---|" * (len(tasks) + 4))
-    for arch in [*searched, *archs]:
-        rows = [results[s][arch] for s in args.seeds]
-        deltas = [
-            delta_mtl(
-                r["primary"], results[r["seed"]]["single-task"]["primary"], r["higher_is_better"]
-            )
-            for r in rows
-        ]
-        cells_text = [mean_std([r["primary"][t] for r in rows]) for t in tasks]
-        flops = statistics.mean(r["flops_per_example"] for r in rows) / 1e3
-        params = statistics.mean(r["params"] for r in rows)
-        print(
-            f"| {arch} | "
-            + " | ".join(cells_text)
-            + f" | {mean_std(deltas, 2)} | {flops:.0f} | {params:.0f} |"
-        )
+    rows_by_model = {m: [results[s][m] for s in args.seeds] for m in [*searched, *archs]}
+    single = {s: results[s]["single-task"] for s in args.seeds}
+    print("\n" + summary_table(rows_by_model, single, ("kFLOPs", 1e3)))
     print("\n" + paired_report(results, searched, randoms if args.random else None))
     for name in searched:
         print(f"\n{name}: routes found, cost (search wall time ÷ MMoE training wall time)")
@@ -185,7 +149,7 @@ def correlation(args: argparse.Namespace) -> None:
         )
         for p, seed in grid
     ]
-    outcomes = dict(zip(grid, run_cells(cells, args.jobs), strict=True))
+    outcomes = dict(zip(grid, run_cells(run_all, cells, args.jobs), strict=True))
     tasks = list(outcomes[grid[0]][0]["mmoe"]["primary"])
     print(
         "\n| p | model | "

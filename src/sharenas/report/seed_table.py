@@ -8,7 +8,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from sharenas.report.paired import paired_table
+from sharenas.report.paired import mean_std, paired_table
 from sharenas.report.random_summary import validation_score
 
 
@@ -97,3 +97,41 @@ def baseline_separation(runs: dict[int, dict[str, dict[str, Any]]]) -> str:
     )
     others = [m for m in models if m != best]
     return paired_table(values, best, higher, others, label=f"best ({best})")
+
+
+def summary_table(
+    rows_by_model: dict[str, list[dict[str, Any]]],
+    single: dict[int, dict[str, Any]],
+    flops_unit: tuple[str, float] = ("MFLOPs", 1e6),
+) -> str:
+    """Markdown: per model, over its records (one per seed, or several per seed for random
+    architectures), every task's primary test metric as mean ± std, Δ_MTL % against the same
+    seed's ``single`` record, mean FLOPs per example (in ``flops_unit``) and parameters."""
+    from sharenas.tasks import delta_mtl
+
+    first = next(iter(single.values()))
+    tasks = list(first["primary"])
+    unit, scale = flops_unit
+    header = [
+        "model",
+        *(f"{t} test {first['primary_metric'][t]}" for t in tasks),
+        "Δ_MTL %",
+        f"{unit} / example",
+        "params",
+    ]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for model, rows in rows_by_model.items():
+        deltas = [
+            delta_mtl(r["primary"], single[r["seed"]]["primary"], r["higher_is_better"])
+            for r in rows
+        ]
+        flops = statistics.mean(r["flops_per_example"] for r in rows) / scale
+        cells = [
+            model,
+            *(mean_std([r["primary"][t] for r in rows]) for t in tasks),
+            mean_std(deltas, 2),
+            f"{flops:.3g}",
+            f"{statistics.mean(r['params'] for r in rows):.0f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
