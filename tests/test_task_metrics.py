@@ -118,3 +118,24 @@ def test_heads_match_the_feature_shape(kind, kw, shape, expected) -> None:
     h = handler(kind, **kw)
     head = make_head(h.spec, h.out_channels(), shape, input_size=(10, 10), hidden=(6,))
     assert head(torch.randn(2, *shape)).shape == expected
+
+
+@pytest.mark.parametrize(
+    ("kind", "kw", "prediction", "target"),
+    [
+        ("binary", {}, torch.randn(50, 1), torch.randint(0, 2, (50,)).float()),
+        ("classification", {"num_classes": 4}, torch.randn(50, 4), torch.randint(0, 4, (50,))),
+        ("regression", {"dims": 2}, torch.randn(50, 2), torch.randn(50, 2)),
+        (
+            "segmentation",
+            {"num_classes": 3},
+            torch.randn(2, 3, 4, 4),
+            torch.randint(0, 3, (2, 4, 4)),
+        ),
+    ],
+)
+def test_batch_primary_equals_the_accumulated_primary(kind, kw, prediction, target) -> None:
+    """The direct computation that scores routes gives what the metric reports."""
+    h = handler(kind, **kw)
+    expected = compute(h, prediction, target)[h.primary]
+    assert h.batch_primary(prediction, target) == pytest.approx(expected, abs=1e-6)

@@ -17,7 +17,7 @@ uniform`` trains every route equally often (Guo et al., ECCV 2020, single-path o
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -83,10 +83,6 @@ class ReinforceStep(RouteStep):
 
     settings: ReinforceConfig
 
-    def attach(self, trainer: Any) -> None:
-        super().attach(trainer)
-        self._metrics = {h.name: h.metric().to(trainer.device) for h in trainer.handlers}
-
     def prepare_weight_step(self, step: int, generator: torch.Generator) -> None:
         self.supernet.relaxation = None
         if self.settings.weight_routes == "uniform":
@@ -106,7 +102,8 @@ class ReinforceStep(RouteStep):
     def rewards(self, genotypes: list[RoutingGenotype], rows: torch.Tensor) -> list[float]:
         """Per genotype, the signed mean primary metric on validation ``rows`` minus the cost;
         the routes are evaluated together (:meth:`RoutingNetwork.forward_routes`), with the
-        network in eval mode once and one metric object per task, reset between routes."""
+        network in eval mode once and each task's primary metric computed directly
+        (:meth:`TaskHandler.batch_primary`)."""
         t, net = self.trainer, self.supernet
         was_training = net.training
         net.eval()
@@ -122,10 +119,7 @@ class ReinforceStep(RouteStep):
     def _score(self, predictions: dict[str, torch.Tensor], y: dict[str, torch.Tensor]) -> float:
         terms = []
         for h in self.trainer.handlers:
-            metric = self._metrics[h.name]
-            metric.reset()
-            metric.update(predictions[h.name].float(), y[h.name])
-            value = float(metric.compute()[h.primary])
+            value = h.batch_primary(predictions[h.name], y[h.name])
             terms.append(value if h.higher_is_better else -value)
         return sum(terms) / len(terms)
 

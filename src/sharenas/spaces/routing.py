@@ -168,10 +168,14 @@ def _vector(query: torch.Tensor) -> torch.Tensor:
 
 
 def _mix(weights: torch.Tensor, sources: list[torch.Tensor]) -> torch.Tensor:
-    """Σ_i w_i x_i with per-example weights (N, S)."""
-    stacked = torch.stack(sources, 1)  # (N, S, ...)
-    shape = weights.shape + (1,) * (stacked.dim() - 2)
-    return (weights.reshape(shape) * stacked).sum(1)
+    """Σ_i w_i x_i with per-example weights (N, S), accumulated in place of stacking the
+    sources (a third of the time on small feature vectors, where a route's cost is overhead)."""
+    shape = weights.shape[:1] + (1,) * (sources[0].dim() - 1)
+    columns = weights.to(sources[0].dtype).unbind(1)
+    total = columns[0].reshape(shape) * sources[0]
+    for column, source in zip(columns[1:], sources[1:], strict=True):
+        total = total.addcmul(column.reshape(shape), source)
+    return total
 
 
 class RoutingNetwork(nn.Module):
@@ -288,9 +292,21 @@ class RoutingNetwork(nn.Module):
             )
             key = ("mix", level, tower, route, tuple(k for _, k in sources), query_key)
             if key not in memo:
-                weights = self._gate_weights(level, route, _vector(query), tower)
+                logits = gate_logits(level, route, query, query_key, tower)
+                weights = torch.softmax(logits, dim=-1)
                 memo[key] = _mix(weights, [value for value, _ in sources])
             return memo[key], key
+
+        def gate_logits(
+            level: int, route: Route, query: torch.Tensor, query_key: tuple, tower: str | None
+        ) -> torch.Tensor:
+            if not self.supernet:
+                return self.gates[self._derived_gate(level, route, tower)](_vector(query))
+            name = self._supernet_gate(level, route.query, tower)
+            key = ("gate", name, query_key)
+            if key not in memo:  # one projection serves every route with this query
+                memo[key] = self.gates[name](_vector(query))
+            return memo[key][:, list(route.sources)]
 
         def block_input(level: int, k: int) -> tuple[torch.Tensor, tuple]:
             if level == 0:
@@ -309,18 +325,12 @@ class RoutingNetwork(nn.Module):
             for task, route in genotype.towers
         }
 
-    def _gate_weights(
-        self, layer: int, route: Route, query: torch.Tensor, tower: str | None
-    ) -> torch.Tensor:
-        """Softmax weights (N, |route|) of a route's sources; in the supernet the layer's (or
-        tower's) projection for this query, restricted to the route's sources."""
-        if self.supernet:
-            name = f"tower:{tower}:{route.query}" if tower else self._super_gate(layer, route.query)
-            logits = self.gates[name](query)[:, list(route.sources)]
-        else:
-            name = f"tower:{tower}" if tower else self._group_gate(layer, route)
-            logits = self.gates[name](query)
-        return torch.softmax(logits, dim=-1)
+    def _supernet_gate(self, layer: int, query: int, tower: str | None) -> str:
+        """The supernet's projection of a query onto the layer's (or tower's) K sources."""
+        return f"tower:{tower}:{query}" if tower else self._super_gate(layer, query)
+
+    def _derived_gate(self, layer: int, route: Route, tower: str | None) -> str:
+        return f"tower:{tower}" if tower else self._group_gate(layer, route)
 
     def _relaxed_forward(self, x: Any) -> dict[str, torch.Tensor]:
         """Every sub-network computed; each reader's route and query choices replaced by the

@@ -46,6 +46,13 @@ class TaskHandler(ABC):
     def metric(self) -> Metric:
         """A fresh accumulator; ``compute()`` returns ``{metric name: tensor}``."""
 
+    def batch_primary(self, prediction: torch.Tensor, target: torch.Tensor) -> float:
+        """The primary metric of one batch, as :meth:`metric` computes it (kinds override it
+        with a direct computation where the accumulator's overhead matters: reward scoring)."""
+        metric = self.metric().to(prediction.device)
+        metric.update(prediction, target)
+        return float(metric.compute()[self.primary])
+
 
 _HANDLERS: dict[TaskKind, type[TaskHandler]] = {}
 

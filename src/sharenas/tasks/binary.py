@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torchmetrics import Metric
 from torchmetrics.classification import BinaryAUROC
+from torchmetrics.functional.classification import binary_auroc
 
 from sharenas.tasks.base import TaskHandler, register_task_kind
 from sharenas.tasks.spec import TaskKind
@@ -51,3 +52,7 @@ class BinaryTask(TaskHandler):
 
     def metric(self) -> Metric:
         return BinaryMetrics()
+
+    def batch_primary(self, prediction: torch.Tensor, target: torch.Tensor) -> float:
+        scores, labels = prediction.reshape(-1).float().sigmoid(), target.reshape(-1).long()
+        return float(binary_auroc(scores, labels, validate_args=False))

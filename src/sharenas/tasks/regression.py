@@ -30,3 +30,6 @@ class RegressionTask(TaskHandler):
 
     def metric(self) -> Metric:
         return _Flat({"mse": MeanSquaredError(), "mae": MeanAbsoluteError()})
+
+    def batch_primary(self, prediction: torch.Tensor, target: torch.Tensor) -> float:
+        return float(F.mse_loss(prediction.reshape(target.shape).float(), target.float()))
