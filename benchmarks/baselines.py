@@ -1,13 +1,16 @@
-"""Benchmark: hand-designed architectures on the shipped configs (issue 3).
+"""Benchmark: hand-designed architectures on the shipped configs (issues 3 and 15).
 
-Trains every architecture given, for every seed, with the config's budget, and prints per-task
-primary metrics as mean ± std, Δ_MTL against single-task (same seed), params, FLOPs and time,
-then (with ≥ 2 seeds) the best baseline paired against every other one, with 95 % intervals:
-whether this budget tells the baselines apart.
+Trains every architecture given, for every seed (and every ``--variant`` of the config), with
+the config's budget, and prints per-task primary metrics as mean ± std, Δ_MTL against
+single-task (same seed and variant), params, FLOPs and time, then (with ≥ 2 seeds) the best
+model paired against every other one, with 95 % intervals: whether this budget tells them apart.
 Results are appended to ``--out`` (JSON lines) so an interrupted benchmark loses nothing.
 
     python benchmarks/baselines.py configs/census-income.yaml \\
         --archs single-task,hard-sharing,cross-stitch,mmoe,ple --seeds 0,1,2
+    python benchmarks/baselines.py configs/census-income.yaml --archs hard-sharing \\
+        --seeds 0,1,2 --jobs 2 --variant "old" \\
+        --variant "batch norm=model.backbone.norm=batch;model.tower_norm=batch"
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from cells import parse_variant, run_cells
 from sharenas.config import load_config
 from sharenas.data import create_dataset
 from sharenas.report.paired import mean_std
@@ -27,6 +31,16 @@ from sharenas.report.seed_table import baseline_separation
 from sharenas.runs.folder import resolve_run_config
 from sharenas.runs.training import train
 from sharenas.tasks import delta_mtl
+
+
+def train_cell(
+    config_path: Path, overrides: list[str], arch: str, seed: int, run_dir: Path
+) -> dict:
+    """One architecture, one seed, one variant: its metrics record."""
+    config = resolve_run_config(config_path, arch, [*overrides, f"seed={seed}"])
+    data = create_dataset(config.data).load()
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return train(config, run_dir, progress=False, data=data)
 
 
 def main() -> None:
@@ -37,32 +51,42 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/bench"))
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--variant", action="append", default=[], help="NAME=KEY=VAL;KEY=VAL")
+    parser.add_argument("--jobs", type=int, default=1, help="cells run at once (1 thread each)")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     archs = args.archs.split(",")
     seeds = [int(s) for s in args.seeds.split(",")]
-    data = create_dataset(load_config(args.config, args.overrides).data).load()
+    variants = [parse_variant(v) for v in args.variant] or [("", [])]
+    create_dataset(load_config(args.config, args.overrides).data).load()  # fetched once
     out = args.out or args.runs / f"{args.config.stem}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
-    records: dict[tuple[str, int], dict] = {}
+    cells, labels = [], []
     for seed in seeds:
-        for arch in archs:
-            config = resolve_run_config(args.config, arch, [*args.overrides, f"seed={seed}"])
-            run_dir = args.runs / args.config.stem / f"{arch}-s{seed}"
-            shutil.rmtree(run_dir, ignore_errors=True)
-            record = train(config, run_dir, progress=False, data=data)
-            records[(arch, seed)] = record
-            with open(out, "a") as handle:
-                handle.write(json.dumps(record) + "\n")
-            print(
-                f"{arch} seed {seed}: {record['primary']} ({record['train_seconds']:.0f}s)",
-                flush=True,
-            )
-    print_table(records, archs, seeds)
+        for name, extra in variants:
+            for arch in archs:
+                label = f"{arch} · {name}" if name else arch
+                folder = args.runs / args.config.stem / f"{label.replace(' ', '_')}-s{seed}"
+                cells.append((args.config, [*args.overrides, *extra], arch, seed, folder))
+                labels.append((label, seed))
+    records: dict[tuple[str, int], dict] = {}
+    for key, record in zip(labels, run_cells(train_cell, cells, args.jobs), strict=True):
+        records[key] = record | {"variant_label": key[0]}
+        with open(out, "a") as handle:
+            handle.write(json.dumps(records[key]) + "\n")
+        print(f"{key[0]} seed {key[1]}: {record['primary']} ({record['train_seconds']:.0f}s)")
+    models = list(dict.fromkeys(label for label, _ in labels))
+    print_table(records, models, seeds)
     if len(seeds) > 1:
-        runs = {s: {a: records[(a, s)] for a in archs} for s in seeds}
-        print("\n## separation: the best baseline against every other (paired)\n")
+        runs = {s: {m: records[(m, s)] for m in models} for s in seeds}
+        print("\n## separation: the best model against every other (paired)\n")
         print(baseline_separation(runs))
+
+
+def single_of(label: str) -> str:
+    """The single-task label of the same variant as ``label``."""
+    _, sep, variant = label.partition(" · ")
+    return f"single-task · {variant}" if sep else "single-task"
 
 
 def print_table(records: dict, archs: list[str], seeds: list[int]) -> None:
@@ -85,10 +109,12 @@ def print_table(records: dict, archs: list[str], seeds: list[int]) -> None:
             cells.append(mean_std([r["primary"][task] for r in runs]))
         deltas = [
             delta_mtl(
-                r["primary"], records[("single-task", r["seed"])]["primary"], r["higher_is_better"]
+                r["primary"],
+                records[(single_of(arch), r["seed"])]["primary"],
+                r["higher_is_better"],
             )
             for r in runs
-            if ("single-task", r["seed"]) in records
+            if (single_of(arch), r["seed"]) in records
         ]
         cells.append(f"{statistics.mean(deltas):+.2f}" if deltas else "–")
         cells += [

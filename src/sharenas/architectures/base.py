@@ -47,7 +47,11 @@ class MultiTaskModel(nn.Module):
         return nn.ModuleDict(
             {
                 t.name: make_head(
-                    t.spec, t.out_channels(), shape, backbone.input_size, tuple(self.config.tower)
+                    t.spec,
+                    t.out_channels(),
+                    shape,
+                    backbone.input_size,
+                    self.config.tower_spec(),
                 )
                 for t in tasks
             }

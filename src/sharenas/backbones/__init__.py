@@ -1,4 +1,4 @@
-"""Stage-based backbones (mlp, cnn, resnet, encdec), created by name."""
+"""Stage-based backbones (mlp, cnn, lenet, resnet, encdec), created by name."""
 
 from sharenas.backbones._registry import (
     backbone_names,

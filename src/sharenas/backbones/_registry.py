@@ -27,7 +27,7 @@ def backbone_names() -> list[str]:
 
 
 def create_backbone(name: str, input_spec: InputSpec, **params: Any) -> Backbone:
-    from sharenas.backbones import cnn, encdec, mlp, resnet  # noqa: F401  (registration)
+    from sharenas.backbones import cnn, encdec, lenet, mlp, resnet  # noqa: F401  (registration)
 
     return _REGISTRY[name](input_spec, **params)
 

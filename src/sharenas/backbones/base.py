@@ -20,6 +20,7 @@ from sharenas.data.base import InputSpec
 class StageSpec:
     channels: int
     stride: int  # spatial down-sampling relative to the input; 1 for vectors
+    size: tuple[int, int] | None = None  # the map's (height, width) when not input / stride
 
 
 class Backbone(nn.Module):
@@ -52,6 +53,8 @@ class Backbone(nn.Module):
         spec = self.stage_specs[stage]
         if self.input_spec.kind == "tabular":
             return (spec.channels,)
+        if spec.size is not None:
+            return (spec.channels, *spec.size)
         assert self.input_spec.height is not None and self.input_spec.width is not None
         return (
             spec.channels,

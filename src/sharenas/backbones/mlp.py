@@ -1,6 +1,11 @@
-"""MLP backbone for tables: categorical columns through embeddings, then Linear-ReLU stages."""
+"""MLP backbone for tables: categorical columns through embeddings, then Linear-(norm)-ReLU
+stages. Batch norm after each linear layer (Ioffe & Szegedy, 2015) with near-zero embedding
+initialisation is what the multi-task recommendation libraries use on census-income (torch-rechub's
+MLP); the defaults are measured (BENCHMARKS.md, "Baselines at the peer libraries' level")."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 from torch import nn
@@ -9,6 +14,23 @@ from sharenas.backbones._registry import register_backbone
 from sharenas.backbones.base import Backbone, StageSpec
 from sharenas.data.base import InputSpec
 
+Norm = Literal["none", "batch", "layer"]
+
+
+def norm_layer(norm: Norm, width: int) -> list[nn.Module]:
+    """The normalisation after a linear layer of ``width`` outputs (none: no layer)."""
+    if norm == "batch":
+        return [nn.BatchNorm1d(width)]
+    if norm == "layer":
+        return [nn.LayerNorm(width)]
+    return []
+
+
+def linear_block(width: int, size: int, norm: Norm, dropout: float = 0.0) -> list[nn.Module]:
+    """Linear → norm → ReLU (→ dropout)."""
+    layers = [nn.Linear(width, size), *norm_layer(norm, size), nn.ReLU(inplace=True)]
+    return [*layers, nn.Dropout(dropout)] if dropout else layers
+
 
 def embedding_dim(cardinality: int, cap: int) -> int:
     """fast.ai's rule of thumb, 1.6·n^0.56, capped."""
@@ -16,14 +38,25 @@ def embedding_dim(cardinality: int, cap: int) -> int:
 
 
 class TabularEmbedding(nn.Module):
-    """``{"numeric": (N, D), "categorical": (N, C)}`` → (N, D + Σ embedding dims)."""
+    """``{"numeric": (N, D), "categorical": (N, C)}`` → (N, D + Σ embedding dims).
 
-    def __init__(self, input_spec: InputSpec, max_embedding: int = 16) -> None:
+    Each column's width is ``width``, or fast.ai's rule capped at ``max_embedding``; its vectors
+    start N(0, ``init_std``²), or PyTorch's N(0, 1) when ``init_std`` is None."""
+
+    def __init__(
+        self,
+        input_spec: InputSpec,
+        max_embedding: int = 16,
+        width: int | None = None,
+        init_std: float | None = None,
+    ) -> None:
         super().__init__()
         self.embeddings = nn.ModuleList(
-            nn.Embedding(card, embedding_dim(card, max_embedding))
+            nn.Embedding(card, width or embedding_dim(card, max_embedding))
             for card in input_spec.categorical_cardinalities
         )
+        for embedding in self.embeddings if init_std is not None else []:
+            nn.init.normal_(embedding.weight, std=init_std)
         self.out_features = input_spec.num_numeric + sum(e.embedding_dim for e in self.embeddings)
 
     def forward(self, x: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -43,24 +76,25 @@ class MlpBackbone(Backbone):
         widths: tuple[int, ...] = (256, 128),
         dropout: float = 0.0,
         max_embedding: int = 16,
+        norm: Norm = "none",
+        embedding_width: int | None = None,
+        embedding_std: float | None = None,
     ) -> None:
         super().__init__(input_spec)
         if input_spec.kind != "tabular":
             raise ValueError("the mlp backbone reads tables; use cnn, resnet or encdec for images")
-        self.stem = TabularEmbedding(input_spec, max_embedding)
-        self.widths = tuple(widths)
+        self.stem = TabularEmbedding(input_spec, max_embedding, embedding_width, embedding_std)
+        self.widths, self.norm = tuple(widths), norm
         stages, width = [], self.stem.out_features
         for size in widths:
-            layers: list[nn.Module] = [nn.Linear(width, size), nn.ReLU(inplace=True)]
-            if dropout:
-                layers.append(nn.Dropout(dropout))
-            stages.append(nn.Sequential(*layers))
+            stages.append(nn.Sequential(*linear_block(width, size, norm, dropout)))
             width = size
         self.stages = nn.ModuleList(stages)
         self.stage_specs = [StageSpec(w, 1) for w in widths]
 
     def describe(self) -> str:
-        return "mlp " + "-".join(map(str, self.widths))
+        norm = "" if self.norm == "none" else f" ({self.norm} norm)"
+        return "mlp " + "-".join(map(str, self.widths)) + norm
 
 
 @register_backbone("mlp")

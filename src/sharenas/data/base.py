@@ -133,9 +133,13 @@ def epoch_key(seed: int, epoch: int) -> int:
 
 
 def shuffled_batches(rows: torch.Tensor, batch_size: int, key: int) -> list[torch.Tensor]:
-    """``rows`` in the order fixed by ``key`` (see :func:`epoch_key`), split into batches."""
+    """``rows`` in the order fixed by ``key`` (see :func:`epoch_key`), split into batches; a last
+    batch of one row joins the one before (batch norm cannot train on a single example)."""
     order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(key))
-    return list(rows[order].split(batch_size))
+    batches = list(rows[order].split(batch_size))
+    if len(batches) > 1 and len(batches[-1]) == 1:
+        batches[-2:] = [torch.cat(batches[-2:])]
+    return batches
 
 
 DomainBatch = tuple[str, torch.Tensor]  # (task, row indices of that task's own dataset)

@@ -1,7 +1,9 @@
 """Census-Income (KDD), UCI: 1994–95 US Current Population Surveys, the MMoE paper's benchmark.
 
 199,523 training rows and 99,762 test rows of 40 demographic columns. The test file is split 1:1
-into val and test by a fixed permutation (``numpy.random.default_rng(0)``; the first half is val).
+into val and test by a fixed permutation (``numpy.random.default_rng(0)``; the first half is val),
+or with ``split: stratified`` halved within each income class, as torch-rechub's
+``preprocess_census.py`` does (its published figures use that protocol).
 Tasks: ``income`` (> $50K), ``never_married`` (marital status "Never married"), optionally
 ``education`` (at least a bachelor's degree). A column that is a target is removed from the
 features; the instance weight (column 24) is dropped. Numeric columns (age, wage per hour, capital
@@ -126,10 +128,32 @@ class CensusIncomeConfig(DatasetConfig):
         description="Tasks to predict: income, never_married, education.",
     )
 
+    split: Literal["random", "stratified"] = Field(
+        "random",
+        description="How the test file is halved into val and test: a fixed permutation, or "
+        "within each income class (torch-rechub's protocol).",
+    )
+
     @field_validator("tasks")
     @classmethod
     def _unique(cls, tasks: list[str]) -> list[str]:
         return unique_tasks(tasks)
+
+
+def halves(test: pd.DataFrame, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the test file for val and for test: a fixed permutation cut in two, or each income
+    class permuted and cut in two (stratified: both halves keep the file's share of > $50K)."""
+    rng = np.random.default_rng(0)
+    if split == "random":
+        order = rng.permutation(len(test))
+        half = len(test) // 2
+        return order[:half], order[half:]
+    val, held = [], []
+    for _, rows in sorted(test.groupby(INCOME).indices.items()):
+        rows = rng.permutation(rows)
+        val.append(rows[: len(rows) // 2])
+        held.append(rows[len(rows) // 2 :])
+    return np.sort(np.concatenate(val)), np.sort(np.concatenate(held))
 
 
 def normalise_text(raw: bytes) -> bytes:
@@ -257,9 +281,7 @@ class CensusIncome(DatasetBuilder):
         self.fetch()
         train = read_table(self.raw_path("train"))
         test = read_table(self.raw_path("test"))
-        order = np.random.default_rng(0).permutation(len(test))
-        half = len(test) // 2
-        val_rows, test_rows = order[:half], order[half:]
+        val_rows, test_rows = halves(test, self.config.split)
         others = {
             "val": test.iloc[val_rows].reset_index(drop=True),
             "test": test.iloc[test_rows].reset_index(drop=True),
@@ -268,6 +290,8 @@ class CensusIncome(DatasetBuilder):
 
     def _load(self) -> TaskSetData:
         key = {"version": PREPROCESS_VERSION, "tasks": list(self.config.tasks), **RAW_SHA256}
+        if self.config.split != "random":  # the random split keeps its existing cache
+            key["split"] = self.config.split
         arrays = cached_arrays(self.cache_dir / "encoded", key, self._build)
         tasks = self.tasks()
         splits = {}

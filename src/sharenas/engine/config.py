@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from sharenas.tasks.heads import Tower
+
 GENOTYPE_LEAVES = {  # a genotype's structural keys, and what their innermost values are
     "edges": str,
     "layers": str,
@@ -60,6 +62,18 @@ class MlpConfig(_Strict):
     )
     dropout: float = Field(0.0, ge=0, lt=1)
     max_embedding: int = Field(16, ge=1, description="Largest embedding of a categorical column.")
+    norm: Literal["none", "batch", "layer"] = Field(
+        "none", description="Normalisation after each linear layer: batch, layer or none."
+    )
+    embedding_width: int | None = Field(
+        None,
+        ge=1,
+        description="Width of every categorical column's embedding; null: 1.6·n^0.56 capped "
+        "at max_embedding.",
+    )
+    embedding_std: float | None = Field(
+        None, gt=0, description="Embeddings start N(0, std²); null: PyTorch's N(0, 1)."
+    )
 
 
 class CnnConfig(_Strict):
@@ -68,6 +82,15 @@ class CnnConfig(_Strict):
         default_factory=lambda: [32, 64, 128], min_length=1
     )
     convs_per_stage: int = Field(2, ge=1)
+
+
+class LenetConfig(_Strict):
+    name: Literal["lenet"] = "lenet"
+    channels: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=lambda: [10, 20], min_length=1
+    )
+    kernel: int = Field(5, ge=1, description="Side of every convolution's kernel (no padding).")
+    fc: int = Field(50, ge=1, description="Width of the final fully connected stage.")
 
 
 class ResnetConfig(_Strict):
@@ -86,7 +109,7 @@ class EncDecConfig(_Strict):
 
 
 BackboneConfig = Annotated[
-    MlpConfig | CnnConfig | ResnetConfig | EncDecConfig, Field(discriminator="name")
+    MlpConfig | CnnConfig | LenetConfig | ResnetConfig | EncDecConfig, Field(discriminator="name")
 ]
 
 
@@ -100,6 +123,15 @@ class ModelConfig(_Strict):
     tower: list[Annotated[int, Field(ge=1)]] = Field(
         default_factory=list, description="Hidden widths of each task's tower (vector features)."
     )
+    tower_norm: Literal["none", "batch", "layer"] = Field(
+        "none", description="Normalisation after each linear layer of a tower."
+    )
+    head_bias: Literal["default", "prior"] = Field(
+        "default",
+        description="Output bias of each head at the start: PyTorch's initialisation, or the "
+        "training targets' prior (mean for regression and depth, log-odds for binary, log class "
+        "frequencies for classification).",
+    )
     experts: int = Field(4, ge=1, description="MMoE: number of experts.")
     task_experts: int = Field(1, ge=1, description="PLE: experts per task and level.")
     shared_experts: int = Field(2, ge=1, description="PLE: shared experts per level.")
@@ -109,6 +141,10 @@ class ModelConfig(_Strict):
     own_weight: float = Field(
         0.9, ge=0, le=1, description="Cross-stitch / NDDR: initial weight of a task's own features."
     )
+
+    def tower_spec(self) -> Tower:
+        """Each task's tower as the heads build it."""
+        return Tower(tuple(self.tower), self.tower_norm)
 
     @field_validator("genotype")
     @classmethod

@@ -35,7 +35,7 @@ from sharenas.runs.folder import (
     with_search,
     write_run_files,
 )
-from sharenas.runs.training import load_data, metrics_record, task_handlers, train
+from sharenas.runs.training import load_data, metrics_record, start_heads, task_handlers, train
 from sharenas.search.base import SearchStep
 from sharenas.search.registry import create_step
 from sharenas.spaces.base import Space
@@ -132,7 +132,7 @@ def _search(
     step = create_step(settings.strategy, space, getattr(settings, settings.strategy))
     write_run_files(out / SUPERNET, config)
     trainer = Trainer(
-        space.supernet(),
+        start_heads(space.supernet(), config, handlers, data),
         handlers,
         data,
         config.train,

@@ -35,7 +35,7 @@ from sharenas.engine.evaluate import primary_metrics, to_device
 from sharenas.engine.step import StepInfo, TrainingStep
 from sharenas.engine.trainer import Trainer
 from sharenas.runs.folder import BEST, with_arch
-from sharenas.runs.training import build_model, task_handlers, train
+from sharenas.runs.training import build_model, start_heads, task_handlers, train
 from sharenas.search.partition_config import PartitionEvalConfig
 from sharenas.spaces.partition import PartitionGenotype, PartitionSpace
 from sharenas.spaces.partition_network import PartitionNetwork
@@ -111,7 +111,7 @@ class FullEvaluator(PartitionEvaluator):
     def evaluate(self, genotype: PartitionGenotype, folder: Path) -> Evaluation:
         began = time.perf_counter()
         torch.manual_seed(self.config.seed)
-        network = self.space.build(genotype)
+        network = start_heads(self.space.build(genotype), self.config, self.handlers, self.data)
         resources = _resources(network, self.data)
         budget = self.config.train.model_copy(
             update={"epochs": self.settings.epochs or self.config.train.epochs}
@@ -136,6 +136,8 @@ def teacher_folder(config: Config) -> Path:
         "data": config.data.model_dump(mode="json", exclude={"data_dir"}),
         "backbone": config.model.backbone.model_dump(mode="json"),
         "tower": list(config.model.tower),
+        "tower_norm": config.model.tower_norm,
+        "head_bias": config.model.head_bias,
         "train": config.train.model_dump(mode="json", exclude={"device", "threads"}),
         "seed": config.seed,
     }
@@ -253,7 +255,7 @@ class DistillEvaluator(PartitionEvaluator):
     def evaluate(self, genotype: PartitionGenotype, folder: Path) -> Evaluation:
         began = time.perf_counter()
         torch.manual_seed(self.config.seed)
-        student = self.space.build(genotype)
+        student = start_heads(self.space.build(genotype), self.config, self.handlers, self.data)
         resources = _resources(student, self.data)
         budget = self.config.train.model_copy(
             update={"epochs": 1, "schedule": "constant", "early_stopping": None, "amp": False}

@@ -24,6 +24,7 @@ from sharenas.engine.checkpoint import load_weights
 from sharenas.engine.distributed import resolve_device
 from sharenas.engine.domain_norms import add_domain_norms
 from sharenas.engine.evaluate import evaluate, primary_metrics
+from sharenas.engine.head_bias import set_prior_biases
 from sharenas.engine.trainer import Trainer, TrainOutcome
 from sharenas.errors import ConfigError, SharenasError
 from sharenas.runs.folder import (
@@ -53,7 +54,17 @@ def build_model(config: Config, data: TaskSetData) -> tuple[MultiTaskModel, list
         raise ConfigError(f"model.backbone: {exc}") from None
     if config.train.domain_norms and data.shape == "multi-domain":
         add_domain_norms(model, [t.name for t in data.tasks])
+    start_heads(model, config, handlers, data)
     return model, handlers
+
+
+def start_heads(
+    model: nn.Module, config: Config, handlers: list[TaskHandler], data: TaskSetData
+) -> nn.Module:
+    """``model`` with its heads' output biases at the training prior when the config asks."""
+    if config.model.head_bias == "prior":
+        set_prior_biases(model, handlers, data.train)
+    return model
 
 
 def default_run_dir(config: Config, smoke: bool = False) -> Path:

@@ -32,7 +32,7 @@ from sharenas.backbones import Backbone
 from sharenas.backbones._registry import build_backbone
 from sharenas.errors import ConfigError
 from sharenas.spaces.base import Genotype, Space
-from sharenas.tasks import TaskHandler, make_head
+from sharenas.tasks import TaskHandler, Tower, make_head
 
 Connectivity = Literal["same-resolution", "all-earlier"]
 GateMode = Literal["deterministic", "sample", "hard"]
@@ -193,7 +193,7 @@ class FusionNetwork(nn.Module):
         supernet: bool,
         own_weight: float = 0.9,
         init: str = "identity",
-        tower: tuple[int, ...] = (),
+        tower: Tower = Tower(),
     ) -> None:
         super().__init__()
         self.task_names = [t.name for t in tasks]
@@ -314,14 +314,14 @@ class FusionSpace(Space):
         depth_limit: int = 3,
         own_weight: float = 0.9,
         init: str = "identity",
-        tower: tuple[int, ...] = (),
+        tower: Tower = Tower(),
     ) -> None:
         if len(tasks) < 2:
             raise ConfigError("the fusion space needs at least 2 tasks.")
         self.tasks = tasks
         self.backbone_factory = backbone_factory
         self.stage_specs = {t.name: backbone_factory(t.name).stage_specs for t in tasks}
-        self.own_weight, self.init, self.tower = own_weight, init, tuple(tower)
+        self.own_weight, self.init, self.tower = own_weight, init, tower
         strides = {name: [s.stride for s in specs] for name, specs in self.stage_specs.items()}
         self.candidates = candidate_edges(strides, connectivity, depth_limit)
         if not self.candidates:
@@ -449,5 +449,5 @@ def fusion_space(
         space.depth_limit,
         space.own_weight if own_weight is None else own_weight,
         space.init,
-        tuple(config.tower),
+        config.tower_spec(),
     )

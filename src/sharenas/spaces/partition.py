@@ -29,6 +29,7 @@ from sharenas.backbones import Backbone
 from sharenas.backbones._registry import build_backbone
 from sharenas.errors import ConfigError
 from sharenas.spaces.base import Genotype, Space
+from sharenas.tasks.heads import Tower
 
 TOLERANCE = 1e-6
 
@@ -321,7 +322,7 @@ class PartitionSpace(Space):
         tasks: list[Any],
         backbone_factory: Callable[[], Any],
         config: PartitionSpaceConfig | None = None,
-        tower: tuple[int, ...] = (),
+        tower: Tower = Tower(),
     ) -> None:
         if len(tasks) < 2:
             raise ConfigError("the partition space needs at least 2 tasks.")
@@ -329,7 +330,7 @@ class PartitionSpace(Space):
         self.task_names = tuple(t.name for t in tasks)
         self.backbone_factory = backbone_factory
         self.config = config or PartitionSpaceConfig()
-        self.tower = tuple(tower)
+        self.tower = tower
         reference = backbone_factory()
         count = len(reference.stages)
         stages = self.config.stages if self.config.stages is not None else [count - 1]
@@ -469,4 +470,4 @@ def partition_space(
     def factory() -> Backbone:
         return build_backbone(config.backbone, input_spec, "model.backbone")
 
-    return PartitionSpace(tasks, factory, space, tuple(config.tower))
+    return PartitionSpace(tasks, factory, space, config.tower_spec())

@@ -26,7 +26,7 @@ from torch.func import functional_call
 
 from sharenas.backbones import Backbone
 from sharenas.errors import ConfigError
-from sharenas.tasks import TaskHandler, make_head
+from sharenas.tasks import TaskHandler, Tower, make_head
 
 WEIGHTED = (nn.Linear, nn.Conv2d)
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
@@ -119,7 +119,7 @@ class PartitionNetwork(nn.Module):
         tasks: list[TaskHandler],
         backbone: Backbone,
         masks: dict[int, torch.Tensor],
-        tower: tuple[int, ...] = (),
+        tower: Tower = Tower(),
         gradient_masks: dict[int, torch.Tensor] | None = None,
     ) -> None:
         super().__init__()

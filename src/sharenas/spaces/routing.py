@@ -40,7 +40,7 @@ from sharenas.backbones import Backbone
 from sharenas.backbones._registry import build_backbone
 from sharenas.errors import ConfigError
 from sharenas.spaces.base import Genotype, Space
-from sharenas.tasks import TaskHandler, make_head
+from sharenas.tasks import TaskHandler, Tower, make_head
 
 INPUT = -1  # the query "embedded input"
 
@@ -187,7 +187,7 @@ class RoutingNetwork(nn.Module):
         tasks: list[TaskHandler],
         backbones: list[Backbone],
         genotype: RoutingGenotype | None,
-        tower: tuple[int, ...] = (),
+        tower: Tower = Tower(),
     ) -> None:
         super().__init__()
         reference = backbones[0]
@@ -426,7 +426,7 @@ class RoutingSpace(Space):
         experts: int = 4,
         max_fan_in: int | None = None,
         search_query: bool = True,
-        tower: tuple[int, ...] = (),
+        tower: Tower = Tower(),
     ) -> None:
         if len(tasks) < 2:
             raise ConfigError("the routing space needs at least 2 tasks.")
@@ -442,7 +442,7 @@ class RoutingSpace(Space):
         self.experts = experts
         self.max_fan_in = max_fan_in or experts
         self.search_query = search_query
-        self.tower = tuple(tower)
+        self.tower = tower
 
     # --- the decisions ------------------------------------------------------------------------
     def _readers(self) -> list[tuple[str, int]]:
@@ -695,5 +695,10 @@ def routing_space(
         return build_backbone(config.backbone, input_spec, "model.backbone")
 
     return RoutingSpace(
-        tasks, factory, space.experts, space.max_fan_in, space.search_query, tuple(config.tower)
+        tasks,
+        factory,
+        space.experts,
+        space.max_fan_in,
+        space.search_query,
+        config.tower_spec(),
     )

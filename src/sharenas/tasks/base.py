@@ -46,6 +46,11 @@ class TaskHandler(ABC):
     def metric(self) -> Metric:
         """A fresh accumulator; ``compute()`` returns ``{metric name: tensor}``."""
 
+    def prior_bias(self, target: torch.Tensor) -> torch.Tensor | None:
+        """The output bias that predicts the training targets' prior with a zero input
+        (``head_bias: prior``); None where no such constant exists."""
+        return None
+
     def batch_primary(self, prediction: torch.Tensor, target: torch.Tensor) -> float:
         """The primary metric of one batch, as :meth:`metric` computes it (kinds override it
         with a direct computation where the accumulator's overhead matters: reward scoring)."""

@@ -53,6 +53,11 @@ class BinaryTask(TaskHandler):
     def metric(self) -> Metric:
         return BinaryMetrics()
 
+    def prior_bias(self, target: torch.Tensor) -> torch.Tensor:
+        """log(p / (1 − p)) of the positive rate p (clamped away from 0 and 1)."""
+        p = target.float().mean().clamp(1e-4, 1 - 1e-4)
+        return torch.log(p / (1 - p)).reshape(1)
+
     def batch_primary(self, prediction: torch.Tensor, target: torch.Tensor) -> float:
         scores, labels = prediction.reshape(-1).float().sigmoid(), target.reshape(-1).long()
         return float(binary_auroc(scores, labels, validate_args=False))

@@ -11,6 +11,12 @@ from sharenas.tasks.base import TaskHandler, register_task_kind
 from sharenas.tasks.spec import TaskKind
 
 
+def log_frequencies(labels: torch.Tensor, classes: int) -> torch.Tensor:
+    """log of each class's share of ``labels`` (a class never seen counts half an example)."""
+    counts = torch.bincount(labels.long(), minlength=classes).float().clamp(min=0.5)
+    return torch.log(counts / counts.sum())
+
+
 @register_task_kind
 class ClassificationTask(TaskHandler):
     kind = TaskKind.CLASSIFICATION
@@ -28,6 +34,9 @@ class ClassificationTask(TaskHandler):
         return MetricCollection(
             {"accuracy": MulticlassAccuracy(self.out_channels(), average="micro")}
         )
+
+    def prior_bias(self, target: torch.Tensor) -> torch.Tensor:
+        return log_frequencies(target.reshape(-1), self.out_channels())
 
     def batch_primary(self, prediction: torch.Tensor, target: torch.Tensor) -> float:
         return float((prediction.argmax(1) == target).float().mean())

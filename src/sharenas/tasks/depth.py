@@ -48,5 +48,10 @@ class DepthTask(TaskHandler):
         valid = target > 0
         return (prediction - target).abs()[valid].mean() if valid.any() else prediction.sum() * 0
 
+    def prior_bias(self, target: torch.Tensor) -> torch.Tensor:
+        """The mean depth of the valid pixels."""
+        valid = target[target > 0].float()
+        return valid.mean().reshape(1) if valid.numel() else torch.zeros(1)
+
     def metric(self) -> Metric:
         return DepthMetrics()

@@ -3,6 +3,9 @@ image-level tasks, a small conv head upsampled to the input size for dense tasks
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -28,6 +31,28 @@ class DenseHead(nn.Module):
         return out
 
 
+@dataclass(frozen=True)
+class Tower:
+    """A task's MLP tower before its output layer: hidden ``widths`` (none: a linear head), each
+    Linear → ``norm`` (batch, layer or none) → ReLU."""
+
+    widths: tuple[int, ...] = ()
+    norm: Literal["none", "batch", "layer"] = "none"
+
+    def layers(self, width: int) -> tuple[list[nn.Module], int]:
+        """The tower's layers on ``width`` input features, and its output width."""
+        layers: list[nn.Module] = []
+        for size in self.widths:
+            layers.append(nn.Linear(width, size))
+            if self.norm == "batch":
+                layers.append(nn.BatchNorm1d(size))
+            elif self.norm == "layer":
+                layers.append(nn.LayerNorm(size))
+            layers.append(nn.ReLU(inplace=True))
+            width = size
+        return layers, width
+
+
 class SqueezeLast(nn.Module):
     """(N, 1) → (N,) for one-output tasks, so predictions have the target's shape."""
 
@@ -40,19 +65,13 @@ def make_head(
     out_channels: int,
     feature_shape: tuple[int, ...],
     input_size: tuple[int, int] | None = None,
-    hidden: tuple[int, ...] = (),
+    tower: Tower = Tower(),
 ) -> nn.Module:
-    """A head mapping features of ``feature_shape`` (without batch) to the task's output.
-
-    ``hidden`` adds an MLP tower (Linear-ReLU per width) before the output on vector features.
-    """
+    """A head mapping features of ``feature_shape`` (without batch) to the task's output; on
+    vector features ``tower`` comes before the output layer."""
     squeeze = [SqueezeLast()] if out_channels == 1 and not spec.dense else []
     if len(feature_shape) == 1:
-        layers: list[nn.Module] = []
-        width = feature_shape[0]
-        for size in hidden:
-            layers += [nn.Linear(width, size), nn.ReLU(inplace=True)]
-            width = size
+        layers, width = tower.layers(feature_shape[0])
         return nn.Sequential(*layers, nn.Linear(width, out_channels), *squeeze)
     channels = feature_shape[0]
     if spec.dense:

@@ -31,5 +31,8 @@ class RegressionTask(TaskHandler):
     def metric(self) -> Metric:
         return _Flat({"mse": MeanSquaredError(), "mae": MeanAbsoluteError()})
 
+    def prior_bias(self, target: torch.Tensor) -> torch.Tensor:
+        return target.float().reshape(len(target), -1).mean(0)
+
     def batch_primary(self, prediction: torch.Tensor, target: torch.Tensor) -> float:
         return float(F.mse_loss(prediction.reshape(target.shape).float(), target.float()))

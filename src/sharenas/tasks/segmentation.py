@@ -12,6 +12,7 @@ from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardIndex
 
 from sharenas.tasks.base import TaskHandler, register_task_kind
+from sharenas.tasks.classification import log_frequencies
 from sharenas.tasks.spec import TaskKind
 
 
@@ -33,6 +34,12 @@ class SegmentationTask(TaskHandler):
     def loss(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         ignore = self.spec.ignore_index if self.spec.ignore_index is not None else -100
         return F.cross_entropy(prediction, target, ignore_index=ignore)
+
+    def prior_bias(self, target: torch.Tensor) -> torch.Tensor:
+        labels = target.reshape(-1)
+        if self.spec.ignore_index is not None:
+            labels = labels[labels != self.spec.ignore_index]
+        return log_frequencies(labels, self.out_channels())
 
     def metric(self) -> Metric:
         n, ignore = self.out_channels(), self.spec.ignore_index
