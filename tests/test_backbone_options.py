@@ -120,3 +120,17 @@ def test_a_last_batch_of_one_row_joins_the_one_before() -> None:
     assert [len(b) for b in batches] == [4, 5]
     assert sorted(torch.cat(batches).tolist()) == list(range(9))
     assert [len(b) for b in shuffled_batches(torch.arange(1), 4, key=3)] == [1]
+
+
+def test_experts_can_be_narrower_than_the_shared_bottom() -> None:
+    config = ModelConfig(
+        arch="mmoe",
+        backbone={"name": "mlp", "widths": [117]},
+        expert_backbone={"name": "mlp", "widths": [16]},
+        experts=8,
+    )
+    mmoe = build_architecture("mmoe", handlers(), TABLE, config)
+    widths = {m.out_features for m in mmoe.blocks.modules() if isinstance(m, nn.Linear)}
+    assert widths == {16}
+    hard = build_architecture("hard-sharing", handlers(), TABLE, config)
+    assert {m.out_features for m in hard.blocks.modules() if isinstance(m, nn.Linear)} == {117}

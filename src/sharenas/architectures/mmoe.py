@@ -15,5 +15,7 @@ from sharenas.spaces.routing import RoutingNetwork, RoutingSpaceConfig, routing_
 
 @register_architecture("mmoe")
 def mmoe(tasks, input_spec, config) -> RoutingNetwork:  # type: ignore[no-untyped-def]
-    space = routing_space(tasks, input_spec, config, RoutingSpaceConfig(experts=config.experts))
+    space = routing_space(
+        tasks, input_spec, config.for_experts(), RoutingSpaceConfig(experts=config.experts)
+    )
     return space.build(space.mmoe())

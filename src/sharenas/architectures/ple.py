@@ -18,5 +18,7 @@ from sharenas.spaces.routing import RoutingNetwork, RoutingSpaceConfig, routing_
 @register_architecture("ple")
 def ple(tasks, input_spec, config) -> RoutingNetwork:  # type: ignore[no-untyped-def]
     experts = len(tasks) * config.task_experts + config.shared_experts
-    space = routing_space(tasks, input_spec, config, RoutingSpaceConfig(experts=experts))
+    space = routing_space(
+        tasks, input_spec, config.for_experts(), RoutingSpaceConfig(experts=experts)
+    )
     return space.build(space.ple(config.task_experts))

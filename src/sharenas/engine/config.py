@@ -133,6 +133,11 @@ class ModelConfig(_Strict):
         "frequencies for classification).",
     )
     experts: int = Field(4, ge=1, description="MMoE: number of experts.")
+    expert_backbone: BackboneConfig | None = Field(
+        None,
+        description="MMoE and PLE: each expert's network, when narrower than model.backbone "
+        "(torch-rechub's census recipe: a 117-wide shared bottom, 16-wide experts).",
+    )
     task_experts: int = Field(1, ge=1, description="PLE: experts per task and level.")
     shared_experts: int = Field(2, ge=1, description="PLE: shared experts per level.")
     genotype: dict[str, Any] | None = Field(
@@ -141,6 +146,13 @@ class ModelConfig(_Strict):
     own_weight: float = Field(
         0.9, ge=0, le=1, description="Cross-stitch / NDDR: initial weight of a task's own features."
     )
+
+    def for_experts(self) -> ModelConfig:
+        """This config with ``expert_backbone`` (if set) as the backbone: what MMoE and PLE
+        build their experts from."""
+        if self.expert_backbone is None:
+            return self
+        return self.model_copy(update={"backbone": self.expert_backbone})
 
     def tower_spec(self) -> Tower:
         """Each task's tower as the heads build it."""
