@@ -47,7 +47,10 @@ def test_mlp_and_tower_norms(norm: str, layer: type) -> None:
         5,
         5,
     ]
-    plain = build_architecture("hard-sharing", handlers(), TABLE, ModelConfig(tower=[5]))
+    plain_config = ModelConfig(
+        backbone={"name": "mlp", "norm": "none"}, tower=[5], tower_norm="none"
+    )
+    plain = build_architecture("hard-sharing", handlers(), TABLE, plain_config)
     assert not any(isinstance(m, nn.BatchNorm1d | nn.LayerNorm) for m in plain.modules())
 
 
@@ -58,7 +61,7 @@ def test_embedding_width_and_initialisation() -> None:
     assert widths == [16, 16]
     std = backbone.stem.embeddings[1].weight.std().item()
     assert 0.8e-4 < std < 1.2e-4
-    default = create_backbone("mlp", TABLE, max_embedding=16)
+    default = create_backbone("mlp", TABLE, max_embedding=16, embedding_std=None)
     assert [e.embedding_dim for e in default.stem.embeddings] == [3, 16]
     assert 0.8 < default.stem.embeddings[1].weight.std().item() < 1.2
 

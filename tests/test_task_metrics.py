@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from sharenas.tasks import TaskKind, TaskSpec, create_task_handler, delta_mtl, make_head
+from sharenas.tasks import TaskKind, TaskSpec, Tower, create_task_handler, delta_mtl, make_head
 
 
 def handler(kind: str, **kw):
@@ -116,7 +116,7 @@ def test_delta_mtl_by_hand() -> None:
 )
 def test_heads_match_the_feature_shape(kind, kw, shape, expected) -> None:
     h = handler(kind, **kw)
-    head = make_head(h.spec, h.out_channels(), shape, input_size=(10, 10), hidden=(6,))
+    head = make_head(h.spec, h.out_channels(), shape, input_size=(10, 10), tower=Tower((6,)))
     assert head(torch.randn(2, *shape)).shape == expected
 
 

@@ -161,9 +161,11 @@ def test_nan_loss_stops_with_task_and_step_and_keeps_checkpoint(tmp_path: Path) 
 
 
 def test_early_stopping(tmp_path: Path) -> None:
-    record = train(
-        tiny_config(epochs=10, lr=1e-9, early_stopping=2), tmp_path / "r", progress=False
-    )
+    """A network that cannot learn (lr 1e-9, no batch norm whose statistics would still move)
+    stops after ``early_stopping`` stale epochs."""
+    config = tiny_config(epochs=10, lr=1e-9, early_stopping=2)
+    config.model.backbone.norm = "none"  # type: ignore[union-attr]
+    record = train(config, tmp_path / "r", progress=False)
     assert record["epochs_run"] < 10
 
 

@@ -27,8 +27,10 @@ def norm_layer(norm: Norm, width: int) -> list[nn.Module]:
 
 
 def linear_block(width: int, size: int, norm: Norm, dropout: float = 0.0) -> list[nn.Module]:
-    """Linear → norm → ReLU (→ dropout)."""
-    layers = [nn.Linear(width, size), *norm_layer(norm, size), nn.ReLU(inplace=True)]
+    """Linear → norm → ReLU (→ dropout); before a batch norm the linear layer has no bias (the
+    norm's shift replaces it: a bias there only carries Adam-amplified rounding noise)."""
+    linear = nn.Linear(width, size, bias=norm != "batch")
+    layers = [linear, *norm_layer(norm, size), nn.ReLU(inplace=True)]
     return [*layers, nn.Dropout(dropout)] if dropout else layers
 
 
@@ -76,9 +78,9 @@ class MlpBackbone(Backbone):
         widths: tuple[int, ...] = (256, 128),
         dropout: float = 0.0,
         max_embedding: int = 16,
-        norm: Norm = "none",
+        norm: Norm = "batch",
         embedding_width: int | None = None,
-        embedding_std: float | None = None,
+        embedding_std: float | None = 1e-4,
     ) -> None:
         super().__init__(input_spec)
         if input_spec.kind != "tabular":

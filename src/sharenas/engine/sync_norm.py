@@ -20,12 +20,14 @@ from torch.distributed.nn.functional import all_reduce
 def _synced_forward(norm: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> torch.Tensor:
     channels = x.shape[1]
     dims = [0, *range(2, x.dim())]
-    count = torch.full((1,), x.numel() / channels, dtype=torch.float32, device=x.device)
-    local = torch.cat([x.float().sum(dims), (x.float() ** 2).sum(dims), count])
+    count = torch.full((1,), x.numel() / channels, dtype=torch.float64, device=x.device)
+    wide = x.double()  # E[x²] − E[x]² in float64: as exact as one process's float32 norm
+    local = torch.cat([wide.sum(dims), (wide**2).sum(dims), count])
     total = all_reduce(local)
     n = total[-1]
-    mean = total[:channels] / n
-    var = (total[channels : 2 * channels] / n - mean**2).clamp_min(0)
+    mean64 = total[:channels] / n
+    var = (total[channels : 2 * channels] / n - mean64**2).clamp_min(0).float()
+    mean, n = mean64.float(), n.float()
     if norm.track_running_stats and norm.running_mean is not None:
         with torch.no_grad():
             norm.num_batches_tracked += 1

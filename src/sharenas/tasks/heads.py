@@ -43,7 +43,7 @@ class Tower:
         """The tower's layers on ``width`` input features, and its output width."""
         layers: list[nn.Module] = []
         for size in self.widths:
-            layers.append(nn.Linear(width, size))
+            layers.append(nn.Linear(width, size, bias=self.norm != "batch"))
             if self.norm == "batch":
                 layers.append(nn.BatchNorm1d(size))
             elif self.norm == "layer":

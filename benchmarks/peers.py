@@ -1,0 +1,214 @@
+"""Benchmark: training time per epoch against the peer libraries, side by side (issue 15).
+
+The same rows, the same model and the same thread count on both sides:
+
+``census``: torch-rechub's SharedBottom on census-income (bottom 117, towers 8, 16-wide
+embeddings, batch 1024, Adam), fed sharenas' encoded census arrays, against sharenas'
+hard-sharing of ``configs/census-income-rechub.yaml``.
+
+``multimnist``: LibMTL's Trainer with hard parameter sharing and equal weights over the LeNet
+encoder (batch 256, Adam), fed sharenas' MultiMNIST canvases, against sharenas' hard-sharing of
+``configs/multimnist-libmtl.yaml``.
+
+Each side trains ``--epochs`` epochs (training only: validation and test passes are not timed)
+and the median epoch is reported. The peers are not dependencies of sharenas: run this in an
+environment with ``torch-rechub`` (``pip install torch-rechub==0.9.0``) and LibMTL's GitHub
+source on ``PYTHONPATH``. LibMTL hard-codes ``cuda:0``; on a machine without CUDA its device
+is replaced by the CPU, and the solver packages only its other weighting methods import
+(cvxpy, qpsolvers) are replaced by empty modules when absent.
+
+    python benchmarks/peers.py census --epochs 3
+    PYTHONPATH=/path/to/LibMTL python benchmarks/peers.py multimnist --epochs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import statistics
+import sys
+import tempfile
+import time
+import types
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from sharenas.config import load_config
+from sharenas.data import create_dataset
+from sharenas.runs.folder import with_arch
+from sharenas.runs.training import train
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def sharenas_epochs(config_path: str, epochs: int) -> list[float]:
+    """Seconds of each training epoch of sharenas' hard-sharing (validation excluded)."""
+    overrides = [f"train.epochs={epochs}", "train.threads=1", "train.early_stopping=null"]
+    config = with_arch(load_config(ROOT / config_path, overrides), "hard-sharing")
+    data = create_dataset(config.data).load()
+    with tempfile.TemporaryDirectory() as folder:
+        train(config, Path(folder) / "run", data=data, progress=False)
+        rows = (Path(folder) / "run" / "history.jsonl").read_text().splitlines()
+    return [json.loads(row)["seconds"] for row in rows]
+
+
+def rechub_epochs(epochs: int) -> list[float]:
+    """Seconds of each epoch of torch-rechub's SharedBottom on the same census rows."""
+    from torch_rechub.basic.features import DenseFeature, SparseFeature
+    from torch_rechub.models.multi_task import SharedBottom
+    from torch_rechub.trainers import MTLTrainer
+    from torch_rechub.utils.data import DataGenerator
+
+    config = load_config(ROOT / "configs/census-income-rechub.yaml", [])
+    train_split = create_dataset(config.data).load().splits["train"]
+    inputs, targets = train_split.batch(slice(None))
+    numeric, codes = inputs["numeric"], inputs["categorical"]
+    x = {f"c{i}": codes[:, i].numpy() for i in range(codes.shape[1])}
+    x |= {f"n{i}": numeric[:, i].numpy() for i in range(numeric.shape[1])}
+    features = [
+        SparseFeature(f"c{i}", int(codes[:, i].max()) + 1, embed_dim=16)
+        for i in range(codes.shape[1])
+    ] + [DenseFeature(f"n{i}") for i in range(numeric.shape[1])]
+    y = torch.stack([targets[t] for t in config.data.tasks], 1).numpy()
+    loader = DataGenerator(x, y).generate_dataloader(x, y, x, y, batch_size=1024)[0]
+    model = SharedBottom(
+        features,
+        ["classification", "classification"],
+        bottom_params={"dims": [117]},
+        tower_params_list=[{"dims": [8]}, {"dims": [8]}],
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        trainer = MTLTrainer(
+            model,
+            task_types=["classification", "classification"],
+            optimizer_params={"lr": 1e-3, "weight_decay": 1e-4},
+            n_epoch=epochs,
+            device="cpu",
+            model_path=folder,
+        )
+        seconds = []
+        for _ in range(epochs):
+            began = time.perf_counter()
+            trainer.train_one_epoch(loader)
+            seconds.append(time.perf_counter() - began)
+    return seconds
+
+
+class LeNet(nn.Module):
+    """LibMTL's MultiMNIST encoder (Sener & Koltun): conv-pool-ReLU twice, fc 720 → 50, ReLU."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 10, 5),
+            nn.MaxPool2d(2),
+            nn.ReLU(),
+            nn.Conv2d(10, 20, 5),
+            nn.MaxPool2d(2),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(720, 50),
+            nn.ReLU(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class _Canvases(torch.utils.data.Dataset):
+    def __init__(self, images: torch.Tensor, labels: dict[str, torch.Tensor]) -> None:
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int):  # type: ignore[no-untyped-def]
+        return self.images[i], {t: v[i] for t, v in self.labels.items()}
+
+
+def _import_libmtl():  # type: ignore[no-untyped-def]
+    """LibMTL, with empty stand-ins for solver packages only its other methods import."""
+    for name in ("cvxpy", "qpsolvers"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            sys.modules[name] = types.ModuleType(name)
+    import LibMTL.trainer as libmtl_trainer
+
+    if not torch.cuda.is_available():  # LibMTL's Trainer hard-codes torch.device('cuda:0')
+        proxy = types.ModuleType("torch")
+        proxy.__dict__.update(torch.__dict__)
+        proxy.device = lambda *_: torch.device("cpu")  # type: ignore[attr-defined]
+        libmtl_trainer.torch = proxy  # type: ignore[attr-defined]
+    return libmtl_trainer
+
+
+def libmtl_epochs(epochs: int) -> list[float]:
+    """Seconds of each epoch of LibMTL's Trainer (HPS, EW) on the same MultiMNIST canvases."""
+    libmtl_trainer = _import_libmtl()
+    from LibMTL.loss import CELoss
+    from LibMTL.metrics import AccMetric
+
+    config = load_config(ROOT / "configs/multimnist-libmtl.yaml", [])
+    split = create_dataset(config.data).load().splits["train"]
+    images, labels = split.batch(slice(None))  # decoded as sharenas' batches are
+    tasks = list(labels)
+    loader = torch.utils.data.DataLoader(_Canvases(images, labels), batch_size=256, shuffle=True)
+    task_dict = {
+        t: {"metrics": ["Acc"], "metrics_fn": AccMetric(), "loss_fn": CELoss(), "weight": [1]}
+        for t in tasks
+    }
+    trainer = libmtl_trainer.Trainer(
+        task_dict=task_dict,
+        weighting="EW",
+        architecture="HPS",
+        encoder_class=LeNet,
+        decoders=nn.ModuleDict({t: nn.Linear(50, 10) for t in tasks}),
+        rep_grad=False,
+        multi_input=False,
+        optim_param={"optim": "adam", "lr": 1e-3},
+        scheduler_param=None,
+        weight_args={},
+        arch_args={},
+    )
+    trainer.test = lambda *args, **kwargs: None  # training epochs only
+    seconds = []
+    for _ in range(epochs):
+        began = time.perf_counter()
+        trainer.train(loader, None, 1)
+        seconds.append(time.perf_counter() - began)
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("task_set", choices=["census", "multimnist"])
+    parser.add_argument("--epochs", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    if args.task_set == "census":
+        peer, ours = (
+            rechub_epochs(args.epochs),
+            sharenas_epochs("configs/census-income-rechub.yaml", args.epochs),
+        )
+        name = "torch-rechub SharedBottom"
+    else:
+        peer, ours = (
+            libmtl_epochs(args.epochs),
+            sharenas_epochs("configs/multimnist-libmtl.yaml", args.epochs),
+        )
+        name = "LibMTL HPS"
+    peer_s, ours_s = statistics.median(peer), statistics.median(ours)
+    print(f"{name}: epochs {', '.join(f'{s:.2f}' for s in peer)} s (median {peer_s:.2f})")
+    print(
+        f"sharenas hard-sharing: epochs {', '.join(f'{s:.2f}' for s in ours)} s "
+        f"(median {ours_s:.2f})"
+    )
+    print(f"sharenas ÷ peer, per epoch: {ours_s / peer_s:.2f} (1 thread)")
+
+
+if __name__ == "__main__":
+    main()
