@@ -137,3 +137,27 @@ def test_experts_can_be_narrower_than_the_shared_bottom() -> None:
     assert widths == {16}
     hard = build_architecture("hard-sharing", handlers(), TABLE, config)
     assert {m.out_features for m in hard.blocks.modules() if isinstance(m, nn.Linear)} == {117}
+
+
+def test_libmtl_recipe_builds_every_model_and_space_on_lenet() -> None:
+    """The LibMTL recipe's baselines and the three spaces plug into the lenet backbone."""
+    from sharenas.spaces.fusion import FusionSpaceConfig, fusion_space
+    from sharenas.spaces.partition import PartitionSpaceConfig, partition_space
+    from sharenas.spaces.routing import RoutingSpaceConfig, routing_space
+
+    digits = [
+        create_task_handler(TaskSpec(name=n, kind=TaskKind.CLASSIFICATION, num_classes=10))
+        for n in ("left", "right")
+    ]
+    config = ModelConfig(backbone={"name": "lenet"}, experts=2)
+    x = torch.randn(3, 1, 36, 36)
+    for arch in ("single-task", "hard-sharing", "mmoe", "cross-stitch", "nddr"):
+        out = build_architecture(arch, digits, DIGITS, config)(x)
+        assert {t: v.shape for t, v in out.items()} == {"left": (3, 10), "right": (3, 10)}
+    generator = torch.Generator().manual_seed(0)
+    fusion = fusion_space(digits, DIGITS, config, FusionSpaceConfig())
+    routing = routing_space(digits, DIGITS, config, RoutingSpaceConfig(experts=2))
+    partition = partition_space(digits, DIGITS, config, PartitionSpaceConfig())
+    for space in (fusion, routing, partition):
+        network = space.build(space.sample(generator))
+        assert network(x)["left"].shape == (3, 10)

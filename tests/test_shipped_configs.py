@@ -16,6 +16,8 @@ def test_configs_are_shipped() -> None:
         "census-income",
         "mnist-scenes",
         "synthetic-mmoe",
+        "census-income-rechub",
+        "multimnist-libmtl",
     }
 
 
