@@ -15,7 +15,7 @@ and the median epoch is reported. The peers are not dependencies of sharenas: ru
 environment with ``torch-rechub`` (``pip install torch-rechub==0.9.0``) and LibMTL's GitHub
 source on ``PYTHONPATH``. LibMTL hard-codes ``cuda:0``; on a machine without CUDA its device
 is replaced by the CPU, and the solver packages only its other weighting methods import
-(cvxpy, qpsolvers) are replaced by empty modules when absent.
+(cvxpy, qpsolvers, torch_geometric) are replaced by empty modules when absent.
 
     python benchmarks/peers.py census --epochs 3
     PYTHONPATH=/path/to/LibMTL python benchmarks/peers.py multimnist --epochs 3
@@ -129,13 +129,26 @@ class _Canvases(torch.utils.data.Dataset):
         return self.images[i], {t: v[i] for t, v in self.labels.items()}
 
 
+class _Absent(types.ModuleType):
+    """A package that is not installed: importing names from it works, using them fails."""
+
+    def __getattr__(self, attribute: str):  # type: ignore[no-untyped-def]
+        if attribute.startswith("__"):
+            raise AttributeError(attribute)
+
+        def missing(*args, **kwargs):  # type: ignore[no-untyped-def]
+            raise ImportError(f"{self.__name__}.{attribute}: {self.__name__} is not installed")
+
+        return missing
+
+
 def _import_libmtl():  # type: ignore[no-untyped-def]
     """LibMTL, with empty stand-ins for solver packages only its other methods import."""
-    for name in ("cvxpy", "qpsolvers"):
+    for name in ("cvxpy", "qpsolvers", "torch_geometric"):
         try:
             importlib.import_module(name)
         except ImportError:
-            sys.modules[name] = types.ModuleType(name)
+            sys.modules[name] = _Absent(name)
     import LibMTL.trainer as libmtl_trainer
 
     if not torch.cuda.is_available():  # LibMTL's Trainer hard-codes torch.device('cuda:0')
