@@ -18,6 +18,7 @@ is replaced by the CPU, and the solver packages only its other weighting methods
 (cvxpy, qpsolvers, torch_geometric) are replaced by empty modules when absent.
 
     python benchmarks/peers.py census --epochs 3
+    python benchmarks/peers.py census --quality 0,1,2     # test AUC on the same split, paired
     PYTHONPATH=/path/to/LibMTL python benchmarks/peers.py multimnist --epochs 3
 """
 
@@ -38,6 +39,7 @@ from torch import nn
 
 from sharenas.config import load_config
 from sharenas.data import create_dataset
+from sharenas.report.paired import mean_std, paired_difference
 from sharenas.runs.folder import with_arch
 from sharenas.runs.training import train
 
@@ -55,46 +57,91 @@ def sharenas_epochs(config_path: str, epochs: int) -> list[float]:
     return [json.loads(row)["seconds"] for row in rows]
 
 
-def rechub_epochs(epochs: int) -> list[float]:
-    """Seconds of each epoch of torch-rechub's SharedBottom on the same census rows."""
+def rechub_setup(seed: int = 0):  # type: ignore[no-untyped-def]
+    """torch-rechub's SharedBottom (its census example) and its loaders over sharenas' encoded
+    census splits of ``configs/census-income-rechub.yaml``: the same rows on both sides."""
     from torch_rechub.basic.features import DenseFeature, SparseFeature
     from torch_rechub.models.multi_task import SharedBottom
-    from torch_rechub.trainers import MTLTrainer
     from torch_rechub.utils.data import DataGenerator
 
     config = load_config(ROOT / "configs/census-income-rechub.yaml", [])
-    train_split = create_dataset(config.data).load().splits["train"]
-    inputs, targets = train_split.batch(slice(None))
-    numeric, codes = inputs["numeric"], inputs["categorical"]
-    x = {f"c{i}": codes[:, i].numpy() for i in range(codes.shape[1])}
-    x |= {f"n{i}": numeric[:, i].numpy() for i in range(numeric.shape[1])}
+    splits = create_dataset(config.data).load().splits
+    arrays = {}
+    for name in ("train", "val", "test"):
+        inputs, targets = splits[name].batch(slice(None))
+        numeric, codes = inputs["numeric"], inputs["categorical"]
+        x = {f"c{i}": codes[:, i].numpy() for i in range(codes.shape[1])}
+        x |= {f"n{i}": numeric[:, i].numpy() for i in range(numeric.shape[1])}
+        arrays[name] = (x, torch.stack([targets[t] for t in config.data.tasks], 1).numpy())
+    cardinalities = create_dataset(config.data).load().input_spec.categorical_cardinalities
     features = [
-        SparseFeature(f"c{i}", int(codes[:, i].max()) + 1, embed_dim=16)
-        for i in range(codes.shape[1])
-    ] + [DenseFeature(f"n{i}") for i in range(numeric.shape[1])]
-    y = torch.stack([targets[t] for t in config.data.tasks], 1).numpy()
-    loader = DataGenerator(x, y).generate_dataloader(x, y, x, y, batch_size=1024)[0]
+        SparseFeature(f"c{i}", card, embed_dim=16) for i, card in enumerate(cardinalities)
+    ] + [DenseFeature(f"n{i}") for i in range(len(arrays["train"][0]) - len(cardinalities))]
+    loaders = DataGenerator(*arrays["train"]).generate_dataloader(
+        *arrays["val"], *arrays["test"], batch_size=1024
+    )
+    torch.manual_seed(seed)
     model = SharedBottom(
         features,
         ["classification", "classification"],
         bottom_params={"dims": [117]},
         tower_params_list=[{"dims": [8]}, {"dims": [8]}],
     )
+    return model, loaders
+
+
+def rechub_trainer(model, epochs: int, folder: str):  # type: ignore[no-untyped-def]
+    from torch_rechub.trainers import MTLTrainer
+
+    return MTLTrainer(
+        model,
+        task_types=["classification", "classification"],
+        optimizer_params={"lr": 1e-3, "weight_decay": 1e-4},
+        n_epoch=epochs,
+        earlystop_patience=30,  # its example: never stops within 10 epochs
+        device="cpu",
+        model_path=folder,
+    )
+
+
+def rechub_epochs(epochs: int) -> list[float]:
+    """Seconds of each epoch of torch-rechub's SharedBottom on the same census rows."""
+    model, (train_loader, _, _) = rechub_setup()
     with tempfile.TemporaryDirectory() as folder:
-        trainer = MTLTrainer(
-            model,
-            task_types=["classification", "classification"],
-            optimizer_params={"lr": 1e-3, "weight_decay": 1e-4},
-            n_epoch=epochs,
-            device="cpu",
-            model_path=folder,
-        )
+        trainer = rechub_trainer(model, epochs, folder)
         seconds = []
         for _ in range(epochs):
             began = time.perf_counter()
-            trainer.train_one_epoch(loader)
+            trainer.train_one_epoch(train_loader)
             seconds.append(time.perf_counter() - began)
     return seconds
+
+
+def census_quality(seeds: list[int]) -> None:
+    """Test income AUC of torch-rechub's SharedBottom (its example: 10 epochs, the last kept)
+    and of sharenas' hard-sharing of the same recipe, on the same split, paired over seeds."""
+    peer, ours = [], []
+    for seed in seeds:
+        model, (train_loader, val_loader, test_loader) = rechub_setup(seed)
+        with tempfile.TemporaryDirectory() as folder:
+            trainer = rechub_trainer(model, 10, folder)
+            trainer.fit(train_loader, val_loader, seed=seed)
+            peer.append(float(trainer.evaluate(trainer.model, test_loader)[0]))
+        config = with_arch(
+            load_config(ROOT / "configs/census-income-rechub.yaml", [f"seed={seed}"]),
+            "hard-sharing",
+        )
+        with tempfile.TemporaryDirectory() as folder:
+            record = train(config, Path(folder) / "run", progress=False)
+        ours.append(record["primary"]["income"])
+        print(f"seed {seed}: torch-rechub {peer[-1]:.4f}, sharenas {ours[-1]:.4f}", flush=True)
+    difference = paired_difference(ours, peer)
+    print(f"torch-rechub SharedBottom income AUC {mean_std(peer)}")
+    print(f"sharenas hard-sharing income AUC {mean_std(ours)}")
+    print(
+        f"sharenas − torch-rechub: {difference.mean:+.4f} [{difference.low:+.4f}, "
+        f"{difference.high:+.4f}]"
+    )
 
 
 class LeNet(nn.Module):
@@ -200,8 +247,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("task_set", choices=["census", "multimnist"])
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument(
+        "--quality", default=None, help="census: seeds (e.g. 0,1,2) of a test-AUC comparison"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.quality:
+        census_quality([int(x) for x in args.quality.split(",")])
+        return
     if args.task_set == "census":
         peer, ours = (
             rechub_epochs(args.epochs),

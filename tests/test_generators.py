@@ -114,3 +114,18 @@ def test_mmoe_deterministic_and_correlation_controls_similarity() -> None:
         _, y = generate_mmoe(20000, p, seed=1)
         correlations.append(np.corrcoef(y[:, 0], y[:, 1])[0, 1])
     assert correlations[0] < correlations[1] < correlations[2]
+
+
+def test_multimnist_corners_are_sener_and_koltuns_placement(fake_digits) -> None:
+    from sharenas.data.multimnist import MultiMnistConfig, compose_corners
+
+    images, labels = fake_digits
+    out = compose_corners(images, labels, 36, np.random.default_rng(0))
+    np.testing.assert_array_equal(out["left"], labels)
+    partner = [int(np.nonzero(labels == r)[0][0]) for r in out["right"]]  # a digit of that label
+    assert all(labels[p] == r for p, r in zip(partner, out["right"], strict=True))
+    canvas = out["x"][:, 0]
+    np.testing.assert_array_equal(canvas[:, :6, :28], images[:, :6, :])  # only the left digit
+    assert canvas[:, 28:, :].max() > 0 and canvas[:, 34:, :].max() == 0  # right digit ends at 34
+    with pytest.raises(ValueError, match="corners"):
+        MultiMnistConfig(layout="corners", digits=3)

@@ -1,0 +1,40 @@
+"""Benchmark tables from finished run folders: searched models against baselines trained with
+the same budget and seeds, paired over seeds (95 % t intervals), for searches and baselines run
+by separate commands (e.g. ``sharenas search --no-baselines`` beside ``baselines.py``).
+
+    python benchmarks/compare_runs.py \\
+        --model "fusion (searched)=runs/bench15-libmtl-search/fusion-s{seed}/search" \\
+        --model "hard-sharing=runs/bench15-libmtl/multimnist-libmtl/hard-sharing-s{seed}" \\
+        --single "runs/bench15-libmtl/multimnist-libmtl/single-task-s{seed}" --seeds 0,1,2
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sharenas.report.runs import read_metrics
+from sharenas.report.seed_table import baseline_separation, summary_table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", action="append", default=[], help="NAME=FOLDER with {seed}")
+    parser.add_argument("--single", required=True, help="the single-task folder, with {seed}")
+    parser.add_argument("--seeds", default="0,1,2")
+    args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    single = {s: read_metrics(Path(args.single.format(seed=s))) for s in seeds}
+    models = dict(item.split("=", 1) for item in args.model)
+    rows = {
+        name: [read_metrics(Path(folder.format(seed=s))) for s in seeds]
+        for name, folder in models.items()
+    }
+    print(summary_table({"single-task": list(single.values()), **rows}, single))
+    runs = {s: {name: rows[name][i] for name in rows} for i, s in enumerate(seeds)}
+    print("\n## the best model against every other (paired over seeds)\n")
+    print(baseline_separation({s: {"single-task": single[s], **runs[s]} for s in seeds}))
+
+
+if __name__ == "__main__":
+    main()
