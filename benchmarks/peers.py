@@ -19,6 +19,7 @@ is replaced by the CPU, and the solver packages only its other weighting methods
 
     python benchmarks/peers.py census --epochs 3
     python benchmarks/peers.py census --quality 0,1,2     # test AUC on the same split, paired
+    PYTHONPATH=/path/to/LibMTL python benchmarks/peers.py multimnist --quality 0,1,2
     PYTHONPATH=/path/to/LibMTL python benchmarks/peers.py multimnist --epochs 3
 """
 
@@ -206,21 +207,27 @@ def _import_libmtl():  # type: ignore[no-untyped-def]
     return libmtl_trainer
 
 
-def libmtl_epochs(epochs: int) -> list[float]:
-    """Seconds of each epoch of LibMTL's Trainer (HPS, EW) on the same MultiMNIST canvases."""
+def libmtl_setup(seed: int = 0):  # type: ignore[no-untyped-def]
+    """LibMTL's Trainer (HPS, EW, Adam 1e-3) over the LeNet encoder with linear heads, and
+    loaders of sharenas' MultiMNIST splits of ``configs/multimnist-libmtl.yaml``."""
     libmtl_trainer = _import_libmtl()
     from LibMTL.loss import CELoss
     from LibMTL.metrics import AccMetric
 
     config = load_config(ROOT / "configs/multimnist-libmtl.yaml", [])
-    split = create_dataset(config.data).load().splits["train"]
-    images, labels = split.batch(slice(None))  # decoded as sharenas' batches are
+    splits = create_dataset(config.data).load().splits
+    loaders = {}
+    for name in ("train", "test"):
+        images, labels = splits[name].batch(slice(None))  # decoded as sharenas' batches are
+        loaders[name] = torch.utils.data.DataLoader(
+            _Canvases(images, labels), batch_size=256, shuffle=name == "train"
+        )
     tasks = list(labels)
-    loader = torch.utils.data.DataLoader(_Canvases(images, labels), batch_size=256, shuffle=True)
     task_dict = {
         t: {"metrics": ["Acc"], "metrics_fn": AccMetric(), "loss_fn": CELoss(), "weight": [1]}
         for t in tasks
     }
+    torch.manual_seed(seed)
     trainer = libmtl_trainer.Trainer(
         task_dict=task_dict,
         weighting="EW",
@@ -235,12 +242,64 @@ def libmtl_epochs(epochs: int) -> list[float]:
         arch_args={},
     )
     trainer.test = lambda *args, **kwargs: None  # training epochs only
+    return trainer, loaders
+
+
+def libmtl_epochs(epochs: int) -> list[float]:
+    """Seconds of each epoch of LibMTL's Trainer (HPS, EW) on the same MultiMNIST canvases."""
+    trainer, loaders = libmtl_setup()
     seconds = []
     for _ in range(epochs):
         began = time.perf_counter()
-        trainer.train(loader, None, 1)
+        trainer.train(loaders["train"], None, 1)
         seconds.append(time.perf_counter() - began)
     return seconds
+
+
+@torch.no_grad()
+def libmtl_accuracy(trainer, loader) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    trainer.model.eval()
+    right: dict[str, int] = {}
+    total = 0
+    for images, labels in loader:
+        predictions = trainer.model(images)
+        for task, target in labels.items():
+            hits = int((predictions[task].argmax(1) == target).sum())
+            right[task] = right.get(task, 0) + hits
+        total += len(images)
+    return {task: hits / total for task, hits in right.items()}
+
+
+def multimnist_quality(seeds: list[int]) -> None:
+    """Test accuracy of LibMTL's HPS (10 epochs, the last kept, as its trainer without
+    validation) and of sharenas' hard-sharing of the same recipe, same canvases, paired."""
+    peer: dict[str, list[float]] = {}
+    ours: dict[str, list[float]] = {}
+    for seed in seeds:
+        trainer, loaders = libmtl_setup(seed)
+        trainer.train(loaders["train"], None, 10)
+        for task, value in libmtl_accuracy(trainer, loaders["test"]).items():
+            peer.setdefault(task, []).append(value)
+        config = with_arch(
+            load_config(ROOT / "configs/multimnist-libmtl.yaml", [f"seed={seed}"]),
+            "hard-sharing",
+        )
+        with tempfile.TemporaryDirectory() as folder:
+            record = train(config, Path(folder) / "run", progress=False)
+        for task, value in record["primary"].items():
+            ours.setdefault(task, []).append(value)
+        print(
+            f"seed {seed}: LibMTL {[p[-1] for p in peer.values()]}, "
+            f"sharenas {[o[-1] for o in ours.values()]}",
+            flush=True,
+        )
+    for task in peer:
+        difference = paired_difference(ours[task], peer[task])
+        print(
+            f"{task}: LibMTL HPS {mean_std(peer[task])}, sharenas hard-sharing "
+            f"{mean_std(ours[task])}, sharenas − LibMTL {difference.mean:+.4f} "
+            f"[{difference.low:+.4f}, {difference.high:+.4f}]"
+        )
 
 
 def main() -> None:
@@ -248,12 +307,13 @@ def main() -> None:
     parser.add_argument("task_set", choices=["census", "multimnist"])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument(
-        "--quality", default=None, help="census: seeds (e.g. 0,1,2) of a test-AUC comparison"
+        "--quality", default=None, help="seeds (e.g. 0,1,2) of a paired test-metric comparison"
     )
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.quality:
-        census_quality([int(x) for x in args.quality.split(",")])
+        seeds = [int(x) for x in args.quality.split(",")]
+        (census_quality if args.task_set == "census" else multimnist_quality)(seeds)
         return
     if args.task_set == "census":
         peer, ours = (
