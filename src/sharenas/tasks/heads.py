@@ -4,12 +4,12 @@ image-level tasks, a small conv head upsampled to the input size for dense tasks
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sharenas.blocks import Norm, linear_block
 from sharenas.tasks.spec import TaskSpec
 
 
@@ -37,18 +37,13 @@ class Tower:
     Linear → ``norm`` (batch, layer or none) → ReLU."""
 
     widths: tuple[int, ...] = ()
-    norm: Literal["none", "batch", "layer"] = "none"
+    norm: Norm = "none"
 
     def layers(self, width: int) -> tuple[list[nn.Module], int]:
         """The tower's layers on ``width`` input features, and its output width."""
         layers: list[nn.Module] = []
         for size in self.widths:
-            layers.append(nn.Linear(width, size, bias=self.norm != "batch"))
-            if self.norm == "batch":
-                layers.append(nn.BatchNorm1d(size))
-            elif self.norm == "layer":
-                layers.append(nn.LayerNorm(size))
-            layers.append(nn.ReLU(inplace=True))
+            layers += linear_block(width, size, self.norm)
             width = size
         return layers, width
 
