@@ -66,15 +66,15 @@ def rechub_setup(seed: int = 0):  # type: ignore[no-untyped-def]
     from torch_rechub.utils.data import DataGenerator
 
     config = load_config(ROOT / "configs/census-income-rechub.yaml", [])
-    splits = create_dataset(config.data).load().splits
+    data = create_dataset(config.data).load()
     arrays = {}
     for name in ("train", "val", "test"):
-        inputs, targets = splits[name].batch(slice(None))
+        inputs, targets = data.splits[name].batch(slice(None))
         numeric, codes = inputs["numeric"], inputs["categorical"]
         x = {f"c{i}": codes[:, i].numpy() for i in range(codes.shape[1])}
         x |= {f"n{i}": numeric[:, i].numpy() for i in range(numeric.shape[1])}
         arrays[name] = (x, torch.stack([targets[t] for t in config.data.tasks], 1).numpy())
-    cardinalities = create_dataset(config.data).load().input_spec.categorical_cardinalities
+    cardinalities = data.input_spec.categorical_cardinalities
     features = [
         SparseFeature(f"c{i}", card, embed_dim=16) for i, card in enumerate(cardinalities)
     ] + [DenseFeature(f"n{i}") for i in range(len(arrays["train"][0]) - len(cardinalities))]
