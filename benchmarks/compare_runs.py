@@ -31,9 +31,13 @@ def main() -> None:
         for name, folder in models.items()
     }
     print(summary_table({"single-task": list(single.values()), **rows}, single))
-    runs = {s: {name: rows[name][i] for name in rows} for i, s in enumerate(seeds)}
-    print("\n## the best model against every other (paired over seeds)\n")
-    print(baseline_separation({s: {"single-task": single[s], **runs[s]} for s in seeds}))
+    if len(seeds) > 1:
+        runs = {s: {"single-task": single[s]} for s in seeds}
+        for name, records in rows.items():
+            for s, record in zip(seeds, records, strict=True):
+                runs[s][name] = record
+        print("\n## the best model against every other (paired over seeds)\n")
+        print(baseline_separation(runs))
 
 
 if __name__ == "__main__":
