@@ -352,11 +352,8 @@ class RoutingNetwork(nn.Module):
                 coefficient: torch.Tensor | float = 0.0
                 for q, query_weight in zip(relaxed.queries, relaxed.query_weights, strict=True):
                     query = _vector(stem if q == INPUT else block_inputs[level - 1][q])
-                    gate = (
-                        f"tower:{reader.removeprefix('tower:')}:{q}"
-                        if last
-                        else self._super_gate(level, q)
-                    )
+                    tower = reader.removeprefix("tower:") if last else None
+                    gate = self._supernet_gate(level, q, tower)
                     logits = self.gates[gate](query).unsqueeze(1)  # (N, 1, K)
                     mask = relaxed.masks.to(logits.device)  # (R, K)
                     per_route = torch.softmax(logits.masked_fill(~mask, float("-inf")), dim=-1)
