@@ -11,6 +11,11 @@ Results are appended to ``--out`` (JSON lines) so an interrupted benchmark loses
     python benchmarks/baselines.py configs/census-income.yaml --archs hard-sharing \\
         --seeds 0,1,2 --jobs 2 --variant "old" \\
         --variant "batch norm=model.backbone.norm=batch;model.tower_norm=batch"
+
+An arch ``random-SPACE-K`` is the K-th random architecture of SPACE (``Space.sample`` with the
+generator of ``search.random_architectures``, so the same draws as ``search.baselines:
+[random]``), trained from scratch with the same budget: ``--random 2 --space fusion`` adds
+``random-fusion-0`` and ``random-fusion-1`` to ``--archs``.
 """
 
 from __future__ import annotations
@@ -24,11 +29,13 @@ from pathlib import Path
 import torch
 
 from cells import parse_variant, run_cells
-from sharenas.config import load_config
+from sharenas.config import Config, load_config
 from sharenas.data import create_dataset
+from sharenas.data.base import TaskSetData
 from sharenas.report.paired import mean_std
 from sharenas.report.seed_table import baseline_separation
-from sharenas.runs.folder import resolve_run_config
+from sharenas.runs.folder import resolve_run_config, with_arch
+from sharenas.runs.random_archs import random_arch_record, random_genotypes
 from sharenas.runs.training import train
 from sharenas.tasks import delta_mtl
 
@@ -37,10 +44,24 @@ def train_cell(
     config_path: Path, overrides: list[str], arch: str, seed: int, run_dir: Path
 ) -> dict:
     """One architecture, one seed, one variant: its metrics record."""
-    config = resolve_run_config(config_path, arch, [*overrides, f"seed={seed}"])
+    if arch.startswith("random-"):
+        _, space, index = arch.split("-")
+        settings = [f"search.space={space}", f"search.random_architectures={int(index) + 1}"]
+        config = resolve_run_config(config_path, None, [*overrides, *settings, f"seed={seed}"])
+    else:
+        config = resolve_run_config(config_path, arch, [*overrides, f"seed={seed}"])
     data = create_dataset(config.data).load()
+    if arch.startswith("random-"):
+        config = random_config(config, data)
     shutil.rmtree(run_dir, ignore_errors=True)
     return train(config, run_dir, progress=False, data=data)
+
+
+def random_config(config: Config, data: TaskSetData) -> Config:
+    """``config`` with its last random architecture of ``search.space`` as the model."""
+    assert config.search is not None
+    genotype = random_genotypes(config, data)[-1]
+    return with_arch(config, config.search.space, random_arch_record(config, genotype))
 
 
 def main() -> None:
@@ -53,9 +74,12 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--variant", action="append", default=[], help="NAME=KEY=VAL;KEY=VAL")
     parser.add_argument("--jobs", type=int, default=1, help="cells run at once (1 thread each)")
+    parser.add_argument("--random", type=int, default=0, help="random architectures per seed")
+    parser.add_argument("--space", default="fusion", help="the space --random draws from")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    archs = args.archs.split(",")
+    archs = [a for a in args.archs.split(",") if a]
+    archs += [f"random-{args.space}-{k}" for k in range(args.random)]
     seeds = [int(s) for s in args.seeds.split(",")]
     variants = [parse_variant(v) for v in args.variant] or [("", [])]
     create_dataset(load_config(args.config, args.overrides).data).load()  # fetched once

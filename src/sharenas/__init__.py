@@ -8,6 +8,8 @@ The Python API; the ``sharenas`` command only wraps it::
     found = sharenas.search("configs/multimnist-fusion.yaml")
     found.model, found.metrics["delta_mtl"], found.folder
     again = sharenas.load_run(found.folder / "search")
+    loaded = sharenas.load_model(found.folder / "search")   # from the folder alone
+    loaded.predict("rows.csv").table()
 """
 
 from sharenas.api import load_run, search, train
@@ -23,6 +25,7 @@ from sharenas.data import (
     load_dataset,
     register_dataset,
 )
+from sharenas.deploy import LoadedModel, Predictions, export_model, load_model
 from sharenas.errors import (
     ChecksumError,
     ConfigError,
@@ -44,7 +47,9 @@ __all__ = [
     "DatasetConfig",
     "DatasetError",
     "InputSpec",
+    "LoadedModel",
     "MultiTaskDataset",
+    "Predictions",
     "Run",
     "SearchResult",
     "SharenasError",
@@ -56,8 +61,10 @@ __all__ = [
     "create_dataset",
     "dataset_names",
     "dump_config",
+    "export_model",
     "load_config",
     "load_dataset",
+    "load_model",
     "load_run",
     "register_dataset",
     "search",

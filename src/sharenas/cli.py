@@ -315,6 +315,62 @@ def evaluate_command(
     output.table(f"{run} ({split})", ["task", "metric", "value"], rows, format_)
 
 
+@app.command("predict")
+def predict_command(
+    run: Annotated[Path, typer.Argument(help="A run folder (or a search's search/ folder).")],
+    inputs: Annotated[
+        Path, typer.Argument(help="A CSV of raw rows (tables); a .npy array or a folder of images.")
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="FILE.csv, or a folder (predictions.csv + TASK.npy)."),
+    ] = None,
+    unknown: Annotated[
+        str, typer.Option("--unknown", help="Unseen categories: error, or zero (the unseen code).")
+    ] = "error",
+    quiet: QuietOption = False,
+) -> None:
+    """Predict every task for new inputs, preprocessed as the run's training data was."""
+    import sys
+
+    from sharenas.deploy.predictor import load_model, write_predictions
+
+    _quiet(quiet)
+    if unknown not in ("error", "zero"):
+        raise SharenasError(f"--unknown {unknown!r}: choose error or zero.")
+    predictions = load_model(run).predict(inputs, unknown=unknown)
+    if out is None:
+        if predictions.dense_tasks():
+            raise SharenasError(
+                f"{run}: the dense tasks {', '.join(predictions.dense_tasks())} give arrays; "
+                "pass --out FOLDER to write them as TASK.npy."
+            )
+        sys.stdout.write(predictions.table().to_csv(index=False))
+        return
+    for path in write_predictions(predictions, out):
+        err_console.print(f"wrote {path}")
+
+
+@app.command("export")
+def export_command(
+    run: Annotated[Path, typer.Argument(help="A run folder (or a search's search/ folder).")],
+    format_: Annotated[
+        str, typer.Option("--format", help="onnx or exported-program (torch.export, .pt2).")
+    ] = "onnx",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="The file (default: RUN/model.onnx or .pt2).")
+    ] = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Export the delivered model (dynamic batch, one named output per task), checked against
+    PyTorch on held-out rows after writing."""
+    from sharenas.deploy.export import export_model
+    from sharenas.deploy.predictor import load_model
+
+    _quiet(quiet)
+    console.print(export_model(load_model(run), format_, out).line(), markup=False)
+
+
 @app.command("report")
 def report_command(
     runs: Annotated[list[Path], typer.Argument(help="Run folders to compare.")],

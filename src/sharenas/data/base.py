@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict
 from torch.utils.data import Dataset
 
 from sharenas.tasks.spec import TaskKind, TaskSpec
+
+if TYPE_CHECKING:
+    from sharenas.data.preprocessing import Preprocessing
 
 Inputs = torch.Tensor | dict[str, torch.Tensor]
 Targets = dict[str, torch.Tensor]
@@ -229,6 +232,14 @@ class TaskSetData:
     splits: dict[str, Split]
     shape: Literal["multi-output", "multi-domain"] = "multi-output"
     notes: dict[str, str] = field(default_factory=dict)
+    preprocessing: Preprocessing | None = None  # fitted encodings, for new raw rows
+
+    def fitted_preprocessing(self) -> Preprocessing:
+        """The task set's fitted preprocessing; the generic record (images as stored, numeric
+        columns as they are) for datasets that fit none."""
+        from sharenas.data.preprocessing import default_preprocessing
+
+        return self.preprocessing or default_preprocessing(self.input_spec, self.tasks)
 
     @property
     def train(self) -> Split:

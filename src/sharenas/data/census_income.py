@@ -31,6 +31,14 @@ from sharenas.cache import atomic_path, file_lock, sha256_file
 from sharenas.data.base import InputSpec, MultiTaskDataset, TaskSetData
 from sharenas.data.builder import DatasetBuilder, DatasetConfig, unique_tasks
 from sharenas.data.derived import cached_arrays
+from sharenas.data.preprocessing import (
+    CategoricalColumn,
+    NumericColumn,
+    Preprocessing,
+    TableEncoding,
+    TargetEncoding,
+    numeric_statistics,
+)
 from sharenas.data.registry import register_dataset
 from sharenas.data.sources import (
     Archive,
@@ -44,7 +52,7 @@ from sharenas.data.sources import (
 from sharenas.errors import ChecksumError
 from sharenas.tasks.spec import TaskKind, TaskSpec
 
-PREPROCESS_VERSION = 1
+PREPROCESS_VERSION = 2  # 2: the fitted preprocessing is kept
 RAW_SHA256 = {
     "train": "3676a81db7d3528f3f8b9f3c699d0f0aa28db45e6e994fa0b8ed38327539ee86",
     "test": "98402b1ab879573d0a7f38a699a40258080e25e33d3401e7bf9c96d3fa0fab8c",
@@ -118,6 +126,11 @@ DEGREES = (
     "Doctorate degree(PhD EdD)",
 )
 TASK_COLUMNS = {"income": INCOME, "never_married": MARITAL, "education": EDUCATION}
+TARGET_CLASSES = {  # (0, 1) of each binary task
+    "income": ["- 50000.", "50000+."],
+    "never_married": ["other marital status", "Never married"],
+    "education": ["no bachelor's degree", "bachelor's degree or higher"],
+}
 CensusTask = Literal["income", "never_married", "education"]
 
 
@@ -210,12 +223,13 @@ def encode(
         block[:, logged] = np.log1p(np.maximum(block[:, logged], 0.0))
         return block
 
-    train_numeric = numeric_block(train)
-    mean, std = train_numeric.mean(0), train_numeric.std(0)
-    std[std == 0] = 1.0
+    mean, std = numeric_statistics(numeric_block(train))
     vocabularies = {
         c: {v: i + 1 for i, v in enumerate(sorted(train[c].unique()))} for c in categorical
     }
+    out["preprocessing"] = np.array(
+        census_preprocessing(numeric, categorical, mean, std, vocabularies, tasks)
+    )
     for split, frame in frames.items():
         out[f"{split}_numeric"] = ((numeric_block(frame) - mean) / std).astype(np.float32)
         out[f"{split}_categorical"] = np.stack(
@@ -232,6 +246,30 @@ def encode(
     out["numeric_columns"] = np.array(numeric, np.int64)
     out["categorical_columns"] = np.array(categorical, np.int64)
     return out
+
+
+def census_preprocessing(
+    numeric: list[int],
+    categorical: list[int],
+    mean: np.ndarray,
+    std: np.ndarray,
+    vocabularies: dict[int, dict[str, int]],
+    tasks: list[str],
+) -> str:
+    """The fitted encoding of :func:`encode` as ``Preprocessing`` JSON (kept in the cache)."""
+    encoding = TableEncoding(
+        numeric=[
+            NumericColumn(name=COLUMN_NAMES[c], mean=float(m), std=float(s), log1p=c in LOG_NUMERIC)
+            for c, m, s in zip(numeric, mean, std, strict=True)
+        ],
+        categorical=[
+            CategoricalColumn(name=COLUMN_NAMES[c], vocabulary=list(vocabularies[c]))
+            for c in categorical
+        ],
+        raw_columns=list(COLUMN_NAMES),
+    )
+    targets = [TargetEncoding(name=t, classes=TARGET_CLASSES[t]) for t in tasks]
+    return Preprocessing(input=encoding, targets=targets).model_dump_json()
 
 
 @register_dataset
@@ -309,4 +347,5 @@ class CensusIncome(DatasetBuilder):
             numeric_names=tuple(COLUMN_NAMES[c] for c in arrays["numeric_columns"]),
             categorical_names=tuple(COLUMN_NAMES[c] for c in arrays["categorical_columns"]),
         )
-        return TaskSetData(self.name, tasks, spec, splits)
+        fitted = Preprocessing.model_validate_json(str(arrays["preprocessing"].reshape(-1)[0]))
+        return TaskSetData(self.name, tasks, spec, splits, preprocessing=fitted)

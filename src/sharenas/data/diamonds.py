@@ -30,6 +30,7 @@ from sharenas.cache import sha256_arrays
 from sharenas.data.base import TaskSetData
 from sharenas.data.builder import DatasetBuilder, DatasetConfig, unique_tasks
 from sharenas.data.derived import verified_npz
+from sharenas.data.preprocessing import Preprocessing, TableEncoding, TargetEncoding
 from sharenas.data.registry import register_dataset
 from sharenas.data.sources import (
     Archive,
@@ -173,4 +174,26 @@ class Diamonds(DatasetBuilder):
         frame = frame_of(self.arrays())
         for column, levels in GRADES.items():  # classes in grade order, not alphabetical
             frame[column] = frame[column].map({v: i for i, v in enumerate(levels)})
-        return table.from_frame(frame, self.name)
+        data = table.from_frame(frame, self.name)
+        data.preprocessing = grade_names(data.preprocessing)
+        return data
+
+
+def grade_names(fitted: Preprocessing | None) -> Preprocessing:
+    """The fitted encoding with grades by name (the table held their ranks), so that raw rows
+    of ``diamonds.csv`` are read as they are; the price in log US dollars."""
+    assert fitted is not None and isinstance(fitted.input, TableEncoding)
+    columns = [
+        c.model_copy(update={"vocabulary": [GRADES[c.name][int(v)] for v in c.vocabulary]})
+        if c.name in GRADES
+        else c
+        for c in fitted.input.categorical
+    ]
+    targets = [
+        TargetEncoding(name=t.name, classes=list(GRADES[t.name]))
+        if t.name in GRADES
+        else TargetEncoding(name=t.name, unit="log US dollars")
+        for t in fitted.targets
+    ]
+    encoding = fitted.input.model_copy(update={"categorical": columns})
+    return Preprocessing(input=encoding, targets=targets)

@@ -32,6 +32,14 @@ from pydantic import Field, model_validator
 
 from sharenas.data.base import SPLITS, InputSpec, MultiTaskDataset, TaskSetData
 from sharenas.data.builder import DatasetBuilder, DatasetConfig
+from sharenas.data.preprocessing import (
+    CategoricalColumn,
+    NumericColumn,
+    Preprocessing,
+    TableEncoding,
+    TargetEncoding,
+    numeric_statistics,
+)
 from sharenas.data.registry import register_dataset
 from sharenas.errors import DatasetError
 from sharenas.tasks.spec import TaskKind, TaskSpec
@@ -74,8 +82,11 @@ def _missing_column_error(path: Path, key: str, column: str, columns: list[str])
     )
 
 
-def encode_target(path: Path, column: str, kind: str, values: pd.Series) -> tuple[np.ndarray, str]:
-    """Target array and a note on its encoding; a DatasetError when ``kind`` does not fit."""
+def encode_target(
+    path: Path, column: str, kind: str, values: pd.Series
+) -> tuple[np.ndarray, str, list[str] | None]:
+    """Target array, a note on its encoding and the class names by index (binary: the values
+    read as 0 and 1); a DatasetError when ``kind`` does not fit."""
     where = f"{path}: target column {column!r} (data.targets.{column} = {kind})"
     if values.isna().any():
         raise DatasetError(
@@ -95,7 +106,7 @@ def encode_target(path: Path, column: str, kind: str, values: pd.Series) -> tupl
                 f"{where} holds {int(infinite.sum())} infinite values (first in data row "
                 f"{int(np.argmax(infinite)) + 1}); replace them or drop those rows."
             )
-        return numbers.to_numpy(np.float32), "real values"
+        return numbers.to_numpy(np.float32), "real values", None
     levels = sorted(values.unique(), key=lambda v: (str(type(v)), v))
     if kind == "binary":
         if len(levels) != 2:
@@ -104,7 +115,8 @@ def encode_target(path: Path, column: str, kind: str, values: pd.Series) -> tupl
                 f"{where} has {len(levels)} distinct values ({shown}…); a binary "
                 "target has exactly 2: declare it classification or regression."
             )
-        return (values == levels[1]).to_numpy(np.float32), f"{levels[0]!r}→0, {levels[1]!r}→1"
+        encoded = (values == levels[1]).to_numpy(np.float32)
+        return encoded, f"{levels[0]!r}→0, {levels[1]!r}→1", [str(v) for v in levels]
     if pd.api.types.is_float_dtype(values) and not np.all(np.mod(values, 1) == 0):
         raise DatasetError(f"{where} holds non-integer numbers; declare it regression.")
     if not 2 <= len(levels) <= MAX_CLASSES:
@@ -112,7 +124,8 @@ def encode_target(path: Path, column: str, kind: str, values: pd.Series) -> tupl
             f"{where} has {len(levels)} classes; classification needs 2 to {MAX_CLASSES}."
         )
     mapping = {v: i for i, v in enumerate(levels)}
-    return values.map(mapping).to_numpy(np.int64), f"{len(levels)} classes"
+    names = [str(v) for v in levels]
+    return values.map(mapping).to_numpy(np.int64), f"{len(levels)} classes", names
 
 
 @register_dataset
@@ -224,23 +237,36 @@ class TabularCsv(DatasetBuilder):
     @staticmethod
     def _encode(
         frame: pd.DataFrame, train: np.ndarray, numeric: list[str], categorical: list[str]
-    ) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    ) -> tuple[dict[str, torch.Tensor], TableEncoding]:
         """Numeric columns: missing values filled with the training median, standardised with
         the training rows' statistics; categorical ones: codes of the training vocabulary (0:
-        unseen). Returns (numeric array, categorical codes, cardinalities)."""
+        unseen). Returns (every row's inputs, the fitted encoding)."""
         medians = frame.iloc[train][numeric].median()
         filled = frame[numeric].fillna(medians).to_numpy(np.float64)
-        mean, std = filled[train].mean(0), filled[train].std(0)
-        std[std == 0] = 1.0
-        numeric_array = ((filled - mean) / std).astype(np.float32)
-        codes, cardinalities = [], []
-        for col in categorical:
-            values = frame[col].astype(str)
-            vocabulary = {v: i + 1 for i, v in enumerate(sorted(values.iloc[train].unique()))}
-            codes.append(values.map(vocabulary).fillna(0).to_numpy(np.int64))
-            cardinalities.append(len(vocabulary) + 1)
-        categorical_array = np.stack(codes, 1) if codes else np.zeros((len(frame), 0), np.int64)
-        return numeric_array, categorical_array, cardinalities
+        mean, std = numeric_statistics(filled[train])
+        encoding = TableEncoding(
+            numeric=[
+                NumericColumn(name=col, mean=float(m), std=float(s), fill=float(medians[col]))
+                for col, m, s in zip(numeric, mean, std, strict=True)
+            ],
+            categorical=[
+                CategoricalColumn(
+                    name=col, vocabulary=sorted(frame[col].astype(str).iloc[train].unique())
+                )
+                for col in categorical
+            ],
+        )
+        inputs = {"numeric": torch.from_numpy(((filled - mean) / std).astype(np.float32))}
+        codes = [
+            frame[col].astype(str).map({v: i + 1 for i, v in enumerate(c.vocabulary)}).fillna(0)
+            for col, c in zip(categorical, encoding.categorical, strict=True)
+        ]
+        inputs["categorical"] = torch.from_numpy(
+            np.stack([c.to_numpy(np.int64) for c in codes], 1)
+            if codes
+            else np.zeros((len(frame), 0), np.int64)
+        )
+        return inputs, encoding
 
     def _load(self) -> TaskSetData:
         return self.from_frame(self._read(), self.name)
@@ -249,23 +275,20 @@ class TabularCsv(DatasetBuilder):
         """The task set of a table already read (its columns checked against the config),
         named ``name``: the splits, the encoded features and targets."""
         c = self.config
-        targets, notes, classes = {}, {}, {}
+        targets, notes, classes, names = {}, {}, {}, {}
         for column, kind in c.targets.items():
-            targets[column], notes[column] = encode_target(c.path, column, kind, frame[column])
+            targets[column], notes[column], names[column] = encode_target(
+                c.path, column, kind, frame[column]
+            )
             if kind == "classification":
                 classes[column] = int(targets[column].max()) + 1
         rows = self._split_rows(frame)
         numeric, categorical = self._feature_columns(frame)
-        numeric_array, categorical_array, cardinalities = self._encode(
-            frame, rows["train"], numeric, categorical
-        )
+        encoded, encoding = self._encode(frame, rows["train"], numeric, categorical)
         tasks = self._tasks_from_levels(classes)
         splits = {}
         for split, index in rows.items():
-            inputs = {
-                "numeric": torch.from_numpy(numeric_array[index]),
-                "categorical": torch.from_numpy(categorical_array[index]),
-            }
+            inputs = {key: value[torch.from_numpy(index)] for key, value in encoded.items()}
             split_targets = {
                 name: torch.from_numpy(array[index]) for name, array in targets.items()
             }
@@ -273,8 +296,10 @@ class TabularCsv(DatasetBuilder):
         spec = InputSpec(
             kind="tabular",
             num_numeric=len(numeric),
-            categorical_cardinalities=tuple(cardinalities),
+            categorical_cardinalities=tuple(len(e.vocabulary) + 1 for e in encoding.categorical),
             numeric_names=tuple(numeric),
             categorical_names=tuple(categorical),
         )
-        return TaskSetData(name, tasks, spec, splits, notes=notes)
+        targets_record = [TargetEncoding(name=t, classes=names[t]) for t in c.targets]
+        fitted = Preprocessing(input=encoding, targets=targets_record)
+        return TaskSetData(name, tasks, spec, splits, notes=notes, preprocessing=fitted)

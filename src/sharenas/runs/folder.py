@@ -1,15 +1,16 @@
 """Run folders: what every run writes and reads back.
 
-A run folder holds ``config.yaml`` (resolved), ``arch.json``, ``best.pt`` (the delivered weights)
-and ``metrics.json``; a training run also ``history.jsonl`` and ``checkpoint.pt`` (for
-``--resume``). The delivered model of a search is a run folder like any other.
+A run folder holds ``config.yaml`` (resolved), ``arch.json``, ``inputs.json`` (the task set and
+its fitted preprocessing), ``best.pt`` (the delivered weights) and ``metrics.json``; a training
+run also ``history.jsonl`` and ``checkpoint.pt`` (for ``--resume``). The delivered model of a
+search is a run folder like any other.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -17,6 +18,10 @@ from sharenas.cache import write_bytes_atomic, write_json_atomic
 from sharenas.config import Config, apply_overrides, build_config, dump_config, read_yaml
 from sharenas.engine.config import genotype_problem
 from sharenas.errors import ConfigError, SharenasError
+from sharenas.runs.inputs import write_inputs
+
+if TYPE_CHECKING:
+    from sharenas.data.base import TaskSetData
 
 ARCH_FORMAT = "sharenas-arch/1"
 CHECKPOINT = "checkpoint.pt"
@@ -182,11 +187,14 @@ def arch_record(config: Config) -> dict[str, Any]:
     }
 
 
-def write_run_files(folder: Path, config: Config) -> None:
-    """``config.yaml`` and ``arch.json`` of a run, written atomically."""
+def write_run_files(folder: Path, config: Config, data: TaskSetData | None = None) -> None:
+    """``config.yaml``, ``arch.json`` and (given the task set) ``inputs.json`` of a run, written
+    atomically."""
     folder.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(folder / "config.yaml", dump_config(config).encode())
     write_json_atomic(folder / "arch.json", arch_record(config))
+    if data is not None:
+        write_inputs(folder, data)
 
 
 def load_run(run_dir: Path) -> tuple[Config, dict[str, Any]]:

@@ -130,7 +130,7 @@ def _search(
     space_settings = getattr(settings, settings.space)
     space = create_space(settings.space, handlers, data.input_spec, config.model, space_settings)
     step = create_step(settings.strategy, space, getattr(settings, settings.strategy))
-    write_run_files(out / SUPERNET, config)
+    write_run_files(out / SUPERNET, config, data)
     trainer = Trainer(
         start_heads(space.supernet(), config, handlers, data),
         handlers,
@@ -214,7 +214,7 @@ def run_oneshot_search(
     }
     if extra:
         record["finetuned" if settings.derive == "finetune" else "retrained"] = extra
-    write_run_files(out, delivered["config"])
+    write_run_files(out, delivered["config"], data)
     if trainer.rank == 0:
         write_json_atomic(out / METRICS, record)
     return record, step.describe(record)

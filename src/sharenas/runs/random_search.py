@@ -19,6 +19,7 @@ from sharenas.data.base import TaskSetData
 from sharenas.report.random_summary import best_on_validation, validation_score
 from sharenas.report.runs import read_metrics
 from sharenas.runs.folder import BEST, METRICS, write_run_files
+from sharenas.runs.inputs import INPUTS
 from sharenas.runs.random_archs import train_random
 
 CANDIDATES = "candidates"
@@ -26,7 +27,7 @@ CANDIDATES = "candidates"
 
 def _deliver(source: Path, out: Path) -> None:
     """The chosen candidate's files become the search folder's (atomically)."""
-    for name in ("config.yaml", "arch.json", BEST):
+    for name in ("config.yaml", "arch.json", INPUTS, BEST):
         with atomic_path(out / name) as tmp:
             tmp.write_bytes((source / name).read_bytes())
 
@@ -38,7 +39,7 @@ def run_random_search(
     to ``metrics.json`` and a line that describes the choice."""
     assert config.search is not None
     began = time.perf_counter()
-    write_run_files(out / CANDIDATES, config)
+    write_run_files(out / CANDIDATES, config, data)
     runs = train_random(config, out / CANDIDATES, data, progress)
     records = [read_metrics(run) for run in runs]
     best = best_on_validation(records)

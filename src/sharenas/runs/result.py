@@ -14,7 +14,8 @@ from sharenas.data import create_dataset
 from sharenas.engine.checkpoint import load_weights
 from sharenas.errors import SharenasError
 from sharenas.runs.folder import BEST, load_run
-from sharenas.runs.training import build_model
+from sharenas.runs.inputs import read_inputs
+from sharenas.runs.training import build_model, build_network
 
 
 @dataclass
@@ -31,7 +32,11 @@ class Run:
         weights = self.folder / BEST
         if not weights.exists():
             raise SharenasError(f"{self.folder}: no {BEST}; the run has not finished an epoch.")
-        model, _ = build_model(self.config, create_dataset(self.config.data).load())
+        inputs = read_inputs(self.folder)
+        if inputs is None:  # a folder written before runs kept inputs.json: the data says
+            model, _ = build_model(self.config, create_dataset(self.config.data).load())
+        else:
+            model, _ = build_network(self.config, inputs.tasks, inputs.input_spec, inputs.shape)
         return load_weights(model, weights, "cpu").eval()
 
 

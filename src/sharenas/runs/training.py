@@ -19,7 +19,7 @@ from sharenas.architectures import MultiTaskModel, build_architecture
 from sharenas.cache import write_json_atomic
 from sharenas.config import Config
 from sharenas.data import create_dataset
-from sharenas.data.base import TaskSetData
+from sharenas.data.base import InputSpec, TaskSetData
 from sharenas.engine.checkpoint import load_weights
 from sharenas.engine.distributed import resolve_device
 from sharenas.engine.domain_norms import add_domain_norms
@@ -38,6 +38,7 @@ from sharenas.runs.folder import (
 from sharenas.runs.lock import folder_lock
 from sharenas.runs.smoke import default_folder, smoke_config
 from sharenas.tasks import TaskHandler, create_task_handler, delta_mtl
+from sharenas.tasks.spec import TaskSpec
 
 
 def task_handlers(data: TaskSetData) -> list[TaskHandler]:
@@ -46,15 +47,24 @@ def task_handlers(data: TaskSetData) -> list[TaskHandler]:
 
 def build_model(config: Config, data: TaskSetData) -> tuple[MultiTaskModel, list[TaskHandler]]:
     """``config``'s architecture for ``data`` (fresh weights, seeded by ``config.seed``)."""
-    handlers = task_handlers(data)
+    model, handlers = build_network(config, data.tasks, data.input_spec, data.shape)
+    start_heads(model, config, handlers, data)
+    return model, handlers
+
+
+def build_network(
+    config: Config, tasks: list[TaskSpec], input_spec: InputSpec, shape: str
+) -> tuple[MultiTaskModel, list[TaskHandler]]:
+    """``config``'s architecture for these tasks and inputs (fresh weights, seeded by
+    ``config.seed``), without the data: what a run's ``inputs.json`` is enough for."""
+    handlers = [create_task_handler(spec) for spec in tasks]
     torch.manual_seed(config.seed)
     try:
-        model = build_architecture(config.model.arch, handlers, data.input_spec, config.model)
+        model = build_architecture(config.model.arch, handlers, input_spec, config.model)
     except ValueError as exc:  # a backbone refusing the input kind
         raise ConfigError(f"model.backbone: {exc}") from None
-    if config.train.domain_norms and data.shape == "multi-domain":
-        add_domain_norms(model, [t.name for t in data.tasks])
-    start_heads(model, config, handlers, data)
+    if config.train.domain_norms and shape == "multi-domain":
+        add_domain_norms(model, [t.name for t in tasks])
     return model, handlers
 
 
@@ -168,7 +178,7 @@ def _train_locked(
     data = load_data(config, data)
     built, handlers = build_model(config, data)
     single = reference_primary(reference)
-    write_run_files(run_dir, config)
+    write_run_files(run_dir, config, data)
     trainer = Trainer(
         model if model is not None else built,
         handlers,

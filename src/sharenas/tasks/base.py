@@ -46,6 +46,11 @@ class TaskHandler(ABC):
     def metric(self) -> Metric:
         """A fresh accumulator; ``compute()`` returns ``{metric name: tensor}``."""
 
+    def activation(self, output: torch.Tensor) -> torch.Tensor:
+        """The head's raw output as a prediction (probabilities, values, unit vectors): what
+        ``predict`` and exported models return. The identity unless a kind overrides it."""
+        return output
+
     def prior_bias(self, target: torch.Tensor) -> torch.Tensor | None:
         """The output bias that predicts the training targets' prior with a zero input
         (``head_bias: prior``); None where no such constant exists."""

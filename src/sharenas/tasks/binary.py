@@ -47,6 +47,10 @@ class BinaryTask(TaskHandler):
     def out_channels(self) -> int:
         return 1
 
+    def activation(self, output: torch.Tensor) -> torch.Tensor:
+        """The probability of the positive class."""
+        return torch.sigmoid(output)
+
     def loss(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(prediction.reshape(-1), target.reshape(-1))
 

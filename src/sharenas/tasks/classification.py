@@ -27,6 +27,10 @@ class ClassificationTask(TaskHandler):
         assert self.spec.num_classes is not None
         return self.spec.num_classes
 
+    def activation(self, output: torch.Tensor) -> torch.Tensor:
+        """Class probabilities, (N, classes)."""
+        return torch.softmax(output, dim=1)
+
     def loss(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(prediction, target)
 

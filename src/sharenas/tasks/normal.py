@@ -52,6 +52,10 @@ class NormalTask(TaskHandler):
     def out_channels(self) -> int:
         return 3
 
+    def activation(self, output: torch.Tensor) -> torch.Tensor:
+        """Unit normals, (N, 3, H, W)."""
+        return F.normalize(output, dim=1, eps=1e-8)
+
     def loss(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         valid = target.norm(dim=1) > 0
         cosine = F.cosine_similarity(prediction, target, dim=1, eps=1e-8)

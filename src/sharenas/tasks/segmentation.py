@@ -31,6 +31,10 @@ class SegmentationTask(TaskHandler):
         assert self.spec.num_classes is not None
         return self.spec.num_classes
 
+    def activation(self, output: torch.Tensor) -> torch.Tensor:
+        """Per-pixel class probabilities, (N, classes, H, W)."""
+        return torch.softmax(output, dim=1)
+
     def loss(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         ignore = self.spec.ignore_index if self.spec.ignore_index is not None else -100
         return F.cross_entropy(prediction, target, ignore_index=ignore)
