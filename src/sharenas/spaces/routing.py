@@ -178,6 +178,67 @@ def _mix(weights: torch.Tensor, sources: list[torch.Tensor]) -> torch.Tensor:
     return total
 
 
+Keyed = tuple[torch.Tensor, tuple]  # a value and the signature it is memoised under
+
+
+class RouteEvaluation:
+    """One genotype's forward through a :class:`RoutingNetwork`, value by value: a value is
+    keyed in ``memo`` by what it is computed from (its signature), so routes evaluated on one
+    ``memo`` compute what they share once. Methods, not closures, so the forward traces and
+    reads as plain code."""
+
+    def __init__(
+        self,
+        network: RoutingNetwork,
+        stem: torch.Tensor,
+        genotype: RoutingGenotype,
+        memo: dict[tuple, torch.Tensor],
+    ) -> None:
+        self.network = network
+        self.stem = stem
+        self.genotype = genotype
+        self.memo = memo
+
+    def gated(self, level: int, route: Route, tower: str | None = None) -> Keyed:
+        """The gated mixture a reader of ``level`` takes from its sources (MTNAS's route)."""
+        sources = [self.output(level - 1, s) for s in route.sources]
+        if len(sources) == 1:
+            return sources[0]
+        query, query_key = (
+            (self.stem, ()) if route.query == INPUT else self.block_input(level - 1, route.query)
+        )
+        key = ("mix", level, tower, route, tuple(k for _, k in sources), query_key)
+        if key not in self.memo:
+            logits = self.gate_logits(level, route, query, query_key, tower)
+            weights = torch.softmax(logits, dim=-1)
+            self.memo[key] = _mix(weights, [value for value, _ in sources])
+        return self.memo[key], key
+
+    def gate_logits(
+        self, level: int, route: Route, query: torch.Tensor, query_key: tuple, tower: str | None
+    ) -> torch.Tensor:
+        network = self.network
+        if not network.supernet:
+            return network.gates[network._derived_gate(level, route, tower)](_vector(query))
+        name = network._supernet_gate(level, route.query, tower)
+        key = ("gate", name, query_key)
+        if key not in self.memo:  # one projection serves every route with this query
+            self.memo[key] = network.gates[name](_vector(query))
+        return self.memo[key][:, list(route.sources)]
+
+    def block_input(self, level: int, k: int) -> Keyed:
+        if level == 0:
+            return self.stem, ()
+        return self.gated(level, self.genotype.layers[level - 1][k])
+
+    def output(self, level: int, k: int) -> Keyed:
+        value, input_key = self.block_input(level, k)
+        key = ("block", level, k, input_key)
+        if key not in self.memo:
+            self.memo[key] = self.network.blocks[f"{level}:{k}"](value)
+        return self.memo[key], key
+
+
 class RoutingNetwork(nn.Module):
     """The supernet (every sub-network; ``genotype`` set per batch, or ``relaxation`` for a
     differentiable mixture of routes) or a derived network (only what its towers reach)."""
@@ -280,49 +341,11 @@ class RoutingNetwork(nn.Module):
     def _route_forward(
         self, stem: torch.Tensor, genotype: RoutingGenotype, memo: dict[tuple, torch.Tensor]
     ) -> dict[str, torch.Tensor]:
-        """Only the sub-networks ``genotype``'s towers reach. A value is keyed in ``memo`` by
-        what it is computed from (its signature), so routes evaluated on one ``memo`` share it."""
-
-        def gated(level: int, route: Route, tower: str | None = None) -> tuple[torch.Tensor, tuple]:
-            sources = [output(level - 1, s) for s in route.sources]
-            if len(sources) == 1:
-                return sources[0]
-            query, query_key = (
-                (stem, ()) if route.query == INPUT else block_input(level - 1, route.query)
-            )
-            key = ("mix", level, tower, route, tuple(k for _, k in sources), query_key)
-            if key not in memo:
-                logits = gate_logits(level, route, query, query_key, tower)
-                weights = torch.softmax(logits, dim=-1)
-                memo[key] = _mix(weights, [value for value, _ in sources])
-            return memo[key], key
-
-        def gate_logits(
-            level: int, route: Route, query: torch.Tensor, query_key: tuple, tower: str | None
-        ) -> torch.Tensor:
-            if not self.supernet:
-                return self.gates[self._derived_gate(level, route, tower)](_vector(query))
-            name = self._supernet_gate(level, route.query, tower)
-            key = ("gate", name, query_key)
-            if key not in memo:  # one projection serves every route with this query
-                memo[key] = self.gates[name](_vector(query))
-            return memo[key][:, list(route.sources)]
-
-        def block_input(level: int, k: int) -> tuple[torch.Tensor, tuple]:
-            if level == 0:
-                return stem, ()
-            return gated(level, genotype.layers[level - 1][k])
-
-        def output(level: int, k: int) -> tuple[torch.Tensor, tuple]:
-            value, input_key = block_input(level, k)
-            key = ("block", level, k, input_key)
-            if key not in memo:
-                memo[key] = self.blocks[f"{level}:{k}"](value)
-            return memo[key], key
-
+        """Only the sub-networks ``genotype``'s towers reach (see :class:`RouteEvaluation`)."""
+        route = RouteEvaluation(self, stem, genotype, memo)
         return {
-            task: self.heads[task](gated(self.layers, route, task)[0])
-            for task, route in genotype.towers
+            task: self.heads[task](route.gated(self.layers, tower, task)[0])
+            for task, tower in genotype.towers
         }
 
     def _supernet_gate(self, layer: int, query: int, tower: str | None) -> str:
