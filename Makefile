@@ -14,7 +14,7 @@ $(BIN)/python:
 # Torch is installed first and pinned, so that pip never pulls the CUDA wheels on a CPU machine.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[dev,onnx]" "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[dev,onnx,postgres]" "$(TORCH_SPEC)"
 	touch $(STAMP)
 
 # The main job: a MultiMNIST fusion search (MTL-NAS) with a quick budget, then the same budget for

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -95,3 +96,41 @@ def tiny_image_task_set():
     return TaskSetData(
         "tiny-images", tasks, InputSpec(kind="image", channels=1, height=16, width=16), splits
     )
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A throwaway PostgreSQL server for this test process (see tests/postgres.py). Skipped where
+    PostgreSQL or its driver is missing, unless $SHARENAS_REQUIRE_POSTGRES is set (CI)."""
+    import shutil
+    import tempfile
+
+    from tests.postgres import driver_installed, postgres_server, server_binaries
+
+    missing = [
+        what
+        for what, present in (
+            ("the PostgreSQL server (Debian: postgresql)", server_binaries() is not None),
+            ("its driver (pip install 'sharenas[postgres]')", driver_installed()),
+        )
+        if not present
+    ]
+    if missing:
+        if os.environ.get("SHARENAS_REQUIRE_POSTGRES"):
+            pytest.fail(f"PostgreSQL tests need {' and '.join(missing)}")
+        pytest.skip(f"needs {' and '.join(missing)}")
+    folder = Path(tempfile.mkdtemp(prefix="sharenas-pg-"))
+    folder.chmod(0o755)  # the server's user (postgres, under root) must reach its folder
+    try:
+        with postgres_server(folder / "server") as url:
+            yield url
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server_url: str) -> str:
+    """A fresh, empty database on the test server; its URL."""
+    from tests.postgres import fresh_database
+
+    return fresh_database(postgres_server_url)

@@ -116,23 +116,36 @@ def distinct_partitions(folder: Path) -> tuple[int, int]:
     return len(done), len(set(done))
 
 
-def test_a_partition_search_killed_twice_gives_the_same_front(tmp_path: Path) -> None:
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_partition_search_killed_twice_gives_the_same_front(
+    tmp_path: Path, database: str, request: pytest.FixtureRequest
+) -> None:
     """NSGA-II killed after 3 and after 6 evaluations: the resumed study evaluates no partition
-    twice and ends with the uninterrupted front."""
+    twice and ends with the uninterrupted front (on SQLite, and on a PostgreSQL server)."""
     config = tmp_path / "p.yaml"
     config.write_text(PARTITION)
     args = ["search", str(config), "-q"]
-    assert run_cli(*args, "--out", str(tmp_path / "full")).returncode == 0
-    cut = tmp_path / "cut"
-    kill_when([*args, "--out", str(cut)], lambda: complete(cut) >= 3)
-    kill_when([*args, "--out", str(cut), "--resume"], lambda: complete(cut) >= 6)
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    if database == "postgresql":
+        from tests.postgres import complete_trials, fresh_database
+
+        server = request.getfixturevalue("postgres_server_url")
+        urls = [fresh_database(server), fresh_database(server)]
+        assert run_cli(*args, "--out", str(full), "--storage", urls[0]).returncode == 0
+        args += ["--storage", urls[1]]
+        done = lambda: complete_trials(urls[1])  # noqa: E731
+    else:
+        assert run_cli(*args, "--out", str(full)).returncode == 0
+        done = lambda: complete(cut)  # noqa: E731
+    kill_when([*args, "--out", str(cut)], lambda: done() >= 3)
+    kill_when([*args, "--out", str(cut), "--resume"], lambda: done() >= 6)
     resumed = run_cli(*args, "--out", str(cut), "--resume")
     assert resumed.returncode == 0, resumed.stderr
     evaluated, distinct = distinct_partitions(cut)
     assert evaluated == distinct == 10
     fronts = [
         sorted(json.dumps(p["genotype"], sort_keys=True) for p in json.loads(f.read_text()))
-        for f in (tmp_path / "full/search/front.json", cut / "search/front.json")
+        for f in (full / "search/front.json", cut / "search/front.json")
     ]
     assert fronts[0] == fronts[1]
 

@@ -98,6 +98,21 @@ def _storage_class() -> type:
     return Storage
 
 
+def check_driver(url: str) -> None:
+    """A clear error when ``url`` names PostgreSQL and its driver is not installed."""
+    if not url.startswith(("postgresql", "postgres")):
+        return
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        if "+psycopg2" in url.split("://")[0]:
+            return  # the user chose psycopg2 and installed it
+        raise ConfigError(
+            f"search.study.storage={shown(url)!r} needs the PostgreSQL driver: pip install "
+            "'sharenas[postgres]' (psycopg 3)."
+        ) from None
+
+
 def open_storage(url: str, heartbeat: int, retry: Any = None) -> Any:
     """Optuna RDB storage with heartbeats; a killed worker's trial is handed to ``retry``
     (default: Optuna's retry, 3 times at most). A ConfigError, the password hidden, when it
@@ -115,6 +130,7 @@ def open_storage(url: str, heartbeat: int, retry: Any = None) -> Any:
     )
     warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
     full = with_password(url)
+    check_driver(url)
     # SQLite locks the whole file: wait for it (up to a minute) rather than fail under load
     engine = {"connect_args": {"timeout": 60}} if full.startswith("sqlite") else {}
     try:
