@@ -193,20 +193,21 @@ def _has_heartbeat(database: Path, trial_id: int) -> bool:
         connection.close()
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("database", ["sqlite", "journal", "postgresql"])
 def test_a_killed_worker_leaves_the_study_usable(
     tmp_path: Path, database: str, request: pytest.FixtureRequest
 ) -> None:
     """A worker killed with SIGKILL in a trial: the trial is failed and its partition evaluated
-    again when the search resumes, on SQLite and on a PostgreSQL server."""
+    again when the search resumes, on SQLite, a journal file and a PostgreSQL server."""
     from sharenas.runs.partition_eval import load_teachers
+    from sharenas.search.storage import journal_url, open_storage
 
     folder = tmp_path / "s"
-    url = (
-        request.getfixturevalue("postgres_url")
-        if database == "postgresql"
-        else f"sqlite:///{(folder / 'study.db').resolve()}"
-    )
+    url = {
+        "sqlite": f"sqlite:///{(folder / 'study.db').resolve()}",
+        "journal": journal_url(folder / "study.journal"),
+        "postgresql": "",
+    }[database] or request.getfixturevalue("postgres_url")
     config = partition_config(trials=4, heartbeat=1, storage=url)
     slow = build_config(
         {
@@ -232,9 +233,11 @@ def test_a_killed_worker_leaves_the_study_usable(
     running = None
     while time.time() < deadline and running is None:
         time.sleep(0.2)
-        if database == "postgresql" or (folder / "study.db").exists():
+        if database == "postgresql" or any(folder.glob("study.*")):
             try:
-                study = optuna.load_study(study_name="synthetic-mmoe-partition-s0", storage=url)
+                study = optuna.load_study(
+                    study_name="synthetic-mmoe-partition-s0", storage=open_storage(url, 1)
+                )
             except Exception:  # not created yet, or its tables being created by the worker
                 continue
             # a trial whose parameters are all drawn (its genotype recorded): killed while it
@@ -326,3 +329,31 @@ def test_workers_share_one_study_on_a_postgresql_server(
     genotypes = {json.dumps(t["genotype"], sort_keys=True) for t in complete}
     assert len(genotypes) == 8
     assert "sqlite" not in (tmp_path / "s" / "config.yaml").read_text()
+
+
+def test_the_default_storage_fits_the_workers(tmp_path: Path, caplog) -> None:
+    """One worker: SQLite in the search folder; several: a journal file (Optuna advises against
+    SQLite for parallel workers); a study file already there is kept on resume; SQLite asked
+    to serve several workers gets a warning."""
+    from sharenas.runs.partition import study_settings, warn_sqlite_workers
+
+    out = tmp_path / "s"
+    out.mkdir()
+    assert study_settings(partition_config(), out)[0].startswith("sqlite:///")
+    assert study_settings(partition_config(workers=2), out)[0] == (
+        f"journal://{(out / 'study.journal').resolve()}"
+    )
+    (out / "study.db").touch()  # a study started with one worker, resumed with two
+    assert study_settings(partition_config(workers=2), out)[0].startswith("sqlite:///")
+    sqlite = partition_config(workers=3, storage=f"sqlite:///{tmp_path / 'x.db'}")
+    with caplog.at_level("WARNING"):
+        warn_sqlite_workers(sqlite, sqlite.search.study.storage)
+    assert "SQLite with 3 workers" in caplog.text
+
+
+def test_a_missing_postgresql_driver_is_a_clear_error(monkeypatch) -> None:
+    from sharenas.search.storage import open_storage
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # import psycopg raises ImportError
+    with pytest.raises(ConfigError, match=r"pip install 'sharenas\[postgres\]'"):
+        open_storage("postgresql://someone@127.0.0.1:1/db", heartbeat=1)

@@ -1,7 +1,8 @@
 """A partition search run: workers evaluate partitions in one Optuna study, then the Pareto
 front, the reference points and the pictures are written to the search folder.
 
-The folder holds ``config.yaml``, ``study.db`` (unless ``--storage`` points elsewhere),
+The folder holds ``config.yaml``, the study (``study.db`` for one worker, ``study.journal`` for
+several, unless ``--storage`` points elsewhere),
 ``trials/<n>/`` (each evaluation's files), ``trials.json``, ``front.json``, ``front/<n>.json``
 (each front point as an arch.json for ``sharenas train --arch``), ``arch.json`` (the front point
 with the best mean score relative to single-task) and ``metrics.json``.
@@ -41,7 +42,14 @@ from sharenas.search.partition_study import (
     queue_key,
     spent,
 )
-from sharenas.search.storage import PASSWORD_ENV, heartbeat, open_storage, password
+from sharenas.search.storage import (
+    JOURNAL,
+    PASSWORD_ENV,
+    heartbeat,
+    journal_url,
+    open_storage,
+    password,
+)
 from sharenas.spaces.partition import PartitionGenotype, PartitionSpace, partition_space
 from sharenas.spaces.partition_resources import partition_resources
 
@@ -49,12 +57,40 @@ log = logging.getLogger(__name__)
 
 
 def study_settings(config: Config, out: Path) -> tuple[str, str]:
-    """(storage URL, study name) of ``config``'s search in ``out``."""
+    """(storage URL, study name) of ``config``'s search in ``out``: ``search.study.storage``,
+    else the study file already in ``out``, else SQLite for one worker and a journal file for
+    several (Optuna advises against SQLite for parallel workers)."""
     assert config.search is not None
     study = config.search.study
-    url = study.storage or f"sqlite:///{(Path(out) / 'study.db').resolve()}"
     name = study.name or f"{config.data.name}-partition-s{config.seed}"
-    return url, name
+    return study.storage or default_storage(Path(out), study.workers), name
+
+
+def default_storage(out: Path, workers: int) -> str:
+    database, journal = (out / "study.db").resolve(), out / "study.journal"
+    if journal.exists() or (workers > 1 and not database.exists()):
+        return journal_url(journal)
+    return f"sqlite:///{database}"
+
+
+def existing_study(url: str) -> bool:
+    """Whether a study file of this search's own folder (SQLite or journal) exists."""
+    for prefix in ("sqlite:///", JOURNAL):
+        if url.startswith(prefix) and Path(url.removeprefix(prefix)).exists():
+            return True
+    return False
+
+
+def warn_sqlite_workers(config: Config, url: str) -> None:
+    assert config.search is not None
+    workers = config.search.study.workers
+    if url.startswith("sqlite") and workers > 1:
+        log.warning(
+            "search.study.storage is SQLite with %d workers: SQLite locks the whole file, so "
+            "workers wait on each other (and Optuna advises against it); leave the storage unset "
+            "for a journal file on this host, or give a PostgreSQL URL for several hosts",
+            workers,
+        )
 
 
 def _space(config: Config, data: TaskSetData) -> PartitionSpace:
@@ -362,11 +398,8 @@ def run_partition_search(
     assert config.search is not None
     out = Path(out)
     url, name = study_settings(config, out)
-    if (
-        url.startswith("sqlite:///")
-        and Path(url.removeprefix("sqlite:///")).exists()
-        and not resume
-    ):
+    warn_sqlite_workers(config, url)
+    if existing_study(url) and not resume:
         raise ConfigError(
             f"{out} holds a partition study; pass --resume to continue it, or --out to start "
             "elsewhere."

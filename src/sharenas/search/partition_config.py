@@ -32,7 +32,10 @@ class StudyConfig(BaseModel):
         20, ge=1, description="Partitions to evaluate, share-all and independent included."
     )
     storage: str | None = Field(
-        None, description="Optuna storage URL (default: sqlite:///<search folder>/study.db)."
+        None,
+        description="Optuna storage: sqlite:///FILE, journal:///FILE (workers on one host) or "
+        "an RDB URL such as postgresql://user@host/db (several hosts). Default: study.db "
+        "(SQLite) in the search folder for one worker, study.journal for several.",
     )
     name: str | None = Field(None, description="Study name (default: from dataset and space).")
     workers: int = Field(1, ge=1, description="Worker processes on this machine.")

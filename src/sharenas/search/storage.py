@@ -1,5 +1,11 @@
 """The partition study's Optuna storage: opening it, and keeping its password out of sight.
 
+Three kinds, as Optuna advises for each use: ``sqlite:///FILE`` for one worker (the default
+then); ``journal:///FILE``, Optuna's JournalStorage on a file, for several worker processes on one
+host (the default then: SQLite locks the whole file and serves concurrent writers badly); an RDB
+URL such as ``postgresql://user@host/db`` for workers on several hosts. All three keep heartbeats,
+so a killed worker's trial is failed and queued again.
+
 A storage URL may carry a password (``postgresql://user:secret@host/db``). It is never printed
 nor saved: messages show ``***`` in its place, and saved configs keep the URL without it. The
 password can come instead from ``$SHARENAS_STORAGE_PASSWORD`` or the database's own mechanisms
@@ -12,9 +18,11 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sharenas.errors import ConfigError
@@ -98,6 +106,60 @@ def _storage_class() -> type:
     return Storage
 
 
+JOURNAL = "journal://"
+
+
+def journal_url(path: Path) -> str:
+    return f"{JOURNAL}{Path(path).resolve()}"
+
+
+def _journal_class() -> type:
+    """Optuna's JournalStorage with heartbeats kept as a trial system attribute (the journal
+    itself has none): a RUNNING trial whose last beat is older than the grace period is stale."""
+    from optuna.storages import JournalStorage
+    from optuna.storages._heartbeat import BaseHeartbeat
+    from optuna.trial import TrialState
+
+    class Journal(JournalStorage, BaseHeartbeat):  # type: ignore[misc]
+        def __init__(self, backend: Any, interval: int, grace: int, retry: Any) -> None:
+            super().__init__(backend)
+            self.interval, self.grace, self.retry = interval, grace, retry
+
+        def record_heartbeat(self, trial_id: int) -> None:
+            import optuna
+
+            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+                self.set_trial_system_attr(trial_id, "heartbeat", time.time())
+
+        def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+            now, stale = time.time(), []
+            for trial in self.get_all_trials(study_id, states=(TrialState.RUNNING,)):
+                started = trial.datetime_start.timestamp() if trial.datetime_start else now
+                if now - float(trial.system_attrs.get("heartbeat", started)) > self.grace:
+                    stale.append(trial._trial_id)
+            return stale
+
+        def get_heartbeat_interval(self) -> int | None:
+            return self.interval
+
+        def get_heartbeat_stale_trial_callback(self) -> Any:
+            return self.retry
+
+    return Journal
+
+
+def _open_journal(url: str, heartbeat: int, retry: Any) -> Any:
+    from optuna.storages.journal import JournalFileBackend
+
+    path = Path(url.removeprefix(JOURNAL))
+    if not path.parent.is_dir():
+        raise ConfigError(
+            f"search.study.storage={url!r}: no folder {path.parent}; give a journal file in an "
+            "existing folder (journal:///absolute/path/study.journal)."
+        )
+    return _journal_class()(JournalFileBackend(str(path)), heartbeat, 3 * heartbeat, retry)
+
+
 def check_driver(url: str) -> None:
     """A clear error when ``url`` names PostgreSQL and its driver is not installed."""
     if not url.startswith(("postgresql", "postgres")):
@@ -129,6 +191,8 @@ def open_storage(url: str, heartbeat: int, retry: Any = None) -> Any:
         else {"failed_trial_callback": retry}
     )
     warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+    if url.startswith(JOURNAL):
+        return _open_journal(url, heartbeat, retry)
     full = with_password(url)
     check_driver(url)
     # SQLite locks the whole file: wait for it (up to a minute) rather than fail under load
@@ -145,9 +209,9 @@ def open_storage(url: str, heartbeat: int, retry: Any = None) -> Any:
         reason = _scrubbed(str(exc).splitlines()[0][:200] if str(exc) else "", full)
         raise ConfigError(
             f"search.study.storage={shown(url)!r} cannot be opened ({type(exc).__name__}: "
-            f"{reason}); give a reachable database URL such as sqlite:///runs/study.db or "
-            f"postgresql://user@host/db (the password from ${PASSWORD_ENV}, $PGPASSWORD or "
-            "~/.pgpass)."
+            f"{reason}); give a reachable database URL such as sqlite:///runs/study.db, "
+            "journal:///runs/study.journal or postgresql://user@host/db (the password from "
+            f"${PASSWORD_ENV}, $PGPASSWORD or ~/.pgpass)."
         ) from None
 
 
