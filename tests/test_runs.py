@@ -133,3 +133,24 @@ def test_two_process_search_matches_one_process(tmp_path: Path, space: str) -> N
     for task, metrics in one_record["tasks"].items():
         for name, value in metrics.items():
             assert two_record["tasks"][task][name] == pytest.approx(value, rel=1e-4), (task, name)
+
+
+@pytest.mark.parametrize("space", ["fusion", "routing"])
+def test_every_rank_holds_the_same_architecture_after_every_step(
+    tmp_path: Path, space: str
+) -> None:
+    """Under torchrun (2 CPU processes, gloo), after each step the network, the fusion gates
+    and the routing policy are bitwise the same on both ranks."""
+    config = search_yaml(tmp_path, space)
+    script = Path(__file__).with_name("rank_agreement.py")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    report = tmp_path / "agreement.json"
+    result = subprocess.run(
+        [*command, "--nproc_per_node", "2", str(script), str(config), str(tmp_path / "s"),
+         str(report)],
+        capture_output=True, text=True, timeout=600, check=False,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    checked = json.loads(report.read_text())
+    assert checked["checked"] >= 8 and checked["disagreed"] == 0

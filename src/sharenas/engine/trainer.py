@@ -131,6 +131,10 @@ class Trainer:
         self.steps_per_epoch = len(self.step.batches(0))
         self.total_steps = self.steps_per_epoch * config.epochs
         self.schedule = create_schedule(self.optimizers["weights"], config, self.total_steps)
+        for callback in self.callbacks:  # a callback that inspects the run gets the trainer
+            bind = getattr(callback, "bind", None)
+            if callable(bind):
+                bind(self)
         self.show_progress = progress and self.rank == 0 and sys.stderr.isatty()
         self.log = EpochLog(
             self.run_dir / HISTORY, config.tensorboard and self.rank == 0, self.label

@@ -1,0 +1,61 @@
+"""Run under torchrun by test_runs.py: a one-shot search whose every step checks that all
+ranks hold the same network and architecture state (the model's parameters and buffers, with
+the fusion gates among them, and the step's state: the routing policy), then writes how many
+steps were checked and how many disagreed."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from sharenas.config import load_config
+from sharenas.engine.trainer import Trainer
+from sharenas.runs.session import search
+
+
+def _tensors(state: Any) -> list[torch.Tensor]:
+    if isinstance(state, torch.Tensor):
+        return [state]
+    if isinstance(state, dict):
+        return [t for value in state.values() for t in _tensors(value)]
+    if isinstance(state, list | tuple):
+        return [t for value in state for t in _tensors(value)]
+    return [torch.tensor(float(state))] if isinstance(state, int | float) else []
+
+
+class RankAgreement:
+    """After every step: every rank's state, flattened, gathered and compared exactly."""
+
+    def __init__(self) -> None:
+        self.trainer: Trainer | None = None
+        self.checked = self.disagreed = 0
+
+    def bind(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+
+    def __call__(self, info: Any, values: dict[str, float]) -> None:
+        assert self.trainer is not None
+        step_state = _tensors(self.trainer.step.state_dict())
+        state = [*self.trainer.model.state_dict().values(), *step_state]
+        mine = torch.cat([t.detach().double().flatten().cpu() for t in state])
+        gathered = [torch.empty_like(mine) for _ in range(dist.get_world_size())]
+        dist.all_gather(gathered, mine)
+        self.checked += 1
+        self.disagreed += int(any(not torch.equal(gathered[0], g) for g in gathered[1:]))
+
+
+def main() -> None:
+    config, out, report = load_config(Path(sys.argv[1])), Path(sys.argv[2]), Path(sys.argv[3])
+    check = RankAgreement()
+    search(config, out, baselines=False, progress=False, callbacks=[check])
+    if dist.get_rank() == 0:
+        report.write_text(json.dumps({"checked": check.checked, "disagreed": check.disagreed}))
+
+
+if __name__ == "__main__":
+    main()
