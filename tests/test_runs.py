@@ -146,9 +146,19 @@ def test_every_rank_holds_the_same_architecture_after_every_step(
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     report = tmp_path / "agreement.json"
     result = subprocess.run(
-        [*command, "--nproc_per_node", "2", str(script), str(config), str(tmp_path / "s"),
-         str(report)],
-        capture_output=True, text=True, timeout=600, check=False,
+        [
+            *command,
+            "--nproc_per_node",
+            "2",
+            str(script),
+            str(config),
+            str(tmp_path / "s"),
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
     )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -168,6 +168,37 @@ FormatOption = Annotated[
     str, typer.Option("--format", help="Tables as: table (default), md, json or csv.")
 ]
 SeedOption = Annotated[int | None, typer.Option("--seed", help="Overrides the config's seed.")]
+SeedsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--seeds",
+        help="Several seeds, e.g. 0,1,2: each in OUT/seed-N (resumed, or kept if finished), "
+        "then one report over them (OUT/report.md).",
+    ),
+]
+
+
+def _seed_list(seeds: str | None, seed: int | None) -> list[int] | None:
+    """``--seeds 0,1,2`` as a list; a clear error for a malformed list or with --seed."""
+    if seeds is None:
+        return None
+    if seed is not None:
+        raise SharenasError("--seed and --seeds: give one of them.")
+    try:
+        values = [int(part) for part in seeds.split(",") if part.strip()]
+    except ValueError:
+        raise SharenasError(
+            f"--seeds {seeds!r}: give integers separated by commas, e.g. 0,1,2."
+        ) from None
+    if not values or len(set(values)) != len(values):
+        raise SharenasError(f"--seeds {seeds!r}: give distinct integers, e.g. 0,1,2.")
+    return values
+
+
+def _seeds_out(out: Path | None, default: Path) -> Path:
+    return out or default.with_name(default.name.rsplit("-s", 1)[0] + "-seeds")
+
+
 SmokeOption = Annotated[
     bool,
     typer.Option(
@@ -188,10 +219,16 @@ def train_command(
     set_: SetOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="Run folder.")] = None,
     seed: SeedOption = None,
+    seeds: SeedsOption = None,
     smoke: SmokeOption = False,
     resume: ResumeOption = False,
     reference: Annotated[
-        Path | None, typer.Option("--reference", help="A single-task run folder: fills delta_mtl.")
+        Path | None,
+        typer.Option(
+            "--reference",
+            help="A single-task run folder (with --seeds: a folder of seed-N runs): fills "
+            "delta_mtl.",
+        ),
     ] = None,
     quiet: QuietOption = False,
     format_: FormatOption = "table",
@@ -204,6 +241,17 @@ def train_command(
     _quiet(quiet)
     output.check_format(format_)
     resolved = resolve_run_config(config, arch, _overrides(set_, seed))
+    seed_list = _seed_list(seeds, seed)
+    if seed_list is not None:
+        from sharenas.runs.seeds import train_seeds
+
+        base = _seeds_out(out, default_run_dir(resolved, smoke))
+        _, report = train_seeds(
+            resolved, base, seed_list, reference, smoke=smoke, progress=not quiet
+        )
+        console.print(report.read_text(), markup=False, highlight=False)
+        output.say(f"report: {report}", format_)
+        return
     run_dir = out or default_run_dir(resolved, smoke)
     record = train(
         resolved, run_dir, resume=resume, smoke=smoke, reference=reference, progress=not quiet
@@ -244,6 +292,7 @@ def search_command(
     set_: SetOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="Search folder.")] = None,
     seed: SeedOption = None,
+    seeds: SeedsOption = None,
     smoke: SmokeOption = False,
     resume: ResumeOption = False,
     baselines: Annotated[
@@ -282,6 +331,19 @@ def search_command(
     loaded = _search_config(
         config, _overrides(set_, seed), finetune, retrain, storage, study, workers
     )
+    seed_list = _seed_list(seeds, seed)
+    if seed_list is not None:
+        from sharenas.runs.seeds import search_seeds
+        from sharenas.runs.smoke import default_folder
+
+        space = loaded.search.space if loaded.search else "fusion"
+        base = _seeds_out(out, default_folder(loaded, space, smoke))
+        _, report = search_seeds(
+            loaded, base, seed_list, smoke=smoke, baselines=baselines, progress=not quiet
+        )
+        console.print(report.read_text(), markup=False, highlight=False)
+        output.say(f"report: {report}", format_)
+        return
     found = search(loaded, out, resume=resume, smoke=smoke, baselines=baselines, progress=not quiet)
     output.table(f"{loaded.data.name}: the search against the baselines", *found.table, format_)
     for note in found.notes:

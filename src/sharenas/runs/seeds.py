@@ -1,0 +1,81 @@
+"""Several seeds of one request, the API behind ``--seeds 0,1,2``: each seed runs in its own
+folder (``<out>/seed-<s>/``, resumed if it was interrupted, skipped if it finished), then one
+report over the seeds (:mod:`sharenas.report.seeds`) in ``<out>/report.md``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sharenas.cache import write_json_atomic
+from sharenas.config import Config, apply_overrides, build_config
+from sharenas.errors import SharenasError
+from sharenas.report.runs import read_metrics, with_delta
+from sharenas.report.seeds import RecordsBySeed, write_seeds_report
+from sharenas.runs.folder import CHECKPOINT, METRICS
+
+FINISHED = "seed-runs.json"  # the run folders of a finished seed, written last
+
+
+def with_seed(config: Config, seed: int) -> Config:
+    return build_config(apply_overrides(config.model_dump(mode="json"), [f"seed={seed}"]))
+
+
+def seed_folder(base: Path, seed: int) -> Path:
+    return Path(base) / f"seed-{seed}"
+
+
+def _finished(folder: Path) -> list[Path] | None:
+    path = folder / FINISHED
+    return [Path(p) for p in json.loads(path.read_text())] if path.exists() else None
+
+
+def _records(runs: list[Path]) -> list[dict[str, Any]]:
+    return with_delta([read_metrics(run) for run in runs])
+
+
+def search_seeds(
+    config: Config, base: Path, seeds: list[int], **options: Any
+) -> tuple[RecordsBySeed, Path]:
+    """A fusion or routing search (with its baselines) for every seed; returns the records per
+    seed and the report. ``options`` go to :func:`sharenas.runs.session.search`."""
+    from sharenas.runs.session import search
+
+    if config.search is not None and config.search.space == "partition":
+        raise SharenasError(
+            "--seeds runs training and the fusion and routing searches; a partition study is "
+            "one seed each: run it per seed with --seed N (and --out per seed)."
+        )
+    records: RecordsBySeed = {}
+    for seed in seeds:
+        folder = seed_folder(base, seed)
+        runs = _finished(folder)
+        if runs is None:
+            resume = (folder / "search").exists()
+            found = search(with_seed(config, seed), folder, resume=resume, **options)
+            runs = [Path(r["run"]) for r in found.comparison]
+            write_json_atomic(folder / FINISHED, [str(r) for r in runs])
+        records[seed] = _records(runs)
+    space = config.search.space if config.search else "fusion"
+    title = f"{config.data.name}: {space} search against the baselines, {len(seeds)} seeds"
+    return records, write_seeds_report(records, base, title)
+
+
+def train_seeds(
+    config: Config, base: Path, seeds: list[int], reference: Path | None = None, **options: Any
+) -> tuple[RecordsBySeed, Path]:
+    """``config``'s architecture trained for every seed; ``reference`` (a folder with a
+    ``seed-<s>`` single-task run per seed) fills Δ_MTL."""
+    from sharenas.runs.training import train
+
+    records: RecordsBySeed = {}
+    for seed in seeds:
+        folder = seed_folder(base, seed)
+        if not (folder / METRICS).exists():
+            single = seed_folder(reference, seed) if reference is not None else None
+            resume = (folder / CHECKPOINT).exists()
+            train(with_seed(config, seed), folder, resume=resume, reference=single, **options)
+        records[seed] = [read_metrics(folder)]
+    title = f"{config.data.name}: {config.model.arch}, {len(seeds)} seeds"
+    return records, write_seeds_report(records, base, title)
