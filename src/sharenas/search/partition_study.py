@@ -109,6 +109,8 @@ def open_study(
     stored = study.user_attrs.get("signature")
     if stored is None:
         study.set_user_attr("signature", signature)
+        # the objectives by name (task:direction, FLOPs), as Optuna's dashboard shows them
+        study.set_metric_names([o.split(":")[0] for o in signature["objectives"]])
     elif stored != signature:
         differences = sorted(k for k in {*stored, *signature} if stored.get(k) != signature.get(k))
         raise ConfigError(
