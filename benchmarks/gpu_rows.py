@@ -11,6 +11,7 @@ metrics, to set beside the CPU rows of the same config in BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import shutil
 import time
 from pathlib import Path
 
@@ -26,6 +27,7 @@ QUICK = ["data.limit=6000", "train.epochs=2"]
 
 
 def run(name: str, config: str, overrides: list[str], out: Path) -> str:
+    shutil.rmtree(out, ignore_errors=True)  # a fresh search each time the check runs
     torch.cuda.reset_peak_memory_stats()
     began = time.perf_counter()
     found = sharenas.search(
