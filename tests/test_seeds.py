@@ -33,6 +33,12 @@ def test_a_search_over_seeds_reports_them_together(tmp_path: Path) -> None:
     for seed in (0, 1, 2):
         record = json.loads((out / f"seed-{seed}" / "search" / "metrics.json").read_text())
         assert record["seed"] == seed
+    one = (out / "seed-0" / "report.md").read_text()  # a single seed's report stands alone
+    for part in ("**What was searched**", "**Budget**", "![", "Reading: on this one seed"):
+        assert part in one, part
+    assert "Reading: over 3 seeds the searched model" in report
+    assert (out / "report.png").exists() and (out / "report.svg").exists()
+    assert "Reading: over 3 seeds" in first.stdout  # said at the end of the command
     stamp = (out / "seed-0" / "search" / "metrics.json").stat().st_mtime_ns
     (out / "seed-2" / "seed-runs.json").unlink()  # seed 2 as if interrupted at the very end
     again = run_cli("search", str(config), "--seeds", "0,1,2", "--out", str(out), "-q")

@@ -1,5 +1,5 @@
 """Saving a figure atomically: rendered to a temporary file and renamed, so a killed report
-never leaves half a PNG under its final name."""
+never leaves half a figure under its final name."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from sharenas.cache import atomic_path
 
 
 def save_figure(fig: Any, path: Path, dpi: int = 120) -> Path:
-    """Write ``fig`` as a PNG at ``path``; returns ``path``."""
-    with atomic_path(Path(path)) as tmp:
-        fig.savefig(tmp, dpi=dpi, format="png")
-    return Path(path)
+    """Write ``fig`` at ``path``, in the format its suffix names (PNG, SVG, PDF); returns
+    ``path``."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
+    return path

@@ -1,5 +1,5 @@
 """Comparison of finished runs: a Markdown table (tasks × metrics, Δ_MTL, params, FLOPs, time)
-and a bar chart of each task's primary metric."""
+and the comparison figure (:mod:`sharenas.report.comparison_figure`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from sharenas.cache import write_bytes_atomic
 from sharenas.errors import SharenasError
-from sharenas.report.figure import save_figure
+from sharenas.report.comparison_figure import comparison_figure
 from sharenas.report.random_summary import best_on_validation, is_random, mean_row
 from sharenas.tasks import delta_mtl
 
@@ -79,36 +79,30 @@ def markdown(columns: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def chart(records: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    tasks = list(records[0]["primary"])
-    fig, axes = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks) + 1, 3.4), squeeze=False)
-    names = [
-        f"{r['arch']}\n{Path(r['run']).name}"
-        if len({x["arch"] for x in records}) < len(records)
-        else r["arch"]
-        for r in records
-    ]
-    for ax, task in zip(axes[0], tasks, strict=True):
-        values = [r["primary"].get(task, float("nan")) for r in records]
-        ax.bar(range(len(values)), values, color="#4c72b0")
-        ax.set_xticks(range(len(values)), names, rotation=45, ha="right", fontsize=8)
-        better = "higher" if records[0]["higher_is_better"][task] else "lower"
-        ax.set_title(
-            f"{task}: {records[0]['primary_metric'][task]} ({better} is better)", fontsize=9
-        )
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_figure(fig, path, dpi=110)
-    plt.close(fig)
+def figure_groups(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Records by model for the comparison figure: each run by its architecture (its folder name
+    when two runs share one), the random architectures together."""
+    archs = [r["arch"] for r in records if not is_random(r)]
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        if is_random(record):
+            name = f"random ({sum(is_random(r) for r in records)})"
+        else:
+            name = record["arch"] if archs.count(record["arch"]) == 1 else _name(record)
+        groups.setdefault(name, []).append(record)
+    return groups
 
 
-def write_report(run_dirs: list[Path], out_dir: Path) -> tuple[str, Path, Path]:
-    """Write ``report.md`` and ``report.png`` into ``out_dir``; return the table and paths."""
+def write_report(
+    run_dirs: list[Path],
+    out_dir: Path,
+    title: str | None = None,
+    intro: list[str] | None = None,
+    closing: list[str] | None = None,
+) -> tuple[str, Path, Path]:
+    """Write ``report.md`` (``title``, ``intro`` paragraphs, the table, the figure, ``closing``
+    paragraphs) and ``report.png``/``report.svg`` into ``out_dir``; return the table and the
+    paths."""
     records = with_delta([read_metrics(d) for d in run_dirs])
     datasets = {r["dataset"] for r in records}
     if len(datasets) > 1:
@@ -118,6 +112,8 @@ def write_report(run_dirs: list[Path], out_dir: Path) -> tuple[str, Path, Path]:
     out_dir = Path(out_dir)
     md, png = out_dir / "report.md", out_dir / "report.png"
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(md, (f"# {records[0]['dataset']}\n\n" + text).encode())
-    chart(records, png)
+    comparison_figure(figure_groups(records), png)
+    parts = [f"# {title or records[0]['dataset']}", *(intro or []), text.rstrip()]
+    parts += ["![every model's test metric, and Δ_MTL against FLOPs](report.png)", *(closing or [])]
+    write_bytes_atomic(md, ("\n\n".join(parts) + "\n").encode())
     return text, md, png

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from sharenas.cache import write_bytes_atomic
+from sharenas.report.comparison_figure import comparison_figure
 from sharenas.report.paired import mean_std, paired_table
 from sharenas.report.random_summary import is_random
+from sharenas.report.reading import seeds_reading
 from sharenas.report.seed_table import directions, random_seed_values, seed_values
 
 RecordsBySeed = dict[int, list[dict[str, Any]]]
@@ -101,6 +103,15 @@ def seeds_report(records: RecordsBySeed, title: str) -> str:
 
 
 def write_seeds_report(records: RecordsBySeed, folder: Path, title: str) -> Path:
+    """``report.md`` (the tables, the figure, the reading) and ``report.png``/``.svg``."""
+    named, _ = by_model(records)
+    seeds = sorted(named)
+    models = [m for m in named[seeds[0]] if all(m in named[s] for s in seeds)]
+    comparison_figure({m: [named[s][m] for s in seeds] for m in models}, folder / "report.png")
+    said = seeds_reading(records)
+    text = seeds_report(records, title)
+    text += "\n![mean ± std over seeds of every model, and Δ_MTL against FLOPs](report.png)\n"
+    text += f"\n{said}\n" if said else ""
     path = Path(folder) / "report.md"
-    write_bytes_atomic(path, seeds_report(records, title).encode())
+    write_bytes_atomic(path, text.encode())
     return path

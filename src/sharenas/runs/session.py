@@ -12,7 +12,9 @@ from sharenas.config import Config
 from sharenas.data.base import TaskSetData
 from sharenas.engine.distributed import is_main_process
 from sharenas.errors import SharenasError
+from sharenas.report.reading import reading
 from sharenas.report.runs import read_metrics, table_rows, with_delta, write_report
+from sharenas.report.search_summary import figure_lines, intro_lines
 from sharenas.runs.folder import CHECKPOINT, METRICS, check_resume, with_arch, with_search
 from sharenas.runs.lock import folder_lock
 from sharenas.runs.oneshot import SUPERNET, run_oneshot_search
@@ -144,13 +146,19 @@ def _oneshot_session(
     if not is_main_process():  # under torchrun, rank 0 alone writes the report
         return SearchResult(folder, record, [], None, notes=[note])
     comparison = _fill_delta(runs)
-    _, markdown, chart = write_report(runs, folder)
     arch = json.loads((folder / "search" / "arch.json").read_text())
     history = folder / "search" / SUPERNET / "history.jsonl"
-    files = {"report": markdown, "chart": chart}
-    if history.exists():  # a one-shot search (random search has no supernet to draw)
-        files.update(_figures(space, arch, history, folder))
-    notes = [note, *_derived_lines(record)]
+    figures = _figures(space, arch, history, folder) if history.exists() else {}
+    said = reading(comparison)
+    _, markdown, chart = write_report(
+        runs,
+        folder,
+        title=f"{config.data.name}: {space} search against the hand-designed baselines",
+        intro=intro_lines(config, data.sizes(), record),
+        closing=[*figure_lines(figures, folder), *([said] if said else [])],
+    )
+    files = {"report": markdown, "chart": chart, **figures}
+    notes = [note, *_derived_lines(record), *([said] if said else [])]
     run = open_run(folder / "search")
     table = table_rows(comparison)
     return SearchResult(folder, record, comparison, run, files, notes, table)
