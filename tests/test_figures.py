@@ -3,7 +3,7 @@ searched model highlighted, no label drawn over another, for 2, 3 and 4 tasks.""
 
 from __future__ import annotations
 
-from itertools import combinations
+from itertools import combinations, pairwise
 from pathlib import Path
 
 import pytest
@@ -72,3 +72,91 @@ def test_the_comparison_figure_has_no_overlapping_labels(tmp_path: Path, tasks: 
     assert any(label.get_fontweight() == "bold" for label in panel.get_yticklabels())
     assert len(fig.axes) == tasks + 1 and "seeds" in fig._suptitle.get_text()
     close(fig)
+
+
+def kept_figure(monkeypatch):
+    """The figure a drawing function would close, kept for inspection."""
+    import matplotlib.pyplot as plt
+
+    kept = {}
+    monkeypatch.setattr(plt, "close", lambda fig: kept.setdefault("fig", fig))
+    return kept
+
+
+def assert_no_overlap(fig) -> None:
+    boxes = text_boxes(fig)
+    overlaps = [(a, b) for (a, ba), (b, bb) in combinations(boxes, 2) if ba.overlaps(bb)]
+    assert not overlaps, overlaps[:5]
+
+
+def fusion_arch(tasks: int) -> dict:
+    """Every same-stage and next-stage edge between every ordered pair of tasks; every third
+    kept."""
+    names = [f"task {t}" for t in range(tasks)]
+    candidates = []
+    for a in names:
+        for b in names:
+            for i in range(3):
+                for j in (i, i + 1):
+                    if a != b and j < 3:
+                        k = len(candidates)
+                        edge = {"edge": f"{a}:{i}->{b}:{j}", "probability": (k % 10) / 10}
+                        candidates.append({**edge, "kept": k % 3 == 0})
+    return {"stages": dict.fromkeys(names, 3), "candidates": candidates}
+
+
+@pytest.mark.parametrize("tasks", [2, 3, 4])
+def test_the_fusion_diagram_routes_edges_around_boxes(tmp_path: Path, tasks: int, monkeypatch):
+    from sharenas.report.fusion import BOX_H, BOX_W, _route, architecture_diagram
+    from sharenas.spaces.fusion import Edge
+
+    kept = kept_figure(monkeypatch)
+    arch = fusion_arch(tasks)
+    architecture_diagram(arch, tmp_path / "architecture.png")
+    assert (tmp_path / "architecture.svg").exists()
+    fig = kept["fig"]
+    assert_no_overlap(fig)
+    legend = fig.axes[0].get_legend()
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert sum("p = " in label for label in labels) == sum(c["kept"] for c in arch["candidates"])
+    assert labels[-1].startswith("pruned")
+    names = list(arch["stages"])
+    position = {(t, i): (c * 2.6, -i * 1.3) for c, t in enumerate(names) for i in range(3)}
+    for lane, candidate in enumerate(arch["candidates"]):  # no segment crosses another box
+        edge = Edge.parse(candidate["edge"])
+        points = _route(edge, lane, position)
+        ends = {(edge.source, edge.source_stage), (edge.target, edge.target_stage)}
+        for (x0, y0), (x1, y1) in pairwise(points):
+            for key, (bx, by) in position.items():
+                if key in ends:
+                    continue
+                inside_x = min(x0, x1) < bx + BOX_W / 2 and max(x0, x1) > bx - BOX_W / 2
+                inside_y = min(y0, y1) < by + BOX_H / 2 and max(y0, y1) > by - BOX_H / 2
+                assert not (inside_x and inside_y), (candidate["edge"], key)
+
+
+@pytest.mark.parametrize("tasks", [2, 3, 4])
+def test_the_route_diagram_has_a_legend_and_words(tmp_path: Path, tasks: int, monkeypatch):
+    from sharenas.report.routing import route_diagram, route_words
+
+    names = [f"task {t}" for t in range(tasks)]
+    arch = {
+        "space": "routing",
+        "layers": [["0+1@input", "1+2@in0", "2@input"]],
+        "towers": {n: ("0+2@in1" if i % 2 else f"{i % 3}@input") for i, n in enumerate(names)},
+        "layers_count": 2,
+        "space_config": {"experts": 3},
+        "strategy": "reinforce",
+    }
+    kept = kept_figure(monkeypatch)
+    route_diagram(arch, tmp_path / "routes.png")
+    fig = kept["fig"]
+    assert_no_overlap(fig)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert all(f"{n}'s route" in labels for n in names)
+    words = "\n".join(route_words(arch))
+    assert (
+        "**task 1**: its tower reads L1 e0 and L1 e2, mixed by a gate on the input of L1 e1"
+        in words
+    )
+    assert "L1 e0 reads L0 e0 and L0 e1, mixed by a gate on the input." in words

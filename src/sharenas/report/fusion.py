@@ -20,53 +20,112 @@ def _pyplot() -> Any:
     return plt
 
 
+COLUMN, ROW, BOX_W, BOX_H = 2.6, 1.3, 1.1, 0.5
+
+
+def _route(edge: Edge, lane: int, position: dict[tuple[str, int], tuple[float, float]]):  # type: ignore[no-untyped-def]
+    """The edge's path, orthogonal and clear of every box: out of the source's side into the
+    gutter between columns, along the channel between rows above the target's row, down the
+    gutter beside the target, into its side. ``lane`` spreads edges that share a gutter."""
+    (xa, ya), (xb, yb) = (
+        position[(edge.source, edge.source_stage)],
+        position[(edge.target, edge.target_stage)],
+    )
+    way = 1.0 if xb >= xa else -1.0
+    shift = ((lane % 9) - 4) * 0.1  # within a gutter (±0.4) and a channel (±0.4)
+    rise = ((lane % 5) - 2) * 0.08  # where the edge leaves and enters a box's side
+    gutter_a, gutter_b = xa + way * COLUMN / 2 + shift, xb - way * COLUMN / 2 + shift
+    channel = yb + ROW / 2 + shift * 0.6
+    return [
+        (xa + way * BOX_W / 2, ya + rise),
+        (gutter_a, ya + rise),
+        (gutter_a, channel),
+        (gutter_b, channel),
+        (gutter_b, yb + rise),
+        (xb - way * BOX_W / 2, yb + rise),
+    ]
+
+
+def _draw_edge(ax: Any, points: list, colour: Any, kept: bool) -> None:  # type: ignore[type-arg]
+    from matplotlib.patches import FancyArrowPatch
+    from matplotlib.path import Path as Polyline
+
+    codes = [Polyline.MOVETO] + [Polyline.LINETO] * (len(points) - 1)
+    ax.add_patch(
+        FancyArrowPatch(
+            path=Polyline(points, codes),
+            arrowstyle="-|>" if kept else "->",
+            mutation_scale=9,
+            color=colour,
+            lw=1.5 if kept else 0.6,
+            linestyle="-" if kept else ":",
+            zorder=3 if kept else 1,
+        )
+    )
+
+
 def architecture_diagram(arch: dict[str, Any], path: Path) -> Path:
-    """Tasks as columns, stages as rows (``arch["stages"]``); kept edges solid with p, pruned
-    ones faint."""
+    """Tasks as columns, stages as rows (``arch["stages"]``). Every candidate edge runs
+    orthogonally through the gutters between columns and the channels between rows, so none
+    passes behind a box; kept edges in colour, each named with its probability in the legend,
+    pruned ones faint and dotted. Written as PNG and SVG."""
     plt = _pyplot()
+    from matplotlib.lines import Line2D
+
     stages: dict[str, int] = arch["stages"]
     tasks = list(stages)
     depth = max(stages.values())
-    fig, ax = plt.subplots(figsize=(2.4 * len(tasks) + 1, 1.1 * depth + 1.2))
-    position = {(t, i): (c * 2.4, -i * 1.1) for c, t in enumerate(tasks) for i in range(stages[t])}
+    position = {
+        (t, i): (c * COLUMN, -i * ROW) for c, t in enumerate(tasks) for i in range(stages[t])
+    }
+    kept = [c for c in arch["candidates"] if c["kept"]]
+    fig, ax = plt.subplots(
+        figsize=(COLUMN * len(tasks) + 4.2, max(ROW * depth + 1.4, 0.26 * len(kept) + 1.6)),
+        layout="constrained",
+    )
     for (task, stage), (x, y) in position.items():
         ax.add_patch(
-            plt.Rectangle((x - 0.55, y - 0.25), 1.1, 0.5, facecolor="#dde6f3", edgecolor="#4c72b0")
-        )
-        ax.text(x, y, f"{task}\nstage {stage}", ha="center", va="center", fontsize=7)
-    for candidate in arch["candidates"]:
-        edge = Edge.parse(candidate["edge"])
-        (x0, y0) = position[(edge.source, edge.source_stage)]
-        (x1, y1) = position[(edge.target, edge.target_stage)]
-        kept, p = candidate["kept"], candidate["probability"]
-        ax.annotate(
-            "",
-            xy=(x1 - 0.55 if x1 > x0 else x1 + 0.55, y1),
-            xytext=(x0 + 0.55 if x1 > x0 else x0 - 0.55, y0),
-            arrowprops={
-                "arrowstyle": "->",
-                "color": "#c44e52" if kept else "#bbbbbb",
-                "lw": 1.6 if kept else 0.6,
-                "ls": "-" if kept else ":",
-                "connectionstyle": "arc3,rad=0.15",
-            },
-        )
-        if kept:
-            ax.text(
-                (x0 + x1) / 2,
-                (y0 + y1) / 2 + 0.12,
-                f"{p:.2f}",
-                fontsize=7,
-                color="#c44e52",
-                ha="center",
+            plt.Rectangle(
+                (x - BOX_W / 2, y - BOX_H / 2),
+                BOX_W,
+                BOX_H,
+                facecolor="#dde6f3",
+                edgecolor="#4c72b0",
+                zorder=2,
             )
-    ax.set_xlim(-1, 2.4 * (len(tasks) - 1) + 1)
-    ax.set_ylim(-1.1 * (depth - 1) - 0.6, 0.6)
+        )
+        ax.text(x, y, f"{task}\nstage {stage}", ha="center", va="center", fontsize=7, zorder=4)
+    colours = plt.get_cmap("tab10").colors
+    handles = []
+    for lane, candidate in enumerate(arch["candidates"]):
+        edge = Edge.parse(candidate["edge"])
+        points = _route(edge, lane, position)
+        if candidate["kept"]:
+            colour = colours[len(handles) % len(colours)]
+            _draw_edge(ax, points, colour, True)
+            name = f"{edge.source} s{edge.source_stage} → {edge.target} s{edge.target_stage}"
+            label = f"{name}: p = {candidate['probability']:.2f}"
+            handles.append(Line2D([], [], color=colour, lw=1.5, label=label))
+        else:
+            _draw_edge(ax, points, "#bbbbbb", False)
+    pruned = len(arch["candidates"]) - len(kept)
+    handles.append(Line2D([], [], color="#bbbbbb", lw=0.8, ls=":", label=f"pruned ({pruned})"))
+    ax.legend(
+        handles=handles,
+        fontsize=7,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        title="kept edges, gate probability",
+        title_fontsize=7,
+        borderaxespad=0,
+    )
+    ax.set_xlim(-COLUMN / 2 - 0.1, COLUMN * (len(tasks) - 0.5) + 0.1)
+    ax.set_ylim(-ROW * (depth - 1) - ROW / 2 - 0.1, ROW + 0.1)
+    ax.set_aspect("equal")
     ax.axis("off")
-    kept_count = sum(c["kept"] for c in arch["candidates"])
-    ax.set_title(f"fusion edges kept: {kept_count} of {len(arch['candidates'])}", fontsize=9)
-    fig.tight_layout()
-    save_figure(fig, path, dpi=120)
+    ax.set_title(f"fusion edges kept: {len(kept)} of {len(arch['candidates'])}", fontsize=9)
+    save_figure(fig, path, dpi=130)
+    save_figure(fig, Path(path).with_suffix(".svg"))
     plt.close(fig)
     return path
 
@@ -78,10 +137,11 @@ def gate_history_plot(history_path: Path, path: Path) -> Path:
 
     rows = [json.loads(line) for line in history_path.read_text().splitlines() if line]
     edges = list(rows[0]["probabilities"])
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6 + 0.12 * min(len(edges), 24)))
     epochs = [r["epoch"] for r in rows]
     for edge in edges:
-        left.plot(epochs, [r["probabilities"][edge] for r in rows], lw=1)
+        named = edge.replace("->", " → ").replace(":", " s")
+        left.plot(epochs, [r["probabilities"][edge] for r in rows], lw=1, label=named)
     left.axhline(0.5, color="#888888", lw=0.8, ls="--")
     left.xaxis.set_major_locator(MaxNLocator(integer=True))
     left.set_xlabel("epoch")
@@ -91,7 +151,16 @@ def gate_history_plot(history_path: Path, path: Path) -> Path:
         [rows[-1]["probabilities"][e] for e in edges], bins=20, range=(0, 1), color="#4c72b0"
     )
     right.set_xlabel("final σ(α)")
+    right.set_ylabel("edges")
     right.set_title("final gate values", fontsize=9)
+    if len(edges) <= 24:  # beyond that a legend hides more than it names
+        left.legend(
+            fontsize=6,
+            ncol=1 + len(edges) // 12,
+            loc="upper left",
+            bbox_to_anchor=(0.0, -0.25),
+            borderaxespad=0,
+        )
     fig.tight_layout()
     save_figure(fig, path, dpi=120)
     plt.close(fig)

@@ -105,7 +105,7 @@ def route_diagram(arch: dict[str, Any], path: Path) -> Path:
     colours = plt.get_cmap("tab10").colors
     colour = {t: colours[i % len(colours)] for i, t in enumerate(tasks)}
     width = max(experts, len(tasks))
-    fig, ax = plt.subplots(figsize=(1.6 * width + 1.5, 1.2 * (layers + 2) + 0.6))
+    fig, ax = plt.subplots(figsize=(1.6 * width + 4.0, 1.2 * (layers + 2) + 0.6))
     canvas = _RouteCanvas(ax, layers, experts, tasks, colour)
     _draw_blocks(canvas, genotype)
     for i, task in enumerate(tasks):
@@ -114,6 +114,14 @@ def route_diagram(arch: dict[str, Any], path: Path) -> Path:
     ax.set_ylim(-0.5, (layers + 1) * 1.2 + 0.5)
     ax.axis("off")
     ax.set_title(f"searched routes ({arch.get('strategy', 'routing')})", fontsize=9)
+    handles = [matplotlib.patches.Patch(color=colour[t], label=f"{t}'s route") for t in tasks] + [
+        matplotlib.patches.Patch(
+            facecolor="#f7f7f7", edgecolor="#cccccc", label="sub-network no task reads"
+        )
+    ]
+    ax.legend(
+        handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), borderaxespad=0
+    )
     fig.tight_layout()
     save_figure(fig, path, dpi=120)
     plt.close(fig)
@@ -137,3 +145,38 @@ def search_history_plot(history_path: Path, path: Path) -> Path:
     save_figure(fig, path, dpi=120)
     plt.close(fig)
     return path
+
+
+def _sources(level: int, sources: tuple[int, ...]) -> str:
+    names = [f"L{level} e{k}" for k in sources]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _gate(level: int, query: int) -> str:
+    return "the input" if query == INPUT else f"the input of L{level} e{query}"
+
+
+def route_words(arch: dict[str, Any]) -> list[str]:
+    """The searched route in words, one line per task tower and per sub-network it uses."""
+    genotype = RoutingGenotype.from_dict(arch)
+    layers = arch["layers_count"]
+    used, _ = needed(genotype, layers)
+    lines = []
+    for task, route in genotype.towers:
+        line = f"- **{task}**: its tower reads {_sources(layers - 1, route.sources)}"
+        if len(route.sources) > 1:
+            line += f", mixed by a gate on {_gate(layers - 1, route.query)}"
+        lines.append(line + ".")
+    for layer, k in sorted(used):
+        if layer == 0:
+            lines.append(f"- L0 e{k} reads the input.")
+            continue
+        route = genotype.layers[layer - 1][k]
+        line = f"- L{layer} e{k} reads {_sources(layer - 1, route.sources)}"
+        if len(route.sources) > 1:
+            line += f", mixed by a gate on {_gate(layer - 1, route.query)}"
+        lines.append(line + ".")
+    unused = layers * arch["space_config"]["experts"] - len(used)
+    if unused:
+        lines.append(f"- {unused} sub-network(s) are read by no task and were removed.")
+    return lines

@@ -155,13 +155,26 @@ def _oneshot_session(
         folder,
         title=f"{config.data.name}: {space} search against the hand-designed baselines",
         intro=intro_lines(config, data.sizes(), record),
-        closing=[*figure_lines(figures, folder), *([said] if said else [])],
+        closing=[
+            *figure_lines(figures, folder),
+            *_route_lines(space, arch),
+            *([said] if said else []),
+        ],
     )
     files = {"report": markdown, "chart": chart, **figures}
     notes = [note, *_derived_lines(record), *([said] if said else [])]
     run = open_run(folder / "search")
     table = table_rows(comparison)
     return SearchResult(folder, record, comparison, run, files, notes, table)
+
+
+def _route_lines(space: str, arch: dict[str, Any]) -> list[str]:
+    """A routing search's route in words, for report.md."""
+    if space != "routing" or "layers_count" not in arch:
+        return []
+    from sharenas.report.routing import route_words
+
+    return ["## The searched route, in words", "\n".join(route_words(arch))]
 
 
 def _derived_lines(record: dict[str, Any]) -> list[str]:
