@@ -38,8 +38,8 @@ def scalars(row: dict[str, Any]) -> dict[str, float]:
 class EpochLog:
     """Writes each epoch of a run to ``path`` (and to TensorBoard beside it when enabled)."""
 
-    def __init__(self, path: Path, tensorboard: bool, label: str = "") -> None:
-        self.path, self.label = path, label
+    def __init__(self, path: Path, tensorboard: bool, label: str = "", epochs: int = 0) -> None:
+        self.path, self.label, self.epochs = path, label, epochs
         self.writer = _tensorboard(path.parent / "tensorboard") if tensorboard else None
 
     def write(self, history: list[dict[str, Any]], handlers: list[TaskHandler], best: bool) -> None:
@@ -53,14 +53,24 @@ class EpochLog:
         summary = ", ".join(f"{k} {v:.4g}" for k, v in primary.items())
         extra = row.get("summary")
         log.info(
-            "%s epoch %d: val %s%s%s (%.1fs)",
+            "%s epoch %d%s: val %s%s%s (%.1fs%s)",
             self.label,
             row["epoch"],
+            f"/{self.epochs - 1}" if self.epochs else "",
             summary,
             " *" if best else "",
             f"; {extra}" if extra else "",
             row["seconds"],
+            self._eta(history),
         )
+
+    def _eta(self, history: list[dict[str, Any]]) -> str:
+        """``; about N s left`` from the mean epoch time (early stopping may end sooner)."""
+        left = self.epochs - 1 - history[-1]["epoch"]
+        if left <= 0:
+            return ""
+        mean = sum(float(r["seconds"]) for r in history) / len(history)
+        return f"; about {mean * left:.0f}s left"
 
     def close(self) -> None:
         if self.writer is not None:

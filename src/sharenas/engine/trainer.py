@@ -137,7 +137,10 @@ class Trainer:
                 bind(self)
         self.show_progress = progress and self.rank == 0 and sys.stderr.isatty()
         self.log = EpochLog(
-            self.run_dir / HISTORY, config.tensorboard and self.rank == 0, self.label
+            self.run_dir / HISTORY,
+            config.tensorboard and self.rank == 0,
+            self.label,
+            config.epochs,
         )
 
     def _data_parallel(self, model: nn.Module) -> nn.Module:

@@ -8,6 +8,7 @@ A run folder holds ``config.yaml`` (resolved), ``arch.json``, ``history.jsonl``,
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,8 @@ from sharenas.runs.lock import folder_lock
 from sharenas.runs.smoke import default_folder, smoke_config
 from sharenas.tasks import TaskHandler, create_task_handler, delta_mtl
 from sharenas.tasks.spec import TaskSpec
+
+log = logging.getLogger(__name__)
 
 
 def task_handlers(data: TaskSetData) -> list[TaskHandler]:
@@ -96,7 +99,12 @@ def reference_primary(reference: Path | None) -> dict[str, float] | None:
 def load_data(config: Config, data: TaskSetData | None) -> TaskSetData:
     """The config's task set, or ``data`` cut to the config's ``data.limit``."""
     if data is None:
-        return create_dataset(config.data).load()
+        began = time.perf_counter()
+        log.info("loading %s (fetched and built on first use, then cached)", config.data.name)
+        loaded = create_dataset(config.data).load()
+        sizes = ", ".join(f"{split} {n:,}" for split, n in loaded.sizes().items())
+        log.info("%s ready: %s rows (%.1fs)", config.data.name, sizes, time.perf_counter() - began)
+        return loaded
     if config.data.limit is not None:
         data.splits = {k: v.take(config.data.limit) for k, v in data.splits.items()}
     return data
