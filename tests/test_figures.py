@@ -160,3 +160,26 @@ def test_the_route_diagram_has_a_legend_and_words(tmp_path: Path, tasks: int, mo
         in words
     )
     assert "L1 e0 reads L0 e0 and L0 e1, mixed by a gate on the input." in words
+
+
+def test_gate_trajectories_are_drawn_per_step_with_named_edges(tmp_path: Path, monkeypatch):
+    """A fusion search records the gates about 20 times per epoch; the plot draws them against
+    the step and names every edge."""
+    import sharenas
+    from sharenas.report.fusion import gate_history_plot
+
+    config = tmp_path / "f.yaml"
+    config.write_text(
+        "data: {name: synthetic-mmoe, train_size: 640, val_size: 64, test_size: 64, dim: 8}\n"
+        "model: {backbone: {name: mlp, widths: [8, 8]}}\n"
+        "train: {epochs: 2, batch_size: 16, threads: 1}\n"
+    )
+    sharenas.search(config, tmp_path / "s", baselines=False, progress=False)
+    history = tmp_path / "s" / "search" / "supernet" / "history.jsonl"
+    kept = kept_figure(monkeypatch)
+    gate_history_plot(history, tmp_path / "gates.png")
+    left = kept["fig"].axes[0]
+    assert left.get_xlabel() == "search step"
+    steps = left.get_lines()[0].get_xdata()
+    assert len(steps) >= 30 and list(steps) == sorted(steps)  # 20 steps an epoch, 2 epochs
+    assert all("→" in t.get_text() for t in left.get_legend().get_texts())

@@ -131,20 +131,26 @@ def architecture_diagram(arch: dict[str, Any], path: Path) -> Path:
 
 
 def gate_history_plot(history_path: Path, path: Path) -> Path:
-    """Every edge's gate probability after each search epoch, and the final histogram."""
+    """Every edge's gate probability during the search (about 20 points per epoch, each edge
+    named in the legend), and the histogram of the final values."""
     plt = _pyplot()
     from matplotlib.ticker import MaxNLocator
 
     rows = [json.loads(line) for line in history_path.read_text().splitlines() if line]
     edges = list(rows[0]["probabilities"])
+    points = [point for row in rows for point in row.get("trajectory", [])]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6 + 0.12 * min(len(edges), 24)))
     epochs = [r["epoch"] for r in rows]
-    for edge in edges:
+    for i, edge in enumerate(edges):
         named = edge.replace("->", " → ").replace(":", " s")
-        left.plot(epochs, [r["probabilities"][edge] for r in rows], lw=1, label=named)
+        if points:  # recorded during the epochs (about 20 points each)
+            steps = [step for step, _ in points]
+            left.plot(steps, [values[i] for _, values in points], lw=1, label=named)
+        else:
+            left.plot(epochs, [r["probabilities"][edge] for r in rows], lw=1, label=named)
     left.axhline(0.5, color="#888888", lw=0.8, ls="--")
     left.xaxis.set_major_locator(MaxNLocator(integer=True))
-    left.set_xlabel("epoch")
+    left.set_xlabel("search step" if points else "epoch")
     left.set_ylabel("σ(α)")
     left.set_title("gate probabilities during the search", fontsize=9)
     right.hist(

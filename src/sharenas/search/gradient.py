@@ -75,6 +75,9 @@ class GradientSearchConfig(BaseModel):
     )
 
 
+TRAJECTORY_POINTS = 20  # gate probabilities recorded about this many times per epoch
+
+
 def gate_entropy(probabilities: torch.Tensor) -> torch.Tensor:
     """Mean binary entropy (nats) of the gate probabilities."""
     p = probabilities.clamp(1e-7, 1 - 1e-7)
@@ -155,7 +158,12 @@ class GradientStep(SearchStep):
         config = self.settings
         net.temperature = temperature(info.global_step, info.total_steps, config)
         net.gate_mode = "sample" if config.hard_arch_training else "deterministic"
-        entropy = gate_entropy(net.probabilities())
+        probabilities = net.probabilities()
+        entropy = gate_entropy(probabilities)
+        if info.step % max(1, t.steps_per_epoch // TRAJECTORY_POINTS) == 0:
+            self.trajectory.append(
+                [info.global_step, [round(float(p), 5) for p in probabilities.detach().cpu()]]
+            )
         x, y = t.load(t.data.train, arch_rows)
         task_loss, _ = t.loss(t.train_model, x, y, info, "architecture step")
         weight = entropy_weight(info.global_step, info.total_steps, config)
@@ -169,12 +177,16 @@ class GradientStep(SearchStep):
         tensors = {k: float(v.detach()) for k, v in extra.items()}
         return {**values, **tensors, "entropy_weight": weight}
 
+    def start_epoch(self, epoch: int) -> None:
+        self.trajectory: list[list[Any]] = []  # [global step, every gate's σ(α)] in the epoch
+
     def end_epoch(self, epoch: int) -> dict[str, Any]:
         self.supernet.gate_mode = "deterministic"
         probabilities = self.supernet.probabilities().detach().cpu()
         kept = int((probabilities > 0.5).sum())
         return {
             "edges_kept": kept,
+            "trajectory": self.trajectory,
             "probabilities": {
                 e.key(): round(float(p), 6)
                 for e, p in zip(self.supernet.edges, probabilities, strict=True)
