@@ -286,6 +286,27 @@ def _search_config(
     return loaded
 
 
+def _search_seeds(
+    loaded: Config,
+    out: Path | None,
+    seeds: list[int],
+    smoke: bool,
+    baselines: bool,
+    quiet: bool,
+    format_: str,
+) -> None:
+    """``search --seeds``: every seed's session, then the report over them, printed."""
+    from sharenas.runs.seeds import search_seeds
+    from sharenas.runs.smoke import default_folder
+
+    space = loaded.search.space if loaded.search else "fusion"
+    base = _seeds_out(out, default_folder(loaded, space, smoke))
+    options = {"smoke": smoke, "baselines": baselines, "progress": not quiet}
+    _, report = search_seeds(loaded, base, seeds, **options)
+    console.print(report.read_text(), markup=False, highlight=False)
+    output.say(f"report: {report}", format_)
+
+
 @app.command("search")
 def search_command(
     config: Annotated[Path, typer.Argument(help="A YAML config file (its search section).")],
@@ -333,16 +354,7 @@ def search_command(
     )
     seed_list = _seed_list(seeds, seed)
     if seed_list is not None:
-        from sharenas.runs.seeds import search_seeds
-        from sharenas.runs.smoke import default_folder
-
-        space = loaded.search.space if loaded.search else "fusion"
-        base = _seeds_out(out, default_folder(loaded, space, smoke))
-        _, report = search_seeds(
-            loaded, base, seed_list, smoke=smoke, baselines=baselines, progress=not quiet
-        )
-        console.print(report.read_text(), markup=False, highlight=False)
-        output.say(f"report: {report}", format_)
+        _search_seeds(loaded, out, seed_list, smoke, baselines, quiet, format_)
         return
     found = search(loaded, out, resume=resume, smoke=smoke, baselines=baselines, progress=not quiet)
     output.table(f"{loaded.data.name}: the search against the baselines", *found.table, format_)

@@ -64,6 +64,37 @@ def _draw_edge(ax: Any, points: list, colour: Any, kept: bool) -> None:  # type:
     )
 
 
+def _draw_boxes(ax: Any, position: dict[tuple[str, int], tuple[float, float]]) -> None:
+    from matplotlib.patches import Rectangle
+
+    for (task, stage), (x, y) in position.items():
+        corner = (x - BOX_W / 2, y - BOX_H / 2)
+        ax.add_patch(
+            Rectangle(corner, BOX_W, BOX_H, facecolor="#dde6f3", edgecolor="#4c72b0", zorder=2)
+        )
+        ax.text(x, y, f"{task}\nstage {stage}", ha="center", va="center", fontsize=7, zorder=4)
+
+
+def _draw_edges(ax: Any, candidates: list[dict[str, Any]], position: dict, colours: Any) -> list:  # type: ignore[type-arg]
+    """Every candidate edge (kept: a colour of its own; pruned: faint); the legend's handles of
+    the kept ones, each named with its probability."""
+    from matplotlib.lines import Line2D
+
+    handles = []
+    for lane, candidate in enumerate(candidates):
+        edge = Edge.parse(candidate["edge"])
+        points = _route(edge, lane, position)
+        if not candidate["kept"]:
+            _draw_edge(ax, points, "#bbbbbb", False)
+            continue
+        colour = colours[len(handles) % len(colours)]
+        _draw_edge(ax, points, colour, True)
+        name = f"{edge.source} s{edge.source_stage} → {edge.target} s{edge.target_stage}"
+        label = f"{name}: p = {candidate['probability']:.2f}"
+        handles.append(Line2D([], [], color=colour, lw=1.5, label=label))
+    return handles
+
+
 def architecture_diagram(arch: dict[str, Any], path: Path) -> Path:
     """Tasks as columns, stages as rows (``arch["stages"]``). Every candidate edge runs
     orthogonally through the gutters between columns and the channels between rows, so none
@@ -83,31 +114,8 @@ def architecture_diagram(arch: dict[str, Any], path: Path) -> Path:
         figsize=(COLUMN * len(tasks) + 4.2, max(ROW * depth + 1.4, 0.26 * len(kept) + 1.6)),
         layout="constrained",
     )
-    for (task, stage), (x, y) in position.items():
-        ax.add_patch(
-            plt.Rectangle(
-                (x - BOX_W / 2, y - BOX_H / 2),
-                BOX_W,
-                BOX_H,
-                facecolor="#dde6f3",
-                edgecolor="#4c72b0",
-                zorder=2,
-            )
-        )
-        ax.text(x, y, f"{task}\nstage {stage}", ha="center", va="center", fontsize=7, zorder=4)
-    colours = plt.get_cmap("tab10").colors
-    handles = []
-    for lane, candidate in enumerate(arch["candidates"]):
-        edge = Edge.parse(candidate["edge"])
-        points = _route(edge, lane, position)
-        if candidate["kept"]:
-            colour = colours[len(handles) % len(colours)]
-            _draw_edge(ax, points, colour, True)
-            name = f"{edge.source} s{edge.source_stage} → {edge.target} s{edge.target_stage}"
-            label = f"{name}: p = {candidate['probability']:.2f}"
-            handles.append(Line2D([], [], color=colour, lw=1.5, label=label))
-        else:
-            _draw_edge(ax, points, "#bbbbbb", False)
+    _draw_boxes(ax, position)
+    handles = _draw_edges(ax, arch["candidates"], position, plt.get_cmap("tab10").colors)
     pruned = len(arch["candidates"]) - len(kept)
     handles.append(Line2D([], [], color="#bbbbbb", lw=0.8, ls=":", label=f"pruned ({pruned})"))
     ax.legend(
