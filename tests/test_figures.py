@@ -180,6 +180,7 @@ def test_gate_trajectories_are_drawn_per_step_with_named_edges(tmp_path: Path, m
     gate_history_plot(history, tmp_path / "gates.png")
     left = kept["fig"].axes[0]
     assert left.get_xlabel() == "search step"
+    assert (tmp_path / "gates.svg").exists()  # every figure also as a vector file
     steps = left.get_lines()[0].get_xdata()
     assert len(steps) >= 30 and list(steps) == sorted(steps)  # 20 steps an epoch, 2 epochs
     assert all("→" in t.get_text() for t in left.get_legend().get_texts())

@@ -105,6 +105,6 @@ def comparison_figure(
         fig.suptitle(f"mean ± std over {seeds} seeds", fontsize=9)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    written = [save_figure(fig, path, dpi=130), save_figure(fig, path.with_suffix(".svg"))]
+    written = [save_figure(fig, path, dpi=130), path.with_suffix(".svg")]
     plt.close(fig)
     return written

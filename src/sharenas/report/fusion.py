@@ -133,7 +133,6 @@ def architecture_diagram(arch: dict[str, Any], path: Path) -> Path:
     ax.axis("off")
     ax.set_title(f"fusion edges kept: {len(kept)} of {len(arch['candidates'])}", fontsize=9)
     save_figure(fig, path, dpi=130)
-    save_figure(fig, Path(path).with_suffix(".svg"))
     plt.close(fig)
     return path
 
