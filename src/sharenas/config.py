@@ -23,6 +23,7 @@ from sharenas.data.builder import DatasetConfig
 from sharenas.data.registry import dataset_names, get_dataset_class
 from sharenas.engine.config import ModelConfig, TrainConfig
 from sharenas.errors import ConfigError, DatasetError
+from sharenas.plugins import import_named
 from sharenas.search.gradient import GradientSearchConfig
 from sharenas.search.gumbel import GumbelConfig
 from sharenas.search.partition_config import PartitionEvalConfig, StudyConfig
@@ -121,6 +122,8 @@ class Config(BaseModel):
     def _dataset_config(cls, value: Any) -> Any:
         """Python API convenience: a plain dict is validated by its dataset's config class."""
         if isinstance(value, dict) and not isinstance(value, DatasetConfig):
+            if value.get("module"):
+                import_named(str(value["module"]), "data.module")
             try:
                 dataset = get_dataset_class(str(value.get("name")))
             except DatasetError as exc:
@@ -139,6 +142,8 @@ def build_config(raw: Any, source: str = "config") -> Config:
             f"{source}: data.name is missing; name the task set, e.g. "
             f"'data: {{name: multimnist}}'. Available: {', '.join(dataset_names())}."
         )
+    if data.get("module"):
+        import_named(str(data["module"]), f"{source}: data.module")
     try:
         dataset = get_dataset_class(str(data["name"]))
     except DatasetError as exc:

@@ -8,7 +8,8 @@ from typing import Any
 
 from sharenas.backbones.base import Backbone
 from sharenas.data.base import InputSpec
-from sharenas.errors import ConfigError
+from sharenas.errors import ConfigError, unknown_name_message
+from sharenas.plugins import BACKBONES, load_entry_points
 
 BackboneFactory = Callable[..., Backbone]
 _REGISTRY: dict[str, BackboneFactory] = {}
@@ -23,12 +24,17 @@ def register_backbone(name: str) -> Callable[[BackboneFactory], BackboneFactory]
 
 
 def backbone_names() -> list[str]:
+    load_entry_points(BACKBONES)
     return sorted(_REGISTRY)
 
 
 def create_backbone(name: str, input_spec: InputSpec, **params: Any) -> Backbone:
     from sharenas.backbones import cnn, encdec, lenet, mlp, resnet  # noqa: F401  (registration)
 
+    if name not in _REGISTRY:
+        load_entry_points(BACKBONES)
+    if name not in _REGISTRY:
+        raise ConfigError(unknown_name_message("backbone", name, backbone_names()))
     return _REGISTRY[name](input_spec, **params)
 
 

@@ -24,6 +24,11 @@ class DatasetConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
+    module: str | None = Field(
+        None,
+        description="A module to import before the dataset is looked up: the one that "
+        "registers your own dataset (e.g. my_package.my_data).",
+    )
     data_dir: Path | None = Field(
         None, description="Folder with files you already have; tried before any download."
     )

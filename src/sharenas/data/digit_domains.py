@@ -111,7 +111,7 @@ class DigitDomains(DatasetBuilder):
             "split": split,
             "mnist": MNIST_SHA256,
             "optdigits": OPTDIGITS_SHA256 if self.config.optdigits else None,
-            **self.config.model_dump(exclude={"name", "data_dir", "limit", "sampling"}),
+            **self.config.model_dump(exclude={"name", "module", "data_dir", "limit", "sampling"}),
         }
 
     def is_cached(self) -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 from sharenas.data.base import TaskSetData
 from sharenas.data.builder import DatasetBuilder, DatasetConfig
 from sharenas.errors import DatasetError, unknown_name_message
+from sharenas.plugins import DATASETS, load_entry_points
 from sharenas.validation import validate_model
 
 _REGISTRY: dict[str, type[DatasetBuilder]] = {}
@@ -24,15 +25,24 @@ def register_dataset(cls: type[DatasetBuilder]) -> type[DatasetBuilder]:
 
 
 def dataset_names() -> list[str]:
+    """Every registered dataset, the installed plugins' included."""
+    load_entry_points(DATASETS)
     return sorted(_REGISTRY)
 
 
 def get_dataset_class(name: str) -> type[DatasetBuilder]:
-    """The builder class registered as ``name``; a clear error with the closest name otherwise."""
+    """The builder class registered as ``name`` (an installed plugin's too); a clear error with
+    the closest name otherwise."""
+    if name not in _REGISTRY:
+        load_entry_points(DATASETS)
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise DatasetError(unknown_name_message("dataset", name, dataset_names())) from None
+        raise DatasetError(
+            unknown_name_message("dataset", name, dataset_names())
+            + " Your own dataset: register it with @sharenas.register_dataset in a module that "
+            "data.module names, or in a package's 'sharenas.datasets' entry point."
+        ) from None
 
 
 def create_dataset(

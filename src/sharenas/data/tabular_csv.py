@@ -13,7 +13,8 @@ Example::
       test_fraction: 0.1
 
 Rows are split by ``split_column`` when given, else by a permutation seeded by ``split_seed``.
-Numeric features: missing values take the training median, then are standardised with the
+Numeric features: missing values take the training median, the columns listed in ``log1p`` are
+read as log(1 + max(x, 0)), then every column is standardised with the
 training mean and standard deviation. Categorical features are encoded by their training
 vocabulary (code 0 = unseen in training). Binary targets map their two values in sorted order to
 0 and 1; classification targets map their sorted values to 0..K−1.
@@ -58,6 +59,11 @@ class TabularCsvConfig(DatasetConfig):
         None, description="Feature columns to treat as categorical (default: non-numeric ones)."
     )
     drop: list[str] = Field(default_factory=list, description="Columns to ignore.")
+    log1p: list[str] = Field(
+        default_factory=list,
+        description="Numeric feature columns read as log(1 + max(x, 0)) before standardising "
+        "(money-like, heavy-tailed columns, as census-income's money columns).",
+    )
     split_column: str | None = Field(None, description="Column with values train/val/test.")
     val_fraction: float = Field(0.1, gt=0, lt=1)
     test_fraction: float = Field(0.1, gt=0, lt=1)
@@ -164,6 +170,7 @@ class TabularCsv(DatasetBuilder):
             "targets": list(self.config.targets),
             "drop": self.config.drop,
             "categorical": self.config.categorical or [],
+            "log1p": self.config.log1p,
         }
         if self.config.split_column is not None:
             named["split_column"] = [self.config.split_column]
@@ -236,17 +243,29 @@ class TabularCsv(DatasetBuilder):
 
     @staticmethod
     def _encode(
-        frame: pd.DataFrame, train: np.ndarray, numeric: list[str], categorical: list[str]
+        frame: pd.DataFrame,
+        train: np.ndarray,
+        numeric: list[str],
+        categorical: list[str],
+        log1p: list[str] = (),  # type: ignore[assignment]
     ) -> tuple[dict[str, torch.Tensor], TableEncoding]:
         """Numeric columns: missing values filled with the training median, standardised with
         the training rows' statistics; categorical ones: codes of the training vocabulary (0:
         unseen). Returns (every row's inputs, the fitted encoding)."""
         medians = frame.iloc[train][numeric].median()
         filled = frame[numeric].fillna(medians).to_numpy(np.float64)
+        logged = [i for i, col in enumerate(numeric) if col in log1p]
+        filled[:, logged] = np.log1p(np.maximum(filled[:, logged], 0.0))
         mean, std = numeric_statistics(filled[train])
         encoding = TableEncoding(
             numeric=[
-                NumericColumn(name=col, mean=float(m), std=float(s), fill=float(medians[col]))
+                NumericColumn(
+                    name=col,
+                    mean=float(m),
+                    std=float(s),
+                    fill=float(medians[col]),
+                    log1p=col in log1p,
+                )
                 for col, m, s in zip(numeric, mean, std, strict=True)
             ],
             categorical=[
@@ -284,7 +303,13 @@ class TabularCsv(DatasetBuilder):
                 classes[column] = int(targets[column].max()) + 1
         rows = self._split_rows(frame)
         numeric, categorical = self._feature_columns(frame)
-        encoded, encoding = self._encode(frame, rows["train"], numeric, categorical)
+        bad = [col for col in c.log1p if col not in numeric]
+        if bad:
+            raise DatasetError(
+                f"{c.path}: data.log1p names {bad}, which are not numeric feature columns; "
+                f"list columns among {numeric}."
+            )
+        encoded, encoding = self._encode(frame, rows["train"], numeric, categorical, c.log1p)
         tasks = self._tasks_from_levels(classes)
         splits = {}
         for split, index in rows.items():

@@ -133,7 +133,7 @@ class FullEvaluator(PartitionEvaluator):
 def teacher_folder(config: Config) -> Path:
     """Where the single-task teachers of ``config`` are cached."""
     key = {
-        "data": config.data.model_dump(mode="json", exclude={"data_dir"}),
+        "data": config.data.model_dump(mode="json", exclude={"data_dir", "module"}),
         "backbone": config.model.backbone.model_dump(mode="json"),
         "tower": list(config.model.tower),
         "tower_norm": config.model.tower_norm,
