@@ -12,6 +12,7 @@ from sharenas.data import (  # noqa: F401  (importing registers the datasets)
 )
 from sharenas.data.base import InputSpec, MultiDomainDataset, MultiTaskDataset, TaskSetData
 from sharenas.data.builder import DatasetBuilder, DatasetConfig
+from sharenas.data.mnist import load_mnist
 from sharenas.data.registry import (
     create_dataset,
     dataset_names,
@@ -31,5 +32,6 @@ __all__ = [
     "dataset_names",
     "get_dataset_class",
     "load_dataset",
+    "load_mnist",
     "register_dataset",
 ]
