@@ -110,12 +110,6 @@ class Trainer:
         if config.threads:  # every run through the loop (training and every search) honours it
             torch.set_num_threads(config.threads)
         self.rank, self.world = init_distributed(self.device)
-        if self.world > 1 and data.shape == "multi-domain":
-            raise ConfigError(
-                f"{data.name} is a multi-domain task set, which trains in one process for now "
-                "(a batch holds one task, so other heads get no gradient, which DDP rejects); "
-                "run it without torchrun."
-            )
         if config.domain_norms and data.shape == "multi-domain":
             add_domain_norms(model, [t.name for t in data.tasks])
         self.model = model.to(self.device)
@@ -149,8 +143,11 @@ class Trainer:
         if self.config.sync_batchnorm:
             synchronize_batch_norms(model)
         ids = [self.device.index] if self.device.type == "cuda" else None
+        # a multi-domain batch holds one task (the same on every rank: the batch order is a
+        # function of seed and epoch), so the other tasks' heads get no gradient in that step
+        unused = self.step.unused_parameters or self.data.shape == "multi-domain"
         return nn.parallel.DistributedDataParallel(
-            model, device_ids=ids, find_unused_parameters=self.step.unused_parameters
+            model, device_ids=ids, find_unused_parameters=unused
         )
 
     # -- helpers a step uses -------------------------------------------------------------------
