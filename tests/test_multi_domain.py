@@ -11,7 +11,6 @@ from sharenas.config import build_config
 from sharenas.data.base import InputSpec, MultiDomainDataset, MultiTaskDataset, TaskSetData
 from sharenas.data.digit_domains import upsample_optdigits
 from sharenas.data.optdigits import parse_csv
-from sharenas.errors import ConfigError
 from sharenas.runs.folder import with_arch
 from sharenas.runs.oneshot import run_oneshot_search
 from sharenas.runs.training import train
@@ -140,16 +139,40 @@ def test_domain_norms_keep_each_domains_statistics_and_affine(tmp_path: Path) ->
         assert record["tasks"][task]["accuracy"] == pytest.approx(accuracy, abs=1e-6)
 
 
-def test_searches_refuse_multi_domain_task_sets(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "search",
+    [
+        {"space": "fusion"},
+        {"space": "routing", "routing": {"experts": 2}, "reinforce": {"warmup_epochs": 0}},
+        {"space": "routing", "strategy": "gumbel", "routing": {"experts": 2}},
+    ],
+    ids=["fusion", "routing-reinforce", "routing-gumbel"],
+)
+@pytest.mark.parametrize("sampling", ["round-robin", "proportional"])
+def test_one_shot_searches_run_on_multi_domain_sets(
+    tmp_path: Path, search: dict, sampling: str
+) -> None:
+    """Fusion and routing searches on a multi-domain set: every weight, architecture and policy
+    step reads one task's rows (the α batch of the weight batch's task; the policy's tasks in
+    turn), and the delivered model is scored on each task's own rows."""
+    from sharenas.runs.oneshot import SUPERNET
+
     config = build_config(
         {
             "data": {"name": "synthetic-mmoe"},
             "model": {"backbone": {"name": "cnn", "channels": [4, 8]}},
-            "train": {"epochs": 1, "batch_size": 8},
+            "train": {"epochs": 2, "batch_size": 8, "threads": 1},
+            "search": search,
         }
     )
-    with pytest.raises(ConfigError, match="multi-domain task set; the fusion search"):
-        run_oneshot_search(config, tmp_path / "s", data=domains_task_set())
+    data = domains_task_set(sampling=sampling)
+    record, _ = run_oneshot_search(config, tmp_path / "s", data=data, progress=False)
+    assert set(record["tasks"]) == {"a", "b"}
+    assert (tmp_path / "s" / "arch.json").exists()
+    history = (tmp_path / "s" / SUPERNET / "history.jsonl").read_text().splitlines()
+    assert len(history) == 2
+    if search["space"] == "routing" and search.get("strategy") != "gumbel":
+        assert json.loads(history[-1])["architecture_steps"] > 0
 
 
 def test_optdigits_parsing_and_upsampling() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict
@@ -183,22 +183,29 @@ class MultiDomainDataset:
     ) -> list[DomainBatch]:
         """The epoch's (task, rows) batches, a function of (seed, epoch) only."""
         per_task = {
-            name: d.batches(batch_size, seed + 7 * i, epoch)
+            name: [(name, b) for b in d.batches(batch_size, seed + 7 * i, epoch)]
             for i, (name, d) in enumerate(self.domains.items())
         }
-        order: list[DomainBatch] = []
+        order = self.interleave(per_task, seed, epoch)
+        return order[:max_batches] if max_batches else order
+
+    def interleave(self, per_task: dict[str, list[Any]], seed: int, epoch: int) -> list[Any]:
+        """Every task's items in one order, as ``sampling`` says: one task after the other
+        (round-robin), or each position's task drawn in proportion to what is left
+        (proportional), a function of (seed, epoch) only."""
+        order: list[Any] = []
         if self.sampling == "round-robin":
             for step in range(max(len(b) for b in per_task.values())):
-                order += [(name, b[step]) for name, b in per_task.items() if step < len(b)]
-        else:
-            names = [name for name, b in per_task.items() for _ in b]
-            generator = torch.Generator().manual_seed(epoch_key(seed, epoch) + 17)
-            taken = dict.fromkeys(per_task, 0)
-            for i in torch.randperm(len(names), generator=generator).tolist():
-                name = names[i]
-                order.append((name, per_task[name][taken[name]]))
-                taken[name] += 1
-        return order[:max_batches] if max_batches else order
+                order += [b[step] for b in per_task.values() if step < len(b)]
+            return order
+        names = [name for name, b in per_task.items() for _ in b]
+        generator = torch.Generator().manual_seed(epoch_key(seed, epoch) + 17)
+        taken = dict.fromkeys(per_task, 0)
+        for i in torch.randperm(len(names), generator=generator).tolist():
+            name = names[i]
+            order.append(per_task[name][taken[name]])
+            taken[name] += 1
+        return order
 
     def batch(self, item: DomainBatch) -> tuple[Inputs, Targets]:
         task, index = item

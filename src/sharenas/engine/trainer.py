@@ -43,7 +43,6 @@ from sharenas.engine.step import PlainStep, StepInfo, TrainingStep
 from sharenas.engine.sync_norm import synchronize_batch_norms
 from sharenas.engine.task_subset import only_tasks
 from sharenas.engine.weighting import create_weighting
-from sharenas.errors import ConfigError
 from sharenas.resources import count_parameters, flops_per_example
 from sharenas.tasks import TaskHandler
 

@@ -23,7 +23,6 @@ from sharenas.data.base import TaskSetData
 from sharenas.engine.checkpoint import save_checkpoint
 from sharenas.engine.evaluate import primary_metrics
 from sharenas.engine.trainer import Trainer
-from sharenas.errors import ConfigError
 from sharenas.resources import count_parameters
 from sharenas.runs.folder import (
     ARCH_FORMAT,
@@ -45,18 +44,11 @@ SUPERNET = "supernet"
 
 
 def search_data(config: Config, out: Path, resume: bool, data: TaskSetData | None) -> TaskSetData:
-    """The task set to search, after refusing a folder in use (without ``resume``) and a
-    multi-domain task set (the architecture steps need every task's target in one batch)."""
+    """The task set to search, after refusing a folder in use (without ``resume``). A
+    multi-domain set is searched one task's batch at a time (its weight, architecture and
+    policy steps each on one task's rows)."""
     refuse_reuse(out, resume, out / SUPERNET / CHECKPOINT)
-    data = load_data(config, data)
-    if data.shape == "multi-domain":
-        assert config.search is not None
-        raise ConfigError(
-            f"{data.name} is a multi-domain task set; the {config.search.space} search reads "
-            "multi-output task sets for now (its architecture steps need every task's target "
-            "in one batch). Train its architectures with `sharenas train`."
-        )
-    return data
+    return load_data(config, data)
 
 
 def arch_file(config: Config, step: SearchStep) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from sharenas.data.base import epoch_key, shuffled_batches
+from sharenas.data.base import MultiDomainDataset, epoch_key, shuffled_batches
 from sharenas.engine.step import StepInfo
 from sharenas.search.base import SearchStep
 from sharenas.spaces.fusion import FusionGenotype, FusionSpace
@@ -135,24 +135,40 @@ class GradientStep(SearchStep):
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"weights": self.weight_opt, "architecture": self.arch_opt}
 
-    def batches(self, epoch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(self, epoch: int) -> list[tuple[Any, Any]]:
         """(weight batch, architecture batch) pairs of the epoch's draws of the two halves."""
         draws = [epoch] if self.settings.weight_steps == "half" else [2 * epoch, 2 * epoch + 1]
         pairs = [pair for draw in draws for pair in self._draw(draw)]
         return pairs[: self.trainer.config.max_batches]
 
-    def _draw(self, draw: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def _draw(self, draw: int) -> list[tuple[Any, Any]]:
         """One draw of the halves (a fixed split without ``mixed_data``): a pass over the weight
         half, each batch paired with an α-half batch (the α half is cycled if shorter)."""
-        t, size = self.trainer, self.trainer.config.batch_size
-        weight_rows, arch_rows = half_split(
-            len(t.data.train), t.seed, draw if self.settings.mixed_data else None
-        )
-        weight = shuffled_batches(weight_rows, size, epoch_key(t.seed, 2 * draw))
-        arch = shuffled_batches(arch_rows, size, epoch_key(t.seed, 2 * draw + 1))
+        train = self.trainer.data.train
+        if isinstance(train, MultiDomainDataset):
+            return self._draw_domains(train, draw)
+        return self._pairs(len(train), draw, self.trainer.seed)
+
+    def _pairs(self, rows: int, draw: int, seed: int) -> list[tuple[Any, Any]]:
+        """(weight batch, α batch) pairs over ``rows`` rows halved as the draw says."""
+        size = self.trainer.config.batch_size
+        weight_rows, arch_rows = half_split(rows, seed, draw if self.settings.mixed_data else None)
+        weight = shuffled_batches(weight_rows, size, epoch_key(seed, 2 * draw))
+        arch = shuffled_batches(arch_rows, size, epoch_key(seed, 2 * draw + 1))
         return [(index, arch[i % len(arch)]) for i, index in enumerate(weight)]
 
-    def step(self, batch: tuple[torch.Tensor, torch.Tensor], info: StepInfo) -> dict[str, float]:
+    def _draw_domains(self, train: MultiDomainDataset, draw: int) -> list[tuple[Any, Any]]:
+        """A multi-domain set: every task's rows halved on their own; each weight batch (one
+        task's rows) paired with an α batch of the same task, the tasks ordered as the set's
+        ``sampling`` orders training batches (round-robin or proportional)."""
+        seed = self.trainer.seed
+        per_task = {
+            task: [((task, w), (task, a)) for w, a in self._pairs(len(domain), draw, seed + 7 * i)]
+            for i, (task, domain) in enumerate(train.domains.items())
+        }
+        return train.interleave(per_task, seed, draw)
+
+    def step(self, batch: tuple[Any, Any], info: StepInfo) -> dict[str, float]:
         t, net = self.trainer, self.supernet
         weight_rows, arch_rows = batch
         config = self.settings

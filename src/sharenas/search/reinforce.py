@@ -17,12 +17,13 @@ uniform`` trains every route equally often (Guo et al., ECCV 2020, single-path o
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sharenas.engine.evaluate import to_device
+from sharenas.engine.task_subset import only_tasks
 from sharenas.search.route_step import RouteStep
 from sharenas.spaces.routing import RoutingGenotype
 
@@ -99,7 +100,7 @@ class ReinforceStep(RouteStep):
         return start + (end - start) * progress
 
     @torch.no_grad()
-    def rewards(self, genotypes: list[RoutingGenotype], rows: torch.Tensor) -> list[float]:
+    def rewards(self, genotypes: list[RoutingGenotype], rows: Any) -> list[float]:
         """Per genotype, the signed mean primary metric on validation ``rows`` minus the cost;
         the routes are evaluated together (:meth:`RoutingNetwork.forward_routes`), with the
         network in eval mode once and each task's primary metric computed directly
@@ -109,7 +110,8 @@ class ReinforceStep(RouteStep):
         net.eval()
         x, y = t.data.val.batch(rows)
         x, y = to_device(x, t.device), to_device(y, t.device)
-        all_predictions = net.forward_routes(x, genotypes)
+        with only_tasks(net, y):  # one task's rows on a multi-domain set: its domain's norms
+            all_predictions = net.forward_routes(x, genotypes)
         net.train(was_training)
         return [
             self._score(predictions, y) - self.settings.flops_penalty * self.cost(genotype)
@@ -119,6 +121,8 @@ class ReinforceStep(RouteStep):
     def _score(self, predictions: dict[str, torch.Tensor], y: dict[str, torch.Tensor]) -> float:
         terms = []
         for h in self.trainer.handlers:
+            if h.name not in y:  # a multi-domain batch scores its own task
+                continue
             value = h.batch_primary(predictions[h.name], y[h.name])
             terms.append(value if h.higher_is_better else -value)
         return sum(terms) / len(terms)

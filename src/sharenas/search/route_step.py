@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from sharenas.data.base import epoch_key
+from sharenas.data.base import MultiDomainDataset, epoch_key
 from sharenas.engine.evaluate import to_device
 from sharenas.engine.step import StepInfo
 from sharenas.search.base import SearchStep
@@ -62,11 +62,18 @@ class RouteStep(SearchStep):
     def derive(self) -> RoutingGenotype:
         return self.genotype(self.policy.most_probable())
 
-    def val_rows(self, generator: torch.Generator) -> torch.Tensor:
+    def val_rows(self, generator: torch.Generator) -> Any:
+        """The validation rows of a policy step; on a multi-domain set one task's rows, the
+        tasks taken in turn (``(task, rows)``, as a training batch of that set)."""
         val = self.trainer.data.val
+        if isinstance(val, MultiDomainDataset):
+            tasks = list(val.domains)
+            task = tasks[self.arch_steps % len(tasks)]
+            rows = torch.randperm(len(val.domains[task]), generator=generator)
+            return task, rows[: self.settings.reward_batch]
         return torch.randperm(len(val), generator=generator)[: self.settings.reward_batch]
 
-    def batch_loss(self, split: str, index: torch.Tensor, info: StepInfo) -> torch.Tensor:
+    def batch_loss(self, split: str, index: Any, info: StepInfo) -> torch.Tensor:
         """The weighted loss of the supernet on ``index`` of ``split``, in this process alone."""
         t = self.trainer
         x, y = getattr(t.data, split).batch(index)
