@@ -135,21 +135,21 @@ class ReinforceStep(RouteStep):
         drawn = [self.policy.sample(generator) for _ in range(self.settings.samples)]
         rewards = self.rewards([self.genotype(indices) for indices in drawn], rows)
         mean_reward = sum(rewards) / len(rewards)
-        if self.baseline is None:
-            self.baseline = mean_reward
+        task = rows[0] if isinstance(rows, tuple) else ""  # the task scored on a multi-domain set
+        moving = self.baseline.setdefault(task, mean_reward)
         if self.settings.baseline == "leave-one-out":
             others = len(rewards) - 1
             baselines = [(sum(rewards) - r) / others for r in rewards]
         else:
-            baselines = [self.baseline] * len(rewards)
+            baselines = [moving] * len(rewards)
         loss = torch.zeros((), device=self.trainer.device)
         for indices, reward, base in zip(drawn, rewards, baselines, strict=True):
             loss = loss - (reward - base) * self.policy.log_prob(indices) / len(rewards)
         decay = self.settings.baseline_decay
-        self.baseline = decay * self.baseline + (1 - decay) * mean_reward
+        self.baseline[task] = decay * moving + (1 - decay) * mean_reward
         entropy = self.policy.entropy()
         loss = loss - self.entropy_weight(step) * entropy
         self.arch_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.arch_opt.step()
-        return {"reward": mean_reward, "baseline": float(self.baseline)}
+        return {"reward": mean_reward, "baseline": self.baseline[task]}

@@ -40,7 +40,9 @@ class RouteStep(SearchStep):
         self.arch_opt = torch.optim.Adam(self.policy.parameters(), lr=self.settings.policy_lr)
         example = to_device(trainer.data.val.example(2), trainer.device)
         self.layer_flops = self.space.layer_flops(self.supernet, example)
-        self.baseline: float | None = None
+        # REINFORCE's moving-average reward per scored task ("": every task at once); a
+        # multi-domain set scores one task per policy step, and tasks' rewards differ in scale
+        self.baseline: dict[str, float] = {}
         self.generator = torch.Generator()
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -124,7 +126,12 @@ class RouteStep(SearchStep):
         """The policy as the checkpoint's epoch left it, and the supernet on the route that
         epoch ended with (a search resumed after its last epoch evaluates that route)."""
         self.policy.load_state_dict(state["policy"])
-        self.baseline = state["baseline"]
+        baseline = state["baseline"]  # a float in checkpoints written before per-task baselines
+        self.baseline = (
+            baseline
+            if isinstance(baseline, dict)
+            else ({} if baseline is None else {"": float(baseline)})
+        )
         self.supernet.genotype, self.supernet.relaxation = self.derive(), None
 
     def arch_details(self) -> dict[str, Any]:
