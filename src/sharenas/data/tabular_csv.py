@@ -253,9 +253,10 @@ class TabularCsv(DatasetBuilder):
         the training rows' statistics; categorical ones: codes of the training vocabulary (0:
         unseen). Returns (every row's inputs, the fitted encoding)."""
         medians = frame.iloc[train][numeric].median()
-        filled = frame[numeric].fillna(medians).to_numpy(np.float64)
+        filled = frame[numeric].fillna(medians).to_numpy(np.float64, copy=True)
         logged = [i for i, col in enumerate(numeric) if col in log1p]
-        filled[:, logged] = np.log1p(np.maximum(filled[:, logged], 0.0))
+        if logged:
+            filled[:, logged] = np.log1p(np.maximum(filled[:, logged], 0.0))
         mean, std = numeric_statistics(filled[train])
         encoding = TableEncoding(
             numeric=[
