@@ -22,19 +22,6 @@ def input_names(spec: InputSpec) -> list[str]:
     return names + (["categorical"] if spec.categorical_cardinalities else [])
 
 
-def example_inputs(spec: InputSpec, rows: int = 2) -> tuple[torch.Tensor, ...]:
-    """Zero inputs of ``rows`` rows, in :func:`input_names` order (shapes and dtypes for
-    tracing)."""
-    if spec.kind == "image":
-        assert spec.channels and spec.height and spec.width
-        return (torch.zeros(rows, spec.channels, spec.height, spec.width),)
-    tensors = {
-        "numeric": torch.zeros(rows, spec.num_numeric),
-        "categorical": torch.zeros(rows, len(spec.categorical_cardinalities), dtype=torch.long),
-    }
-    return tuple(tensors[name] for name in input_names(spec))
-
-
 def as_tuple(spec: InputSpec, inputs: Inputs) -> tuple[torch.Tensor, ...]:
     """The network's inputs (a tensor or a table's dict) in :func:`input_names` order."""
     if isinstance(inputs, torch.Tensor):

@@ -51,8 +51,9 @@ class Predictions:
         columns: dict[str, Any] = {}
         if self.names is not None:
             columns["input"] = self.names
+        dense = self.dense_tasks()
         for task, arrays in self.tasks.items():
-            if task in self.dense_tasks():
+            if task in dense:
                 continue
             if "probabilities" in arrays:
                 count = arrays["probabilities"].shape[1]
