@@ -69,6 +69,14 @@ class SearchConfig(BaseModel):
     partition: PartitionSpaceConfig = Field(default_factory=PartitionSpaceConfig)
     evaluation: PartitionEvalConfig = Field(default_factory=PartitionEvalConfig)
     study: StudyConfig = Field(default_factory=StudyConfig)
+    max_flops: float | None = Field(
+        None,
+        gt=0,
+        description="FLOPs per example the delivered model may use (a hard budget): fusion "
+        "drops its weakest edges to fit, routing penalises routes over it and delivers the most "
+        "probable one within it, partition prunes partitions over it; random architectures "
+        "are drawn among those within it.",
+    )
     derive: Literal["none", "finetune", "retrain"] | None = Field(
         None,
         description="After the search: keep the inherited weights (none), fine-tune them, or "

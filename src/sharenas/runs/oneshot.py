@@ -36,8 +36,9 @@ from sharenas.runs.folder import (
 )
 from sharenas.runs.training import load_data, metrics_record, start_heads, task_handlers, train
 from sharenas.search.base import SearchStep
+from sharenas.search.budget import check_reachable
 from sharenas.search.registry import create_step
-from sharenas.spaces.base import Space
+from sharenas.spaces.base import Genotype, Space
 from sharenas.spaces.registry import create_space
 
 SUPERNET = "supernet"
@@ -51,7 +52,7 @@ def search_data(config: Config, out: Path, resume: bool, data: TaskSetData | Non
     return load_data(config, data)
 
 
-def arch_file(config: Config, step: SearchStep) -> dict[str, Any]:
+def arch_file(config: Config, step: SearchStep, genotype: Genotype) -> dict[str, Any]:
     """The searched architecture's arch.json: genotype, space settings, what the search saw."""
     assert config.search is not None
     name = config.search.space
@@ -61,7 +62,7 @@ def arch_file(config: Config, step: SearchStep) -> dict[str, Any]:
         "space": name,
         "strategy": config.search.strategy,
         "space_config": getattr(config.search, name).model_dump(mode="json"),
-        **step.derive().to_dict(),
+        **genotype.to_dict(),
         **step.arch_details(),
     }
 
@@ -122,6 +123,8 @@ def _search(
     space_settings = getattr(settings, settings.space)
     space = create_space(settings.space, handlers, data.input_spec, config.model, space_settings)
     step = create_step(settings.strategy, space, getattr(settings, settings.strategy))
+    step.max_flops = settings.max_flops
+    check_reachable(space, settings.max_flops, data.val.example(2))
     write_run_files(out / SUPERNET, config, data)
     trainer = Trainer(
         start_heads(space.supernet(), config, handlers, data),
@@ -182,10 +185,10 @@ def run_oneshot_search(
     data = search_data(config, out, resume, data)
     trainer, step, space, epochs = _search(config, out, data, resume, callbacks, progress)
     search_seconds = time.perf_counter() - began
-    genotype = step.derive()
+    genotype = step.delivered()
     derived = space.inherit(trainer.model, genotype).to(trainer.device)
     scores = _scores(trainer, derived)
-    searched = with_arch(config, settings.space, arch_file(config, step))
+    searched = with_arch(config, settings.space, arch_file(config, step, genotype))
     delivered, extra = derive(searched, derived, out, data)
     tasks = extra["tasks"] if extra else scores["inherited_tasks"]
     record = {

@@ -373,6 +373,22 @@ def check_storage(config: Config) -> None:
         open_storage(config.search.study.storage, config.search.study.heartbeat)
 
 
+def with_max_flops(config: Config, data: TaskSetData, space: PartitionSpace) -> Config:
+    """``search.max_flops`` (FLOPs per example) as the study's budget, a fraction of
+    share-all's FLOPs (the stricter of the two when both are set)."""
+    assert config.search is not None
+    if config.search.max_flops is None:
+        return config
+    share_all = _flops_of(space, data, space.reference_vectors()["share-all"])
+    fraction = config.search.max_flops / share_all
+    given = config.search.study.flops_budget
+    study = config.search.study.model_copy(
+        update={"flops_budget": fraction if given is None else min(given, fraction)}
+    )
+    search = config.search.model_copy(update={"study": study})
+    return config.model_copy(update={"search": search})
+
+
 def check_budget(config: Config, data: TaskSetData, space: PartitionSpace) -> None:
     """A clear error when no partition can meet the FLOPs budget."""
     assert config.search is not None
@@ -406,6 +422,7 @@ def run_partition_search(
         )
     data = data if data is not None else create_dataset(config.data).load()
     space = _space(config, data)
+    config = with_max_flops(config, data, space)
     check_budget(config, data, space)
     out.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(out / "config.yaml", dump_config(config).encode())

@@ -20,6 +20,7 @@ from sharenas.config import Config
 from sharenas.data.base import TaskSetData
 from sharenas.runs.folder import ARCH_FORMAT, CHECKPOINT, METRICS, with_arch
 from sharenas.runs.training import task_handlers, train
+from sharenas.search.budget import sample_within
 from sharenas.spaces.base import Genotype
 from sharenas.spaces.registry import create_space
 
@@ -27,8 +28,9 @@ RANDOM = "random"
 
 
 def random_genotypes(config: Config, data: TaskSetData) -> list[Genotype]:
-    """``search.random_architectures`` points of the searched space, drawn uniformly with a
-    generator seeded by the config's seed (the same draws every time)."""
+    """``search.random_architectures`` points of the searched space, drawn uniformly (among
+    those within ``search.max_flops``) with a generator seeded by the config's seed (the same
+    draws every time)."""
     settings = config.search
     assert settings is not None
     space = create_space(
@@ -39,7 +41,11 @@ def random_genotypes(config: Config, data: TaskSetData) -> list[Genotype]:
         getattr(settings, settings.space),
     )
     generator = torch.Generator().manual_seed(10_007 * config.seed + 1)
-    return [space.sample(generator) for _ in range(settings.random_architectures)]
+    example = data.val.example(2)
+    return [
+        sample_within(space, generator, settings.max_flops, example)
+        for _ in range(settings.random_architectures)
+    ]
 
 
 def random_arch_record(config: Config, genotype: Genotype) -> dict[str, Any]:

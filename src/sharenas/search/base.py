@@ -9,6 +9,8 @@ from typing import Any
 from torch import nn
 
 from sharenas.engine.step import TrainingStep
+from sharenas.errors import ConfigError
+from sharenas.search.budget import genotype_flops
 from sharenas.spaces.base import Genotype, Space
 
 
@@ -19,9 +21,11 @@ class SearchStep(TrainingStep):
 
     keep_best = False
     label = "search"
+    max_flops: float | None = None  # search.max_flops: what the delivered model may cost
 
     def __init__(self, space: Space, settings: Any) -> None:
         self.space, self.settings = space, settings
+        self._flops: dict[str, float] = {}
 
     @property
     def supernet(self) -> nn.Module:
@@ -30,6 +34,34 @@ class SearchStep(TrainingStep):
     @abstractmethod
     def derive(self) -> Genotype:
         """The architecture found so far."""
+
+    def alternatives(self) -> list[Genotype]:
+        """What the search would deliver instead of :meth:`derive`'s architecture, best first,
+        when that one is over ``max_flops`` (default: nothing)."""
+        return []
+
+    def flops(self, genotype: Genotype) -> float:
+        """FLOPs per example of ``genotype``'s network (built once per genotype)."""
+        key = genotype.to_json()
+        if key not in self._flops:
+            example = self.trainer.data.val.example(2)
+            self._flops[key] = genotype_flops(self.space, genotype, example)
+        return self._flops[key]
+
+    def delivered(self) -> Genotype:
+        """The architecture to deliver: :meth:`derive`'s, or with ``max_flops`` the first of
+        it and its :meth:`alternatives` within the budget."""
+        found = self.derive()
+        if self.max_flops is None:
+            return found
+        for genotype in [found, *self.alternatives()]:
+            if self.flops(genotype) <= self.max_flops:
+                return genotype
+        raise ConfigError(
+            f"search.max_flops={self.max_flops:.4g}: no architecture the {self.space.name} "
+            f"search considered fits it (the found one costs {self.flops(found):.4g} FLOPs per "
+            "example); raise the budget or search another space."
+        )
 
     @abstractmethod
     def arch_details(self) -> dict[str, Any]:

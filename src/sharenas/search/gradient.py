@@ -21,7 +21,8 @@ of the search takes as many weight steps as a training epoch: two draws of the h
   annealed as τ₀ (1 − t/T)²; the fusion layers learn ``fusion_lr_multiplier`` times faster than
   the backbones.
 
-Derivation keeps the edges with σ(α) > 0.5.
+Derivation keeps the edges with σ(α) > 0.5; under a FLOPs budget (``search.max_flops``) the
+weakest kept edges are dropped, one at a time, until the network fits.
 """
 
 from __future__ import annotations
@@ -215,8 +216,15 @@ class GradientStep(SearchStep):
         self.supernet.gate_mode = "deterministic"
         return self.space.derive(self.supernet)
 
+    def alternatives(self) -> list[FusionGenotype]:
+        """The derived edges less the weakest one, two, … all of them (cheaper networks)."""
+        probabilities = self.supernet.probabilities().detach().tolist()
+        probability = dict(zip(self.supernet.edges, probabilities, strict=True))
+        kept = sorted(self.derive().edges, key=lambda e: probability[e], reverse=True)
+        return [FusionGenotype(tuple(sorted(kept[:n]))) for n in range(len(kept) - 1, -1, -1)]
+
     def arch_details(self) -> dict[str, Any]:
-        kept = set(self.derive().edges)
+        kept = set(self.delivered().edges)
         probabilities = self.supernet.probabilities().detach().cpu().tolist()
         return {
             "stages": {name: len(specs) for name, specs in self.space.stage_specs.items()},

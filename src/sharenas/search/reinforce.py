@@ -3,7 +3,9 @@
 Each weight step trains the supernet along a route g ~ π sampled for that batch. Every
 ``arch_every`` weight steps a route g ~ π is scored on a validation batch with the shared weights:
 R(g) = mean over tasks of the signed primary metric (higher is better; lower-is-better metrics
-negated) − ``flops_penalty`` · cost(g), cost in units of one hard-sharing chain. The policy then
+negated) − ``flops_penalty`` · cost(g), cost in units of one hard-sharing chain (under a FLOPs
+budget, ``search.max_flops``, also − 10 per chain beyond it: :mod:`sharenas.search.budget`). The
+policy then
 descends −(R − b) ∇ log π(g) − β ∇ H(π), with the moving-average baseline
 b ← decay · b + (1 − decay) · R and the entropy bonus β. With ``samples`` = S > 1 routes scored on
 the same rows per step, ``baseline: leave-one-out`` uses the mean reward of the other S − 1
@@ -24,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sharenas.engine.evaluate import to_device
 from sharenas.engine.task_subset import only_tasks
+from sharenas.search.budget import over_budget
 from sharenas.search.route_step import RouteStep
 from sharenas.spaces.routing import RoutingGenotype
 
@@ -114,7 +117,9 @@ class ReinforceStep(RouteStep):
             all_predictions = net.forward_routes(x, genotypes)
         net.train(was_training)
         return [
-            self._score(predictions, y) - self.settings.flops_penalty * self.cost(genotype)
+            self._score(predictions, y)
+            - self.settings.flops_penalty * self.cost(genotype)
+            - over_budget(self.cost(genotype), self.max_cost)
             for genotype, predictions in zip(genotypes, all_predictions, strict=True)
         ]
 
@@ -126,9 +131,6 @@ class ReinforceStep(RouteStep):
             value = h.batch_primary(predictions[h.name], y[h.name])
             terms.append(value if h.higher_is_better else -value)
         return sum(terms) / len(terms)
-
-    def cost(self, genotype: RoutingGenotype) -> float:
-        return self.space.relative_cost(genotype, self.layer_flops)
 
     def architecture_step(self, step: int, generator: torch.Generator) -> dict[str, float]:
         rows = self.val_rows(generator)

@@ -40,6 +40,7 @@ class RouteStep(SearchStep):
         self.arch_opt = torch.optim.Adam(self.policy.parameters(), lr=self.settings.policy_lr)
         example = to_device(trainer.data.val.example(2), trainer.device)
         self.layer_flops = self.space.layer_flops(self.supernet, example)
+        self.max_cost = self._max_cost()
         # REINFORCE's moving-average reward per scored task ("": every task at once); a
         # multi-domain set scores one task per policy step, and tasks' rewards differ in scale
         self.baseline: dict[str, float] = {}
@@ -63,6 +64,39 @@ class RouteStep(SearchStep):
 
     def derive(self) -> RoutingGenotype:
         return self.genotype(self.policy.most_probable())
+
+    ALTERNATIVES = 256  # routes drawn from the policy when the most probable is over budget
+
+    def alternatives(self) -> list[RoutingGenotype]:
+        """Routes drawn from the policy (a fixed generator), the most probable first."""
+        generator = torch.Generator().manual_seed(self.trainer.seed + 7_919)
+        drawn = {tuple(self.policy.sample(generator)) for _ in range(self.ALTERNATIVES)}
+        with torch.no_grad():
+            ranked = sorted(drawn, key=lambda d: (-float(self.policy.log_prob(d)), d))
+        return [self.genotype(list(indices)) for indices in ranked]
+
+    def flops(self, genotype: RoutingGenotype) -> float:  # type: ignore[override]
+        """FLOPs per example: the fixed part (stem, heads) plus the sub-networks the route
+        uses, linear in its relative cost (one network built to find the fixed part)."""
+        if not hasattr(self, "_fixed"):
+            probe = self.derive()
+            self._fixed = super().flops(probe) - self._chain * self.cost(probe)
+        return self._fixed + self._chain * self.cost(genotype)
+
+    @property
+    def _chain(self) -> float:
+        return float(sum(self.layer_flops))
+
+    def cost(self, genotype: RoutingGenotype) -> float:
+        """FLOPs of the sub-networks ``genotype`` uses, in hard-sharing chains."""
+        return self.space.relative_cost(genotype, self.layer_flops)
+
+    def _max_cost(self) -> float | None:
+        """``max_flops`` in hard-sharing chains (the unit of the reward's cost)."""
+        if self.max_flops is None:
+            return None
+        probe = self.derive()
+        return self.cost(probe) + (self.max_flops - self.flops(probe)) / self._chain
 
     def val_rows(self, generator: torch.Generator) -> Any:
         """The validation rows of a policy step; on a multi-domain set one task's rows, the
@@ -101,7 +135,7 @@ class RouteStep(SearchStep):
         return values
 
     def end_epoch(self, epoch: int) -> dict[str, Any]:
-        best = self.derive()
+        best = self.delivered()
         self.supernet.genotype, self.supernet.relaxation = best, None
         return {
             "architecture_steps": self.arch_steps,
@@ -132,7 +166,7 @@ class RouteStep(SearchStep):
             if isinstance(baseline, dict)
             else ({} if baseline is None else {"": float(baseline)})
         )
-        self.supernet.genotype, self.supernet.relaxation = self.derive(), None
+        self.supernet.genotype, self.supernet.relaxation = self.delivered(), None
 
     def arch_details(self) -> dict[str, Any]:
         return {

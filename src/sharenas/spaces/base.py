@@ -47,6 +47,11 @@ class Space(ABC):
         """A point drawn uniformly from the space (the random-architecture baseline: Li &
         Talwalkar 2019; Sciuto et al. 2019)."""
 
+    def cheapest(self) -> Genotype | None:
+        """The point with the fewest FLOPs, when the space knows it (a FLOPs budget is checked
+        against it before a search starts)."""
+        return None
+
 
 def space_config(model: type[M], genotype: dict[str, Any]) -> M:
     """The ``space_config`` of an arch.json, validated; a clear error when it is not one."""

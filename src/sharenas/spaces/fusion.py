@@ -414,6 +414,9 @@ class FusionSpace(Space):
         """No edge: every task on its own."""
         return FusionGenotype(())
 
+    def cheapest(self) -> FusionGenotype:
+        return self.single_task()
+
     def all_same_stage(self) -> FusionGenotype:
         """Every same-stage edge (NDDR-style: all tasks' stage-i features fused at stage i)."""
         return FusionGenotype(
