@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sharenas.config import Config, load_config
 from sharenas.runs import folder, result, session, training
+
+if TYPE_CHECKING:
+    from sharenas.runs.auto import AutoResult
 
 
 def _config(config: Config | str | Path, overrides: list[str] | None) -> Config:
@@ -68,6 +72,32 @@ def search(
         smoke=smoke,
         baselines=baselines,
         progress=progress,
+    )
+
+
+def auto(
+    config: Config | str | Path,
+    out: str | Path,
+    budget: str | float,
+    *,
+    overrides: list[str] | None = None,
+    hours: float | None = None,
+    eta: int = 3,
+    seeds: list[int] | None = None,
+    progress: bool = True,
+) -> AutoResult:
+    """For ``config``'s task set and a FLOPs budget (FLOPs per example, or a baseline's name
+    such as ``"hard-sharing"``): the baselines, random architectures and fusion, routing and
+    partition searches within it, one cross-space front and the recommended model
+    (``result.recommended``, a run folder in ``out/recommended``). Rerun to resume.
+
+    >>> answer = sharenas.auto("configs/census-income.yaml", "runs/auto", "hard-sharing")
+    """
+    from sharenas.runs.auto import auto as run_auto
+
+    resolved = _config(config, overrides)
+    return run_auto(
+        resolved, Path(out), str(budget), hours=hours, eta=eta, seeds=seeds, progress=progress
     )
 
 

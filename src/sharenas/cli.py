@@ -366,6 +366,45 @@ def search_command(
         output.say(f"delivered model (a run folder): {found.run.folder}", format_)
 
 
+@app.command("auto")
+def auto_command(
+    config: Annotated[Path, typer.Argument(help="A YAML config file (the task set and budget).")],
+    budget: Annotated[
+        str,
+        typer.Option(
+            "--budget",
+            help="FLOPs per example the model may use (2.5e7, 25M, 1.2G) or a baseline's "
+            "name (hard-sharing, single-task, …) to take its FLOPs.",
+        ),
+    ],
+    time_: Annotated[
+        float | None,
+        typer.Option("--time", min=0, help="Hours: the full-budget searches that fit in them."),
+    ] = None,
+    eta: Annotated[
+        int, typer.Option("--eta", min=2, help="Successive halving: keep the best 1/η spaces.")
+    ] = 3,
+    set_: SetOption = None,
+    out: Annotated[Path | None, typer.Option("--out", help="The auto folder.")] = None,
+    seed: SeedOption = None,
+    seeds: SeedsOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """How should my tasks share within this budget? Runs the baselines, random architectures
+    and every search space that applies, each within the FLOPs budget, and recommends one
+    model (a run folder). Rerun the same command to resume."""
+    from sharenas.runs.auto import auto
+
+    _quiet(quiet)
+    seed_list = _seed_list(seeds, seed)  # the choice is made on the first seed
+    loaded = load_config(config, _overrides(set_, seed_list[0] if seed_list else seed))
+    folder = out or Path("runs") / f"auto-{loaded.data.name}"
+    found = auto(loaded, folder, budget, hours=time_, eta=eta, seeds=seed_list, progress=not quiet)
+    console.print(found.files["report"].read_text(), markup=False, highlight=False)
+    for name, path in found.files.items():
+        output.say(f"{name}: {path}", "table")
+
+
 @app.command("evaluate")
 def evaluate_command(
     run: Annotated[Path, typer.Argument(help="A run folder (or a search's search/ folder).")],

@@ -101,10 +101,11 @@ def search(
     baselines: bool = True,
     progress: bool = True,
     callbacks: list[Any] | None = None,
+    data: TaskSetData | None = None,
 ) -> SearchResult:
     """Run ``config``'s search, deliver its model, and compare it with ``search.baselines``
     trained with the same budget (partition: its front against share-all, independent and
-    single-task)."""
+    single-task); ``data``: the task set, already loaded."""
     if smoke:
         config = smoke_config(config)
     config = with_search(config)
@@ -119,7 +120,7 @@ def search(
     if space == "partition":
         check_storage(config)
     with folder_lock(folder):
-        data = load_data(config, None)
+        data = load_data(config, data)
         if space == "partition":
             return partition_session(config, folder, data, resume)
         return _oneshot_session(config, folder, data, resume, baselines, progress, callbacks)

@@ -1,0 +1,197 @@
+"""The answer of ``sharenas auto``: every evaluated model on one cross-space front (test Δ_MTL
+against FLOPs per example, the budget drawn), a table sorted by validation Δ_MTL, why the
+recommended model was chosen, the total cost in baseline trainings and, with ``--seeds``, the
+recommended model's paired 95 % intervals against the best baseline and random architecture."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sharenas.cache import write_bytes_atomic
+from sharenas.config import Config
+from sharenas.report.figure import save_figure
+from sharenas.report.runs import markdown
+from sharenas.runs.auto_plan import AutoPlan
+from sharenas.runs.auto_scores import Candidate
+
+MARKERS = {"baseline": ("s", "#4c72b0"), "random": ("x", "#8c8c8c"), "search": ("o", "#dd8452")}
+
+
+def front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The points no other has both fewer FLOPs and a higher Δ_MTL than, by FLOPs."""
+    best, kept = float("-inf"), []
+    for flops, delta in sorted(points, key=lambda p: (p[0], -p[1])):
+        if delta > best:
+            kept.append((flops, delta))
+            best = delta
+    return kept
+
+
+def front_figure(candidates: list[Candidate], chosen: Candidate, budget: float, path: Path) -> Path:
+    """Test Δ_MTL against MFLOPs per example of every model, the front and the budget."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    for kind, (marker, colour) in MARKERS.items():
+        group = [c for c in candidates if c.kind == kind]
+        if not group:
+            continue
+        xs, ys = [c.flops / 1e6 for c in group], [c.test_delta for c in group]
+        if marker == "x":
+            ax.scatter(xs, ys, marker=marker, color=colour, label=kind)
+            continue
+        faces = ["none" if c.rung == 0 else colour for c in group]  # hollow: a short rung
+        ax.scatter(xs, ys, marker=marker, facecolors=faces, edgecolors=colour, label=kind)
+    line = front([(c.flops / 1e6, c.test_delta) for c in candidates])
+    ax.step(*zip(*line, strict=True), where="post", color="#55a868", lw=1, label="front (test)")
+    ax.axvline(budget / 1e6, color="#c44e52", ls="--", lw=1, label="budget")
+    ax.scatter(
+        [chosen.flops / 1e6],
+        [chosen.test_delta],
+        s=220,
+        facecolors="none",
+        edgecolors="black",
+        lw=1.5,
+        label="recommended",
+    )
+    ax.set_xscale("log")
+    ax.set_xlabel("MFLOPs per example (log)")
+    ax.set_ylabel("test Δ_MTL % against single-task (higher is better)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    try:
+        return save_figure(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def _rows(candidates: list[Candidate], budget: float) -> tuple[list[str], list[list[str]]]:
+    tasks = list(candidates[0].metrics["primary"])
+    columns = ["model", "kind", "MFLOPs", "within budget", "val Δ_MTL %", "test Δ_MTL %"]
+    columns += [f"{t} (test)" for t in tasks]
+    ranked = sorted(candidates, key=lambda c: -c.val_delta)
+    rows = [
+        [
+            c.name,
+            c.kind,
+            f"{c.flops / 1e6:.3g}",
+            "yes" if c.within(budget) else "no",
+            f"{c.val_delta:+.2f}",
+            f"{c.test_delta:+.2f}",
+            *(f"{c.metrics['primary'][t]:.4g}" for t in tasks),
+        ]
+        for c in ranked
+    ]
+    return columns, rows
+
+
+def _why(candidates: list[Candidate], chosen: Candidate, plan: AutoPlan) -> list[str]:
+    eligible = [c for c in candidates if c.full_budget and c.within(plan.budget)]
+    ranked = sorted(eligible, key=lambda c: -c.val_delta)
+    runner = ranked[1] if len(ranked) > 1 else None
+    lines = [
+        f"**Recommended: {chosen.name}** ({chosen.flops / 1e6:.3g} MFLOPs per example). It has "
+        f"the best validation Δ_MTL ({chosen.val_delta:+.2f} %) of the {len(eligible)} models "
+        f"trained with the full budget within {plan.budget / 1e6:.3g} MFLOPs ({plan.budget_from})"
+        + (f"; next: {runner.name} ({runner.val_delta:+.2f} %)." if runner else ".")
+        + f" On test its Δ_MTL is {chosen.test_delta:+.2f} %."
+    ]
+    best_space = {}
+    for c in eligible:
+        if c.kind == "search" and c.val_delta > best_space.get(c.space, (None, -1e9))[1]:
+            best_space[c.space] = (c, c.val_delta)
+    if best_space:
+        lines.append(
+            "Best of each searched space (full budget): "
+            + "; ".join(f"{s}: {c.test_delta:+.2f} % test" for s, (c, _) in best_space.items())
+            + "."
+        )
+    return lines
+
+
+def _cost(state: dict[str, Any]) -> str:
+    units = state.get("units", {})
+    total = sum(u.get("seconds", 0.0) for u in units.values())
+    one = units.get("baseline hard-sharing", units.get("baseline single-task", {}))
+    unit = one.get("seconds") or 1.0
+    name = "hard-sharing" if "baseline hard-sharing" in units else "single-task"
+    return (
+        f"Total cost: {total:.4g} s of training and search, {total / unit:.1f} × one {name} "
+        f"training ({unit:.3g} s, the same data and epochs) on this machine."
+    )
+
+
+def _halving(state: dict[str, Any], plan: AutoPlan) -> list[str]:
+    lines = [
+        f"Searched spaces: {', '.join(plan.spaces) or 'none'}; successive halving kept "
+        f"{', '.join(state.get('survivors', [])) or 'none'} for the full budget "
+        f"({state.get('survivors_why', '')})."
+    ]
+    lines += [f"Left out: {name}: {why}" for name, why in plan.left_out.items()]
+    lines += [
+        f"Left out: {name}: {unit['problem']}"
+        for name, unit in state.get("units", {}).items()
+        if unit.get("problem")
+    ]
+    return lines
+
+
+def _seed_lines(paired: dict[str, Any] | None) -> list[str]:
+    if paired is None:
+        return []
+    seeds = ", ".join(map(str, paired["seeds"]))
+    lines = [
+        f"## Over seeds {seeds}",
+        "The choice was made once; each role's architecture was then trained from scratch on "
+        "the other seeds (test Δ_MTL %, paired 95 % t intervals of recommended − other):",
+    ]
+    rows = []
+    for role, name in paired["models"].items():
+        values = [paired["deltas"][role][s] for s in paired["seeds"]]
+        diff = paired["paired"].get(role)
+        rows.append(
+            [
+                role,
+                name,
+                " / ".join(f"{v:+.2f}" for v in values),
+                diff.text(2) if diff else "–",
+                diff.verdict() if diff else "–",
+            ]
+        )
+    lines.append(markdown(["role", "model", "per seed", "difference", "verdict"], rows).rstrip())
+    return lines
+
+
+def write_auto_report(
+    out: Path,
+    config: Config,
+    plan: AutoPlan,
+    state: dict[str, Any],
+    candidates: list[Candidate],
+    chosen: Candidate,
+    paired: dict[str, Any] | None,
+) -> dict[str, Path]:
+    """``report.md`` and ``front.png``/``.svg`` in ``out``."""
+    figure = front_figure(candidates, chosen, plan.budget, out / "front.png")
+    table = markdown(*_rows(candidates, plan.budget)).rstrip()
+    parts = [
+        f"# {config.data.name}: sharenas auto within {plan.budget / 1e6:.3g} MFLOPs per example",
+        *_why(candidates, chosen, plan),
+        _cost(state),
+        *_halving(state, plan),
+        "## Every evaluated model (sorted by validation Δ_MTL)",
+        "A search's rung 0 had ⌈epochs/η⌉ epochs; every other model the full budget. Random "
+        "architectures are drawn within the budget from each searched space.",
+        table,
+        "![test Δ_MTL against FLOPs of every model](front.png)",
+        *_seed_lines(paired),
+        "The recommended model is a run folder: `recommended/` (load, predict, export it).",
+    ]
+    report = out / "report.md"
+    write_bytes_atomic(report, ("\n\n".join(parts) + "\n").encode())
+    return {"report": report, "front": figure}

@@ -1,0 +1,250 @@
+"""``sharenas auto``: one task set, one FLOPs budget, every space that applies, one answer.
+
+The hand-designed baselines within the budget, the random architectures of every space within it
+and the fusion, routing and partition searches (each held to the budget by ``search.max_flops``)
+are run on the same data with the same seed. The searches share the time by successive halving
+(Jamieson & Talwalkar, AISTATS 2016) with two rungs: every space is searched with ⌈epochs/η⌉
+epochs, and only the best ⌈n/η⌉ on validation Δ_MTL are searched again with the full budget (with
+``hours``, only as many as the time left is estimated to allow). The recommended model is the one
+with the best validation Δ_MTL among the full-budget models within the budget; it is copied as a
+run folder into ``<out>/recommended``. Every finished unit is recorded in ``auto.json``
+(atomically), so a killed run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sharenas.cache import write_json_atomic
+from sharenas.config import Config
+from sharenas.data.base import TaskSetData
+from sharenas.errors import ConfigError, SharenasError
+from sharenas.runs.auto_plan import AutoPlan, plan_auto, space_config
+from sharenas.runs.auto_scores import Candidate, recommend, validation_scores
+from sharenas.runs.folder import CHECKPOINT, with_arch
+from sharenas.runs.lock import folder_lock
+from sharenas.runs.random_archs import train_random
+from sharenas.runs.training import load_data, train
+
+log = logging.getLogger(__name__)
+STATE = "auto.json"
+RECOMMENDED = "recommended"
+
+
+@dataclass
+class AutoResult:
+    """What ``auto`` gives back: every evaluated model, the recommended one, the report."""
+
+    folder: Path
+    plan: AutoPlan
+    candidates: list[Candidate]
+    recommended: Candidate
+    files: dict[str, Path]
+    state: dict[str, Any]
+
+
+class AutoState:
+    """``auto.json``: the plan, the finished units (folder, seconds) and the decisions."""
+
+    def __init__(self, folder: Path, fresh: dict[str, Any]) -> None:
+        self.path = folder / STATE
+        self.data = json.loads(self.path.read_text()) if self.path.exists() else fresh
+
+    def save(self) -> None:
+        write_json_atomic(self.path, self.data)
+
+    def run(self, name: str, folder: Path, work: Callable[[bool], Path]) -> dict[str, Any] | None:
+        """``work(resume)`` unless ``name`` finished; returns its record (None when the unit
+        could not run within the budget, the reason recorded)."""
+        units = self.data.setdefault("units", {})
+        if name not in units:
+            log.info("auto: %s", name)
+            began = time.perf_counter()
+            try:
+                delivered = work(folder.exists())
+            except ConfigError as exc:  # e.g. no partition meets the budget
+                log.warning("auto: %s left out: %s", name, exc)
+                units[name] = {"folder": None, "problem": str(exc)}
+            else:
+                seconds = round(time.perf_counter() - began, 3)
+                units[name] = {"folder": str(delivered), "seconds": seconds}
+            self.save()
+        return units[name] if units[name]["folder"] else None
+
+
+def _train_unit(config: Config, folder: Path, data: TaskSetData, progress: bool, label: str):
+    def work(resume: bool) -> Path:
+        train(
+            config,
+            folder,
+            resume=resume and (folder / CHECKPOINT).exists(),
+            data=data,
+            progress=progress,
+            label=label,
+        )
+        return folder
+
+    return work
+
+
+def _search_unit(config: Config, folder: Path, data: TaskSetData, progress: bool):
+    from sharenas.runs.session import search
+
+    def work(resume: bool) -> Path:
+        found = search(config, folder, resume=resume, baselines=False, progress=progress, data=data)
+        if found.run is None:
+            raise ConfigError(f"{folder}: the partition study found no point within the budget.")
+        return found.run.folder
+
+    return work
+
+
+def _random_unit(config: Config, folder: Path, data: TaskSetData, progress: bool):
+    def work(resume: bool) -> Path:
+        train_random(config, folder, data, progress)
+        return folder
+
+    return work
+
+
+def run_baselines(state: AutoState, config: Config, plan: AutoPlan, out: Path, data, progress):
+    for arch in plan.baselines:
+        folder = out / "baselines" / arch
+        label = f"auto: baseline {arch}"
+        state.run(
+            f"baseline {arch}",
+            folder,
+            _train_unit(with_arch(config, arch), folder, data, progress, label),
+        )
+
+
+def run_randoms(state: AutoState, config: Config, plan: AutoPlan, out: Path, data, progress):
+    for space in plan.spaces:
+        searched = space_config(config, space, config.train.epochs, plan.budget)
+        folder = out / "random" / space
+        state.run(f"random {space}", folder, _random_unit(searched, folder, data, progress))
+
+
+def run_rung(
+    state: AutoState,
+    config: Config,
+    plan: AutoPlan,
+    rung: int,
+    spaces: list[str],
+    epochs: int,
+    out: Path,
+    data,
+    progress,
+) -> None:
+    for space in spaces:
+        searched = space_config(config, space, epochs, plan.budget)
+        folder = out / f"rung-{rung}" / space
+        state.run(f"rung {rung} {space}", folder, _search_unit(searched, folder, data, progress))
+
+
+def survivors(
+    state: AutoState,
+    plan: AutoPlan,
+    scores: dict[str, float],
+    eta: int,
+    deadline: float | None,
+    scale: float,
+) -> list[str]:
+    """The spaces searched again with the full budget (decided once, then kept): the best
+    ⌈n/η⌉ by validation Δ_MTL at rung 0, fewer when the time left does not allow them."""
+    if "survivors" in state.data:
+        return list(state.data["survivors"])
+    ranked = sorted((s for s in plan.spaces if s in scores), key=lambda s: -scores[s])
+    chosen, why = ranked[: math.ceil(len(ranked) / eta)], f"the best ⌈{len(ranked)}/{eta}⌉"
+    if deadline is not None:
+        left, kept = deadline - time.time(), []
+        for space in chosen:
+            cost = state.data["units"][f"rung 0 {space}"]["seconds"] * scale
+            if cost <= left:
+                kept.append(space)
+                left -= cost
+        if kept != chosen:
+            why += f"; {len(chosen) - len(kept)} dropped: the time left would not allow them"
+        chosen = kept
+    state.data["survivors"], state.data["survivors_why"] = chosen, why
+    state.save()
+    return chosen
+
+
+def deliver(candidate: Candidate, out: Path) -> Path:
+    """The recommended model's run folder (its files, not its sub-folders) in ``out``."""
+    target = out / RECOMMENDED
+    staging = out / f".{RECOMMENDED}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for path in Path(candidate.folder).iterdir():
+        if path.is_file() and path.name != "lock":
+            shutil.copy2(path, staging / path.name)
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    return target
+
+
+def auto(
+    config: Config,
+    out: Path,
+    budget: str,
+    *,
+    hours: float | None = None,
+    eta: int = 3,
+    seeds: list[int] | None = None,
+    progress: bool = True,
+) -> AutoResult:
+    """Search every space that applies within ``budget`` (FLOPs per example, or a baseline's
+    name), compare with the baselines and random architectures, recommend one model."""
+    if eta < 2:
+        raise SharenasError(f"--eta {eta}: successive halving needs η ≥ 2 (default 3).")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out):
+        return _auto_locked(config, out, budget, hours, eta, seeds, progress)
+
+
+def _auto_locked(config, out, budget, hours, eta, seeds, progress) -> AutoResult:
+    from sharenas.report.auto_report import write_auto_report
+    from sharenas.runs.auto_seeds import seeds_comparison
+
+    began = time.time()
+    data = load_data(config, None)
+    plan = plan_auto(config, data, budget)
+    state = AutoState(out, {"plan": plan.to_dict(), "eta": eta, "started": began})
+    _check_same(state, plan, eta)
+    deadline = state.data["started"] + hours * 3600 if hours is not None else None
+    full = config.train.epochs
+    first = max(1, math.ceil(full / eta))
+    run_baselines(state, config, plan, out, data, progress)
+    run_randoms(state, config, plan, out, data, progress)
+    run_rung(state, config, plan, 0, plan.spaces, first, out, data, progress)
+    candidates = validation_scores(state, out, data, plan)
+    rung0 = {c.space: c.val_delta for c in candidates if c.kind == "search" and c.rung == 0}
+    kept = survivors(state, plan, rung0, eta, deadline, full / first)
+    run_rung(state, config, plan, 1, kept, full, out, data, progress)
+    candidates = validation_scores(state, out, data, plan)
+    chosen = recommend(candidates, plan.budget)
+    folder = deliver(chosen, out)
+    paired = seeds_comparison(state, config, out, candidates, chosen, seeds, progress)
+    files = write_auto_report(out, config, plan, state.data, candidates, chosen, paired)
+    return AutoResult(out, plan, candidates, chosen, {**files, "recommended": folder}, state.data)
+
+
+def _check_same(state: AutoState, plan: AutoPlan, eta: int) -> None:
+    """A resumed run must have the budget and η it started with."""
+    recorded = state.data["plan"]
+    if recorded["budget"] != plan.budget or state.data["eta"] != eta:
+        raise SharenasError(
+            f"{state.path}: this auto run was started with --budget {recorded['budget']:.4g} "
+            f"and --eta {state.data['eta']}; resume it with the same, or pass another --out."
+        )

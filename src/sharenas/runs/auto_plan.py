@@ -1,0 +1,116 @@
+"""What ``sharenas auto`` can try for a task set and a FLOPs budget: the hand-designed baselines
+that fit it and the search spaces that apply to the task set and the backbone."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from sharenas.config import Config, apply_overrides, build_config
+from sharenas.data.base import TaskSetData
+from sharenas.errors import ConfigError
+from sharenas.resources import flops_per_example
+from sharenas.runs.folder import with_arch, with_search
+from sharenas.runs.training import build_model, task_handlers
+from sharenas.search.budget import check_reachable
+from sharenas.spaces.registry import create_space, space_names
+
+BASELINES = ["single-task", "hard-sharing", "cross-stitch", "nddr", "mmoe", "ple"]
+REFERENCE = "single-task"  # trained even over the budget: Δ_MTL is measured against it
+_SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9}
+
+
+@dataclass
+class AutoPlan:
+    """The budget and what fits it: baselines by FLOPs per example, spaces to search, and why
+    the others were left out."""
+
+    budget: float
+    budget_from: str
+    baselines: dict[str, int] = field(default_factory=dict)
+    spaces: list[str] = field(default_factory=list)
+    left_out: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "budget": self.budget,
+            "budget_from": self.budget_from,
+            "baselines": self.baselines,
+            "spaces": self.spaces,
+            "left_out": self.left_out,
+        }
+
+
+def baseline_flops(config: Config, data: TaskSetData, arch: str) -> int:
+    """FLOPs per example of the hand-designed ``arch`` on this task set and backbone."""
+    model, _ = build_model(with_arch(config, arch), data)
+    return flops_per_example(model, data.val.example(2))
+
+
+def parse_budget(text: str, config: Config, data: TaskSetData) -> tuple[float, str]:
+    """``--budget``: FLOPs per example (``2.5e7``, ``25M``, ``1.2G``) or a baseline's name (its
+    FLOPs); returns the FLOPs and how they were given."""
+    if text in BASELINES:
+        return float(baseline_flops(config, data, text)), f"{text}'s FLOPs"
+    match = re.fullmatch(r"\s*([0-9.]+(?:e[+-]?[0-9]+)?)\s*([kmgKMG]?)\s*", text)
+    value = float(match.group(1)) * _SUFFIX[match.group(2).lower()] if match else math.nan
+    if not value > 0:
+        raise ConfigError(
+            f"--budget {text!r}: give FLOPs per example (e.g. 2.5e7, 25M, 1.2G) or a "
+            f"baseline's name ({', '.join(BASELINES)}) to take its FLOPs."
+        )
+    return value, "given"
+
+
+def space_config(config: Config, space: str, epochs: int, budget: float) -> Config:
+    """``config`` searching ``space`` within ``budget`` for ``epochs`` epochs; the strategy,
+    derivation and baselines are the config's own for its own space, else the space's
+    defaults."""
+    raw = with_search(config).model_dump(mode="json")
+    search = raw["search"]
+    if search["space"] != space:
+        search.update(space=space, strategy=None, derive=None, baselines=None)
+    search["max_flops"] = budget
+    scale = epochs / config.train.epochs
+    if search.get("derive_epochs"):
+        search["derive_epochs"] = max(1, math.ceil(search["derive_epochs"] * scale))
+    return build_config(apply_overrides(raw, [f"train.epochs={epochs}"]), source="auto")
+
+
+def _space_problem(config: Config, data: TaskSetData, space: str, budget: float) -> str | None:
+    """Why ``space`` cannot be searched here within ``budget`` (None: it can)."""
+    settings = with_search(config).search
+    assert settings is not None
+    try:
+        built = create_space(
+            space, task_handlers(data), data.input_spec, config.model, getattr(settings, space)
+        )
+        check_reachable(built, budget, data.val.example(2))
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
+def plan_auto(config: Config, data: TaskSetData, budget_text: str) -> AutoPlan:
+    """The budget, the baselines within it (and single-task, the reference), the spaces."""
+    budget, given = parse_budget(budget_text, config, data)
+    plan = AutoPlan(budget, given)
+    for arch in BASELINES:
+        try:
+            flops = baseline_flops(config, data, arch)
+        except ConfigError as exc:
+            plan.left_out[arch] = str(exc)
+            continue
+        if flops <= budget or arch == REFERENCE:
+            plan.baselines[arch] = flops
+        else:
+            plan.left_out[arch] = f"{flops / 1e6:.3g} MFLOPs per example, over the budget"
+    for space in space_names():
+        problem = _space_problem(config, data, space, budget)
+        if problem is None:
+            plan.spaces.append(space)
+        else:
+            plan.left_out[f"{space} search"] = problem
+    return plan

@@ -1,0 +1,115 @@
+"""Every model ``sharenas auto`` evaluated, scored the same way: its validation primary metrics
+(recomputed from its delivered weights, so inherited and trained models are read alike), Δ_MTL
+against single-task on validation (for choosing) and on test (for reporting), FLOPs per
+example."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sharenas.data.base import TaskSetData
+from sharenas.engine.evaluate import evaluate, primary_metrics
+from sharenas.errors import SharenasError
+from sharenas.runs.auto_plan import REFERENCE, AutoPlan
+from sharenas.runs.result import open_run
+from sharenas.runs.training import task_handlers
+from sharenas.tasks import delta_mtl
+
+
+@dataclass
+class Candidate:
+    """One evaluated model."""
+
+    name: str
+    kind: str  # baseline, random or search
+    space: str | None
+    rung: int | None  # a search's rung (0: ⌈epochs/η⌉ epochs; 1: the full budget)
+    folder: Path
+    metrics: dict[str, Any]
+    val: dict[str, float]
+    val_delta: float = 0.0
+    test_delta: float = 0.0
+
+    @property
+    def flops(self) -> int:
+        return int(self.metrics["flops_per_example"])
+
+    @property
+    def full_budget(self) -> bool:
+        return self.rung != 0
+
+    def within(self, budget: float) -> bool:
+        return self.flops <= budget
+
+
+def validation_primary(folder: Path, data: TaskSetData) -> dict[str, float]:
+    """The primary metric per task of the run in ``folder`` on the validation split."""
+    run = open_run(folder)
+    handlers = task_handlers(data)
+    batch = run.config.train.eval_batch_size
+    tasks = evaluate(run.model, handlers, data.val, batch, torch.device("cpu"))
+    return primary_metrics(tasks, handlers)
+
+
+def _unit_folders(name: str, unit: dict[str, Any]) -> list[tuple[str, Path]]:
+    """(model name, run folder) of a finished unit; a random unit holds one per architecture."""
+    folder = Path(unit["folder"])
+    if name.startswith("random "):
+        runs = sorted((p for p in folder.iterdir() if p.is_dir()), key=lambda p: int(p.name))
+        return [(f"{name} {p.name}", p) for p in runs]
+    return [(name, folder)]
+
+
+def _candidate(unit: str, folder: Path, val: dict[str, float]) -> Candidate:
+    """A model named for the report: ``baseline mmoe``, ``random fusion 2``, ``routing search``
+    (full budget) or ``routing search, rung 0`` (⌈epochs/η⌉ epochs)."""
+    kind, _, rest = unit.partition(" ")
+    metrics = open_run(folder).metrics
+    if kind == "rung":
+        rung, space = int(rest.split()[0]), rest.split()[-1]
+        name = f"{space} search" + (", rung 0" if rung == 0 else "")
+        return Candidate(name, "search", space, rung, folder, metrics, val)
+    space = rest.split()[0] if kind == "random" else None
+    return Candidate(unit, kind, space, None, folder, metrics, val)
+
+
+def validation_scores(state: Any, out: Path, data: TaskSetData, plan: AutoPlan) -> list[Candidate]:
+    """Every finished model with its validation and test Δ_MTL (validation metrics are cached
+    in ``auto.json``)."""
+    cache = state.data.setdefault("validation", {})
+    candidates = []
+    for name, unit in state.data.get("units", {}).items():
+        if not unit.get("folder"):
+            continue
+        for model_name, folder in _unit_folders(name, unit):
+            if str(folder) not in cache:
+                cache[str(folder)] = validation_primary(folder, data)
+                state.save()
+            candidates.append(_candidate(model_name, folder, cache[str(folder)]))
+    return _with_deltas(candidates)
+
+
+def _with_deltas(candidates: list[Candidate]) -> list[Candidate]:
+    reference = next((c for c in candidates if c.name == f"baseline {REFERENCE}"), None)
+    if reference is None:
+        raise SharenasError("auto: the single-task reference did not finish; resume the run.")
+    directions = reference.metrics["higher_is_better"]
+    for c in candidates:
+        c.val_delta = delta_mtl(c.val, reference.val, directions)
+        c.test_delta = delta_mtl(c.metrics["primary"], reference.metrics["primary"], directions)
+    return candidates
+
+
+def recommend(candidates: list[Candidate], budget: float) -> Candidate:
+    """The model with the best validation Δ_MTL among those trained with the full budget and
+    within the FLOPs budget."""
+    eligible = [c for c in candidates if c.full_budget and c.within(budget)]
+    if not eligible:
+        raise SharenasError(
+            f"auto: no model within {budget:.4g} FLOPs per example finished; raise --budget."
+        )
+    return max(eligible, key=lambda c: c.val_delta)

@@ -1,0 +1,94 @@
+"""``sharenas auto --seeds``: the choice is made once (on the config's seed); the recommended
+architecture, the best baseline and the best random architecture (each best on validation,
+within the budget) and the single-task reference are then trained from scratch on every other
+seed, so that the recommendation is compared with paired 95 % intervals over seeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sharenas.config import Config
+from sharenas.report.paired import PairedDifference, paired_difference
+from sharenas.runs.auto_plan import REFERENCE
+from sharenas.runs.auto_scores import Candidate
+from sharenas.runs.folder import CHECKPOINT, METRICS, read_arch, with_arch
+from sharenas.runs.result import open_run
+from sharenas.runs.seeds import with_seed
+from sharenas.runs.training import train
+from sharenas.tasks import delta_mtl
+
+
+def contenders(
+    candidates: list[Candidate], chosen: Candidate, budget: float
+) -> dict[str, Candidate]:
+    """The models compared over seeds, by role."""
+    eligible = [c for c in candidates if c.full_budget and c.within(budget)]
+    roles = {"recommended": chosen}
+    for role, kind in (("best baseline", "baseline"), ("best random architecture", "random")):
+        pool = [c for c in eligible if c.kind == kind and c.name != f"baseline {REFERENCE}"]
+        if pool:
+            roles[role] = max(pool, key=lambda c: c.val_delta)
+    roles[REFERENCE] = next(c for c in candidates if c.name == f"baseline {REFERENCE}")
+    return roles
+
+
+def _arch_config(config: Config, candidate: Candidate) -> Config:
+    """``config`` with the candidate's architecture (hand-designed or searched)."""
+    arch = read_arch(candidate.folder / "arch.json")
+    if arch.get("kind") == "genotype":
+        return with_arch(config, arch["space"], arch)
+    return with_arch(config, arch["arch"])
+
+
+def _trained(config: Config, folder: Path, progress: bool) -> dict[str, Any]:
+    if not (folder / METRICS).exists():
+        resume = (folder / CHECKPOINT).exists()
+        train(config, folder, resume=resume, progress=progress, label=f"auto: {folder}")
+    return open_run(folder).metrics
+
+
+def seeds_comparison(
+    state: Any,
+    config: Config,
+    out: Path,
+    candidates: list[Candidate],
+    chosen: Candidate,
+    seeds: list[int] | None,
+    progress: bool,
+) -> dict[str, Any] | None:
+    """Test Δ_MTL per role and seed, and the recommended model's paired differences against
+    the other roles; None without ``seeds``."""
+    if not seeds or len(seeds) < 2:
+        return None
+    roles = contenders(candidates, chosen, state.data["plan"]["budget"])
+    deltas: dict[str, dict[int, float]] = {r: {config.seed: c.test_delta} for r, c in roles.items()}
+    for seed in (s for s in seeds if s != config.seed):
+        metrics = {
+            role: _trained(
+                with_seed(_arch_config(config, c), seed),
+                out / "seeds" / f"seed-{seed}" / role.replace(" ", "-"),
+                progress,
+            )
+            for role, c in roles.items()
+        }
+        single = metrics[REFERENCE]
+        for role, m in metrics.items():
+            deltas[role][seed] = delta_mtl(m["primary"], single["primary"], m["higher_is_better"])
+    order = sorted(deltas["recommended"])
+    paired: dict[str, PairedDifference] = {
+        role: paired_difference(
+            [deltas["recommended"][s] for s in order], [values[s] for s in order]
+        )
+        for role, values in deltas.items()
+        if role not in ("recommended", REFERENCE)
+    }
+    paired[REFERENCE] = paired_difference(
+        [deltas["recommended"][s] for s in order], [0.0] * len(order)
+    )
+    return {
+        "seeds": order,
+        "deltas": deltas,
+        "paired": paired,
+        "models": {r: c.name for r, c in roles.items()},
+    }

@@ -1,0 +1,147 @@
+"""``search.max_flops`` holds in every space, and ``sharenas auto`` searches every space that
+applies within one budget, recommends one model (a run folder that loads and predicts) and
+resumes after a kill without redoing finished work."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import sharenas
+from sharenas.errors import ConfigError
+from tests.conftest import run_cli
+
+TINY = (
+    "data: {name: synthetic-mmoe, train_size: 200, val_size: 64, test_size: 64, dim: 8}\n"
+    "model: {backbone: {name: mlp, widths: [8, 8]}}\n"
+    "train: {epochs: 2, batch_size: 32, threads: 1}\n"
+    "search:\n  routing: {experts: 2}\n  random_architectures: 1\n"
+    "  study: {trials: 3}\n  evaluation: {distill_steps: 5}\n"
+)
+
+
+def write_config(tmp_path: Path) -> Path:
+    path = tmp_path / "c.yaml"
+    path.write_text(TINY)
+    return path
+
+
+def _search(config: Path, out: Path, space: str, budget: float) -> dict:
+    found = sharenas.search(
+        config,
+        out,
+        overrides=[f"search.space={space}", f"search.max_flops={budget}"],
+        baselines=False,
+        progress=False,
+    )
+    return found.metrics
+
+
+def _fusion_space(config: Path, overrides: list[str]):
+    from sharenas.config import load_config
+    from sharenas.runs.training import load_data, task_handlers
+    from sharenas.spaces.registry import create_space
+
+    loaded = load_config(config, ["search.space=fusion", *overrides])
+    data = load_data(loaded, None)
+    assert loaded.search is not None
+    space = create_space(
+        "fusion", task_handlers(data), data.input_spec, loaded.model, loaded.search.fusion
+    )
+    return loaded, data, space, data.val.example(2)
+
+
+def test_every_space_delivers_within_max_flops(tmp_path: Path) -> None:
+    from sharenas.search.budget import genotype_flops
+
+    config = write_config(tmp_path)
+    _, _, space, example = _fusion_space(config, [])
+    cheapest = genotype_flops(space, space.cheapest(), example)
+    free = _search(config, tmp_path / "fusion-free", "fusion", 1e12)
+    assert free["flops_per_example"] > cheapest  # the unconstrained search keeps edges
+    tight = _search(config, tmp_path / "fusion", "fusion", cheapest + 1)
+    assert tight["flops_per_example"] <= cheapest + 1 and tight["edges_kept"] == 0
+    hard = sharenas.train(config, tmp_path / "hs", arch="hard-sharing", progress=False)
+    budget = hard.metrics["flops_per_example"]
+    routed = _search(config, tmp_path / "routing", "routing", budget)
+    assert routed["flops_per_example"] <= budget
+    with pytest.raises(ConfigError, match="search.max_flops"):  # before any training
+        _search(config, tmp_path / "fusion-none", "fusion", cheapest / 2)
+    assert not (tmp_path / "fusion-none" / "search" / "supernet" / "history.jsonl").exists()
+
+
+def test_random_architectures_are_drawn_within_the_budget(tmp_path: Path) -> None:
+    from sharenas.runs.random_archs import random_genotypes
+    from sharenas.search.budget import genotype_flops
+
+    _, data, space, example = _fusion_space(write_config(tmp_path), [])
+    generator = torch.Generator().manual_seed(0)
+    costs = sorted(genotype_flops(space, space.sample(generator), example) for _ in range(20))
+    budget = costs[len(costs) // 2]  # about half the space fits
+    limited, _, _, _ = _fusion_space(
+        write_config(tmp_path), [f"search.max_flops={budget}", "search.random_architectures=6"]
+    )
+    drawn = random_genotypes(limited, data)
+    assert all(genotype_flops(space, g, example) <= budget for g in drawn)
+
+
+def _units(out: Path) -> dict:
+    path = out / "auto.json"
+    try:
+        return json.loads(path.read_text()).get("units", {}) if path.exists() else {}
+    except json.JSONDecodeError:
+        return {}
+
+
+def test_auto_recommends_a_model_within_the_budget_and_resumes(tmp_path: Path) -> None:
+    config, out = write_config(tmp_path), tmp_path / "auto"
+    command = [sys.executable, "-m", "sharenas.cli", "auto", str(config), "--budget",
+               "hard-sharing", "--out", str(out), "-q"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    while process.poll() is None and len(_units(out)) < 3:
+        time.sleep(0.05)
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGKILL)  # killed mid-run
+    process.wait()
+    before = {
+        name: (Path(u["folder"]) / "metrics.json").stat().st_mtime_ns
+        for name, u in _units(out).items()
+        if u.get("folder") and (Path(u["folder"]) / "metrics.json").exists()
+    }
+    done = run_cli("auto", str(config), "--budget", "hard-sharing", "--out", str(out), "-q")
+    assert done.returncode == 0, done.stderr
+    for name, stamp in before.items():  # finished work is not redone
+        assert (Path(_units(out)[name]["folder"]) / "metrics.json").stat().st_mtime_ns == stamp
+    state = json.loads((out / "auto.json").read_text())
+    budget = state["plan"]["budget"]
+    assert {"baseline single-task", "baseline hard-sharing", "rung 0 routing"} <= set(
+        state["units"]
+    )
+    assert "fusion search" in state["plan"]["left_out"]  # its cheapest point is over the budget
+    report = (out / "report.md").read_text()
+    for part in ("**Recommended:", "Total cost:", "successive halving kept", "![", "| model |"):
+        assert part in report, part
+    assert (out / "front.png").exists() and (out / "front.svg").exists()
+    recommended = sharenas.load_run(out / "recommended")
+    assert recommended.metrics["flops_per_example"] <= budget
+    model = sharenas.load_model(out / "recommended")
+    assert set(model.predict({"numeric": torch.randn(4, 8)}).tasks) == {"task1", "task2"}
+
+
+def test_auto_refuses_a_bad_budget_and_another_budget_on_resume(tmp_path: Path) -> None:
+    config, out = write_config(tmp_path), tmp_path / "auto"
+    bad = run_cli("auto", str(config), "--budget", "lots", "--out", str(out))
+    assert bad.returncode == 2 and "--budget 'lots'" in bad.stderr
+    first = run_cli("auto", str(config), "--budget", "hard-sharing", "--out", str(out), "-q",
+                    "--set", "search.study.trials=2", "--eta", "2")  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    other = run_cli("auto", str(config), "--budget", "1G", "--out", str(out), "--eta", "2")
+    assert other.returncode == 2 and "same" in other.stderr
