@@ -136,12 +136,17 @@ def test_auto_recommends_a_model_within_the_budget_and_resumes(tmp_path: Path) -
     assert set(model.predict({"numeric": torch.randn(4, 8)}).tasks) == {"task1", "task2"}
 
 
-def test_auto_refuses_a_bad_budget_and_another_budget_on_resume(tmp_path: Path) -> None:
+def test_auto_over_seeds_with_no_time_left_and_bad_requests(tmp_path: Path) -> None:
     config, out = write_config(tmp_path), tmp_path / "auto"
     bad = run_cli("auto", str(config), "--budget", "lots", "--out", str(out))
     assert bad.returncode == 2 and "--budget 'lots'" in bad.stderr
-    first = run_cli("auto", str(config), "--budget", "hard-sharing", "--out", str(out), "-q",
-                    "--set", "search.study.trials=2", "--eta", "2")  # fmt: skip
+    args = ["--budget", "hard-sharing", "--out", str(out), "--eta", "2"]
+    first = run_cli("auto", str(config), *args, "--seeds", "0,1", "--time", "1e-6", "-q")
     assert first.returncode == 0, first.stderr
+    state = json.loads((out / "auto.json").read_text())
+    assert state["survivors"] == [] and "time left" in state["survivors_why"]
+    report = (out / "report.md").read_text()
+    assert "## Over seeds 0, 1" in report and "| recommended |" in report
+    assert (out / "seeds" / "seed-1" / "recommended" / "metrics.json").exists()
     other = run_cli("auto", str(config), "--budget", "1G", "--out", str(out), "--eta", "2")
     assert other.returncode == 2 and "same" in other.stderr

@@ -92,8 +92,8 @@ def _rows(candidates: list[Candidate], budget: float) -> tuple[list[str], list[l
 
 def _why(candidates: list[Candidate], chosen: Candidate, plan: AutoPlan) -> list[str]:
     eligible = [c for c in candidates if c.full_budget and c.within(plan.budget)]
-    ranked = sorted(eligible, key=lambda c: -c.val_delta)
-    runner = ranked[1] if len(ranked) > 1 else None
+    ranked = sorted((c for c in eligible if c is not chosen), key=lambda c: -c.val_delta)
+    runner = ranked[0] if ranked else None
     lines = [
         f"**Recommended: {chosen.name}** ({chosen.flops / 1e6:.3g} MFLOPs per example). It has "
         f"the best validation Δ_MTL ({chosen.val_delta:+.2f} %) of the {len(eligible)} models "

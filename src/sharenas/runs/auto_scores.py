@@ -106,10 +106,19 @@ def _with_deltas(candidates: list[Candidate]) -> list[Candidate]:
 
 def recommend(candidates: list[Candidate], budget: float) -> Candidate:
     """The model with the best validation Δ_MTL among those trained with the full budget and
-    within the FLOPs budget."""
+    within the FLOPs budget (:func:`_preference` breaks ties)."""
     eligible = [c for c in candidates if c.full_budget and c.within(budget)]
     if not eligible:
         raise SharenasError(
             f"auto: no model within {budget:.4g} FLOPs per example finished; raise --budget."
         )
-    return max(eligible, key=lambda c: c.val_delta)
+    return max(eligible, key=_preference)
+
+
+KIND_ORDER = {"baseline": 2, "search": 1, "random": 0}  # on a tie, the simpler to explain
+
+
+def _preference(c: Candidate) -> tuple[float, float, int]:
+    """Best validation Δ_MTL; on a tie fewer FLOPs, then a baseline before a searched model
+    before a random one."""
+    return (round(c.val_delta, 6), -c.flops, KIND_ORDER[c.kind])

@@ -27,7 +27,7 @@ def contenders(
     roles = {"recommended": chosen}
     for role, kind in (("best baseline", "baseline"), ("best random architecture", "random")):
         pool = [c for c in eligible if c.kind == kind and c.name != f"baseline {REFERENCE}"]
-        if pool:
+        if pool and max(pool, key=lambda c: c.val_delta) is not chosen:
             roles[role] = max(pool, key=lambda c: c.val_delta)
     roles[REFERENCE] = next(c for c in candidates if c.name == f"baseline {REFERENCE}")
     return roles
