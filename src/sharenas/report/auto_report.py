@@ -59,6 +59,7 @@ def front_figure(candidates: list[Candidate], chosen: Candidate, budget: float, 
         label="recommended",
     )
     ax.set_xscale("log")
+    ax.set_title("hollow: a search's rung 0 (⌈epochs/η⌉ epochs)", fontsize=8)
     ax.set_xlabel("MFLOPs per example (log)")
     ax.set_ylabel("test Δ_MTL % against single-task (higher is better)")
     ax.grid(alpha=0.3)

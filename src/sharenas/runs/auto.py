@@ -49,6 +49,7 @@ class AutoResult:
     recommended: Candidate
     files: dict[str, Path]
     state: dict[str, Any]
+    over_seeds: dict[str, Any] | None = None  # with seeds: Δ_MTL per role and seed, paired
 
 
 class AutoState:
@@ -237,7 +238,8 @@ def _auto_locked(config, out, budget, hours, eta, seeds, progress) -> AutoResult
     folder = deliver(chosen, out)
     paired = seeds_comparison(state, config, out, candidates, chosen, seeds, progress)
     files = write_auto_report(out, config, plan, state.data, candidates, chosen, paired)
-    return AutoResult(out, plan, candidates, chosen, {**files, "recommended": folder}, state.data)
+    files = {**files, "recommended": folder}
+    return AutoResult(out, plan, candidates, chosen, files, state.data, paired)
 
 
 def _check_same(state: AutoState, plan: AutoPlan, eta: int) -> None:

@@ -1,6 +1,7 @@
 """``sharenas auto --seeds``: the choice is made once (on the config's seed); the recommended
-architecture, the best baseline and the best random architecture (each best on validation,
-within the budget) and the single-task reference are then trained from scratch on every other
+architecture, the best baseline, the best searched model and the best random architecture (each
+best on validation, within the budget, left out when it is the recommended one) and the
+single-task reference are then trained from scratch on every other
 seed, so that the recommendation is compared with paired 95 % intervals over seeds."""
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ def contenders(
     """The models compared over seeds, by role."""
     eligible = [c for c in candidates if c.full_budget and c.within(budget)]
     roles = {"recommended": chosen}
-    for role, kind in (("best baseline", "baseline"), ("best random architecture", "random")):
+    kinds = (("best baseline", "baseline"), ("best search", "search"), ("best random", "random"))
+    for role, kind in kinds:
         pool = [c for c in eligible if c.kind == kind and c.name != f"baseline {REFERENCE}"]
         if pool and max(pool, key=lambda c: c.val_delta) is not chosen:
             roles[role] = max(pool, key=lambda c: c.val_delta)
