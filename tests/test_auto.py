@@ -134,6 +134,8 @@ def test_auto_recommends_a_model_within_the_budget_and_resumes(tmp_path: Path) -
     assert recommended.metrics["flops_per_example"] <= budget
     model = sharenas.load_model(out / "recommended")
     assert set(model.predict({"numeric": torch.randn(4, 8)}).tasks) == {"task1", "task2"}
+    exported = sharenas.export_model(model, "exported-program", tmp_path / "model.pt2")
+    assert exported.path.exists() and exported.max_abs_difference <= 1e-5
 
 
 def test_auto_over_seeds_with_no_time_left_and_bad_requests(tmp_path: Path) -> None:

@@ -27,3 +27,10 @@ def flops_per_example(model: nn.Module, example_batch: Any) -> int:
     finally:
         model.train(was_training)
     return int(counter.get_total_flops() // max(1, batch))
+
+
+def delivered_flops(model: nn.Module, example_batch: Any) -> int:
+    """FLOPs per example of ``model`` as it is delivered (a partitioned network physically
+    pruned by its ``deployed()``)."""
+    deployed = getattr(model, "deployed", None)
+    return flops_per_example(deployed() if callable(deployed) else model, example_batch)

@@ -42,10 +42,9 @@ def random_genotypes(config: Config, data: TaskSetData) -> list[Genotype]:
     )
     generator = torch.Generator().manual_seed(10_007 * config.seed + 1)
     example = data.val.example(2)
-    return [
-        sample_within(space, generator, settings.max_flops, example)
-        for _ in range(settings.random_architectures)
-    ]
+    return sample_within(
+        space, generator, settings.max_flops, example, settings.random_architectures
+    )
 
 
 def random_arch_record(config: Config, genotype: Genotype) -> dict[str, Any]:

@@ -15,35 +15,43 @@ from typing import Any
 import torch
 
 from sharenas.errors import ConfigError
-from sharenas.resources import flops_per_example
+from sharenas.resources import delivered_flops
 from sharenas.spaces.base import Genotype, Space
 
 OVER_BUDGET_PENALTY = 10.0  # reward lost per hard-sharing chain of FLOPs over the budget
-SAMPLE_TRIES = 1000  # draws per random architecture before the budget is declared unreachable
+SAMPLE_TRIES = 1_000  # draws per random architecture, each network built and counted
+ESTIMATED_TRIES = 50_000  # draws per random architecture with the space's cheap estimate
 
 
 def genotype_flops(space: Space, genotype: Genotype, example: Any) -> int:
     """FLOPs per example of ``genotype``'s network as it is delivered (a partitioned network
     physically pruned)."""
-    model = space.build(genotype)
-    deployed = getattr(model, "deployed", None)
-    if callable(deployed):
-        model = deployed()
-    return flops_per_example(model, example)
+    return delivered_flops(space.build(genotype), example)
 
 
 def sample_within(
-    space: Space, generator: torch.Generator, max_flops: float | None, example: Any
-) -> Genotype:
-    """A point drawn uniformly among those of ``space`` within ``max_flops`` (rejection
-    sampling; the unconstrained draw when there is no budget)."""
-    for _ in range(SAMPLE_TRIES if max_flops is not None else 1):
+    space: Space, generator: torch.Generator, max_flops: float | None, example: Any, count: int
+) -> list[Genotype]:
+    """``count`` points drawn uniformly among those of ``space`` within ``max_flops`` (rejection
+    sampling: draws the space's cheap estimate puts over the budget are rejected unbuilt, the
+    others checked exactly; unconstrained draws when there is no budget)."""
+    if max_flops is None:
+        return [space.sample(generator) for _ in range(count)]
+    estimate = space.flops_estimate(example)
+    tries = SAMPLE_TRIES if estimate is None else ESTIMATED_TRIES
+    drawn: list[Genotype] = []
+    for _ in range(tries * count):
         genotype = space.sample(generator)
-        if max_flops is None or genotype_flops(space, genotype, example) <= max_flops:
-            return genotype
+        if estimate is not None and estimate(genotype) > max_flops * 1.01:
+            continue  # the estimate leaves out only small gates: clearly over the budget
+        if genotype_flops(space, genotype, example) <= max_flops:
+            drawn.append(genotype)
+            if len(drawn) == count:
+                return drawn
     raise ConfigError(
-        f"search.max_flops={max_flops:.4g}: none of {SAMPLE_TRIES} random {space.name} "
-        "architectures fits it; raise the budget or leave this space out."
+        f"search.max_flops={max_flops:.4g}: {len(drawn)} of {tries * count} random "
+        f"{space.name} architectures fit it, {count} were asked for; raise the budget or leave "
+        "this space out."
     )
 
 

@@ -75,14 +75,6 @@ class RouteStep(SearchStep):
             ranked = sorted(drawn, key=lambda d: (-float(self.policy.log_prob(d)), d))
         return [self.genotype(list(indices)) for indices in ranked]
 
-    def flops(self, genotype: RoutingGenotype) -> float:  # type: ignore[override]
-        """FLOPs per example: the fixed part (stem, heads) plus the sub-networks the route
-        uses, linear in its relative cost (one network built to find the fixed part)."""
-        if not hasattr(self, "_fixed"):
-            probe = self.derive()
-            self._fixed = super().flops(probe) - self._chain * self.cost(probe)
-        return self._fixed + self._chain * self.cost(genotype)
-
     @property
     def _chain(self) -> float:
         return float(sum(self.layer_flops))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 import torch
@@ -46,6 +47,11 @@ class Space(ABC):
     def sample(self, generator: torch.Generator) -> Genotype:
         """A point drawn uniformly from the space (the random-architecture baseline: Li &
         Talwalkar 2019; Sciuto et al. 2019)."""
+
+    def flops_estimate(self, example: Any) -> Callable[[Genotype], float] | None:
+        """A cheap estimate of a point's FLOPs per example, when the space has one (random
+        points within a budget are drawn with it, then checked exactly)."""
+        return None
 
     def cheapest(self) -> Genotype | None:
         """The point with the fewest FLOPs, when the space knows it (a FLOPs budget is checked

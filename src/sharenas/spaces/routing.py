@@ -556,6 +556,17 @@ class RoutingSpace(Space):
         supernet.train(was_training)
         return result
 
+    def flops_estimate(self, example: Any) -> Callable[[Genotype], float]:
+        """FLOPs per example ≈ the fixed part (stem, towers) + the sub-networks used; the gates,
+        which vary with the fan-in and are small, are taken from the hard-sharing route."""
+        from sharenas.resources import delivered_flops
+
+        layer_flops = self.layer_flops(self.supernet(), example)
+        chain = float(sum(layer_flops))
+        probe = self.hard_sharing()
+        fixed = delivered_flops(self.build(probe), example) - chain
+        return lambda g: fixed + chain * self.relative_cost(g, layer_flops)  # type: ignore[arg-type]
+
     def relative_cost(self, genotype: RoutingGenotype, layer_flops: list[int]) -> float:
         """FLOPs of the sub-networks ``genotype`` uses, in units of one chain (hard sharing);
         gates and towers, common to every route and small, are left out."""
