@@ -324,9 +324,10 @@ def worker(config: Config, out: Path, data: TaskSetData | None = None, index: in
     """Evaluate partitions until the study holds ``search.study.trials`` of them; ``index``
     tells workers apart (each samples its own points)."""
     assert config.search is not None
-    settings = config.search.study
     data = data if data is not None else create_dataset(config.data).load()
     space = _space(config, data)
+    config = with_max_flops(config, data, space)  # config.yaml keeps search.max_flops as given
+    settings = config.search.study  # type: ignore[union-attr]
     directions = ["maximize" if h.higher_is_better else "minimize" for h in task_handlers(data)]
     share_all = _flops_of(space, data, space.reference_vectors()["share-all"])
     study = _join_study(config, out, space, directions, _sampler(config, index), share_all)
@@ -422,8 +423,7 @@ def run_partition_search(
         )
     data = data if data is not None else create_dataset(config.data).load()
     space = _space(config, data)
-    config = with_max_flops(config, data, space)
-    check_budget(config, data, space)
+    check_budget(with_max_flops(config, data, space), data, space)
     out.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(out / "config.yaml", dump_config(config).encode())
     if resume:  # the trials of the killed search fail (and are queued again) before any other
@@ -514,6 +514,19 @@ def _write_front(
         write_json_atomic(out / "arch.json", {**base, **chosen["genotype"]})
 
 
+def _within_budget(
+    points: list[dict[str, Any]], config: Config, share_all: float | None
+) -> list[dict[str, Any]]:
+    """The points a budget allows to be chosen (the reference partitions, evaluated whatever
+    the budget, may be over it)."""
+    assert config.search is not None
+    limits = [config.search.max_flops]
+    if config.search.study.flops_budget is not None and share_all:
+        limits.append(config.search.study.flops_budget * share_all)
+    limit = min((x for x in limits if x is not None), default=None)
+    return [p for p in points if limit is None or p["total_flops"] <= limit]
+
+
 def summarise(
     config: Config, out: Path, study: Any, data: TaskSetData, seconds: float
 ) -> dict[str, Any]:
@@ -524,7 +537,8 @@ def summarise(
     single = _single_task(config, handlers)
     points = _points(study)
     front = sorted((p for p in points if p["front"]), key=lambda p: p["total_flops"])
-    chosen = max(front, key=lambda p: relative_score(p, single, directions)) if front else None
+    eligible = _within_budget(front, config, study.user_attrs.get("share_all_flops"))
+    chosen = max(eligible, key=lambda p: relative_score(p, single, directions), default=None)
     _write_front(config, out, front, chosen)
     record = {
         "dataset": config.data.name,
