@@ -126,6 +126,12 @@ def test_auto_recommends_a_model_within_the_budget_and_resumes(tmp_path: Path) -
         state["units"]
     )
     assert "fusion search" in state["plan"]["left_out"]  # its cheapest point is over the budget
+    for name, unit in state["units"].items():  # every model but the reference fits the budget
+        runs = [Path(unit["folder"])] if unit.get("folder") else []
+        if name.startswith("random "):
+            runs = [p for p in runs[0].iterdir() if p.is_dir()]
+        for run in runs if name != "baseline single-task" else []:
+            assert sharenas.load_run(run).metrics["flops_per_example"] <= budget, name
     report = (out / "report.md").read_text()
     for part in ("**Recommended:", "Total cost:", "successive halving kept", "![", "| model |"):
         assert part in report, part
