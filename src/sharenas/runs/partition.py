@@ -133,15 +133,8 @@ def _sampler(config: Config, index: int, position: int = 0) -> Any:
     seed = (study_seed * 1000 + index) * 100_003 + position
     if config.search.strategy != "nsga2":
         return optuna.samplers.RandomSampler(seed=seed)
-
-    def constraints(trial: Any) -> list[float]:
-        return [float(trial.user_attrs.get("budget_excess", 0.0))]
-
-    return optuna.samplers.NSGAIISampler(
-        population_size=settings.population,
-        seed=seed,
-        constraints_func=constraints if settings.flops_budget else None,
-    )
+    # the FLOPs budget reaches NSGA-II as each trial's constraint (``Trial.set_constraint``)
+    return optuna.samplers.NSGAIISampler(population_size=settings.population, seed=seed)
 
 
 def _join_study(
@@ -240,11 +233,15 @@ class TrialObjective:
 
     def _over_budget(self, trial: Any, vector: list[float]) -> bool:
         """Checked before the evaluation (which counts the FLOPs again for its record)."""
-        if self.settings.flops_budget is None or "reference" in trial.user_attrs:
+        if self.settings.flops_budget is None:
+            return False
+        if "reference" in trial.user_attrs:  # evaluated whatever the budget
+            trial.set_constraint("flops_budget", 0.0)
             return False
         flops = _flops_of(self.space, self.data, vector)
         excess = flops / self.share_all_flops - self.settings.flops_budget
         trial.set_user_attr("budget_excess", excess)
+        trial.set_constraint("flops_budget", excess)  # NSGA-II ranks infeasible points last
         if excess > 0:
             trial.set_user_attr(OVER_BUDGET, True)
             trial.set_user_attr("total_flops", flops)
