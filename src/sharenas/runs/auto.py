@@ -29,7 +29,7 @@ from sharenas.data.base import TaskSetData
 from sharenas.errors import ConfigError, SharenasError
 from sharenas.runs.auto_plan import AutoPlan, plan_auto, space_config
 from sharenas.runs.auto_scores import Candidate, recommend, validation_scores
-from sharenas.runs.folder import CHECKPOINT, with_arch
+from sharenas.runs.folder import CHECKPOINT, METRICS, with_arch
 from sharenas.runs.lock import folder_lock
 from sharenas.runs.random_archs import train_random
 from sharenas.runs.training import load_data, train
@@ -62,15 +62,15 @@ class AutoState:
     def save(self) -> None:
         write_json_atomic(self.path, self.data)
 
-    def run(self, name: str, folder: Path, work: Callable[[bool], Path]) -> dict[str, Any] | None:
-        """``work(resume)`` unless ``name`` finished; returns its record (None when the unit
-        could not run within the budget, the reason recorded)."""
+    def run(self, name: str, work: Callable[[], Path]) -> dict[str, Any] | None:
+        """``work()`` unless ``name`` finished; returns its record (None when the unit could
+        not run within the budget, the reason recorded)."""
         units = self.data.setdefault("units", {})
         if name not in units:
             log.info("auto: %s", name)
             began = time.perf_counter()
             try:
-                delivered = work(folder.exists())
+                delivered = work()
             except ConfigError as exc:  # e.g. no partition meets the budget
                 log.warning("auto: %s left out: %s", name, exc)
                 units[name] = {"folder": None, "problem": str(exc)}
@@ -81,26 +81,29 @@ class AutoState:
         return units[name] if units[name]["folder"] else None
 
 
-def _train_unit(config: Config, folder: Path, data: TaskSetData, progress: bool, label: str):
-    def work(resume: bool) -> Path:
-        train(
-            config,
-            folder,
-            resume=resume and (folder / CHECKPOINT).exists(),
-            data=data,
-            progress=progress,
-            label=label,
-        )
+Work = Callable[[], Path]  # runs (or resumes) one unit; returns the run folder it delivers
+
+
+def _train_unit(
+    config: Config, folder: Path, data: TaskSetData, progress: bool, label: str
+) -> Work:
+    def work() -> Path:
+        if not (folder / METRICS).exists():  # else it finished before auto.json said so
+            resume = (folder / CHECKPOINT).exists()
+            train(config, folder, resume=resume, data=data, progress=progress, label=label)
         return folder
 
     return work
 
 
-def _search_unit(config: Config, folder: Path, data: TaskSetData, progress: bool):
+def _search_unit(config: Config, folder: Path, data: TaskSetData, progress: bool) -> Work:
     from sharenas.runs.session import search
 
-    def work(resume: bool) -> Path:
-        found = search(config, folder, resume=resume, baselines=False, progress=progress, data=data)
+    def work() -> Path:
+        inner = folder / "search"
+        started = inner.exists() and any(inner.rglob("config.yaml"))
+        found = search(config, folder, resume=started, baselines=False, progress=progress,
+                       data=data)  # fmt: skip
         if found.run is None:
             raise ConfigError(f"{folder}: the partition study found no point within the budget.")
         return found.run.folder
@@ -108,30 +111,30 @@ def _search_unit(config: Config, folder: Path, data: TaskSetData, progress: bool
     return work
 
 
-def _random_unit(config: Config, folder: Path, data: TaskSetData, progress: bool):
-    def work(resume: bool) -> Path:
-        train_random(config, folder, data, progress)
+def _random_unit(config: Config, folder: Path, data: TaskSetData, progress: bool) -> Work:
+    def work() -> Path:
+        train_random(config, folder, data, progress)  # keeps finished ones, resumes the rest
         return folder
 
     return work
 
 
-def run_baselines(state: AutoState, config: Config, plan: AutoPlan, out: Path, data, progress):
+def run_baselines(
+    state: AutoState, config: Config, plan: AutoPlan, out: Path, data: TaskSetData, progress: bool
+) -> None:
     for arch in plan.baselines:
         folder = out / "baselines" / arch
-        label = f"auto: baseline {arch}"
-        state.run(
-            f"baseline {arch}",
-            folder,
-            _train_unit(with_arch(config, arch), folder, data, progress, label),
-        )
+        work = _train_unit(with_arch(config, arch), folder, data, progress, f"baseline {arch}")
+        state.run(f"baseline {arch}", work)
 
 
-def run_randoms(state: AutoState, config: Config, plan: AutoPlan, out: Path, data, progress):
+def run_randoms(
+    state: AutoState, config: Config, plan: AutoPlan, out: Path, data: TaskSetData, progress: bool
+) -> None:
     for space in plan.spaces:
         searched = space_config(config, space, config.train.epochs, plan.budget)
         folder = out / "random" / space
-        state.run(f"random {space}", folder, _random_unit(searched, folder, data, progress))
+        state.run(f"random {space}", _random_unit(searched, folder, data, progress))
 
 
 def run_rung(
@@ -142,13 +145,13 @@ def run_rung(
     spaces: list[str],
     epochs: int,
     out: Path,
-    data,
-    progress,
+    data: TaskSetData,
+    progress: bool,
 ) -> None:
     for space in spaces:
         searched = space_config(config, space, epochs, plan.budget)
         folder = out / f"rung-{rung}" / space
-        state.run(f"rung {rung} {space}", folder, _search_unit(searched, folder, data, progress))
+        state.run(f"rung {rung} {space}", _search_unit(searched, folder, data, progress))
 
 
 def survivors(
@@ -214,7 +217,15 @@ def auto(
         return _auto_locked(config, out, budget, hours, eta, seeds, progress)
 
 
-def _auto_locked(config, out, budget, hours, eta, seeds, progress) -> AutoResult:
+def _auto_locked(
+    config: Config,
+    out: Path,
+    budget: str,
+    hours: float | None,
+    eta: int,
+    seeds: list[int] | None,
+    progress: bool,
+) -> AutoResult:
     from sharenas.report.auto_report import write_auto_report
     from sharenas.runs.auto_seeds import seeds_comparison
 
