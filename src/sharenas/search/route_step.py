@@ -68,12 +68,13 @@ class RouteStep(SearchStep):
     ALTERNATIVES = 256  # routes drawn from the policy when the most probable is over budget
 
     def alternatives(self) -> list[RoutingGenotype]:
-        """Routes drawn from the policy (a fixed generator), the most probable first."""
+        """Routes drawn from the policy (a fixed generator), the most probable first; last, the
+        space's cheapest route (one shared chain) when the policy offers none that fits."""
         generator = torch.Generator().manual_seed(self.trainer.seed + 7_919)
         drawn = {tuple(self.policy.sample(generator)) for _ in range(self.ALTERNATIVES)}
         with torch.no_grad():
             ranked = sorted(drawn, key=lambda d: (-float(self.policy.log_prob(d)), d))
-        return [self.genotype(list(indices)) for indices in ranked]
+        return [*(self.genotype(list(indices)) for indices in ranked), self.space.cheapest()]
 
     @property
     def _chain(self) -> float:

@@ -669,6 +669,11 @@ class RoutingSpace(Space):
         """One shared chain (sub-network 0 of every layer); every tower reads it."""
         return self._uniform(lambda level, k: Route((0,)), lambda t: Route((0,)))
 
+    def cheapest(self) -> RoutingGenotype:
+        """One chain: every tower reads the last layer, so every route uses at least one
+        sub-network per layer."""
+        return self.hard_sharing()
+
     def mmoe(self) -> RoutingGenotype:
         """K expert chains; each tower mixes all K with its own gate on the input."""
         every = tuple(range(self.experts))
