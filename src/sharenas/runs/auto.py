@@ -30,7 +30,7 @@ from sharenas.errors import ConfigError, SharenasError
 from sharenas.runs.auto_plan import AutoPlan, plan_auto, space_config
 from sharenas.runs.auto_scores import Candidate, recommend, validation_scores
 from sharenas.runs.folder import CHECKPOINT, METRICS, with_arch
-from sharenas.runs.lock import folder_lock
+from sharenas.runs.lock import LOCK_FILE, folder_lock
 from sharenas.runs.random_archs import train_random
 from sharenas.runs.training import load_data, train
 
@@ -190,7 +190,7 @@ def deliver(candidate: Candidate, out: Path) -> Path:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     for path in Path(candidate.folder).iterdir():
-        if path.is_file() and path.name != "lock":
+        if path.is_file() and path.name != LOCK_FILE:
             shutil.copy2(path, staging / path.name)
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
@@ -240,11 +240,11 @@ def _auto_locked(
     run_baselines(state, config, plan, out, data, progress)
     run_randoms(state, config, plan, out, data, progress)
     run_rung(state, config, plan, 0, plan.spaces, first, out, data, progress)
-    candidates = validation_scores(state, out, data, plan)
+    candidates = validation_scores(state, data)
     rung0 = {c.space: c.val_delta for c in candidates if c.kind == "search" and c.rung == 0}
     kept = survivors(state, plan, rung0, eta, deadline, full / first)
     run_rung(state, config, plan, 1, kept, full, out, data, progress)
-    candidates = validation_scores(state, out, data, plan)
+    candidates = validation_scores(state, data)
     chosen = recommend(candidates, plan.budget)
     folder = deliver(chosen, out)
     paired = seeds_comparison(state, config, out, candidates, chosen, seeds, progress)

@@ -14,7 +14,7 @@ import torch
 from sharenas.data.base import TaskSetData
 from sharenas.engine.evaluate import evaluate, primary_metrics
 from sharenas.errors import SharenasError
-from sharenas.runs.auto_plan import REFERENCE, AutoPlan
+from sharenas.runs.auto_plan import REFERENCE
 from sharenas.runs.result import open_run
 from sharenas.runs.training import task_handlers
 from sharenas.tasks import delta_mtl
@@ -77,7 +77,7 @@ def _candidate(unit: str, folder: Path, val: dict[str, float]) -> Candidate:
     return Candidate(unit, kind, space, None, folder, metrics, val)
 
 
-def validation_scores(state: Any, out: Path, data: TaskSetData, plan: AutoPlan) -> list[Candidate]:
+def validation_scores(state: Any, data: TaskSetData) -> list[Candidate]:
     """Every finished model with its validation and test Δ_MTL (validation metrics are cached
     in ``auto.json``)."""
     cache = state.data.setdefault("validation", {})
