@@ -18,18 +18,13 @@ from pathlib import Path
 import torch
 
 import sharenas
+from sharenas.report.auto_report import total_cost
 from sharenas.report.paired import mean_std
-
-
-def _cost(state: dict) -> tuple[float, float]:
-    units = state["units"]
-    total = sum(u.get("seconds", 0.0) for u in units.values())
-    return total, units["baseline hard-sharing"]["seconds"]
 
 
 def rows(label: str, result) -> list[str]:
     """Markdown rows of one auto run: a line per role over the seeds."""
-    total, one = _cost(result.state)
+    total, one, _ = total_cost(result.state)
     paired = result.over_seeds
     if paired is None:  # one seed: the recommended model's test Δ_MTL alone
         paired = {

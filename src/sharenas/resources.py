@@ -29,8 +29,13 @@ def flops_per_example(model: nn.Module, example_batch: Any) -> int:
     return int(counter.get_total_flops() // max(1, batch))
 
 
-def delivered_flops(model: nn.Module, example_batch: Any) -> int:
-    """FLOPs per example of ``model`` as it is delivered (a partitioned network physically
-    pruned by its ``deployed()``)."""
+def delivered(model: nn.Module) -> nn.Module:
+    """The network a run delivers for inference: a channel partition physically pruned
+    (Feature Partitioning's deployed network), any other as it is."""
     deployed = getattr(model, "deployed", None)
-    return flops_per_example(deployed() if callable(deployed) else model, example_batch)
+    return deployed() if callable(deployed) else model
+
+
+def delivered_flops(model: nn.Module, example_batch: Any) -> int:
+    """FLOPs per example of ``model`` as it is delivered (:func:`delivered`)."""
+    return flops_per_example(delivered(model), example_batch)

@@ -25,6 +25,7 @@ from sharenas.deploy.graph import PredictionGraph, as_tuple
 from sharenas.deploy.inputs import encoded_inputs
 from sharenas.engine.checkpoint import load_weights
 from sharenas.errors import SharenasError
+from sharenas.resources import delivered
 from sharenas.runs.folder import BEST, load_run
 from sharenas.runs.inputs import RunInputs, read_inputs
 from sharenas.runs.training import build_network
@@ -133,13 +134,6 @@ class LoadedModel:
         }
         classes = {t.name: fitted.classes(t.name) for t in self.inputs.tasks}
         return Predictions(tasks, classes, names)
-
-
-def delivered(model: nn.Module) -> nn.Module:
-    """The network a run delivers for inference: a channel partition physically pruned
-    (Feature Partitioning's deployed network), any other as it is."""
-    deployed = getattr(model, "deployed", None)
-    return deployed() if callable(deployed) else model
 
 
 def load_model(folder: str | Path) -> LoadedModel:

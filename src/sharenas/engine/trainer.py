@@ -43,7 +43,7 @@ from sharenas.engine.step import PlainStep, StepInfo, TrainingStep
 from sharenas.engine.sync_norm import synchronize_batch_norms
 from sharenas.engine.task_subset import only_tasks
 from sharenas.engine.weighting import create_weighting
-from sharenas.resources import count_parameters, flops_per_example
+from sharenas.resources import count_parameters, delivered, flops_per_example
 from sharenas.tasks import TaskHandler
 
 log = logging.getLogger(__name__)
@@ -349,10 +349,7 @@ class Trainer:
         """Parameters and FLOPs per example of ``model`` (default: the trained one), as it is
         delivered: a model with a ``deployed()`` method (a partitioned network) is counted as
         the network that method returns (physically pruned)."""
-        model = model if model is not None else self.model
-        deployed = getattr(model, "deployed", None)
-        if callable(deployed):
-            model = deployed().to(self.device)
+        model = delivered(model if model is not None else self.model).to(self.device)
         x = self.data.val.example(2)
         return {
             "params": count_parameters(model),

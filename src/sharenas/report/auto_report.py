@@ -115,12 +115,17 @@ def _why(candidates: list[Candidate], chosen: Candidate, plan: AutoPlan) -> list
     return lines
 
 
-def _cost(state: dict[str, Any]) -> str:
+def total_cost(state: dict[str, Any]) -> tuple[float, float, str]:
+    """Seconds of every unit of an auto run, one baseline training's seconds and its name
+    (hard-sharing, else single-task)."""
     units = state.get("units", {})
     total = sum(u.get("seconds", 0.0) for u in units.values())
-    one = units.get("baseline hard-sharing", units.get("baseline single-task", {}))
-    unit = one.get("seconds") or 1.0
     name = "hard-sharing" if "baseline hard-sharing" in units else "single-task"
+    return total, units.get(f"baseline {name}", {}).get("seconds") or 1.0, name
+
+
+def _cost(state: dict[str, Any]) -> str:
+    total, unit, name = total_cost(state)
     return (
         f"Total cost: {total:.4g} s of training and search, {total / unit:.1f} × one {name} "
         f"training ({unit:.3g} s, the same data and epochs) on this machine."

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sharenas.config import Config, apply_overrides, build_config
@@ -34,13 +34,7 @@ class AutoPlan:
     left_out: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "budget": self.budget,
-            "budget_from": self.budget_from,
-            "baselines": self.baselines,
-            "spaces": self.spaces,
-            "left_out": self.left_out,
-        }
+        return asdict(self)
 
 
 def baseline_flops(config: Config, data: TaskSetData, arch: str) -> int:
