@@ -11,7 +11,7 @@ from sharenas.architectures import build_architecture
 from sharenas.backbones import create_backbone
 from sharenas.data.base import InputSpec, MultiTaskDataset, shuffled_batches
 from sharenas.data.census_income import INCOME, halves
-from sharenas.engine.config import ModelConfig
+from sharenas.architectures.config import ModelConfig
 from sharenas.engine.head_bias import output_layer, set_prior_biases
 from sharenas.errors import ConfigError
 from sharenas.resources import flops_per_example

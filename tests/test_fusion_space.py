@@ -146,7 +146,7 @@ def test_named_genotypes_are_the_extremes() -> None:
 
 
 def test_task_backbones_from_the_config() -> None:
-    from sharenas.engine.config import ModelConfig
+    from sharenas.architectures.config import ModelConfig
     from sharenas.spaces.fusion import FusionSpaceConfig, fusion_space
 
     tasks = handlers(2)

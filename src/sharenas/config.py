@@ -15,73 +15,61 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializeAsAny,
+    create_model,
     field_validator,
     model_validator,
 )
 
+from sharenas.architectures.config import ModelConfig
 from sharenas.data.builder import DatasetConfig
 from sharenas.data.registry import dataset_names, get_dataset_class
-from sharenas.engine.config import ModelConfig, TrainConfig
+from sharenas.engine.config import TrainConfig
 from sharenas.errors import ConfigError, DatasetError
 from sharenas.plugins import import_named
-from sharenas.search.gradient import GradientSearchConfig
-from sharenas.search.gumbel import GumbelConfig
-from sharenas.search.partition_config import PartitionEvalConfig, StudyConfig
-from sharenas.search.reinforce import ReinforceConfig
+from sharenas.search import strategy_class
 from sharenas.search.storage import saved
-from sharenas.spaces.fusion import FusionSpaceConfig
-from sharenas.spaces.partition import PartitionSpaceConfig
-from sharenas.spaces.routing import RoutingSpaceConfig
+from sharenas.spaces import default_space, is_space, space_names, space_spec, space_specs
+from sharenas.spaces.spec import SpaceSpec
 from sharenas.validation import validate_model
 
 M = TypeVar("M", bound=BaseModel)
 
 
-SPACE_STRATEGIES = {
-    "fusion": ("gradient", "random"),
-    "routing": ("reinforce", "gumbel", "random"),
-    "partition": ("nsga2", "random", "es"),
-}
-SPACE_BASELINES = {
-    "fusion": ["single-task", "hard-sharing", "cross-stitch", "nddr"],
-    "routing": ["single-task", "hard-sharing", "mmoe", "ple"],
-    "partition": [],  # share-all, independent and single-task are points of the study
-}
-
-
-class SearchConfig(BaseModel):
-    """The search space and strategy of ``sharenas search``."""
+class _SearchSettings(BaseModel):
+    """What ``sharenas search`` searches: the space and strategy, and what every space shares
+    (the budget, the derivation, the baselines). Each space's and strategy's own section
+    (``search.<key>``) is added from the registries (:func:`_search_sections`)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    space: Literal["fusion", "routing", "partition"] = "fusion"
-    strategy: Literal["gradient", "reinforce", "gumbel", "nsga2", "random", "es"] | None = Field(
-        None,
-        description="fusion: gradient (default) or random; routing: reinforce (default), "
-        "gumbel or random; partition: nsga2 (default), random or es. random: "
-        "search.random_architectures points trained from scratch, the best on validation kept.",
+    space: str = Field(
+        default_factory=default_space,
+        description="The search space: " + ", ".join(space_names()) + ".",
     )
-    fusion: FusionSpaceConfig = Field(default_factory=FusionSpaceConfig)
-    gradient: GradientSearchConfig = Field(default_factory=GradientSearchConfig)
-    routing: RoutingSpaceConfig = Field(default_factory=RoutingSpaceConfig)
-    reinforce: ReinforceConfig = Field(default_factory=ReinforceConfig)
-    gumbel: GumbelConfig = Field(default_factory=GumbelConfig)
-    partition: PartitionSpaceConfig = Field(default_factory=PartitionSpaceConfig)
-    evaluation: PartitionEvalConfig = Field(default_factory=PartitionEvalConfig)
-    study: StudyConfig = Field(default_factory=StudyConfig)
+    strategy: str | None = Field(
+        None,
+        description="; ".join(
+            f"{s.name}: {s.strategies[0]} (default)"
+            + (f" or {', '.join(s.strategies[1:])}" if len(s.strategies) > 1 else "")
+            for s in space_specs()
+        )
+        + ". random: search.random_architectures points trained from scratch (partition: "
+        "scored by the study's evaluator), the best on validation kept.",
+    )
     max_flops: float | None = Field(
         None,
         gt=0,
-        description="FLOPs per example the delivered model may use (a hard budget): fusion "
-        "drops its weakest edges to fit, routing penalises routes over it and delivers the most "
-        "probable one within it, partition prunes partitions over it; random architectures "
-        "are drawn among those within it.",
+        description="FLOPs per example the delivered model may use (a hard budget, the one "
+        "budget of every space): "
+        + "; ".join(f"{s.name}: {s.budget}" for s in space_specs() if s.budget)
+        + "; random architectures are drawn among those within it.",
     )
     derive: Literal["none", "finetune", "retrain"] | None = Field(
         None,
         description="After the search: keep the inherited weights (none), fine-tune them, or "
-        "retrain the derived architecture from scratch. Default: none for fusion (MTL-NAS needs "
-        "no retraining), retrain for routing.",
+        "retrain the derived architecture from scratch. Default: the space's ("
+        + ", ".join(f"{s.name}: {s.default_derive}" for s in space_specs())
+        + ").",
     )
     derive_epochs: int | None = Field(
         None, ge=1, description="Epochs of finetune or retrain (default: train.epochs)."
@@ -89,29 +77,70 @@ class SearchConfig(BaseModel):
     baselines: list[str] | None = Field(
         None,
         description="Hand-designed architectures trained with the same budget for comparison "
-        "(default: single-task, hard-sharing and the space's own: cross-stitch and nddr for "
-        "fusion, mmoe and ple for routing); 'random' adds random_architectures points drawn "
-        "uniformly from the searched space, each trained from scratch.",
+        "(default: the space's own: "
+        + "; ".join(f"{s.name}: {', '.join(s.baselines)}" for s in space_specs() if s.baselines)
+        + "); 'random' adds random_architectures points drawn uniformly from the searched "
+        "space, each trained from scratch.",
     )
     random_architectures: int = Field(
         5, ge=1, description="How many random architectures the 'random' baseline trains."
     )
 
+    @field_validator("space")
+    @classmethod
+    def _known_space(cls, space: str) -> str:
+        if not is_space(space):
+            raise ValueError(f"choose one of {', '.join(space_names())}")
+        return space
+
     @model_validator(mode="after")
-    def _resolve(self) -> SearchConfig:
-        allowed = SPACE_STRATEGIES[self.space]
+    def _resolve(self) -> _SearchSettings:
+        spec = space_spec(self.space)
         if self.strategy is None:
-            self.strategy = allowed[0]
-        elif self.strategy not in allowed:
+            self.strategy = spec.strategies[0]
+        elif self.strategy not in spec.strategies:
             raise ValueError(
                 f"strategy {self.strategy!r} does not search the {self.space} space; use "
-                f"{' or '.join(allowed)}"
+                f"{' or '.join(spec.strategies)}"
             )
         if self.derive is None:
-            self.derive = "retrain" if self.space == "routing" else "none"
+            self.derive = spec.default_derive
         if self.baselines is None:
-            self.baselines = list(SPACE_BASELINES[self.space])
+            self.baselines = list(spec.baselines)
         return self
+
+    @property
+    def space_spec(self) -> SpaceSpec:
+        return space_spec(self.space)
+
+    def space_settings(self) -> BaseModel:
+        """The searched space's own section (``search.<space>``)."""
+        return self.space_spec.settings(self)
+
+    def strategy_settings(self) -> BaseModel | None:
+        """The strategy's own section (``search.<strategy>``), when it has one."""
+        key = strategy_class(str(self.strategy)).settings_key
+        return getattr(self, key) if key else None
+
+
+def _search_sections() -> dict[str, Any]:
+    """Every space's sections, each followed by its strategies' (``search.<key>``)."""
+    sections: dict[str, type[BaseModel]] = {}
+    for spec in sorted(space_specs(), key=lambda s: not s.is_default):
+        sections.update(spec.sections)
+        for name in spec.strategies:
+            strategy = strategy_class(name)
+            if strategy.settings_key and strategy.settings_class:
+                sections.setdefault(strategy.settings_key, strategy.settings_class)
+    return {key: (model, Field(default_factory=model)) for key, model in sections.items()}
+
+
+SearchConfig = create_model(  # type: ignore[call-overload]
+    "SearchConfig",
+    __base__=_SearchSettings,
+    __doc__="The search space and strategy of ``sharenas search``.",
+    **_search_sections(),
+)
 
 
 class Config(BaseModel):
@@ -124,6 +153,13 @@ class Config(BaseModel):
     train: TrainConfig = Field(default_factory=TrainConfig)
     search: SearchConfig | None = Field(None, description="What `sharenas search` searches.")
     seed: int = Field(0, ge=0, description="Seed of every random choice of the run.")
+
+    @property
+    def searched(self) -> SearchConfig:
+        """The search section (a config without one searches the default space)."""
+        if self.search is None:
+            raise ConfigError("the config has no search section; add 'search: {space: ...}'.")
+        return self.search
 
     @field_validator("data", mode="before")
     @classmethod

@@ -1,21 +1,26 @@
-"""The architecture registry (timm style): hand-designed and searched architectures, created by
-name. Each architecture file registers itself with :func:`register_architecture`."""
+"""The architecture registry (timm style: only a registry): the hand-designed architectures,
+created by name, each file registering itself with :func:`register_architecture`
+(:mod:`sharenas.architectures` imports them); every search space's name is also an
+architecture, its searched genotype (:mod:`sharenas.architectures.searched`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from sharenas.errors import ConfigError
+from sharenas.architectures.searched import build_searched
+from sharenas.errors import ConfigError, unknown_name_message
+from sharenas.spaces.registry import is_space, space_names
 
 if TYPE_CHECKING:
     from sharenas.architectures.base import MultiTaskModel
+    from sharenas.architectures.config import ModelConfig
     from sharenas.data.base import InputSpec
-    from sharenas.engine.config import ModelConfig
     from sharenas.tasks import TaskHandler
 
 ArchitectureFactory = Callable[["list[TaskHandler]", "InputSpec", "ModelConfig"], "MultiTaskModel"]
 _REGISTRY: dict[str, tuple[ArchitectureFactory, tuple[str, ...]]] = {}
+_SEARCHED_INPUTS = ("tabular", "image")  # a space builds on the backbone's input kinds
 
 
 def register_architecture(name: str, inputs: tuple[str, ...] = ("tabular", "image")):  # type: ignore[no-untyped-def]
@@ -28,43 +33,31 @@ def register_architecture(name: str, inputs: tuple[str, ...] = ("tabular", "imag
     return add
 
 
+def _inputs(name: str) -> tuple[str, ...]:
+    return _SEARCHED_INPUTS if is_space(name) else _REGISTRY[name][1]
+
+
 def architecture_names() -> list[str]:
-    _import_all()
-    return sorted(_REGISTRY)
-
-
-def _import_all() -> None:
-    from sharenas.architectures import (  # noqa: F401  (registration)
-        cross_stitch,
-        hard_sharing,
-        mmoe,
-        nddr,
-        ple,
-        searched_fusion,
-        searched_partition,
-        searched_routing,
-        single_task,
-    )
+    return sorted({*_REGISTRY, *space_names()})
 
 
 def build_architecture(
     name: str, tasks: list[TaskHandler], input_spec: InputSpec, config: ModelConfig
 ) -> MultiTaskModel:
-    _import_all()
-    if name not in _REGISTRY:
-        from sharenas.errors import unknown_name_message
-
-        raise ConfigError(unknown_name_message("architecture", name, sorted(_REGISTRY)))
-    factory, inputs = _REGISTRY[name]
-    if input_spec.kind not in inputs:
+    names = architecture_names()
+    if name not in names:
+        raise ConfigError(unknown_name_message("architecture", name, names))
+    if input_spec.kind not in _inputs(name):
         raise ConfigError(
-            f"architecture {name!r} is defined on {' and '.join(inputs)} inputs, not on "
+            f"architecture {name!r} is defined on {' and '.join(_inputs(name))} inputs, not on "
             f"{input_spec.kind} ones; choose one of "
-            f"{', '.join(n for n, (_, i) in sorted(_REGISTRY.items()) if input_spec.kind in i)}."
+            f"{', '.join(n for n in names if input_spec.kind in _inputs(n))}."
         )
     if len(tasks) < 2 and name != "single-task":
         raise ConfigError(
             f"architecture {name!r} needs at least 2 tasks; the task set has "
             f"{len(tasks)}. Use single-task, or add tasks in data."
         )
-    return factory(tasks, input_spec, config)
+    if is_space(name):
+        return build_searched(name, tasks, input_spec, config)  # type: ignore[return-value]
+    return _REGISTRY[name][0](tasks, input_spec, config)

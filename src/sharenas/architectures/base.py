@@ -6,22 +6,17 @@ the input declaration and the model config. Each file holds one architecture and
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import torch
-from pydantic import BaseModel
 from torch import nn
 
 from sharenas.backbones import Backbone, create_backbone
 from sharenas.data.base import InputSpec
-from sharenas.errors import ConfigError
-from sharenas.spaces.base import space_config
 from sharenas.tasks import TaskHandler, make_head
 
-M = TypeVar("M", bound=BaseModel)
-
 if TYPE_CHECKING:
-    from sharenas.engine.config import ModelConfig
+    from sharenas.architectures.config import ModelConfig
 
 
 class MultiTaskModel(nn.Module):
@@ -59,20 +54,6 @@ class MultiTaskModel(nn.Module):
 
     def forward(self, x: Any) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
         raise TypeError(f"{type(self).__name__} does not define forward")
-
-
-def searched_genotype(
-    config: ModelConfig, space: str, genotype_class: Any, config_class: type[M]
-) -> tuple[Any, M]:
-    """``model.genotype`` (a search's arch.json) parsed, with its space config; a clear error
-    when there is none."""
-    genotype = config.genotype
-    if not genotype:
-        raise ConfigError(
-            f"architecture {space!r} needs model.genotype: pass a {space} search's "
-            "arch.json with --arch."
-        )
-    return genotype_class.from_dict(genotype), space_config(config_class, genotype)
 
 
 class PerTaskBackbones(MultiTaskModel):

@@ -1,5 +1,5 @@
-"""The backbone registry (timm style): backbones created by name; each backbone file registers
-itself with :func:`register_backbone`."""
+"""The backbone registry (timm style: only a registry): backbones created by name; each backbone
+file registers itself with :func:`register_backbone` (:mod:`sharenas.backbones` imports them)."""
 
 from __future__ import annotations
 
@@ -29,8 +29,6 @@ def backbone_names() -> list[str]:
 
 
 def create_backbone(name: str, input_spec: InputSpec, **params: Any) -> Backbone:
-    from sharenas.backbones import cnn, encdec, lenet, mlp, resnet  # noqa: F401  (registration)
-
     if name not in _REGISTRY:
         load_entry_points(BACKBONES)
     if name not in _REGISTRY:

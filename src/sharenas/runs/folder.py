@@ -16,7 +16,7 @@ import yaml
 
 from sharenas.cache import write_bytes_atomic, write_json_atomic
 from sharenas.config import Config, apply_overrides, build_config, dump_config, read_yaml
-from sharenas.engine.config import genotype_problem
+from sharenas.spaces.registry import genotype_problem
 from sharenas.errors import ConfigError, SharenasError
 from sharenas.runs.inputs import write_inputs
 

@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,32 +24,21 @@ from sharenas.config import Config, dump_config
 from sharenas.data import create_dataset
 from sharenas.data.base import TaskSetData
 from sharenas.errors import ConfigError
-from sharenas.runs.folder import model_record
+from sharenas.runs.folder import arch_header, model_record
 from sharenas.runs.partition_eval import create_evaluator, load_teachers, teacher_folder
 from sharenas.runs.training import task_handlers
-from sharenas.search.partition_study import (
-    DUPLICATE,
-    OVER_BUDGET,
-    SURPLUS,
-    EvolutionProposer,
-    RetryKilledTrial,
-    dump_trials,
-    duplicates,
-    is_surplus_copy,
-    open_study,
-    position,
-    queue_key,
-    spent,
-)
+from sharenas.search.partition_study import RetryKilledTrial, dump_trials, open_study
+from sharenas.search.registry import create_strategy
 from sharenas.search.storage import (
     JOURNAL,
     PASSWORD_ENV,
-    heartbeat,
     journal_url,
     open_storage,
     password,
 )
-from sharenas.spaces.partition import PartitionGenotype, PartitionSpace, partition_space
+from sharenas.search.strategy import TrialStrategy
+from sharenas.search.study_loop import StudySearch, run_study
+from sharenas.spaces.partition import PartitionSpace, partition_space
 from sharenas.spaces.partition_resources import partition_resources
 
 log = logging.getLogger(__name__)
@@ -60,8 +48,7 @@ def study_settings(config: Config, out: Path) -> tuple[str, str]:
     """(storage URL, study name) of ``config``'s search in ``out``: ``search.study.storage``,
     else the study file already in ``out``, else SQLite for one worker and a journal file for
     several (Optuna advises against SQLite for parallel workers)."""
-    assert config.search is not None
-    study = config.search.study
+    study = config.searched.study
     name = study.name or f"{config.data.name}-partition-s{config.seed}"
     return study.storage or default_storage(Path(out), study.workers), name
 
@@ -82,8 +69,7 @@ def existing_study(url: str) -> bool:
 
 
 def warn_sqlite_workers(config: Config, url: str) -> None:
-    assert config.search is not None
-    workers = config.search.study.workers
+    workers = config.searched.study.workers
     if url.startswith("sqlite") and workers > 1:
         log.warning(
             "search.study.storage is SQLite with %d workers: SQLite locks the whole file, so "
@@ -94,47 +80,29 @@ def warn_sqlite_workers(config: Config, url: str) -> None:
 
 
 def _space(config: Config, data: TaskSetData) -> PartitionSpace:
-    assert config.search is not None
     return partition_space(
-        task_handlers(data), data.input_spec, config.model, config.search.partition
+        task_handlers(data), data.input_spec, config.model, config.searched.partition
     )
 
 
 def _signature(config: Config, space: PartitionSpace, directions: list[str]) -> dict[str, Any]:
-    assert config.search is not None
     return {
-        "space": "partition",
-        "space_config": config.search.partition.model_dump(mode="json"),
+        "space": space.name,
+        "space_config": config.searched.partition.model_dump(mode="json"),
         "backbone": config.model.backbone.model_dump(mode="json"),
         "tasks": list(space.task_names),
         "objectives": [
             *(f"{t}:{d}" for t, d in zip(space.task_names, directions, strict=False)),
             "flops:minimize",
         ],
-        "evaluation": config.search.evaluation.model_dump(mode="json"),
-        "strategy": config.search.strategy,
+        "evaluation": config.searched.evaluation.model_dump(mode="json"),
+        "strategy": config.searched.strategy,
     }
 
 
 def _flops_of(space: PartitionSpace, data: TaskSetData, vector: list[float]) -> int:
     network = space.build(space.genotype_from_vector(vector))
     return partition_resources(network, data.val.example(2)).total_flops
-
-
-def _sampler(config: Config, index: int, position: int = 0) -> Any:
-    """NSGA-II (with the FLOPs budget as a constraint) or random sampling, seeded by the study
-    seed, the worker's ``index`` (workers draw different points) and the trial's ``position``
-    (a resumed study draws what an uninterrupted one would)."""
-    import optuna
-
-    assert config.search is not None
-    settings = config.search.study
-    study_seed = settings.seed if settings.seed is not None else config.seed
-    seed = (study_seed * 1000 + index) * 100_003 + position
-    if config.search.strategy != "nsga2":
-        return optuna.samplers.RandomSampler(seed=seed)
-    # the FLOPs budget reaches NSGA-II as each trial's constraint (``Trial.set_constraint``)
-    return optuna.samplers.NSGAIISampler(population_size=settings.population, seed=seed)
 
 
 def _join_study(
@@ -151,8 +119,7 @@ def _join_study(
     loads a study another machine created, and copies of the queued references are told apart
     by their key (partition_study.holders)."""
 
-    assert config.search is not None
-    settings = config.search.study
+    settings = config.searched.study
     url, name = study_settings(config, out)
     references = space.reference_vectors()
     with file_lock(Path(out) / ".study.lock"):
@@ -176,8 +143,7 @@ def settle_killed(config: Config, url: str, name: str) -> None:
     """On --resume: fail the killed search's trials (when its study exists)."""
     import optuna
 
-    assert config.search is not None
-    heartbeat = config.search.study.heartbeat
+    heartbeat = config.searched.study.heartbeat
     try:
         study = optuna.load_study(
             study_name=name, storage=open_storage(url, heartbeat, RetryKilledTrial())
@@ -202,162 +168,56 @@ def settle(study: Any, interval: int) -> None:
         time.sleep(0.5)
 
 
-class TrialObjective:
-    """One trial of the study: propose a partition, skip surplus copies and points over the
-    FLOPs budget, evaluate it; the objectives are every task's score and the FLOPs."""
-
-    def __init__(
-        self,
-        config: Config,
-        out: Path,
-        study: Any,
-        space: PartitionSpace,
-        data: TaskSetData,
-        share_all_flops: int,
-    ) -> None:
-        assert config.search is not None
-        self.settings, self.strategy = config.search.study, config.search.strategy
-        self.out, self.study, self.space, self.data = Path(out), study, space, data
-        self.handlers = task_handlers(data)
-        self.share_all_flops = share_all_flops
-        self.evaluator = create_evaluator(config, data, space, config.search.evaluation)
-
-    def _skip(self, trial: Any) -> bool:
-        """Another worker holds this queued point, ES proposes its own, or the budget is spent."""
-        queued = queue_key(trial.user_attrs) is not None
-        return (
-            (self.strategy == "es" and not queued)
-            or is_surplus_copy(self.study, trial.number, trial.user_attrs)
-            or spent(self.study, below=trial.number) >= self.settings.trials
-        )
-
-    def _over_budget(self, trial: Any, vector: list[float]) -> bool:
-        """Checked before the evaluation (which counts the FLOPs again for its record)."""
-        if self.settings.flops_budget is None:
-            return False
-        if "reference" in trial.user_attrs:  # evaluated whatever the budget
-            trial.set_constraint("flops_budget", 0.0)
-            return False
-        flops = _flops_of(self.space, self.data, vector)
-        excess = flops / self.share_all_flops - self.settings.flops_budget
-        trial.set_user_attr("budget_excess", excess)
-        trial.set_constraint("flops_budget", excess)  # NSGA-II ranks infeasible points last
-        if excess > 0:
-            trial.set_user_attr(OVER_BUDGET, True)
-            trial.set_user_attr("total_flops", flops)
-        return excess > 0
-
-    def _duplicate_of(self, trial: Any, genotype: dict[str, Any]) -> int | None:
-        """The number of another trial that holds the same partition (evaluated, running or
-        over the budget): a vector that rounds to a known partition is not evaluated again."""
-        from optuna.trial import TrialState
-
-        for other in self.study.get_trials(deepcopy=False):
-            held = other.state in (TrialState.COMPLETE, TrialState.RUNNING) or (
-                other.state == TrialState.PRUNED and other.user_attrs.get(OVER_BUDGET)
-            )
-            if (
-                other.number != trial.number
-                and held
-                and other.user_attrs.get("genotype") == genotype
-            ):
-                return other.number
-        return None
-
-    def propose(self, trial: Any) -> PartitionGenotype | None:
-        """The partition ``trial`` evaluates, or None when it is pruned without an evaluation (a
-        surplus copy, a partition already held by another trial, over the FLOPs budget)."""
-        size = self.space.vector_size
-        vector = [trial.suggest_float(f"v{i}", 0.0, 1.0) for i in range(size)]
-        if self._skip(trial):
-            trial.set_user_attr(SURPLUS, True)
-            return None
-        genotype = self.space.genotype_from_vector(vector)
-        duplicate = self._duplicate_of(trial, genotype.to_dict())
-        if duplicate is not None:
-            trial.set_user_attr(DUPLICATE, duplicate)
-            return None
-        trial.set_user_attr("genotype", genotype.to_dict())
-        if self._over_budget(trial, vector):
-            return None
-        return genotype
-
-    def evaluate(self, trial: Any, genotype: PartitionGenotype) -> list[float]:
-        """Every task's validation score and the FLOPs of the partition."""
-        evaluation = self.evaluator.evaluate(genotype, self.out / "trials" / str(trial.number))
-        trial.set_user_attr("evaluation", evaluation.to_dict())
-        scores = [evaluation.primary[h.name] for h in self.handlers]
-        return [*scores, float(evaluation.total_flops)]
+def _study_seed(config: Config) -> int:
+    settings = config.searched.study
+    return settings.seed if settings.seed is not None else config.seed
 
 
-def run_trial(
-    study: Any, objective: TrialObjective, sampler: Callable[[int], Any], lock: Path
-) -> None:
-    """Ask, evaluate and tell one trial. The ask runs under a file lock (SQLite cannot lock a
-    row, so two local workers could otherwise pop the same queued trial) with a sampler seeded
-    by the trial's position in the study, so that a resumed study proposes what an
-    uninterrupted one would. The heartbeat is recorded before the lock is released."""
-    import optuna
+def _sampler(config: Config, index: int, position: int = 0) -> Any:
+    """The strategy's sampler, seeded by the study seed, the worker's ``index`` (workers draw
+    different points) and the trial's ``position`` (a resumed study draws what an
+    uninterrupted one would)."""
+    seed = (_study_seed(config) * 1000 + index) * 100_003 + position
+    return _strategy(config).sampler(seed, config.searched.study)
 
-    with file_lock(lock):
-        optuna.storages.fail_stale_trials(study)
-        study.sampler = sampler(position(study))
-        trial = study.ask()
-        study._storage.record_heartbeat(trial._trial_id)
-        genotype = objective.propose(trial)
-    if genotype is None:
-        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        return
-    with heartbeat(study._storage, trial._trial_id, objective.settings.heartbeat):
-        try:
-            values = objective.evaluate(trial, genotype)
-        except BaseException:
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            raise
-    study.tell(trial, values)
+
+def _strategy(config: Config) -> TrialStrategy:
+    strategy = create_strategy(str(config.searched.strategy))
+    assert isinstance(strategy, TrialStrategy)  # the space spec admits trial strategies only
+    return strategy
 
 
 def worker(config: Config, out: Path, data: TaskSetData | None = None, index: int = 0) -> None:
     """Evaluate partitions until the study holds ``search.study.trials`` of them; ``index``
     tells workers apart (each samples its own points)."""
-    assert config.search is not None
     data = data if data is not None else create_dataset(config.data).load()
-    space = _space(config, data)
-    config = with_max_flops(config, data, space)  # config.yaml keeps search.max_flops as given
-    settings = config.search.study  # type: ignore[union-attr]
-    directions = ["maximize" if h.higher_is_better else "minimize" for h in task_handlers(data)]
+    space, out = _space(config, data), Path(out)
+    handlers = task_handlers(data)
+    directions = ["maximize" if h.higher_is_better else "minimize" for h in handlers]
     share_all = _flops_of(space, data, space.reference_vectors()["share-all"])
     study = _join_study(config, out, space, directions, _sampler(config, index), share_all)
-    out = Path(out)
-    objective = TrialObjective(config, out, study, space, data, share_all)
-    proposer = None
-    if config.search.strategy == "es":
-        study_seed = settings.seed if settings.seed is not None else config.seed
-        proposer = EvolutionProposer(
-            study, space.vector_size, settings, directions, share_all, study_seed
-        )
-    while spent(study) < settings.trials:
-        if proposer is not None and not proposer.propose():
-            time.sleep(1.0)
-            continue
-        if duplicates(study) > 10 * settings.trials + 50:
-            log.warning(
-                "%s: the sampler keeps proposing partitions already evaluated; the space holds "
-                "fewer distinct partitions than search.study.trials=%d, so the search stops",
-                out,
-                settings.trials,
-            )
-            break
-        run_trial(study, objective, lambda n: _sampler(config, index, n), out / ".study.lock")
-    dump_trials(study, Path(out) / "trials.json")
+    search = StudySearch(
+        study,
+        space,
+        _strategy(config),
+        create_evaluator(config, data, space, config.searched.evaluation),
+        config.searched.study,
+        [h.name for h in handlers],
+        lambda vector: _flops_of(space, data, vector),
+        share_all,
+        config.searched.max_flops,
+        out,
+    )
+    sampler = lambda n: _sampler(config, index, n)  # noqa: E731
+    run_study(search, sampler, directions, _study_seed(config))
+    dump_trials(study, out / "trials.json")
 
 
 def worker_environment(config: Config, out: Path) -> dict[str, str]:
     """The workers' environment: the storage password is passed through it (config.yaml keeps
     the URL without it, and a command line is visible to every user)."""
-    assert config.search is not None
     env = dict(os.environ)
-    secret = password(config.search.study.storage)
+    secret = password(config.searched.study.storage)
     if secret:
         env[PASSWORD_ENV] = secret
     return env
@@ -366,40 +226,22 @@ def worker_environment(config: Config, out: Path) -> dict[str, str]:
 def check_storage(config: Config) -> None:
     """Open a given storage before data loading and teacher training, so that a wrong URL or
     password fails at once."""
-    assert config.search is not None
-    if config.search.study.storage:
-        open_storage(config.search.study.storage, config.search.study.heartbeat)
-
-
-def with_max_flops(config: Config, data: TaskSetData, space: PartitionSpace) -> Config:
-    """``search.max_flops`` (FLOPs per example) as the study's budget, a fraction of
-    share-all's FLOPs (the stricter of the two when both are set)."""
-    assert config.search is not None
-    if config.search.max_flops is None:
-        return config
-    share_all = _flops_of(space, data, space.reference_vectors()["share-all"])
-    fraction = config.search.max_flops / share_all
-    given = config.search.study.flops_budget
-    study = config.search.study.model_copy(
-        update={"flops_budget": fraction if given is None else min(given, fraction)}
-    )
-    search = config.search.model_copy(update={"study": study})
-    return config.model_copy(update={"search": search})
+    if config.searched.study.storage:
+        open_storage(config.searched.study.storage, config.searched.study.heartbeat)
 
 
 def check_budget(config: Config, data: TaskSetData, space: PartitionSpace) -> None:
-    """A clear error when no partition can meet the FLOPs budget."""
-    assert config.search is not None
-    budget = config.search.study.flops_budget
+    """A clear error when no partition can meet ``search.max_flops``."""
+    budget = config.searched.max_flops
     if budget is None:
         return
     share_all = _flops_of(space, data, space.reference_vectors()["share-all"])
     smallest = _flops_of(space, data, [0.0] * space.vector_size)  # 1 channel each, none shared
-    if smallest / share_all > budget:
+    if smallest > budget:
         raise ConfigError(
-            f"search.study.flops_budget={budget:g}: no partition can meet it; the smallest "
-            f"(every task one channel) costs {smallest / share_all:.3f} of share-all's FLOPs. "
-            "Raise the budget, or mask more stages (search.partition.stages)."
+            f"search.max_flops={budget:.4g}: no partition can meet it; the smallest (every task "
+            f"one channel) costs {smallest:.4g} FLOPs per example ({smallest / share_all:.3f} "
+            "of share-all's). Raise the budget, or mask more stages (search.partition.stages)."
         )
 
 
@@ -409,7 +251,6 @@ def run_partition_search(
     """Train the teachers (distill), run the workers, then write the front and the pictures."""
     import optuna
 
-    assert config.search is not None
     out = Path(out)
     url, name = study_settings(config, out)
     warn_sqlite_workers(config, url)
@@ -420,7 +261,7 @@ def run_partition_search(
         )
     data = data if data is not None else create_dataset(config.data).load()
     space = _space(config, data)
-    check_budget(with_max_flops(config, data, space), data, space)
+    check_budget(config, data, space)
     out.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(out / "config.yaml", dump_config(config).encode())
     if resume:  # the trials of the killed search fail (and are queued again) before any other
@@ -428,7 +269,7 @@ def run_partition_search(
     began = time.perf_counter()
     teachers = load_teachers(config, data)  # trained once, before the workers need them
     del teachers
-    workers = config.search.study.workers
+    workers = config.searched.study.workers
     if workers == 1:
         worker(config, out, data)
     else:  # separate processes, each joining the study through the storage
@@ -442,7 +283,7 @@ def run_partition_search(
                 "see their messages above, then rerun with --resume."
             )
     seconds = time.perf_counter() - began
-    storage = open_storage(url, config.search.study.heartbeat, RetryKilledTrial())
+    storage = open_storage(url, config.searched.study.heartbeat, RetryKilledTrial())
     study = optuna.load_study(study_name=name, storage=storage)
     return summarise(config, out, study, data, seconds)
 
@@ -496,31 +337,18 @@ def _write_front(
     config: Config, out: Path, front: list[dict[str, Any]], chosen: dict[str, Any] | None
 ) -> None:
     """Each front point as an arch.json in ``front/``; the chosen one as ``arch.json``."""
-    assert config.search is not None
     (out / "front").mkdir(exist_ok=True)
-    base = {
-        "format": "sharenas-arch/1",
-        "kind": "genotype",
-        "space": "partition",
-        "space_config": config.search.partition.model_dump(mode="json"),
-        "model": model_record(config),
-    }
+    base = {**arch_header(config, PartitionSpace.name), "model": model_record(config)}
     for point in front:
         write_json_atomic(out / "front" / f"{point['number']}.json", {**base, **point["genotype"]})
     if chosen is not None:
         write_json_atomic(out / "arch.json", {**base, **chosen["genotype"]})
 
 
-def _within_budget(
-    points: list[dict[str, Any]], config: Config, share_all: float | None
-) -> list[dict[str, Any]]:
-    """The points a budget allows to be chosen (the reference partitions, evaluated whatever
+def _within_budget(points: list[dict[str, Any]], config: Config) -> list[dict[str, Any]]:
+    """The points the budget allows to be chosen (the reference partitions, evaluated whatever
     the budget, may be over it)."""
-    assert config.search is not None
-    limits = [config.search.max_flops]
-    if config.search.study.flops_budget is not None and share_all:
-        limits.append(config.search.study.flops_budget * share_all)
-    limit = min((x for x in limits if x is not None), default=None)
+    limit = config.searched.max_flops
     return [p for p in points if limit is None or p["total_flops"] <= limit]
 
 
@@ -528,21 +356,20 @@ def summarise(
     config: Config, out: Path, study: Any, data: TaskSetData, seconds: float
 ) -> dict[str, Any]:
     """The front, the reference points and the files of the search folder."""
-    assert config.search is not None
     handlers = task_handlers(data)
     directions = {h.name: h.higher_is_better for h in handlers}
     single = _single_task(config, handlers)
     points = _points(study)
     front = sorted((p for p in points if p["front"]), key=lambda p: p["total_flops"])
-    eligible = _within_budget(front, config, study.user_attrs.get("share_all_flops"))
+    eligible = _within_budget(front, config)
     chosen = max(eligible, key=lambda p: relative_score(p, single, directions), default=None)
     _write_front(config, out, front, chosen)
     record = {
         "dataset": config.data.name,
-        "arch": "partition (searched)",
-        "space": "partition",
-        "strategy": config.search.strategy,
-        "evaluator": config.search.evaluation.evaluator,
+        "arch": f"{PartitionSpace.name} (searched)",
+        "space": PartitionSpace.name,
+        "strategy": config.searched.strategy,
+        "evaluator": config.searched.evaluation.evaluator,
         "seed": config.seed,
         "tasks_primary_metric": {h.name: h.primary for h in handlers},
         "higher_is_better": directions,

@@ -1,22 +1,27 @@
-"""Search strategies, each a training step over a space's supernet: gradient (MTL-NAS
-single-shot, fusion space); reinforce and gumbel over a categorical policy (MTNAS, routing
-space). The partition study's Optuna helpers live here too."""
+"""Search strategies behind one contract (:mod:`sharenas.search.strategy`), created by name
+(:mod:`sharenas.search.registry`): one-shot ones are a training step over a space's supernet
+(gradient: MTL-NAS, fusion space; reinforce and gumbel: MTNAS, routing space); trial ones propose
+whole points scored by an evaluator (random; nsga2 and es over the partition study).
+
+Every module of this package is imported here, so a strategy file registers itself by being
+here: a new strategy is one new file."""
+
+import importlib
+import pkgutil
 
 from sharenas.search.base import SearchStep
-from sharenas.search.gradient import GradientSearchConfig, GradientStep, gate_entropy
-from sharenas.search.gumbel import GumbelConfig, GumbelStep
-from sharenas.search.registry import create_step, strategy_names
-from sharenas.search.reinforce import ReinforceConfig, ReinforceStep
+from sharenas.search.registry import create_strategy, strategy_class, strategy_names
+from sharenas.search.strategy import OneShotStrategy, Strategy, TrialStrategy
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
-    "GradientSearchConfig",
-    "GradientStep",
-    "GumbelConfig",
-    "GumbelStep",
-    "ReinforceConfig",
-    "ReinforceStep",
+    "OneShotStrategy",
     "SearchStep",
-    "create_step",
-    "gate_entropy",
+    "Strategy",
+    "TrialStrategy",
+    "create_strategy",
+    "strategy_class",
     "strategy_names",
 ]

@@ -21,10 +21,10 @@ class SearchStep(TrainingStep):
 
     keep_best = False
     label = "search"
-    max_flops: float | None = None  # search.max_flops: what the delivered model may cost
 
-    def __init__(self, space: Space, settings: Any) -> None:
+    def __init__(self, space: Space, settings: Any, max_flops: float | None = None) -> None:
         self.space, self.settings = space, settings
+        self.max_flops = max_flops  # search.max_flops: what the delivered model may cost
         self._flops: dict[str, float] = {}
 
     @property

@@ -35,6 +35,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sharenas.data.base import MultiDomainDataset, epoch_key, shuffled_batches
 from sharenas.engine.step import StepInfo
 from sharenas.search.base import SearchStep
+from sharenas.search.registry import register_strategy
+from sharenas.search.strategy import OneShotStrategy
 from sharenas.spaces.fusion import FusionGenotype, FusionSpace
 
 
@@ -247,3 +249,16 @@ class GradientStep(SearchStep):
             f"edges kept: {record['edges_kept']} of {record['candidate_edges']}; "
             f"search-evaluation gap (derived − supernet): {gap}"
         )
+
+
+@register_strategy
+class GradientStrategy(OneShotStrategy):
+    """MTL-NAS's single-shot gradient search of the fusion gates (Gao et al., CVPR 2020)."""
+
+    name = "gradient"
+    summary = (
+        "gradient descent on the edges' gates, the supernet's weights delivered "
+        "without retraining (single-shot)"
+    )
+    settings_key, settings_class = "gradient", GradientSearchConfig
+    step_class = GradientStep

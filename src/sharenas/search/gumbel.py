@@ -11,7 +11,9 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from sharenas.engine.step import StepInfo
+from sharenas.search.registry import register_strategy
 from sharenas.search.route_step import RouteStep
+from sharenas.search.strategy import OneShotStrategy
 
 
 class GumbelConfig(BaseModel):
@@ -54,3 +56,13 @@ class GumbelStep(RouteStep):
         self.trainer.update(loss, self.arch_opt)
         self.weight_opt.zero_grad(set_to_none=True)  # the validation split never trains weights
         return {"val_loss": float(loss.detach()), "temperature": self.temperature(step)}
+
+
+@register_strategy
+class GumbelStrategy(OneShotStrategy):
+    """Gumbel-softmax relaxation of the routes (Jang et al., ICLR 2017)."""
+
+    name = "gumbel"
+    summary = "Gumbel-softmax relaxation of the routes, the chosen route retrained"
+    settings_key, settings_class = "gumbel", GumbelConfig
+    step_class = GumbelStep

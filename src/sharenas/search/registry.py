@@ -1,29 +1,37 @@
-"""The one-shot search strategies, created by name: each a training step over a supernet."""
+"""The strategy registry (timm style: only a registry): every strategy file registers its class
+with :func:`register_strategy`; :mod:`sharenas.search` imports them."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeVar
 
 from sharenas.errors import ConfigError, unknown_name_message
-from sharenas.search.base import SearchStep
-from sharenas.search.gradient import GradientStep
-from sharenas.search.gumbel import GumbelStep
-from sharenas.search.reinforce import ReinforceStep
-from sharenas.spaces.base import Space
+from sharenas.search.strategy import Strategy
 
-_STRATEGIES: dict[str, type[SearchStep]] = {
-    "gradient": GradientStep,
-    "reinforce": ReinforceStep,
-    "gumbel": GumbelStep,
-}
+S = TypeVar("S", bound=type[Strategy])
+_STRATEGIES: dict[str, type[Strategy]] = {}
+
+
+def register_strategy(cls: S) -> S:
+    """Class decorator: ``cls`` becomes the strategy named ``cls.name``."""
+    _STRATEGIES[cls.name] = cls
+    return cls
 
 
 def strategy_names() -> list[str]:
     return sorted(_STRATEGIES)
 
 
-def create_step(name: str, space: Space, settings: Any) -> SearchStep:
-    """The step of strategy ``name`` over ``space``, with its settings (``search.<name>``)."""
+def strategy_class(name: str) -> type[Strategy]:
     if name not in _STRATEGIES:
-        raise ConfigError(unknown_name_message("one-shot strategy", name, strategy_names()))
-    return _STRATEGIES[name](space, settings)
+        raise ConfigError(unknown_name_message("search strategy", name, strategy_names()))
+    return _STRATEGIES[name]
+
+
+def create_strategy(name: str) -> Strategy:
+    """The strategy named ``name``."""
+    return strategy_class(name)()
+
+
+def registered_strategies() -> dict[str, type[Strategy]]:
+    return dict(_STRATEGIES)

@@ -27,7 +27,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sharenas.engine.evaluate import to_device
 from sharenas.engine.task_subset import only_tasks
 from sharenas.search.budget import over_budget
+from sharenas.search.registry import register_strategy
 from sharenas.search.route_step import RouteStep
+from sharenas.search.strategy import OneShotStrategy
 from sharenas.spaces.routing import RoutingGenotype
 
 
@@ -155,3 +157,13 @@ class ReinforceStep(RouteStep):
         loss.backward()
         self.arch_opt.step()
         return {"reward": mean_reward, "baseline": self.baseline[task]}
+
+
+@register_strategy
+class ReinforceStrategy(OneShotStrategy):
+    """MTNAS's REINFORCE search of the routes (Chen, Gu & Fu, 2020)."""
+
+    name = "reinforce"
+    summary = "a REINFORCE policy over routes, the chosen route retrained"
+    settings_key, settings_class = "reinforce", ReinforceConfig
+    step_class = ReinforceStep

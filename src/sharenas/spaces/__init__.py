@@ -1,24 +1,36 @@
 """Search spaces: fusion (MTL-NAS cross-task fusion edges), routing (MTNAS sparse routes) and
-partition (Feature Partitioning channel masks); hand-designed baselines are genotypes of them."""
+partition (Feature Partitioning channel masks); hand-designed baselines are genotypes of them.
 
-from sharenas.spaces.base import Genotype, Space
-from sharenas.spaces.fusion import Edge, FusionGenotype, FusionNetwork, FusionSpace
-from sharenas.spaces.partition import PartitionGenotype, PartitionSpace
-from sharenas.spaces.registry import create_space, space_names
-from sharenas.spaces.routing import RoutingGenotype, RoutingNetwork, RoutingSpace
+Every module of this package is imported here, so a space file registers its
+:class:`~sharenas.spaces.spec.SpaceSpec` by being here: a new space is one new file."""
+
+import importlib
+import pkgutil
+
+from sharenas.spaces.base import Genotype, Space, SupernetSpace
+from sharenas.spaces.registry import (
+    create_space,
+    default_space,
+    is_space,
+    space_names,
+    space_spec,
+    space_specs,
+)
+from sharenas.spaces.spec import SearchKind, SpaceSpec
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
-    "Edge",
-    "FusionGenotype",
-    "FusionNetwork",
-    "FusionSpace",
     "Genotype",
-    "PartitionGenotype",
-    "PartitionSpace",
-    "RoutingGenotype",
-    "RoutingNetwork",
-    "RoutingSpace",
+    "SearchKind",
     "Space",
+    "SpaceSpec",
+    "SupernetSpace",
     "create_space",
+    "default_space",
+    "is_space",
     "space_names",
+    "space_spec",
+    "space_specs",
 ]

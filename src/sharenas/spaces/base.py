@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import torch
 from pydantic import BaseModel
@@ -19,6 +19,15 @@ from torch import nn
 from sharenas.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class ModelSettings(Protocol):
+    """What a space reads of the model config: the backbone, per-task backbones, the towers."""
+
+    backbone: Any
+    task_backbones: dict[str, Any]
+
+    def tower_spec(self) -> Any: ...
 
 
 class Genotype(ABC):
@@ -57,6 +66,19 @@ class Space(ABC):
         """The point with the fewest FLOPs, when the space knows it (a FLOPs budget is checked
         against it before a search starts)."""
         return None
+
+
+class SupernetSpace(Space):
+    """A space searched one-shot: its supernet holds every point, and a point's network can
+    start from the supernet's weights (weight sharing: Pham et al., ICML 2018)."""
+
+    @abstractmethod
+    def supernet(self) -> nn.Module:
+        """The network that holds every point of the space (fresh weights)."""
+
+    @abstractmethod
+    def inherit(self, supernet: Any, genotype: Any) -> nn.Module:
+        """``genotype``'s network carrying ``supernet``'s trained weights."""
 
 
 def space_config(model: type[M], genotype: dict[str, Any]) -> M:

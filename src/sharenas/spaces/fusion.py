@@ -31,7 +31,9 @@ from torch import nn
 from sharenas.backbones import Backbone
 from sharenas.backbones._registry import build_backbone
 from sharenas.errors import ConfigError
-from sharenas.spaces.base import Genotype, Space
+from sharenas.spaces.base import Genotype, ModelSettings, SupernetSpace
+from sharenas.spaces.registry import register_space
+from sharenas.spaces.spec import SpaceSpec
 from sharenas.tasks import TaskHandler, Tower, make_head
 
 Connectivity = Literal["same-resolution", "all-earlier"]
@@ -39,7 +41,6 @@ GateMode = Literal["deterministic", "sample", "hard"]
 
 if TYPE_CHECKING:
     from sharenas.data.base import InputSpec
-    from sharenas.engine.config import ModelConfig
 
 
 @dataclass(frozen=True, order=True)
@@ -300,7 +301,7 @@ class FusionSpaceConfig(BaseModel):
     init: Literal["identity", "kaiming"] = "identity"
 
 
-class FusionSpace(Space):
+class FusionSpace(SupernetSpace):
     """The fusion search space over per-task backbones (``backbone_factory(task)`` returns a
     fresh backbone for that task; tasks may have different backbones)."""
 
@@ -427,7 +428,7 @@ class FusionSpace(Space):
 def fusion_space(
     tasks: list[TaskHandler],
     input_spec: InputSpec,
-    config: ModelConfig,
+    config: ModelSettings,
     space: FusionSpaceConfig,
     own_weight: float | None = None,
 ) -> FusionSpace:
@@ -454,3 +455,21 @@ def fusion_space(
         space.init,
         config.tower_spec(),
     )
+
+
+register_space(
+    SpaceSpec(
+        name="fusion",
+        summary="which feature-fusion edges between the tasks' networks to keep "
+        "(MTL-NAS, Gao et al., CVPR 2020)",
+        sections={"fusion": FusionSpaceConfig},
+        strategies=("gradient", "random"),
+        default_derive="none",  # MTL-NAS needs no retraining
+        baselines=("single-task", "hard-sharing", "cross-stitch", "nddr"),
+        genotype_class=FusionGenotype,
+        genotype_leaves={"edges": str},
+        factory=fusion_space,
+        budget="the weakest kept edges are dropped until the network fits",
+        is_default=True,
+    )
+)

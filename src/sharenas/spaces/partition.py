@@ -28,14 +28,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from sharenas.backbones import Backbone
 from sharenas.backbones._registry import build_backbone
 from sharenas.errors import ConfigError
-from sharenas.spaces.base import Genotype, Space
+from sharenas.spaces.base import Genotype, ModelSettings, Space
+from sharenas.spaces.partition_config import PartitionEvalConfig, StudyConfig
+from sharenas.spaces.registry import register_space
+from sharenas.spaces.spec import SearchKind, SpaceSpec
 from sharenas.tasks.heads import Tower
 
 TOLERANCE = 1e-6
 
 if TYPE_CHECKING:
     from sharenas.data.base import InputSpec
-    from sharenas.engine.config import ModelConfig
     from sharenas.tasks import TaskHandler
 
 
@@ -462,7 +464,7 @@ class PartitionSpace(Space):
 def partition_space(
     tasks: list[TaskHandler],
     input_spec: InputSpec,
-    config: ModelConfig,
+    config: ModelSettings,
     space: PartitionSpaceConfig,
 ) -> PartitionSpace:
     """The partition space over ``model.backbone``'s channels, with the config's towers."""
@@ -471,3 +473,31 @@ def partition_space(
         return build_backbone(config.backbone, input_spec, "model.backbone")
 
     return PartitionSpace(tasks, factory, space, config.tower_spec())
+
+
+register_space(
+    SpaceSpec(
+        name="partition",
+        summary="how the backbone's channels are split between the tasks "
+        "(Feature Partitioning, Newell et al., 2019)",
+        sections={
+            "partition": PartitionSpaceConfig,
+            "evaluation": PartitionEvalConfig,
+            "study": StudyConfig,
+        },
+        strategies=("nsga2", "random", "es"),
+        default_derive="none",
+        baselines=(),  # share-all, independent and single-task are points of the study
+        genotype_class=PartitionGenotype,
+        genotype_leaves={"tasks": str, "matrices": float, "gradients": float},
+        factory=partition_space,
+        searched_by=SearchKind.STUDY,
+        budget="partitions over it are pruned before evaluation; the chosen front point fits",
+        smoke={  # a handful of partitions, each scored in seconds
+            "study.trials": 4,
+            "study.population": 2,
+            "study.es_directions": 1,
+            "evaluation.distill_steps": 5,
+        },
+    )
+)

@@ -73,8 +73,4 @@ def register_task_kind(cls: type[TaskHandler]) -> type[TaskHandler]:
 
 
 def create_task_handler(spec: TaskSpec) -> TaskHandler:
-    # Importing the kinds registers them.
-    from sharenas.tasks import binary, classification, depth, normal, regression, segmentation
-
-    del binary, classification, depth, normal, regression, segmentation
     return _HANDLERS[spec.kind](spec)

@@ -3,9 +3,9 @@ study that searches them (``search.study``)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class PartitionEvalConfig(BaseModel):
@@ -28,6 +28,16 @@ class StudyConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_budget(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and "flops_budget" in raw:
+            raise ValueError(
+                "search.study.flops_budget (a fraction of share-all's FLOPs) was replaced by "
+                "search.max_flops, the one budget of every space, in FLOPs per example"
+            )
+        return raw
+
     trials: int = Field(
         20, ge=1, description="Partitions to evaluate, share-all and independent included."
     )
@@ -40,11 +50,6 @@ class StudyConfig(BaseModel):
     name: str | None = Field(None, description="Study name (default: from dataset and space).")
     workers: int = Field(1, ge=1, description="Worker processes on this machine.")
     population: int = Field(8, ge=2, description="nsga2: population size.")
-    flops_budget: float | None = Field(
-        None,
-        gt=0,
-        description="Hard constraint: total FLOPs at most this fraction of share-all's.",
-    )
     flops_penalty: float = Field(
         0.0, ge=0, description="es: score penalty per share-all FLOPs (a soft budget)."
     )
