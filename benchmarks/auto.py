@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 
 import sharenas
-from sharenas.report.auto_report import total_cost
 from sharenas.report.paired import mean_std
+from sharenas.workflows.auto_report import total_cost
 
 
 def rows(label: str, result) -> list[str]:

@@ -19,8 +19,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sharenas.report.runs import read_metrics
 from sharenas.report.seed_table import baseline_separation, paired_report, summary_table
+from sharenas.runs.records import read_metrics
 
 
 def main() -> None:

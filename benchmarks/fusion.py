@@ -33,7 +33,6 @@ from pathlib import Path
 from sharenas.config import load_config
 from sharenas.data import create_dataset
 from sharenas.report.paired import mean_std, paired_table
-from sharenas.report.runs import read_metrics
 from sharenas.report.seed_table import (
     baseline_separation,
     paired_report,
@@ -42,6 +41,7 @@ from sharenas.report.seed_table import (
 from sharenas.runs.folder import with_arch
 from sharenas.runs.oneshot import run_oneshot_search
 from sharenas.runs.random_archs import train_random
+from sharenas.runs.records import read_metrics
 from sharenas.runs.training import train
 from sharenas.tasks import delta_mtl
 

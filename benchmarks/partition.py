@@ -40,15 +40,15 @@ from cells import parse_variant, run_cells
 from sharenas.config import Config, load_config
 from sharenas.data import create_dataset
 from sharenas.report.partition import pareto_plot, partition_heatmaps
-from sharenas.report.runs import read_metrics
 from sharenas.report.seed_table import paired_report, summary_table
 from sharenas.runs.folder import with_arch
 from sharenas.runs.partition import run_partition_search
 from sharenas.runs.partition_eval import create_evaluator, load_teachers, teacher_folder
-from sharenas.runs.partition_session import partition_session
 from sharenas.runs.random_archs import train_random
+from sharenas.runs.records import read_metrics
 from sharenas.runs.training import task_handlers, train
 from sharenas.spaces.partition import partition_space
+from sharenas.workflows.partition_session import partition_session
 
 
 def spearman(a: pd.Series, b: pd.Series) -> float:

@@ -37,11 +37,11 @@ from cells import parse_variant, run_cells
 from sharenas.config import load_config
 from sharenas.data import create_dataset
 from sharenas.report.paired import mean_std, paired_difference
-from sharenas.report.runs import read_metrics
 from sharenas.report.seed_table import paired_report, summary_table
 from sharenas.runs.folder import with_arch
 from sharenas.runs.oneshot import run_oneshot_search
 from sharenas.runs.random_archs import train_random
+from sharenas.runs.records import read_metrics
 from sharenas.runs.training import train
 from sharenas.spaces.routing import RoutingGenotype, needed
 

@@ -15,7 +15,7 @@ import torch.distributed as dist
 
 from sharenas.config import load_config
 from sharenas.engine.trainer import Trainer
-from sharenas.runs.session import search
+from sharenas.workflows.session import search
 
 
 def _tensors(state: Any) -> list[torch.Tensor]:

@@ -2,10 +2,10 @@ import pytest
 import torch
 
 from sharenas.architectures import architecture_names, build_architecture
+from sharenas.architectures.config import ModelConfig
 from sharenas.architectures.cross_stitch import CrossStitchUnit
 from sharenas.backbones import create_backbone
 from sharenas.data.base import InputSpec
-from sharenas.architectures.config import ModelConfig
 from sharenas.errors import ConfigError
 from sharenas.spaces.fusion import FusionNetwork, FusionSpaceConfig, fusion_space
 from sharenas.tasks import TaskKind, TaskSpec, create_task_handler

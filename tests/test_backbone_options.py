@@ -8,10 +8,10 @@ import torch
 from torch import nn
 
 from sharenas.architectures import build_architecture
+from sharenas.architectures.config import ModelConfig
 from sharenas.backbones import create_backbone
 from sharenas.data.base import InputSpec, MultiTaskDataset, shuffled_batches
 from sharenas.data.census_income import INCOME, halves
-from sharenas.architectures.config import ModelConfig
 from sharenas.engine.head_bias import output_layer, set_prior_biases
 from sharenas.errors import ConfigError
 from sharenas.resources import flops_per_example

@@ -7,8 +7,7 @@ from sharenas.backbones import create_backbone
 from sharenas.data.base import InputSpec
 from sharenas.errors import ConfigError
 from sharenas.resources import flops_per_example
-from sharenas.spaces import Edge, FusionGenotype, FusionSpace
-from sharenas.spaces.fusion import FusionNode, candidate_edges
+from sharenas.spaces.fusion import Edge, FusionGenotype, FusionNode, FusionSpace, candidate_edges
 from sharenas.tasks import TaskKind, TaskSpec, create_task_handler
 
 IMAGE = InputSpec(kind="image", channels=1, height=16, width=16)

@@ -7,8 +7,7 @@ import torch
 
 from sharenas.config import build_config
 from sharenas.runs.oneshot import run_oneshot_search
-from sharenas.search import GradientSearchConfig, gate_entropy
-from sharenas.search.gradient import temperature
+from sharenas.search.gradient import GradientSearchConfig, gate_entropy, temperature
 from sharenas.spaces.fusion import FusionSpaceConfig
 from tests.conftest import tiny_image_task_set
 

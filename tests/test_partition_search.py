@@ -91,8 +91,8 @@ def test_session_delivers_the_chosen_partition_trained_and_pruned(tmp_path: Path
     on FLOPs (the pruned network's flop_counter); test metrics and Δ_MTL in declared task
     order, in metrics.json and the report."""
     from sharenas.data import create_dataset
-    from sharenas.runs.partition_session import partition_session
     from sharenas.spaces.partition_resources import partition_resources
+    from sharenas.workflows.partition_session import partition_session
 
     config = partition_config(trials=4)
     data = create_dataset(config.data).load()
@@ -149,8 +149,8 @@ class StaleView:
 def test_racing_es_workers_enqueue_identical_copies_and_one_holds_each() -> None:
     import optuna
 
-    from sharenas.spaces.partition_config import StudyConfig
     from sharenas.search.partition_study import EvolutionProposer, holders, is_surplus_copy
+    from sharenas.spaces.partition_config import StudyConfig
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(directions=["maximize", "maximize", "minimize"])
@@ -280,7 +280,9 @@ def test_study_and_budget_errors(tmp_path: Path) -> None:
             partition_config(storage="sqlite:////no/such/folder/study.db"), tmp_path / "u"
         )
     with pytest.raises(ConfigError, match="no partition can meet it"):
-        run_partition_search(partition_config(flops_budget=0.01), tmp_path / "b")
+        tiny = partition_config().model_dump(mode="json")
+        tiny["search"]["max_flops"] = 1.0  # FLOPs per example: below any partition
+        run_partition_search(build_config(tiny), tmp_path / "b")
 
 
 def test_study_options_only_apply_to_the_partition_search(tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from sharenas.architectures import build_architecture
-from sharenas.backbones import create_backbone
 from sharenas.architectures.config import ModelConfig
+from sharenas.backbones import create_backbone
 from sharenas.errors import ConfigError
 from sharenas.resources import count_parameters, flops_per_example
 from sharenas.spaces.routing import (

@@ -1,25 +1,45 @@
-"""The public Python API: train, search and open runs. The ``sharenas`` command wraps these."""
+"""The public Python API: train, search, auto, evaluate, compare and open runs. The ``sharenas``
+command is a thin layer over these (it resolves configs through :func:`resolve_config`, as
+these do)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sharenas.config import Config, load_config
-from sharenas.runs import folder, result, session, training
+from sharenas.config import Config, apply_overrides, build_config, load_config
+from sharenas.runs import folder, result, training
 
 if TYPE_CHECKING:
-    from sharenas.runs.auto import AutoResult
+    from sharenas.report.seeds import RecordsBySeed
+    from sharenas.workflows.auto import AutoResult
 
 
-def _config(config: Config | str | Path, overrides: list[str] | None) -> Config:
-    if isinstance(config, Config):
-        if overrides:
-            from sharenas.config import apply_overrides, build_config
+def resolve_config(
+    config: Config | str | Path,
+    overrides: list[str] | None = None,
+    arch: str | Path | None = None,
+) -> Config:
+    """A config file or object with ``arch`` (a name or a search's arch.json, whose model
+    section replaces the file's) and the ``KEY=VALUE`` overrides applied (an override wins over
+    the arch.json)."""
+    if not isinstance(config, Config):
+        if arch is not None:
+            return folder.resolve_run_config(Path(config), arch, overrides)
+        return load_config(Path(config), overrides)
+    resolved = config
+    if overrides:
+        resolved = build_config(apply_overrides(config.model_dump(mode="json"), overrides))
+    return folder.with_arch(resolved, str(arch)) if arch is not None else resolved
 
-            return build_config(apply_overrides(config.model_dump(mode="json"), overrides))
-        return config
-    return load_config(Path(config), overrides)
+
+def default_folder(config: Config, smoke: bool = False, search: bool = False) -> Path:
+    """Where a run of ``config`` goes without ``out``: ``runs/<dataset>-<arch or space>-s<seed>``
+    (under ``runs/smoke/`` for a smoke run)."""
+    from sharenas.runs.smoke import default_folder as folder_of
+
+    kind = folder.with_search(config).searched.space if search else config.model.arch
+    return folder_of(config, kind, smoke)
 
 
 def train(
@@ -30,22 +50,25 @@ def train(
     overrides: list[str] | None = None,
     resume: bool = False,
     smoke: bool = False,
+    reference: str | Path | None = None,
     progress: bool = True,
 ) -> result.Run:
     """Train ``config``'s architecture (or ``arch``: a name or a search's arch.json) and return
     the finished run: ``run.metrics``, ``run.model`` (the best-validation network, eval mode),
-    ``run.folder``.
+    ``run.folder``; ``reference``: a single-task run folder that fills Δ_MTL.
 
     >>> run = sharenas.train("configs/census.yaml", arch="mmoe", overrides=["train.epochs=2"])
     """
-    if arch is not None and not isinstance(config, Config):
-        resolved = folder.resolve_run_config(Path(config), arch, overrides)
-    else:
-        resolved = _config(config, overrides)
-        if arch is not None:
-            resolved = folder.with_arch(resolved, str(arch))
-    run_dir = Path(out) if out is not None else training.default_run_dir(resolved, smoke)
-    training.train(resolved, run_dir, resume=resume, smoke=smoke, progress=progress)
+    resolved = resolve_config(config, overrides, arch)
+    run_dir = Path(out) if out is not None else default_folder(resolved, smoke)
+    training.train(
+        resolved,
+        run_dir,
+        resume=resume,
+        smoke=smoke,
+        reference=Path(reference) if reference is not None else None,
+        progress=progress,
+    )
     return result.open_run(run_dir)
 
 
@@ -65,14 +88,51 @@ def search(
 
     >>> found = sharenas.search("configs/census-routing.yaml", overrides=["seed=1"])
     """
-    return session.search(
-        _config(config, overrides),
+    from sharenas.workflows.session import search as run_session
+
+    return run_session(
+        resolve_config(config, overrides),
         Path(out) if out is not None else None,
         resume=resume,
         smoke=smoke,
         baselines=baselines,
         progress=progress,
     )
+
+
+def train_seeds(
+    config: Config | str | Path,
+    out: str | Path,
+    seeds: list[int],
+    *,
+    arch: str | Path | None = None,
+    overrides: list[str] | None = None,
+    reference: str | Path | None = None,
+    **options: Any,
+) -> tuple[RecordsBySeed, Path]:
+    """``config``'s architecture trained for every seed in ``out/seed-<s>`` (finished ones
+    kept, interrupted ones resumed), then one report over the seeds; ``reference``: a folder
+    with a single-task ``seed-<s>`` run per seed. Returns the records per seed and the report."""
+    from sharenas.workflows.seeds import train_seeds as run_seeds
+
+    resolved = resolve_config(config, overrides, arch)
+    ref = Path(reference) if reference is not None else None
+    return run_seeds(resolved, Path(out), seeds, ref, **options)
+
+
+def search_seeds(
+    config: Config | str | Path,
+    out: str | Path,
+    seeds: list[int],
+    *,
+    overrides: list[str] | None = None,
+    **options: Any,
+) -> tuple[RecordsBySeed, Path]:
+    """``config``'s search session for every seed in ``out/seed-<s>``, then one report over the
+    seeds with paired intervals. Returns the records per seed and the report."""
+    from sharenas.workflows.seeds import search_seeds as run_seeds
+
+    return run_seeds(resolve_config(config, overrides), Path(out), seeds, **options)
 
 
 def auto(
@@ -87,18 +147,34 @@ def auto(
     progress: bool = True,
 ) -> AutoResult:
     """For ``config``'s task set and a FLOPs budget (FLOPs per example, or a baseline's name
-    such as ``"hard-sharing"``): the baselines, random architectures and fusion, routing and
-    partition searches within it, one cross-space front and the recommended model
+    such as ``"hard-sharing"``): the baselines, random architectures and every search space
+    that applies within it, one cross-space front and the recommended model
     (``result.recommended``, a run folder in ``out/recommended``). Rerun to resume.
 
     >>> answer = sharenas.auto("configs/census-income.yaml", "runs/auto", "hard-sharing")
     """
-    from sharenas.runs.auto import auto as run_auto
+    from sharenas.workflows.auto import auto as run_auto
 
-    resolved = _config(config, overrides)
+    resolved = resolve_config(config, overrides)
     return run_auto(
         resolved, Path(out), str(budget), hours=hours, eta=eta, seeds=seeds, progress=progress
     )
+
+
+def evaluate(run: str | Path, split: str = "test") -> dict[str, dict[str, float]]:
+    """A run's metrics recomputed on ``split`` from its delivered weights."""
+    return training.evaluate_run(Path(run), split)
+
+
+def compare(runs: list[str | Path], out: str | Path) -> tuple[list[dict[str, Any]], Path, Path]:
+    """Finished runs compared (Δ_MTL against a single-task run among them): their records, and
+    ``out/report.md`` and ``out/report.png``."""
+    from sharenas.report.runs import write_report
+    from sharenas.runs.records import read_metrics, with_delta
+
+    folders = [Path(r) for r in runs]
+    _, markdown, chart = write_report(folders, Path(out))
+    return with_delta([read_metrics(r) for r in folders]), markdown, chart
 
 
 def load_run(path: str | Path) -> result.Run:

@@ -17,12 +17,20 @@ from rich.markup import escape
 from rich.table import Table
 
 import sharenas
-from sharenas import output
-from sharenas.config import Config, apply_overrides, build_config, dump_config, load_config
+from sharenas import api, output
+from sharenas.config import (
+    Config,
+    SearchConfig,
+    apply_overrides,
+    build_config,
+    dump_config,
+    load_config,
+)
 from sharenas.data import create_dataset, dataset_names, get_dataset_class
 from sharenas.data.builder import DatasetBuilder
 from sharenas.errors import SharenasError
 from sharenas.report.datasets import summarize
+from sharenas.spaces import SearchKind, space_specs
 
 app = typer.Typer(
     name="sharenas",
@@ -235,28 +243,22 @@ def train_command(
 ) -> None:
     """Train an architecture and write a run folder (config, arch.json, history, checkpoint,
     metrics.json)."""
-    from sharenas.runs.folder import resolve_run_config
-    from sharenas.runs.training import default_run_dir, train
-
     _quiet(quiet)
     output.check_format(format_)
-    resolved = resolve_run_config(config, arch, _overrides(set_, seed))
+    resolved = api.resolve_config(config, _overrides(set_, seed), arch)
     seed_list = _seed_list(seeds, seed)
     if seed_list is not None:
-        from sharenas.runs.seeds import train_seeds
-
-        base = _seeds_out(out, default_run_dir(resolved, smoke))
-        _, report = train_seeds(
-            resolved, base, seed_list, reference, smoke=smoke, progress=not quiet
-        )
+        base = _seeds_out(out, api.default_folder(resolved, smoke))
+        options = {"reference": reference, "smoke": smoke, "progress": not quiet}
+        _, report = api.train_seeds(resolved, base, seed_list, **options)
         console.print(report.read_text(), markup=False, highlight=False)
         output.say(f"report: {report}", format_)
         return
-    run_dir = out or default_run_dir(resolved, smoke)
-    record = train(
+    run_dir = out or api.default_folder(resolved, smoke)
+    run = api.train(
         resolved, run_dir, resume=resume, smoke=smoke, reference=reference, progress=not quiet
     )
-    output.runs_table([record | {"run": str(run_dir)}], format_)
+    output.runs_table([run.metrics | {"run": str(run_dir)}], format_)
     output.say(f"run folder: {run_dir}", format_)
 
 
@@ -276,12 +278,14 @@ def _search_config(
         overrides += [f"search.derive_epochs={finetune}"] if finetune and not retrain else []
     study_options = {"storage": storage, "name": study, "workers": workers}
     overrides += [f"search.study.{k}={v}" for k, v in study_options.items() if v is not None]
-    loaded = load_config(config, overrides)
+    loaded = api.resolve_config(config, overrides)
     given = [f"--{'study' if k == 'name' else k}" for k, v in study_options.items() if v]
-    if given and (loaded.search is None or loaded.search.space != "partition"):
+    searched = (loaded.search or SearchConfig()).space_spec
+    if given and searched.searched_by is not SearchKind.STUDY:
+        studies = " and ".join(s.name for s in space_specs() if s.searched_by is SearchKind.STUDY)
         raise SharenasError(
-            f"{', '.join(given)} apply to the partition search; {config} searches the "
-            f"{loaded.search.space if loaded.search else 'fusion'} space."
+            f"{', '.join(given)} apply to the {studies} search; {config} searches the "
+            f"{searched.name} space."
         )
     return loaded
 
@@ -296,13 +300,9 @@ def _search_seeds(
     format_: str,
 ) -> None:
     """``search --seeds``: every seed's session, then the report over them, printed."""
-    from sharenas.runs.seeds import search_seeds
-    from sharenas.runs.smoke import default_folder
-
-    space = loaded.search.space if loaded.search else "fusion"
-    base = _seeds_out(out, default_folder(loaded, space, smoke))
+    base = _seeds_out(out, api.default_folder(loaded, smoke, search=True))
     options = {"smoke": smoke, "baselines": baselines, "progress": not quiet}
-    _, report = search_seeds(loaded, base, seeds, **options)
+    _, report = api.search_seeds(loaded, base, seeds, **options)
     console.print(report.read_text(), markup=False, highlight=False)
     output.say(f"report: {report}", format_)
 
@@ -345,8 +345,6 @@ def search_command(
     """Search how the tasks share (fusion: MTL-NAS; routing: MTNAS; partition: Feature
     Partitioning), then compare with the hand-designed baselines (partition: its Pareto front
     against share-all, independent and single-task)."""
-    from sharenas.runs.session import search
-
     _quiet(quiet)
     output.check_format(format_)
     loaded = _search_config(
@@ -356,7 +354,8 @@ def search_command(
     if seed_list is not None:
         _search_seeds(loaded, out, seed_list, smoke, baselines, quiet, format_)
         return
-    found = search(loaded, out, resume=resume, smoke=smoke, baselines=baselines, progress=not quiet)
+    options = {"resume": resume, "smoke": smoke, "baselines": baselines, "progress": not quiet}
+    found = api.search(loaded, out, **options)
     output.table(f"{loaded.data.name}: the search against the baselines", *found.table, format_)
     for note in found.notes:
         output.say(note, format_)
@@ -393,13 +392,13 @@ def auto_command(
     """How should my tasks share within this budget? Runs the baselines, random architectures
     and every search space that applies, each within the FLOPs budget, and recommends one
     model (a run folder). Rerun the same command to resume."""
-    from sharenas.runs.auto import auto
-
     _quiet(quiet)
     seed_list = _seed_list(seeds, seed)  # the choice is made on the first seed
-    loaded = load_config(config, _overrides(set_, seed_list[0] if seed_list else seed))
+    loaded = api.resolve_config(config, _overrides(set_, seed_list[0] if seed_list else seed))
     folder = out or Path("runs") / f"auto-{loaded.data.name}"
-    found = auto(loaded, folder, budget, hours=time_, eta=eta, seeds=seed_list, progress=not quiet)
+    found = api.auto(
+        loaded, folder, budget, hours=time_, eta=eta, seeds=seed_list, progress=not quiet
+    )
     console.print(found.files["report"].read_text(), markup=False, highlight=False)
     for name, path in found.files.items():
         output.say(f"{name}: {path}", "table")
@@ -413,13 +412,11 @@ def evaluate_command(
     format_: FormatOption = "table",
 ) -> None:
     """Recompute a run's metrics from its delivered weights."""
-    from sharenas.runs.training import evaluate_run
-
     _quiet(quiet)
     output.check_format(format_)
     if split not in ("train", "val", "test"):
         raise SharenasError(f"--split {split!r}: choose train, val or test.")
-    results = evaluate_run(run, split)
+    results = api.evaluate(run, split)
     rows = [
         [task, metric, f"{value:.6g}"]
         for task, metrics in results.items()
@@ -495,12 +492,10 @@ def report_command(
 ) -> None:
     """Compare runs: a Markdown table and a PNG chart (Δ_MTL against a single-task run among
     them)."""
-    from sharenas.report.runs import read_metrics, with_delta, write_report
-
     _quiet(quiet)
     output.check_format(format_)
-    _, md, png = write_report(runs, out)
-    output.runs_table(with_delta([read_metrics(r) for r in runs]), format_)
+    records, md, png = api.compare(list(runs), out)
+    output.runs_table(records, format_)
     output.say(f"wrote {md} and {png}", format_)
 
 

@@ -44,13 +44,11 @@ from sharenas.engine.sync_norm import synchronize_batch_norms
 from sharenas.engine.task_subset import only_tasks
 from sharenas.engine.weighting import create_weighting
 from sharenas.resources import count_parameters, delivered, flops_per_example
+from sharenas.run_files import BEST, CHECKPOINT, HISTORY
 from sharenas.tasks import TaskHandler
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT = "checkpoint.pt"
-BEST = "best.pt"
-HISTORY = "history.jsonl"
 
 StepCallback = Callable[[StepInfo, dict[str, float]], None]
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from sharenas.report.figure import save_figure
-from sharenas.spaces.fusion import Edge
+from sharenas.report.space_figures import register_figures
+from sharenas.spaces.fusion import Edge, FusionSpace
 
 
 def _pyplot() -> Any:
@@ -178,3 +179,12 @@ def gate_history_plot(history_path: Path, path: Path) -> Path:
     save_figure(fig, path, dpi=120)
     plt.close(fig)
     return path
+
+
+@register_figures(FusionSpace.name)
+def fusion_figures(arch: dict[str, Any], history: Path, folder: Path) -> dict[str, Path]:
+    """The kept edges' diagram and the gates over the search."""
+    return {
+        "architecture diagram": architecture_diagram(arch, folder / "architecture.png"),
+        "search plot": gate_history_plot(history, folder / "gates.png"),
+    }

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from sharenas.report.paired import paired_difference
-from sharenas.report.random_summary import is_random
+from sharenas.runs.records import is_random
 
 
 def _searched(records: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -11,7 +11,8 @@ import matplotlib.patches
 
 from sharenas.report.figure import save_figure
 from sharenas.report.fusion import _pyplot
-from sharenas.spaces.routing import INPUT, RoutingGenotype, needed
+from sharenas.report.space_figures import register_figures, register_words
+from sharenas.spaces.routing import INPUT, RoutingGenotype, RoutingSpace, needed
 
 
 class _RouteCanvas:
@@ -180,3 +181,20 @@ def route_words(arch: dict[str, Any]) -> list[str]:
     if unused:
         lines.append(f"- {unused} sub-network(s) are read by no task and were removed.")
     return lines
+
+
+@register_figures(RoutingSpace.name)
+def routing_figures(arch: dict[str, Any], history: Path, folder: Path) -> dict[str, Path]:
+    """The route diagram and the policy over the search."""
+    return {
+        "architecture diagram": route_diagram(arch, folder / "routes.png"),
+        "search plot": search_history_plot(history, folder / "search.png"),
+    }
+
+
+@register_words(RoutingSpace.name)
+def routing_words(arch: dict[str, Any]) -> list[str]:
+    """The searched route in words, for report.md."""
+    if "layers_count" not in arch:
+        return []
+    return ["## The searched route, in words", "\n".join(route_words(arch))]

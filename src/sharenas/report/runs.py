@@ -3,36 +3,40 @@ and the comparison figure (:mod:`sharenas.report.comparison_figure`)."""
 
 from __future__ import annotations
 
-import json
+import statistics
 from pathlib import Path
 from typing import Any
 
 from sharenas.cache import write_bytes_atomic
 from sharenas.errors import SharenasError
 from sharenas.report.comparison_figure import comparison_figure
-from sharenas.report.random_summary import best_on_validation, is_random, mean_row
-from sharenas.tasks import delta_mtl
+from sharenas.runs.records import best_on_validation, is_random, read_metrics, with_delta
 
 
-def read_metrics(run_dir: Path) -> dict[str, Any]:
-    path = Path(run_dir) / "metrics.json"
-    if not path.exists():
-        raise SharenasError(f"{run_dir}: no metrics.json; is it a finished run folder?")
-    record = json.loads(path.read_text())
-    record["run"] = str(run_dir)
-    return record
+def _mean_std(values: list[float], digits: int = 4) -> str:
+    if not values:
+        return "–"
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.{digits}g} ± {std:.2g}"
 
 
-def with_delta(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Fill Δ_MTL against the single-task run of the same dataset, when one is among them."""
-    singles = {r["dataset"]: r for r in records if r["arch"] == "single-task"}
-    for record in records:
-        single = singles.get(record["dataset"])
-        if single is not None and set(record["primary"]) == set(single["primary"]):
-            record["delta_mtl"] = delta_mtl(
-                record["primary"], single["primary"], record["higher_is_better"]
-            )
-    return records
+def mean_row(records: list[dict[str, Any]], tasks: list[str]) -> list[str] | None:
+    """The mean ± std of every column over the random architectures among ``records``."""
+    group = [r for r in records if is_random(r)]
+    if not group:
+        return None
+    arch = group[0]["arch"]
+    mean = [f"random × {len(group)}", f"{arch}: mean ± std"]
+    for task in tasks:
+        mean += [_mean_std([r["tasks"][task][m] for r in group]) for m in group[0]["tasks"][task]]
+    deltas = [r["delta_mtl"] for r in group if r.get("delta_mtl") is not None]
+    mean += [
+        _mean_std(deltas, 3) if deltas else "–",
+        f"{statistics.fmean(r['params'] for r in group):,.0f}",
+        f"{statistics.fmean(r['flops_per_example'] for r in group) / 1e6:.3g}",
+        f"{statistics.fmean(r['train_seconds'] for r in group):.1f}",
+    ]
+    return mean
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:

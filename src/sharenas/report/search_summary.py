@@ -7,30 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from sharenas.config import Config
-
-SPACES = {
-    "fusion": "which feature-fusion edges between the tasks' networks to keep "
-    "(MTL-NAS, Gao et al., CVPR 2020)",
-    "routing": "which sub-networks every layer and every task tower reads "
-    "(MTNAS, Chen et al. 2020)",
-}
-STRATEGIES = {
-    "gradient": "gradient descent on the edges' gates, the supernet's weights delivered "
-    "without retraining (single-shot)",
-    "reinforce": "a REINFORCE policy over routes, the chosen route retrained",
-    "gumbel": "Gumbel-softmax relaxation of the routes, the chosen route retrained",
-    "random": "random search: the best on validation of the drawn architectures",
-}
+from sharenas.search.registry import strategy_class
 
 
 def intro_lines(config: Config, sizes: dict[str, int], record: dict[str, Any]) -> list[str]:
     """What was searched, how, and the budget every model of the table shared."""
-    assert config.search is not None
-    space, strategy = config.search.space, config.search.strategy or ""
-    train = config.train
+    settings, train = config.searched, config.train
+    strategy = strategy_class(str(settings.strategy))
     searched = (
-        f"**What was searched**: {SPACES.get(space, space)}, by "
-        f"{STRATEGIES.get(strategy, strategy)}; derived model: {config.search.derive}."
+        f"**What was searched**: {settings.space_spec.summary}, by "
+        f"{strategy.summary}; derived model: {settings.derive}."
     )
     stopping = (
         f" (early stopping after {train.early_stopping} epochs without gain)"

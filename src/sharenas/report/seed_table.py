@@ -9,7 +9,7 @@ import statistics
 from typing import Any
 
 from sharenas.report.paired import mean_std, paired_table
-from sharenas.report.random_summary import validation_score
+from sharenas.runs.records import validation_score
 
 
 def seed_values(record: dict[str, Any], single: dict[str, Any] | None) -> dict[str, float]:

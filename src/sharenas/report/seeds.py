@@ -12,9 +12,9 @@ from typing import Any
 from sharenas.cache import write_bytes_atomic
 from sharenas.report.comparison_figure import comparison_figure
 from sharenas.report.paired import mean_std, paired_table
-from sharenas.report.random_summary import is_random
 from sharenas.report.reading import seeds_reading
 from sharenas.report.seed_table import directions, random_seed_values, seed_values
+from sharenas.runs.records import is_random
 
 RecordsBySeed = dict[int, list[dict[str, Any]]]
 Named = dict[int, dict[str, dict[str, Any]]]  # seed -> model -> record

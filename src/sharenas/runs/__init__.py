@@ -1,10 +1,10 @@
-"""Runs: the only layer that reads a whole config. A training run, a one-shot search run (fusion,
-routing), a partition study run and the search session (search, baselines, report) are built
-here from the layers below; the ``sharenas`` command calls them."""
+"""Runs: one run folder at a time. A training run, a one-shot search run (fusion, routing), a
+random search, a partition study run, and what every run folder holds and how it is read back
+(:mod:`sharenas.runs.folder`, :mod:`sharenas.runs.records`). The workflows above
+(:mod:`sharenas.workflows`) combine them into sessions, seeds and ``auto``."""
 
 from sharenas.runs.folder import resolve_run_config, with_arch
 from sharenas.runs.result import Run, SearchResult, open_run
-from sharenas.runs.session import search
 from sharenas.runs.training import evaluate_run, train
 
 __all__ = [
@@ -13,7 +13,6 @@ __all__ = [
     "evaluate_run",
     "open_run",
     "resolve_run_config",
-    "search",
     "train",
     "with_arch",
 ]

@@ -14,19 +14,28 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from sharenas.cache import write_bytes_atomic, write_json_atomic
+from sharenas.cache import atomic_path, write_bytes_atomic, write_json_atomic
 from sharenas.config import Config, apply_overrides, build_config, dump_config, read_yaml
-from sharenas.spaces.registry import genotype_problem
 from sharenas.errors import ConfigError, SharenasError
+from sharenas.run_files import (
+    ARCH,
+    ARCH_FORMAT,
+    BEST,
+    CHECKPOINT,
+    CONFIG,
+    HISTORY,
+    INPUTS,
+    LOCK,
+    METRICS,
+)
 from sharenas.runs.inputs import write_inputs
+from sharenas.spaces.base import Genotype
+from sharenas.spaces.registry import genotype_problem, space_spec
 
 if TYPE_CHECKING:
     from sharenas.data.base import TaskSetData
 
-ARCH_FORMAT = "sharenas-arch/1"
-CHECKPOINT = "checkpoint.pt"
-BEST = "best.pt"
-METRICS = "metrics.json"
+__all__ = ["ARCH", "ARCH_FORMAT", "BEST", "CHECKPOINT", "CONFIG", "HISTORY", "INPUTS", "METRICS"]
 
 
 def refuse_reuse(folder: Path, resume: bool, checkpoint: Path | None = None) -> None:
@@ -175,6 +184,36 @@ def model_record(config: Config) -> dict[str, Any]:
     return config.model.model_dump(mode="json", exclude={"arch", "genotype"})
 
 
+def arch_header(config: Config, space: str, strategy: str | None = None) -> dict[str, Any]:
+    """The opening of a searched architecture's arch.json: format, kind, space, the strategy
+    that found it and the space settings it is built with."""
+    settings = config.searched
+    header: dict[str, Any] = {"format": ARCH_FORMAT, "kind": "genotype", "space": space}
+    if strategy is not None:
+        header["strategy"] = strategy
+    header["space_config"] = space_spec(space).settings(settings).model_dump(mode="json")
+    return header
+
+
+def searched_arch(config: Config, genotype: Genotype, strategy: str) -> dict[str, Any]:
+    """The arch.json of a searched (or drawn) point: the header and its genotype."""
+    return {**arch_header(config, genotype.space, strategy), **genotype.to_dict()}
+
+
+def copy_delivered(source: Path, target: Path, names: tuple[str, ...] | None = None) -> None:
+    """A delivered run's files (``names``, else every file but the lock) copied into
+    ``target``, each atomically; sub-folders are left out."""
+    target.mkdir(parents=True, exist_ok=True)
+    paths = (
+        [source / n for n in names]
+        if names is not None
+        else [p for p in sorted(source.iterdir()) if p.is_file() and p.name != LOCK]
+    )
+    for path in paths:
+        with atomic_path(target / path.name) as tmp:
+            tmp.write_bytes(path.read_bytes())
+
+
 def arch_record(config: Config) -> dict[str, Any]:
     """The run's arch.json: a searched genotype as it was, or a hand-designed architecture."""
     if config.model.genotype:
@@ -191,8 +230,8 @@ def write_run_files(folder: Path, config: Config, data: TaskSetData | None = Non
     """``config.yaml``, ``arch.json`` and (given the task set) ``inputs.json`` of a run, written
     atomically."""
     folder.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(folder / "config.yaml", dump_config(config).encode())
-    write_json_atomic(folder / "arch.json", arch_record(config))
+    write_bytes_atomic(folder / CONFIG, dump_config(config).encode())
+    write_json_atomic(folder / ARCH, arch_record(config))
     if data is not None:
         write_inputs(folder, data)
 
@@ -200,7 +239,7 @@ def write_run_files(folder: Path, config: Config, data: TaskSetData | None = Non
 def load_run(run_dir: Path) -> tuple[Config, dict[str, Any]]:
     """(resolved config, metrics record) of a run folder; the record is empty while unfinished."""
     run_dir = Path(run_dir)
-    config_path = run_dir / "config.yaml"
+    config_path = run_dir / CONFIG
     if not config_path.exists():
         raise SharenasError(f"{run_dir}: not a run folder (no config.yaml).")
     config = build_config(yaml.safe_load(config_path.read_text()), source=str(config_path))

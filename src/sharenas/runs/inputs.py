@@ -14,9 +14,9 @@ from sharenas.cache import write_json_atomic
 from sharenas.data.base import InputSpec, TaskSetData
 from sharenas.data.preprocessing import Preprocessing
 from sharenas.errors import SharenasError
+from sharenas.run_files import INPUTS
 from sharenas.tasks.spec import TaskSpec
 
-INPUTS = "inputs.json"
 INPUTS_FORMAT = "sharenas-inputs/1"
 
 

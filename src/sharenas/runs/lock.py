@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import IO
 
 from sharenas.errors import SharenasError
+from sharenas.run_files import LOCK
 
 log = logging.getLogger(__name__)
 
-LOCK_FILE = ".lock"
+LOCK_FILE = LOCK
 _held: dict[Path, tuple[IO[bytes], int]] = {}
 
 

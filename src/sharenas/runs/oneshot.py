@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sharenas.cache import atomic_path, write_json_atomic
+from sharenas.cache import write_json_atomic
 from sharenas.config import Config
 from sharenas.data.base import TaskSetData
 from sharenas.engine.checkpoint import save_checkpoint
@@ -25,23 +25,27 @@ from sharenas.engine.evaluate import primary_metrics
 from sharenas.engine.trainer import Trainer
 from sharenas.resources import count_parameters
 from sharenas.runs.folder import (
-    ARCH_FORMAT,
     BEST,
     CHECKPOINT,
+    CONFIG,
     METRICS,
+    copy_delivered,
     refuse_reuse,
+    searched_arch,
     with_arch,
     with_search,
     write_run_files,
 )
+from sharenas.runs.random_search import CANDIDATES, run_random_search
 from sharenas.runs.training import load_data, metrics_record, start_heads, task_handlers, train
 from sharenas.search.base import SearchStep
 from sharenas.search.budget import check_reachable
-from sharenas.search.registry import create_step
-from sharenas.spaces.base import Genotype, Space
-from sharenas.spaces.registry import create_space
+from sharenas.search.registry import create_strategy
+from sharenas.search.strategy import OneShotStrategy
+from sharenas.spaces.base import SupernetSpace
 
 SUPERNET = "supernet"
+DERIVED_LABELS = {"finetune": "finetuned", "retrain": "retrained"}  # metrics.json's key
 
 
 def search_data(config: Config, out: Path, resume: bool, data: TaskSetData | None) -> TaskSetData:
@@ -52,28 +56,8 @@ def search_data(config: Config, out: Path, resume: bool, data: TaskSetData | Non
     return load_data(config, data)
 
 
-def arch_file(config: Config, step: SearchStep, genotype: Genotype) -> dict[str, Any]:
-    """The searched architecture's arch.json: genotype, space settings, what the search saw."""
-    assert config.search is not None
-    name = config.search.space
-    return {
-        "format": ARCH_FORMAT,
-        "kind": "genotype",
-        "space": name,
-        "strategy": config.search.strategy,
-        "space_config": getattr(config.search, name).model_dump(mode="json"),
-        **genotype.to_dict(),
-        **step.arch_details(),
-    }
-
-
 def _save_weights(model: nn.Module, folder: Path) -> None:
     save_checkpoint({"epoch": -1, "model": model.state_dict()}, folder / BEST)
-
-
-def _copy_weights(source: Path, folder: Path) -> None:
-    with atomic_path(folder / BEST) as tmp:
-        tmp.write_bytes((source / BEST).read_bytes())
 
 
 def derive(
@@ -82,26 +66,26 @@ def derive(
     """Deliver ``derived`` (inherited weights) per ``search.derive``: kept as is, fine-tuned, or
     its architecture retrained from scratch; its weights become ``out/best.pt``. Returns (the
     delivered config, the fine-tune or retrain record, or None)."""
-    assert config.search is not None
-    how = config.search.derive
-    epochs = config.search.derive_epochs or config.train.epochs
+    how = config.searched.derive
+    epochs = config.searched.derive_epochs or config.train.epochs
     delivered = config.model_copy(
         update={"train": config.train.model_copy(update={"epochs": epochs})}
     )
     if how == "none":
         _save_weights(derived, out)
         return {"config": config}, None
-    folder = out / ("finetune" if how == "finetune" else "retrain")
+    fine_tune = how == "finetune"
+    folder = out / ("finetune" if fine_tune else "retrain")
     record = train(
         delivered,
         folder,
         data=data,
         progress=False,
         resume=(folder / CHECKPOINT).exists(),
-        model=derived if how == "finetune" else None,
+        model=derived if fine_tune else None,
         label=f"{how} the searched network",
     )
-    _copy_weights(folder, out)
+    copy_delivered(folder, out, (BEST,))
     keys = ("tasks", "primary", "epochs_run", "train_seconds", "wall_seconds")
     return {"config": delivered}, {k: record[k] for k in keys} | {"epochs": epochs}
 
@@ -113,17 +97,17 @@ def _search(
     resume: bool,
     callbacks: list[Any] | None,
     progress: bool,
-) -> tuple[Trainer, SearchStep, Space, int]:
+) -> tuple[Trainer, SearchStep, SupernetSpace, int]:
     """Train the strategy's step over the space's supernet in ``out/supernet``; returns the
     trainer, the step, the space and the epochs run."""
-    settings = config.search
-    assert settings is not None and settings.strategy is not None
+    settings = config.searched
     handlers = task_handlers(data)
     torch.manual_seed(config.seed)
-    space_settings = getattr(settings, settings.space)
-    space = create_space(settings.space, handlers, data.input_spec, config.model, space_settings)
-    step = create_step(settings.strategy, space, getattr(settings, settings.strategy))
-    step.max_flops = settings.max_flops
+    spec = settings.space_spec
+    space = spec.create(handlers, data.input_spec, config.model, spec.settings(settings))
+    strategy = create_strategy(str(settings.strategy))
+    assert isinstance(strategy, OneShotStrategy)  # run_oneshot_search dispatched on it
+    step = strategy.create_step(space, settings.strategy_settings(), settings.max_flops)
     check_reachable(space, settings.max_flops, data.val.example(2))
     write_run_files(out / SUPERNET, config, data)
     trainer = Trainer(
@@ -174,13 +158,10 @@ def run_oneshot_search(
     """Search, derive, deliver; returns the record written to ``metrics.json`` and a line that
     describes the found architecture."""
     config = with_search(config)
-    settings = config.search
-    assert settings is not None
+    settings = config.searched
     out, began = Path(out), time.perf_counter()
-    if settings.strategy == "random":
-        from sharenas.runs.random_search import CANDIDATES, run_random_search
-
-        refuse_reuse(out, resume, out / CANDIDATES / "config.yaml")
+    if not isinstance(create_strategy(str(settings.strategy)), OneShotStrategy):
+        refuse_reuse(out, resume, out / CANDIDATES / CONFIG)  # random points from scratch
         return run_random_search(config, out, load_data(config, data), progress)
     data = search_data(config, out, resume, data)
     trainer, step, space, epochs = _search(config, out, data, resume, callbacks, progress)
@@ -188,7 +169,8 @@ def run_oneshot_search(
     genotype = step.delivered()
     derived = space.inherit(trainer.model, genotype).to(trainer.device)
     scores = _scores(trainer, derived)
-    searched = with_arch(config, settings.space, arch_file(config, step, genotype))
+    arch = {**searched_arch(config, genotype, str(settings.strategy)), **step.arch_details()}
+    searched = with_arch(config, settings.space, arch)
     delivered, extra = derive(searched, derived, out, data)
     tasks = extra["tasks"] if extra else scores["inherited_tasks"]
     record = {
@@ -208,7 +190,7 @@ def run_oneshot_search(
         "device": str(trainer.device),
     }
     if extra:
-        record["finetuned" if settings.derive == "finetune" else "retrained"] = extra
+        record[DERIVED_LABELS[str(settings.derive)]] = extra
     write_run_files(out, delivered["config"], data)
     if trainer.rank == 0:
         write_json_atomic(out / METRICS, record)

@@ -36,8 +36,8 @@ from sharenas.engine.step import StepInfo, TrainingStep
 from sharenas.engine.trainer import Trainer
 from sharenas.runs.folder import BEST, with_arch
 from sharenas.runs.training import build_model, start_heads, task_handlers, train
-from sharenas.spaces.partition_config import PartitionEvalConfig
 from sharenas.spaces.partition import PartitionGenotype, PartitionSpace
+from sharenas.spaces.partition_config import PartitionEvalConfig
 from sharenas.spaces.partition_network import PartitionNetwork
 from sharenas.spaces.partition_resources import partition_resources
 

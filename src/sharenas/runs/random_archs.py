@@ -3,8 +3,8 @@
 The NAS literature's first check (Li & Talwalkar 2019, "Random search and reproducibility for
 NAS"; Sciuto et al. 2019, "Evaluating the search phase of NAS") is whether a search beats
 architectures drawn at random from its own space. ``search.baselines: [random]`` draws
-``search.random_architectures`` points uniformly (``Space.sample``, seeded by the config's seed)
-and trains each from scratch with the baselines' data, seed and budget, into
+``search.random_architectures`` points uniformly (the random strategy's draws, seeded by the
+config's seed) and trains each from scratch with the baselines' data, seed and budget, into
 ``baselines/random/<k>/``; the report shows them, their mean ± std and the best by validation.
 """
 
@@ -18,54 +18,38 @@ import torch
 from sharenas.cache import write_json_atomic
 from sharenas.config import Config
 from sharenas.data.base import TaskSetData
-from sharenas.runs.folder import ARCH_FORMAT, CHECKPOINT, METRICS, with_arch
+from sharenas.runs.folder import CHECKPOINT, METRICS, searched_arch, with_arch
+from sharenas.runs.records import RANDOM_SUFFIX
 from sharenas.runs.training import task_handlers, train
-from sharenas.search.budget import sample_within
+from sharenas.search.random_points import RandomStrategy
 from sharenas.spaces.base import Genotype
-from sharenas.spaces.registry import create_space
 
-RANDOM = "random"
+RANDOM = RandomStrategy.name
 
 
 def random_genotypes(config: Config, data: TaskSetData) -> list[Genotype]:
     """``search.random_architectures`` points of the searched space, drawn uniformly (among
     those within ``search.max_flops``) with a generator seeded by the config's seed (the same
     draws every time)."""
-    settings = config.search
-    assert settings is not None
-    space = create_space(
-        settings.space,
-        task_handlers(data),
-        data.input_spec,
-        config.model,
-        getattr(settings, settings.space),
-    )
+    settings = config.searched
+    spec = settings.space_spec
+    space = spec.create(task_handlers(data), data.input_spec, config.model, spec.settings(settings))
     generator = torch.Generator().manual_seed(10_007 * config.seed + 1)
     example = data.val.example(2)
-    return sample_within(
+    return RandomStrategy().draw(
         space, generator, settings.max_flops, example, settings.random_architectures
     )
 
 
 def random_arch_record(config: Config, genotype: Genotype) -> dict[str, Any]:
     """The arch.json of a random point: its genotype and the space settings."""
-    settings = config.search
-    assert settings is not None
-    return {
-        "format": ARCH_FORMAT,
-        "kind": "genotype",
-        "space": settings.space,
-        "strategy": RANDOM,
-        "space_config": getattr(settings, settings.space).model_dump(mode="json"),
-        **genotype.to_dict(),
-    }
+    return searched_arch(config, genotype, RANDOM)
 
 
 def train_random(config: Config, folder: Path, data: TaskSetData, progress: bool) -> list[Path]:
     """Each random architecture trained from scratch in ``folder/<k>`` (finished ones kept,
     unfinished ones resumed); returns the run folders."""
-    assert config.search is not None
-    space = config.search.space
+    space = config.searched.space
     genotypes = random_genotypes(config, data)
     runs = []
     for k, genotype in enumerate(genotypes):
@@ -79,6 +63,6 @@ def train_random(config: Config, folder: Path, data: TaskSetData, progress: bool
                 progress=progress,
                 label=f"random architecture {k + 1}/{len(genotypes)}",
             )
-            write_json_atomic(run_dir / METRICS, {**record, "arch": f"{space} ({RANDOM})"})
+            write_json_atomic(run_dir / METRICS, {**record, "arch": f"{space} {RANDOM_SUFFIX}"})
         runs.append(run_dir)
     return runs

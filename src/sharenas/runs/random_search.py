@@ -13,23 +13,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sharenas.cache import atomic_path, write_json_atomic
+from sharenas.cache import write_json_atomic
 from sharenas.config import Config
 from sharenas.data.base import TaskSetData
-from sharenas.report.random_summary import best_on_validation, validation_score
-from sharenas.report.runs import read_metrics
-from sharenas.runs.folder import BEST, METRICS, write_run_files
-from sharenas.runs.inputs import INPUTS
+from sharenas.runs.folder import (
+    ARCH,
+    BEST,
+    CONFIG,
+    INPUTS,
+    METRICS,
+    copy_delivered,
+    write_run_files,
+)
 from sharenas.runs.random_archs import train_random
+from sharenas.runs.records import best_on_validation, read_metrics, validation_score
 
 CANDIDATES = "candidates"
-
-
-def _deliver(source: Path, out: Path) -> None:
-    """The chosen candidate's files become the search folder's (atomically)."""
-    for name in ("config.yaml", "arch.json", INPUTS, BEST):
-        with atomic_path(out / name) as tmp:
-            tmp.write_bytes((source / name).read_bytes())
 
 
 def run_random_search(
@@ -37,7 +36,6 @@ def run_random_search(
 ) -> tuple[dict[str, Any], str]:
     """Train the random candidates, deliver the best on validation; returns the record written
     to ``metrics.json`` and a line that describes the choice."""
-    assert config.search is not None
     began = time.perf_counter()
     write_run_files(out / CANDIDATES, config, data)
     runs = train_random(config, out / CANDIDATES, data, progress)
@@ -45,11 +43,11 @@ def run_random_search(
     best = best_on_validation(records)
     assert best is not None
     chosen = Path(best["run"])
-    _deliver(chosen, out)
+    copy_delivered(chosen, out, (CONFIG, ARCH, INPUTS, BEST))  # the chosen one is delivered
     record = {
         **{k: v for k, v in best.items() if k != "run"},
-        "arch": f"{config.search.space} (random search)",
-        "strategy": "random",
+        "arch": f"{config.searched.space} (random search)",
+        "strategy": config.searched.strategy,
         "chosen": f"{CANDIDATES}/{chosen.name}",
         "candidates": [
             {

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from sharenas.config import Config, apply_overrides, build_config
+from sharenas.spaces.registry import space_spec
 
 SMOKE = {"train.epochs": 2, "train.max_batches": 2, "data.limit": 128}
 
 
 def smoke_config(config: Config) -> Config:
-    """2 epochs of 2 batches on 128 rows per split (a partition search: 4 partitions, 5
-    distillation steps each)."""
+    """2 epochs of 2 batches on 128 rows per split, and the searched space's own caps (a
+    partition search: 4 partitions, 5 distillation steps each)."""
     raw = config.model_dump(mode="json")
     train = raw["train"]
     overrides = [f"{k}={v}" for k, v in SMOKE.items()]
@@ -21,14 +22,10 @@ def smoke_config(config: Config) -> Config:
         "train.early_stopping=null",
     ]
     search = raw.get("search") or {}
-    if search.get("space") == "partition":  # a handful of partitions, each scored in seconds
-        study, evaluation = search["study"], search["evaluation"]
-        overrides += [
-            f"search.study.trials={min(study['trials'], 4)}",
-            f"search.study.population={min(study['population'], 2)}",
-            f"search.study.es_directions={min(study['es_directions'], 1)}",
-            f"search.evaluation.distill_steps={min(evaluation['distill_steps'], 5)}",
-        ]
+    if search:  # the space's own caps (partition: a handful of partitions scored in seconds)
+        for key, cap in space_spec(search["space"]).smoke.items():
+            section, name = key.split(".")
+            overrides.append(f"search.{key}={min(search[section][name], cap)}")
     return build_config(apply_overrides(raw, overrides), source="smoke config")
 
 

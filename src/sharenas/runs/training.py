@@ -30,6 +30,8 @@ from sharenas.engine.trainer import Trainer, TrainOutcome
 from sharenas.errors import ConfigError, SharenasError
 from sharenas.runs.folder import (
     BEST,
+    CHECKPOINT,
+    CONFIG,
     METRICS,
     check_resume,
     load_run,
@@ -160,12 +162,21 @@ def train(
     if smoke:
         config = smoke_config(config)
     run_dir = Path(out) if out is not None else default_run_dir(config, smoke)
-    check_resume(run_dir, resume, config, [run_dir / "config.yaml"])
+    check_resume(run_dir, resume, config, [run_dir / CONFIG])
     with folder_lock(run_dir):
         refuse_reuse(run_dir, resume)
         return _train_locked(
             config, run_dir, resume, smoke, reference, progress, data, callbacks, model, label
         )
+
+
+def ensure_trained(config: Config, folder: Path, **options: Any) -> Path:
+    """``folder``'s run, trained unless it finished (its metrics.json exists), resumed when it
+    was interrupted (its checkpoint exists); ``options`` go to :func:`train`."""
+    folder = Path(folder)
+    if not (folder / METRICS).exists():
+        train(config, folder, resume=(folder / CHECKPOINT).exists(), **options)
+    return folder
 
 
 def _train_locked(

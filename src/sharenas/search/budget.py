@@ -4,8 +4,9 @@ Every space honours it in its own way: the fusion search drops its weakest kept 
 derived network fits; the routing search's REINFORCE reward loses ``OVER_BUDGET_PENALTY`` per
 hard-sharing chain of FLOPs a route uses beyond the budget (the FLOPs penalty of MTNAS turned into
 a constraint, as MnasNet's reward turns latency into one), and the delivered route is the most
-probable one that fits; the partition study prunes partitions over it (its
-``study.flops_budget``). Random architectures of a space are drawn among those that fit.
+probable one that fits; the partition study prunes partitions over it before evaluating them
+(NSGA-II's constraint: the excess in units of share-all's FLOPs). Random architectures of a
+space are drawn among those that fit.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ class GumbelStep(RouteStep):
         weights = self.policy.gumbel_softmax(self.temperature(step), generator)
         if detach:
             weights = {k: w.detach() for k, w in weights.items()}
-        self.supernet.relaxation = self.space.relaxation(weights)
+        self.supernet.use_relaxation(self.space.relaxation(weights))
 
     def prepare_weight_step(self, step: int, generator: torch.Generator) -> None:
         self._relax(step, generator, detach=True)

@@ -89,12 +89,31 @@ class ReinforceStep(RouteStep):
 
     settings: ReinforceConfig
 
+    def attach(self, trainer: Any) -> None:
+        super().attach(trainer)
+        # the moving-average reward per scored task ("": every task at once); a multi-domain
+        # set scores one task per policy step, and tasks' rewards differ in scale
+        self.baseline: dict[str, float] = {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "baseline": self.baseline}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """The shared state (:meth:`RouteStep.load_state_dict`) and the baselines."""
+        super().load_state_dict(state)
+        baseline = state["baseline"]  # a float in checkpoints written before per-task baselines
+        self.baseline = (
+            baseline
+            if isinstance(baseline, dict)
+            else ({} if baseline is None else {"": float(baseline)})
+        )
+
     def prepare_weight_step(self, step: int, generator: torch.Generator) -> None:
-        self.supernet.relaxation = None
+        """The weight step's route: drawn from the policy (MTNAS) or uniformly."""
         if self.settings.weight_routes == "uniform":
-            self.supernet.genotype = self.space.sample(generator)
+            self.supernet.use_route(self.space.sample(generator))
         else:
-            self.supernet.genotype = self.genotype(self.policy.sample(generator))
+            self.supernet.use_route(self.genotype(self.policy.sample(generator)))
 
     def entropy_weight(self, step: int) -> float:
         """β at ``step``: constant, or annealed linearly from ``entropy_start``."""

@@ -11,7 +11,7 @@ data parallel.
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -20,7 +20,7 @@ from sharenas.engine.evaluate import to_device
 from sharenas.engine.step import StepInfo
 from sharenas.search.base import SearchStep
 from sharenas.search.policy import CategoricalPolicy
-from sharenas.spaces.routing import RoutingGenotype, RoutingSpace
+from sharenas.spaces.routing import RoutingGenotype, RoutingNetwork, RoutingSpace
 
 
 class RouteStep(SearchStep):
@@ -28,6 +28,12 @@ class RouteStep(SearchStep):
 
     space: RoutingSpace
     unused_parameters = True  # a sampled route leaves sub-networks without gradient
+
+    @property
+    def supernet(self) -> RoutingNetwork:
+        """The trained routing supernet, whose mode (a route, or a relaxation of the routes)
+        the strategy sets before each forward."""
+        return cast(RoutingNetwork, self.trainer.model)
 
     def attach(self, trainer: Any) -> None:
         super().attach(trainer)
@@ -41,9 +47,6 @@ class RouteStep(SearchStep):
         example = to_device(trainer.data.val.example(2), trainer.device)
         self.layer_flops = self.space.layer_flops(self.supernet, example)
         self.max_cost = self._max_cost()
-        # REINFORCE's moving-average reward per scored task ("": every task at once); a
-        # multi-domain set scores one task per policy step, and tasks' rewards differ in scale
-        self.baseline: dict[str, float] = {}
         self.generator = torch.Generator()
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -52,7 +55,9 @@ class RouteStep(SearchStep):
     # --- what a strategy defines ----------------------------------------------------------------
     @abstractmethod
     def prepare_weight_step(self, step: int, generator: torch.Generator) -> None:
-        """Set the supernet's route (or relaxation) for the next weight step."""
+        """Set the supernet's mode for the next weight step: a route
+        (:meth:`RoutingNetwork.use_route`) or a relaxation
+        (:meth:`RoutingNetwork.use_relaxation`)."""
 
     @abstractmethod
     def architecture_step(self, step: int, generator: torch.Generator) -> dict[str, float]:
@@ -129,7 +134,7 @@ class RouteStep(SearchStep):
 
     def end_epoch(self, epoch: int) -> dict[str, Any]:
         best = self.delivered()
-        self.supernet.genotype, self.supernet.relaxation = best, None
+        self.supernet.use_route(best)
         return {
             "architecture_steps": self.arch_steps,
             "policy_entropy": float(self.policy.entropy().detach()),
@@ -147,19 +152,13 @@ class RouteStep(SearchStep):
         }
 
     def state_dict(self) -> dict[str, Any]:
-        return {"policy": self.policy.state_dict(), "baseline": self.baseline}
+        return {"policy": self.policy.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """The policy as the checkpoint's epoch left it, and the supernet on the route that
         epoch ended with (a search resumed after its last epoch evaluates that route)."""
         self.policy.load_state_dict(state["policy"])
-        baseline = state["baseline"]  # a float in checkpoints written before per-task baselines
-        self.baseline = (
-            baseline
-            if isinstance(baseline, dict)
-            else ({} if baseline is None else {"": float(baseline)})
-        )
-        self.supernet.genotype, self.supernet.relaxation = self.delivered(), None
+        self.supernet.use_route(self.delivered())
 
     def arch_details(self) -> dict[str, Any]:
         return {

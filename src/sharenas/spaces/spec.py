@@ -24,7 +24,7 @@ class SearchKind(Enum):
 
 @dataclass(frozen=True)
 class SpaceSpec:
-    """A space's self-description, registered with :func:`~sharenas.spaces.registry.register_space`."""
+    """A space's self-description (see :func:`~sharenas.spaces.registry.register_space`)."""
 
     name: str
     summary: str  # what is searched, with its paper: the opening of a report

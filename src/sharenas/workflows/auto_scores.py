@@ -14,10 +14,13 @@ import torch
 from sharenas.data.base import TaskSetData
 from sharenas.engine.evaluate import evaluate, primary_metrics
 from sharenas.errors import SharenasError
-from sharenas.runs.auto_plan import REFERENCE
 from sharenas.runs.result import open_run
 from sharenas.runs.training import task_handlers
 from sharenas.tasks import delta_mtl
+from sharenas.workflows.auto_plan import REFERENCE
+from sharenas.workflows.auto_units import Unit
+
+REFERENCE_NAME = Unit("baseline", REFERENCE).key
 
 
 @dataclass
@@ -55,26 +58,22 @@ def validation_primary(folder: Path, data: TaskSetData) -> dict[str, float]:
     return primary_metrics(tasks, handlers)
 
 
-def _unit_folders(name: str, unit: dict[str, Any]) -> list[tuple[str, Path]]:
-    """(model name, run folder) of a finished unit; a random unit holds one per architecture."""
-    folder = Path(unit["folder"])
-    if name.startswith("random "):
-        runs = sorted((p for p in folder.iterdir() if p.is_dir()), key=lambda p: int(p.name))
-        return [(f"{name} {p.name}", p) for p in runs]
-    return [(name, folder)]
-
-
-def _candidate(unit: str, folder: Path, val: dict[str, float]) -> Candidate:
-    """A model named for the report: ``baseline mmoe``, ``random fusion 2``, ``routing search``
+def _unit_models(unit: Unit, folder: Path) -> list[tuple[Candidate, Path]]:
+    """(model, run folder) of a finished unit, named for the report: ``baseline mmoe``,
+    ``random fusion 2`` (a random unit holds one run per architecture), ``routing search``
     (full budget) or ``routing search, rung 0`` (⌈epochs/η⌉ epochs)."""
-    kind, _, rest = unit.partition(" ")
+    if unit.kind == "random":
+        runs = sorted((p for p in folder.iterdir() if p.is_dir()), key=lambda p: int(p.name))
+        return [(_candidate(unit, f"{unit.key} {p.name}", p), p) for p in runs]
+    if unit.kind == "search":
+        name = f"{unit.name} search" + (", rung 0" if unit.rung == 0 else "")
+        return [(_candidate(unit, name, folder), folder)]
+    return [(_candidate(unit, unit.key, folder), folder)]
+
+
+def _candidate(unit: Unit, name: str, folder: Path) -> Candidate:
     metrics = open_run(folder).metrics
-    if kind == "rung":
-        rung, space = int(rest.split()[0]), rest.split()[-1]
-        name = f"{space} search" + (", rung 0" if rung == 0 else "")
-        return Candidate(name, "search", space, rung, folder, metrics, val)
-    space = rest.split()[0] if kind == "random" else None
-    return Candidate(unit, kind, space, None, folder, metrics, val)
+    return Candidate(name, unit.kind, unit.space, unit.rung, folder, metrics, {})
 
 
 def validation_scores(state: Any, data: TaskSetData) -> list[Candidate]:
@@ -82,19 +81,20 @@ def validation_scores(state: Any, data: TaskSetData) -> list[Candidate]:
     in ``auto.json``)."""
     cache = state.data.setdefault("validation", {})
     candidates = []
-    for name, unit in state.data.get("units", {}).items():
-        if not unit.get("folder"):
+    for key, record in state.data.get("units", {}).items():
+        if not record.get("folder"):
             continue
-        for model_name, folder in _unit_folders(name, unit):
+        for candidate, folder in _unit_models(Unit.of(key, record), Path(record["folder"])):
             if str(folder) not in cache:
                 cache[str(folder)] = validation_primary(folder, data)
                 state.save()
-            candidates.append(_candidate(model_name, folder, cache[str(folder)]))
+            candidate.val = cache[str(folder)]
+            candidates.append(candidate)
     return _with_deltas(candidates)
 
 
 def _with_deltas(candidates: list[Candidate]) -> list[Candidate]:
-    reference = next((c for c in candidates if c.name == f"baseline {REFERENCE}"), None)
+    reference = next((c for c in candidates if c.name == REFERENCE_NAME), None)
     if reference is None:
         raise SharenasError("auto: the single-task reference did not finish; resume the run.")
     directions = reference.metrics["higher_is_better"]

@@ -11,13 +11,13 @@ from typing import Any
 
 from sharenas.config import Config
 from sharenas.report.paired import PairedDifference, paired_difference
-from sharenas.runs.auto_plan import REFERENCE
-from sharenas.runs.auto_scores import Candidate
-from sharenas.runs.folder import CHECKPOINT, METRICS, read_arch, with_arch
+from sharenas.runs.folder import ARCH, read_arch, with_arch
 from sharenas.runs.result import open_run
-from sharenas.runs.seeds import with_seed
-from sharenas.runs.training import train
+from sharenas.runs.training import ensure_trained
 from sharenas.tasks import delta_mtl
+from sharenas.workflows.auto_plan import REFERENCE
+from sharenas.workflows.auto_scores import REFERENCE_NAME, Candidate
+from sharenas.workflows.seeds import with_seed
 
 
 def contenders(
@@ -28,25 +28,23 @@ def contenders(
     roles = {"recommended": chosen}
     kinds = (("best baseline", "baseline"), ("best search", "search"), ("best random", "random"))
     for role, kind in kinds:
-        pool = [c for c in eligible if c.kind == kind and c.name != f"baseline {REFERENCE}"]
+        pool = [c for c in eligible if c.kind == kind and c.name != REFERENCE_NAME]
         if pool and max(pool, key=lambda c: c.val_delta) is not chosen:
             roles[role] = max(pool, key=lambda c: c.val_delta)
-    roles[REFERENCE] = next(c for c in candidates if c.name == f"baseline {REFERENCE}")
+    roles[REFERENCE] = next(c for c in candidates if c.name == REFERENCE_NAME)
     return roles
 
 
 def _arch_config(config: Config, candidate: Candidate) -> Config:
     """``config`` with the candidate's architecture (hand-designed or searched)."""
-    arch = read_arch(candidate.folder / "arch.json")
+    arch = read_arch(candidate.folder / ARCH)
     if arch.get("kind") == "genotype":
         return with_arch(config, arch["space"], arch)
     return with_arch(config, arch["arch"])
 
 
 def _trained(config: Config, folder: Path, progress: bool) -> dict[str, Any]:
-    if not (folder / METRICS).exists():
-        resume = (folder / CHECKPOINT).exists()
-        train(config, folder, resume=resume, progress=progress, label=f"auto: {folder}")
+    ensure_trained(config, folder, progress=progress, label=f"auto: {folder}")
     return open_run(folder).metrics
 
 

@@ -27,12 +27,16 @@ from sharenas.cache import write_json_atomic
 from sharenas.config import Config
 from sharenas.data.base import TaskSetData
 from sharenas.errors import ConfigError, SharenasError
-from sharenas.runs.auto_plan import AutoPlan, plan_auto, space_config
-from sharenas.runs.auto_scores import Candidate, recommend, validation_scores
-from sharenas.runs.folder import CHECKPOINT, METRICS, with_arch
-from sharenas.runs.lock import LOCK_FILE, folder_lock
+from sharenas.runs.folder import CONFIG, copy_delivered, with_arch
+from sharenas.runs.lock import folder_lock
 from sharenas.runs.random_archs import train_random
-from sharenas.runs.training import load_data, train
+from sharenas.runs.training import ensure_trained, load_data
+from sharenas.workflows.auto_plan import AutoPlan, plan_auto, space_config
+from sharenas.workflows.auto_report import write_auto_report
+from sharenas.workflows.auto_scores import Candidate, recommend, validation_scores
+from sharenas.workflows.auto_seeds import seeds_comparison
+from sharenas.workflows.auto_units import Unit
+from sharenas.workflows.session import search
 
 log = logging.getLogger(__name__)
 STATE = "auto.json"
@@ -62,10 +66,10 @@ class AutoState:
     def save(self) -> None:
         write_json_atomic(self.path, self.data)
 
-    def run(self, name: str, work: Callable[[], Path]) -> dict[str, Any] | None:
-        """``work()`` unless ``name`` finished; returns its record (None when the unit could
+    def run(self, unit: Unit, work: Callable[[], Path]) -> dict[str, Any] | None:
+        """``work()`` unless ``unit`` finished; returns its record (None when the unit could
         not run within the budget, the reason recorded)."""
-        units = self.data.setdefault("units", {})
+        units, name = self.data.setdefault("units", {}), unit.key
         if name not in units:
             log.info("auto: %s", name)
             began = time.perf_counter()
@@ -73,10 +77,10 @@ class AutoState:
                 delivered = work()
             except ConfigError as exc:  # e.g. no partition meets the budget
                 log.warning("auto: %s left out: %s", name, exc)
-                units[name] = {"folder": None, "problem": str(exc)}
+                units[name] = {**unit.record(), "folder": None, "problem": str(exc)}
             else:
                 seconds = round(time.perf_counter() - began, 3)
-                units[name] = {"folder": str(delivered), "seconds": seconds}
+                units[name] = {**unit.record(), "folder": str(delivered), "seconds": seconds}
             self.save()
         return units[name] if units[name]["folder"] else None
 
@@ -87,21 +91,16 @@ Work = Callable[[], Path]  # runs (or resumes) one unit; returns the run folder 
 def _train_unit(
     config: Config, folder: Path, data: TaskSetData, progress: bool, label: str
 ) -> Work:
-    def work() -> Path:
-        if not (folder / METRICS).exists():  # else it finished before auto.json said so
-            resume = (folder / CHECKPOINT).exists()
-            train(config, folder, resume=resume, data=data, progress=progress, label=label)
-        return folder
+    def work() -> Path:  # a run that finished before auto.json said so is kept
+        return ensure_trained(config, folder, data=data, progress=progress, label=label)
 
     return work
 
 
 def _search_unit(config: Config, folder: Path, data: TaskSetData, progress: bool) -> Work:
-    from sharenas.runs.session import search
-
     def work() -> Path:
         inner = folder / "search"
-        started = inner.exists() and any(inner.rglob("config.yaml"))
+        started = inner.exists() and any(inner.rglob(CONFIG))
         found = search(config, folder, resume=started, baselines=False, progress=progress,
                        data=data)  # fmt: skip
         if found.run is None:
@@ -125,7 +124,7 @@ def run_baselines(
     for arch in plan.baselines:
         folder = out / "baselines" / arch
         work = _train_unit(with_arch(config, arch), folder, data, progress, f"baseline {arch}")
-        state.run(f"baseline {arch}", work)
+        state.run(Unit("baseline", arch), work)
 
 
 def run_randoms(
@@ -134,7 +133,7 @@ def run_randoms(
     for space in plan.spaces:
         searched = space_config(config, space, config.train.epochs, plan.budget)
         folder = out / "random" / space
-        state.run(f"random {space}", _random_unit(searched, folder, data, progress))
+        state.run(Unit("random", space), _random_unit(searched, folder, data, progress))
 
 
 def run_rung(
@@ -151,7 +150,8 @@ def run_rung(
     for space in spaces:
         searched = space_config(config, space, epochs, plan.budget)
         folder = out / f"rung-{rung}" / space
-        state.run(f"rung {rung} {space}", _search_unit(searched, folder, data, progress))
+        unit = Unit("search", space, rung)
+        state.run(unit, _search_unit(searched, folder, data, progress))
 
 
 def survivors(
@@ -171,7 +171,7 @@ def survivors(
     if deadline is not None:
         left, kept = deadline - time.time(), []
         for space in chosen:
-            cost = state.data["units"][f"rung 0 {space}"]["seconds"] * scale
+            cost = state.data["units"][Unit("search", space, 0).key]["seconds"] * scale
             if cost <= left:
                 kept.append(space)
                 left -= cost
@@ -188,10 +188,7 @@ def deliver(candidate: Candidate, out: Path) -> Path:
     target = out / RECOMMENDED
     staging = out / f".{RECOMMENDED}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    for path in Path(candidate.folder).iterdir():
-        if path.is_file() and path.name != LOCK_FILE:
-            shutil.copy2(path, staging / path.name)
+    copy_delivered(Path(candidate.folder), staging)
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
     return target
@@ -226,9 +223,6 @@ def _auto_locked(
     seeds: list[int] | None,
     progress: bool,
 ) -> AutoResult:
-    from sharenas.report.auto_report import write_auto_report
-    from sharenas.runs.auto_seeds import seeds_comparison
-
     began = time.time()
     data = load_data(config, None)
     plan = plan_auto(config, data, budget)

@@ -12,8 +12,9 @@ from sharenas.cache import write_bytes_atomic
 from sharenas.config import Config
 from sharenas.report.figure import save_figure
 from sharenas.report.runs import markdown
-from sharenas.runs.auto_plan import AutoPlan
-from sharenas.runs.auto_scores import Candidate
+from sharenas.workflows.auto_plan import AutoPlan
+from sharenas.workflows.auto_scores import Candidate
+from sharenas.workflows.auto_units import Unit
 
 MARKERS = {"baseline": ("s", "#4c72b0"), "random": ("x", "#8c8c8c"), "search": ("o", "#dd8452")}
 
@@ -121,7 +122,7 @@ def total_cost(state: dict[str, Any]) -> tuple[float, float, str]:
     units = state.get("units", {})
     total = sum(u.get("seconds", 0.0) for u in units.values())
     name = "hard-sharing" if "baseline hard-sharing" in units else "single-task"
-    return total, units.get(f"baseline {name}", {}).get("seconds") or 1.0, name
+    return total, units.get(Unit("baseline", name).key, {}).get("seconds") or 1.0, name
 
 
 def _cost(state: dict[str, Any]) -> str:

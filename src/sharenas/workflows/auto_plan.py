@@ -15,9 +15,9 @@ from sharenas.resources import flops_per_example
 from sharenas.runs.folder import with_arch, with_search
 from sharenas.runs.training import build_model, task_handlers
 from sharenas.search.budget import check_reachable
-from sharenas.spaces.registry import create_space, space_names
+from sharenas.spaces.registry import space_names, space_spec, space_specs
 
-BASELINES = ["single-task", "hard-sharing", "cross-stitch", "nddr", "mmoe", "ple"]
+BASELINES = list(dict.fromkeys(b for spec in space_specs() for b in spec.baselines))
 REFERENCE = "single-task"  # trained even over the budget: Δ_MTL is measured against it
 _SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9}
 
@@ -75,11 +75,10 @@ def space_config(config: Config, space: str, epochs: int, budget: float) -> Conf
 
 def _space_problem(config: Config, data: TaskSetData, space: str, budget: float) -> str | None:
     """Why ``space`` cannot be searched here within ``budget`` (None: it can)."""
-    settings = with_search(config).search
-    assert settings is not None
+    settings, spec = with_search(config).searched, space_spec(space)
     try:
-        built = create_space(
-            space, task_handlers(data), data.input_spec, config.model, getattr(settings, space)
+        built = spec.create(
+            task_handlers(data), data.input_spec, config.model, spec.settings(settings)
         )
         check_reachable(built, budget, data.val.example(2))
     except ConfigError as exc:

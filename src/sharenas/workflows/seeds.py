@@ -11,9 +11,12 @@ from typing import Any
 from sharenas.cache import write_json_atomic
 from sharenas.config import Config, apply_overrides, build_config
 from sharenas.errors import SharenasError
-from sharenas.report.runs import read_metrics, with_delta
 from sharenas.report.seeds import RecordsBySeed, write_seeds_report
-from sharenas.runs.folder import CHECKPOINT, METRICS
+from sharenas.runs.folder import with_search
+from sharenas.runs.records import read_metrics, with_delta
+from sharenas.runs.training import ensure_trained
+from sharenas.spaces import SearchKind, space_specs
+from sharenas.workflows.session import search
 
 FINISHED = "seed-runs.json"  # the run folders of a finished seed, written last
 
@@ -39,12 +42,15 @@ def search_seeds(
     config: Config, base: Path, seeds: list[int], **options: Any
 ) -> tuple[RecordsBySeed, Path]:
     """A fusion or routing search (with its baselines) for every seed; returns the records per
-    seed and the report. ``options`` go to :func:`sharenas.runs.session.search`."""
-    from sharenas.runs.session import search
-
-    if config.search is not None and config.search.space == "partition":
+    seed and the report. ``options`` go to :func:`sharenas.workflows.session.search`."""
+    config = with_search(config)
+    spec = config.searched.space_spec
+    if spec.searched_by is SearchKind.STUDY:
+        one_shot = " and ".join(
+            s.name for s in space_specs() if s.searched_by is SearchKind.SUPERNET
+        )
         raise SharenasError(
-            "--seeds runs training and the fusion and routing searches; a partition study is "
+            f"--seeds runs training and the {one_shot} searches; a {spec.name} study is "
             "one seed each: run it per seed with --seed N (and --out per seed)."
         )
     records: RecordsBySeed = {}
@@ -57,8 +63,7 @@ def search_seeds(
             runs = [Path(r["run"]) for r in found.comparison]
             write_json_atomic(folder / FINISHED, [str(r) for r in runs])
         records[seed] = _records(runs)
-    space = config.search.space if config.search else "fusion"
-    title = f"{config.data.name}: {space} search against the baselines, {len(seeds)} seeds"
+    title = f"{config.data.name}: {spec.name} search against the baselines, {len(seeds)} seeds"
     return records, write_seeds_report(records, base, title)
 
 
@@ -67,15 +72,11 @@ def train_seeds(
 ) -> tuple[RecordsBySeed, Path]:
     """``config``'s architecture trained for every seed; ``reference`` (a folder with a
     ``seed-<s>`` single-task run per seed) fills Δ_MTL."""
-    from sharenas.runs.training import train
-
     records: RecordsBySeed = {}
     for seed in seeds:
         folder = seed_folder(base, seed)
-        if not (folder / METRICS).exists():
-            single = seed_folder(reference, seed) if reference is not None else None
-            resume = (folder / CHECKPOINT).exists()
-            train(with_seed(config, seed), folder, resume=resume, reference=single, **options)
+        single = seed_folder(reference, seed) if reference is not None else None
+        ensure_trained(with_seed(config, seed), folder, reference=single, **options)
         records[seed] = [read_metrics(folder)]
     title = f"{config.data.name}: {config.model.arch}, {len(seeds)} seeds"
     return records, write_seeds_report(records, base, title)

@@ -13,57 +13,42 @@ from sharenas.data.base import TaskSetData
 from sharenas.engine.distributed import is_main_process
 from sharenas.errors import SharenasError
 from sharenas.report.reading import reading
-from sharenas.report.runs import read_metrics, table_rows, with_delta, write_report
+from sharenas.report.runs import table_rows, write_report
 from sharenas.report.search_summary import figure_lines, intro_lines
-from sharenas.runs.folder import CHECKPOINT, METRICS, check_resume, with_arch, with_search
+from sharenas.report.space_figures import space_figures, space_words
+from sharenas.runs.folder import (
+    ARCH,
+    CONFIG,
+    HISTORY,
+    METRICS,
+    check_resume,
+    with_arch,
+    with_search,
+)
 from sharenas.runs.lock import folder_lock
-from sharenas.runs.oneshot import SUPERNET, run_oneshot_search
+from sharenas.runs.oneshot import DERIVED_LABELS, SUPERNET, run_oneshot_search
 from sharenas.runs.partition import check_storage
-from sharenas.runs.partition_session import partition_session
 from sharenas.runs.random_archs import RANDOM, train_random
 from sharenas.runs.random_search import CANDIDATES
+from sharenas.runs.records import read_metrics, with_delta
 from sharenas.runs.result import SearchResult, open_run
 from sharenas.runs.smoke import default_folder, smoke_config
-from sharenas.runs.training import load_data, train
-
-
-def _figures(space: str, arch: dict[str, Any], history: Path, folder: Path) -> dict[str, Path]:
-    """The space's pictures: its architecture diagram and its search history."""
-    if space == "routing":
-        from sharenas.report.routing import route_diagram, search_history_plot
-
-        return {
-            "architecture diagram": route_diagram(arch, folder / "routes.png"),
-            "search plot": search_history_plot(history, folder / "search.png"),
-        }
-    from sharenas.report.fusion import architecture_diagram, gate_history_plot
-
-    return {
-        "architecture diagram": architecture_diagram(arch, folder / "architecture.png"),
-        "search plot": gate_history_plot(history, folder / "gates.png"),
-    }
+from sharenas.runs.training import ensure_trained, load_data
+from sharenas.spaces.spec import SearchKind
+from sharenas.workflows.partition_session import partition_session
 
 
 def train_baselines(config: Config, folder: Path, data: TaskSetData, progress: bool) -> list[Path]:
     """``search.baselines`` trained with the search's data, seed and budget (finished ones are
     kept, unfinished ones resumed)."""
-    assert config.search is not None
     runs = []
-    for arch in config.search.baselines or []:
+    for arch in config.searched.baselines or []:
         run_dir = folder / "baselines" / arch
-        if arch == RANDOM:
+        if arch == RANDOM:  # the random strategy's draws, not an architecture
             runs += train_random(config, run_dir, data, progress)
             continue
-        if not (run_dir / METRICS).exists():
-            train(
-                with_arch(config, arch),
-                run_dir,
-                resume=(run_dir / CHECKPOINT).exists(),
-                data=data,
-                progress=progress,
-                label=f"baseline {arch}",
-            )
-        runs.append(run_dir)
+        options = {"data": data, "progress": progress, "label": f"baseline {arch}"}
+        runs.append(ensure_trained(with_arch(config, arch), run_dir, **options))
     return runs
 
 
@@ -109,20 +94,19 @@ def search(
     if smoke:
         config = smoke_config(config)
     config = with_search(config)
-    assert config.search is not None
-    space = config.search.space
-    folder = Path(out) if out is not None else default_folder(config, space, smoke)
-    inner = folder / "search" / ("" if space == "partition" else SUPERNET)
+    spec = config.searched.space_spec
+    folder = Path(out) if out is not None else default_folder(config, spec.name, smoke)
+    if spec.searched_by is SearchKind.STUDY:
+        check_resume(folder, resume, config, [folder / "search" / CONFIG])
+        check_storage(config)
+        with folder_lock(folder):
+            return partition_session(config, folder, load_data(config, data), resume)
     if resume:
         refuse_old_layout(folder)
-    random = folder / "search" / CANDIDATES / "config.yaml"  # the random search's record
-    check_resume(folder, resume, config, [inner / "config.yaml", random])
-    if space == "partition":
-        check_storage(config)
+    recorded = [folder / "search" / SUPERNET / CONFIG, folder / "search" / CANDIDATES / CONFIG]
+    check_resume(folder, resume, config, recorded)
     with folder_lock(folder):
         data = load_data(config, data)
-        if space == "partition":
-            return partition_session(config, folder, data, resume)
         return _oneshot_session(config, folder, data, resume, baselines, progress, callbacks)
 
 
@@ -136,8 +120,7 @@ def _oneshot_session(
     callbacks: list[Any] | None,
 ) -> SearchResult:
     """A fusion or routing search in ``folder/search``, then the baselines and the report."""
-    assert config.search is not None
-    space = config.search.space
+    space = config.searched.space
     record, note = run_oneshot_search(
         config, folder / "search", resume=resume, data=data, callbacks=callbacks, progress=progress
     )
@@ -147,9 +130,8 @@ def _oneshot_session(
     if not is_main_process():  # under torchrun, rank 0 alone writes the report
         return SearchResult(folder, record, [], None, notes=[note])
     comparison = _fill_delta(runs)
-    arch = json.loads((folder / "search" / "arch.json").read_text())
-    history = folder / "search" / SUPERNET / "history.jsonl"
-    figures = _figures(space, arch, history, folder) if history.exists() else {}
+    arch = json.loads((folder / "search" / ARCH).read_text())
+    figures = space_figures(space, arch, folder / "search" / SUPERNET / HISTORY, folder)
     said = reading(comparison)
     _, markdown, chart = write_report(
         runs,
@@ -158,7 +140,7 @@ def _oneshot_session(
         intro=intro_lines(config, data.sizes(), record),
         closing=[
             *figure_lines(figures, folder),
-            *_route_lines(space, arch),
+            *space_words(space, arch),
             *([said] if said else []),
         ],
     )
@@ -169,18 +151,9 @@ def _oneshot_session(
     return SearchResult(folder, record, comparison, run, files, notes, table)
 
 
-def _route_lines(space: str, arch: dict[str, Any]) -> list[str]:
-    """A routing search's route in words, for report.md."""
-    if space != "routing" or "layers_count" not in arch:
-        return []
-    from sharenas.report.routing import route_words
-
-    return ["## The searched route, in words", "\n".join(route_words(arch))]
-
-
 def _derived_lines(record: dict[str, Any]) -> list[str]:
     lines = []
-    for label in ("finetuned", "retrained"):
+    for label in DERIVED_LABELS.values():
         if label in record:
             scores = ", ".join(f"{t} {v:.4g}" for t, v in record[label]["primary"].items())
             lines.append(f"{label}: {scores}")

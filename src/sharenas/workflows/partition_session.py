@@ -17,11 +17,11 @@ from sharenas.report.partition import (
     partition_heatmaps,
 )
 from sharenas.report.runs import markdown
-from sharenas.runs.folder import CHECKPOINT, METRICS, with_arch
+from sharenas.runs.folder import ARCH, METRICS, with_arch
 from sharenas.runs.partition import run_partition_search
 from sharenas.runs.partition_eval import teacher_folder
 from sharenas.runs.result import Run, SearchResult, open_run
-from sharenas.runs.training import train
+from sharenas.runs.training import ensure_trained
 
 
 def partition_session(
@@ -89,18 +89,15 @@ def record_delivery(
 def deliver_chosen(config: Config, study: Path, data: TaskSetData) -> Run | None:
     """The chosen front point (``arch.json``) trained from scratch with the config's budget, as
     a run folder; None when the study found no front."""
-    arch = study / "arch.json"
-    if not arch.exists():
+    if not (study / ARCH).exists():
         return None
-    model = study / "model"
-    if not (model / METRICS).exists():
-        train(
-            with_arch(config, "partition", json.loads(arch.read_text())),
-            model,
-            data=data,
-            resume=(model / CHECKPOINT).exists(),
-            reference=teacher_folder(config),
-            progress=False,
-            label="the chosen partition",
-        )
+    arch = json.loads((study / ARCH).read_text())
+    model = ensure_trained(
+        with_arch(config, arch["space"], arch),
+        study / "model",
+        data=data,
+        reference=teacher_folder(config),
+        progress=False,
+        label="the chosen partition",
+    )
     return open_run(model)

@@ -1,0 +1,44 @@
+"""A unit of ``sharenas auto``: one baseline, the random architectures of one space, or one
+space's search at one rung of successive halving; recorded in ``auto.json`` under its key with
+its fields, so that nothing reads them back out of the key."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+Kind = Literal["baseline", "random", "search"]
+
+
+@dataclass(frozen=True)
+class Unit:
+    kind: Kind
+    name: str  # the baseline's architecture, or the space
+    rung: int | None = None  # a search's rung (0: ⌈epochs/η⌉ epochs; 1: the full budget)
+
+    @property
+    def key(self) -> str:
+        """Its key in auto.json and its line in the log: ``baseline mmoe``, ``random fusion``,
+        ``rung 0 fusion``."""
+        if self.kind == "search":
+            return f"rung {self.rung} {self.name}"
+        return f"{self.kind} {self.name}"
+
+    @property
+    def space(self) -> str | None:
+        return None if self.kind == "baseline" else self.name
+
+    def record(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def of(cls, key: str, record: dict[str, Any]) -> Unit:
+        """The unit a record of auto.json describes (one written before units carried their
+        fields is read from its key)."""
+        if "kind" in record:
+            return cls(record["kind"], record["name"], record.get("rung"))
+        kind, _, rest = key.partition(" ")
+        if kind == "rung":
+            rung, _, space = rest.partition(" ")
+            return cls("search", space, int(rung))
+        return cls(kind, rest)  # type: ignore[arg-type]
