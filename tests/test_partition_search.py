@@ -149,7 +149,8 @@ class StaleView:
 def test_racing_es_workers_enqueue_identical_copies_and_one_holds_each() -> None:
     import optuna
 
-    from sharenas.search.partition_study import EvolutionProposer, holders, is_surplus_copy
+    from sharenas.search.es import EvolutionProposer
+    from sharenas.search.partition_study import holders, is_surplus_copy
     from sharenas.spaces.partition_config import StudyConfig
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

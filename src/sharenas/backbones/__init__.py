@@ -1,9 +1,6 @@
 """Stage-based backbones (mlp, cnn, lenet, resnet, encdec), created by name. Every module of this
 package is imported here, so a backbone file registers itself by being here."""
 
-import importlib
-import pkgutil
-
 from sharenas.backbones._registry import (
     backbone_names,
     build_backbone,
@@ -11,9 +8,9 @@ from sharenas.backbones._registry import (
     register_backbone,
 )
 from sharenas.backbones.base import Backbone, StageSpec
+from sharenas.registration import import_members
 
-for _module in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_module.name}")
+import_members(__name__, __path__)
 
 __all__ = [
     "Backbone",

@@ -6,15 +6,12 @@ whole points scored by an evaluator (random; nsga2 and es over the partition stu
 Every module of this package is imported here, so a strategy file registers itself by being
 here: a new strategy is one new file."""
 
-import importlib
-import pkgutil
-
+from sharenas.registration import import_members
 from sharenas.search.base import SearchStep
 from sharenas.search.registry import create_strategy, strategy_class, strategy_names
 from sharenas.search.strategy import OneShotStrategy, Strategy, TrialStrategy
 
-for _module in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_module.name}")
+import_members(__name__, __path__)
 
 __all__ = [
     "OneShotStrategy",

@@ -4,9 +4,7 @@ partition (Feature Partitioning channel masks); hand-designed baselines are geno
 Every module of this package is imported here, so a space file registers its
 :class:`~sharenas.spaces.spec.SpaceSpec` by being here: a new space is one new file."""
 
-import importlib
-import pkgutil
-
+from sharenas.registration import import_members
 from sharenas.spaces.base import Genotype, Space, SupernetSpace
 from sharenas.spaces.registry import (
     create_space,
@@ -18,8 +16,7 @@ from sharenas.spaces.registry import (
 )
 from sharenas.spaces.spec import SearchKind, SpaceSpec
 
-for _module in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_module.name}")
+import_members(__name__, __path__)
 
 __all__ = [
     "Genotype",
