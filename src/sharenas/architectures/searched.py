@@ -29,6 +29,6 @@ def build_searched(
             "arch.json with --arch."
         )
     spec = space_spec(space)
-    settings = space_config(spec.sections[spec.settings_key], config.genotype)
     genotype = spec.genotype_class.from_dict(config.genotype)  # type: ignore[attr-defined]
+    settings = space_config(spec.sections[spec.settings_key], config.genotype)
     return spec.create(tasks, input_spec, config, settings).build(genotype)
