@@ -9,10 +9,10 @@ if [ "${1:-}" = "--compare" ]; then
 import json, sys
 from pathlib import Path
 a, b = Path(sys.argv[1]), Path(sys.argv[2])
-SKIP = ("seconds", "wall", "device", "run", "search_seconds", "started")
+SKIP = {"train_seconds", "wall_seconds", "search_seconds", "device", "run"}  # time, place
 def clean(x):
     if isinstance(x, dict):
-        return {k: clean(v) for k, v in x.items() if not any(s in k for s in SKIP)}
+        return {k: clean(v) for k, v in x.items() if k not in SKIP}
     if isinstance(x, list):
         return [clean(v) for v in x]
     return x

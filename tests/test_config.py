@@ -127,3 +127,37 @@ def test_python_api_accepts_plain_dict() -> None:
 
     config = Config(data={"name": "synthetic-mmoe", "correlation": 0.9})
     assert config.data.correlation == 0.9  # type: ignore[attr-defined]
+
+
+def test_the_study_budget_fraction_gave_way_to_max_flops() -> None:
+    """A config.yaml written before the one budget key records ``flops_budget: null``: it still
+    loads; a budget given as a fraction of share-all's FLOPs is refused with the new key."""
+    data = {"name": "synthetic-mmoe", "train_size": 50, "val_size": 10, "test_size": 10}
+    old = build_config(
+        {"data": data, "search": {"space": "partition", "study": {"flops_budget": None}}}
+    )
+    assert old.searched.max_flops is None
+    with pytest.raises(ConfigError, match=r"search\.max_flops"):
+        build_config(
+            {"data": data, "search": {"space": "partition", "study": {"flops_budget": 0.5}}}
+        )
+
+
+def test_every_space_and_strategy_has_its_section_and_defaults() -> None:
+    """The search section is built from the registries: each space's strategies, default
+    strategy, derivation and baselines come from its spec."""
+    from sharenas.search import strategy_class
+    from sharenas.spaces import space_specs
+
+    data = {"name": "synthetic-mmoe", "train_size": 50, "val_size": 10, "test_size": 10}
+    for spec in space_specs():
+        search = build_config({"data": data, "search": {"space": spec.name}}).searched
+        assert search.strategy == spec.strategies[0]
+        assert search.derive == spec.default_derive
+        assert search.baselines == list(spec.baselines)
+        assert type(search.space_settings()) is spec.sections[spec.settings_key]
+        for name in spec.strategies:
+            key = strategy_class(name).settings_key
+            assert key is None or hasattr(search, key)
+    with pytest.raises(ConfigError, match="does not search the fusion space"):
+        build_config({"data": data, "search": {"space": "fusion", "strategy": "nsga2"}})

@@ -32,6 +32,8 @@ class StudyConfig(BaseModel):
     @classmethod
     def _moved_budget(cls, raw: Any) -> Any:
         if isinstance(raw, dict) and "flops_budget" in raw:
+            if raw["flops_budget"] is None:  # as every config.yaml written before records it
+                return {k: v for k, v in raw.items() if k != "flops_budget"}
             raise ValueError(
                 "search.study.flops_budget (a fraction of share-all's FLOPs) was replaced by "
                 "search.max_flops, the one budget of every space, in FLOPs per example"
