@@ -67,12 +67,17 @@ def key_digest(key: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _read_verified(folder: Path) -> dict[str, np.ndarray] | None:
+def _read_verified(folder: Path, key: dict[str, Any]) -> dict[str, np.ndarray] | None:
+    """The arrays of ``folder`` when its manifest was written for ``key`` and every file matches
+    its checksum (a folder copied over another's is rebuilt, not read as this key's)."""
     manifest_path = folder / MANIFEST
     if not manifest_path.exists():
         return None
     try:
         manifest = json.loads(manifest_path.read_text())
+        if manifest.get("key") != json.loads(json.dumps(key, sort_keys=True, default=str)):
+            log.warning("cache %s was built for another request; rebuilding", folder)
+            return None
         arrays = {}
         for name, digest in manifest["files"].items():
             path = folder / f"{name}.npy"
@@ -91,11 +96,11 @@ def cached_arrays(
 ) -> dict[str, np.ndarray]:
     """The arrays for ``key``, built once and then read back (verified) from ``folder``."""
     target = folder / key_digest(key)
-    arrays = _read_verified(target)
+    arrays = _read_verified(target, key)
     if arrays is not None:
         return arrays
     with file_lock(folder / f".{target.name}.lock"):
-        arrays = _read_verified(target)  # another process may have built it meanwhile
+        arrays = _read_verified(target, key)  # another process may have built it meanwhile
         if arrays is not None:
             return arrays
         arrays = build()
@@ -105,7 +110,8 @@ def cached_arrays(
             with atomic_path(path) as tmp, open(tmp, "wb") as handle:
                 np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
             digests[name] = sha256_file(path)
-        write_json_atomic(target / MANIFEST, {"key": key, "files": digests})
+        recorded = json.loads(json.dumps(key, sort_keys=True, default=str))
+        write_json_atomic(target / MANIFEST, {"key": recorded, "files": digests})
     return arrays
 
 

@@ -28,6 +28,7 @@ from sharenas.tasks.spec import TaskKind, TaskSpec
 
 KINDS = ("image", "label", "depth", "normal")
 CHANNELS = {"image": 3, "label": 0, "depth": 1, "normal": 3}
+CLASSES = 13
 HOW_TO = (
     "set data.data_dir (or --data-dir) to the folder holding train/ and val/, each with image/, "
     "label/, depth/ and normal/ subfolders of <i>.npy files (the preprocessed NYUv2 layout)"
@@ -61,6 +62,32 @@ def _channels_first(array: np.ndarray, kind: str, path: Path) -> np.ndarray:
     )
 
 
+def _image_bytes(array: np.ndarray, path: Path) -> np.ndarray:
+    """An image as 0–255 bytes: floats in [0, 1] are scaled, integers or floats in 0–255 kept;
+    anything else (NaN, negative, above 255) is refused rather than clipped."""
+    values = array.astype(np.float64)
+    if not np.isfinite(values).all() or values.min(initial=0) < 0 or values.max(initial=0) > 255:
+        raise DatasetError(
+            f"{path}: image values must be floats in [0, 1] or 0–255 "
+            f"(found {np.nanmin(values):.4g} to {np.nanmax(values):.4g}, or non-finite)."
+        )
+    scale = 255.0 if array.dtype.kind == "f" and values.max(initial=0) <= 1.0 else 1.0
+    return np.rint(values * scale).astype(np.uint8)
+
+
+def _labels(array: np.ndarray, path: Path) -> np.ndarray:
+    """A label map: class indices 0..12, −1 (or 255, its byte form) for unlabelled pixels."""
+    values = np.where(array == 255, -1, array)
+    if array.dtype.kind not in "iu" and not np.array_equal(values, np.rint(values)):
+        raise DatasetError(f"{path}: labels must be whole class indices.")
+    if values.min(initial=0) < -1 or values.max(initial=0) >= CLASSES:
+        raise DatasetError(
+            f"{path}: labels run from {values.min()} to {values.max()}; NYUv2 has {CLASSES} "
+            "classes (0–12) and −1 or 255 for unlabelled pixels."
+        )
+    return values.astype(np.int8)
+
+
 def _read_folder(folder: Path) -> dict[str, np.ndarray]:
     counts = {}
     for kind in KINDS:
@@ -79,13 +106,18 @@ def _read_folder(folder: Path) -> dict[str, np.ndarray]:
             path = folder / kind / f"{i}.npy"
             if not path.exists():
                 raise DatasetError(f"nyuv2: {path} is missing (files must be numbered 0..N-1).")
-            arrays[kind].append(_channels_first(np.load(path, allow_pickle=False), kind, path))
+            array = _channels_first(np.load(path, allow_pickle=False), kind, path)
+            if kind == "image":
+                array = _image_bytes(array, path)
+            elif kind == "label":
+                array = _labels(array, path)
+            arrays[kind].append(array)
     shapes = {a.shape[-2:] for kind in KINDS for a in arrays[kind]}
     if len(shapes) != 1:
         raise DatasetError(f"nyuv2: {folder} mixes image sizes {sorted(shapes)}.")
     return {
-        "image": np.clip(np.rint(np.stack(arrays["image"]) * 255), 0, 255).astype(np.uint8),
-        "label": np.stack(arrays["label"]).astype(np.int8),
+        "image": np.stack(arrays["image"]),
+        "label": np.stack(arrays["label"]),
         "depth": np.stack(arrays["depth"]).astype(np.float16),
         "normal": np.stack(arrays["normal"]).astype(np.float16),
     }
@@ -116,7 +148,10 @@ class Nyuv2(DatasetBuilder):
     def tasks(self) -> list[TaskSpec]:
         return [
             TaskSpec(
-                name="segmentation", kind=TaskKind.SEGMENTATION, num_classes=13, ignore_index=-1
+                name="segmentation",
+                kind=TaskKind.SEGMENTATION,
+                num_classes=CLASSES,
+                ignore_index=-1,
             ),
             TaskSpec(name="depth", kind=TaskKind.DEPTH),
             TaskSpec(name="normal", kind=TaskKind.NORMAL, dims=3),

@@ -150,7 +150,16 @@ def _numeric(frame: pd.DataFrame, column: NumericColumn, where: str) -> np.ndarr
     array = values.to_numpy(np.float64)
     if column.log1p:
         array = np.log1p(np.maximum(array, 0.0))
-    return ((array - column.mean) / column.std).astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        encoded = ((array - column.mean) / column.std).astype(np.float32)
+    if not np.isfinite(encoded).all():
+        row = int(np.argmax(~np.isfinite(encoded)))
+        raise DatasetError(
+            f"{where}: column {column.name!r} holds {cells.iloc[row]!r} in data row {row + 1}, "
+            "beyond what the model reads (not finite once standardised in 32-bit floats); "
+            "fix the value."
+        )
+    return encoded
 
 
 def _codes(frame: pd.DataFrame, column: CategoricalColumn, where: str, unknown: str) -> np.ndarray:

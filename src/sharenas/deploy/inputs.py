@@ -28,6 +28,12 @@ def read_rows(path: Path, encoding: TableEncoding) -> pd.DataFrame:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise DatasetError(f"{path}: not a readable CSV ({exc}).") from None
+    duplicated = sorted({c for c in _header(path) if _header(path).count(c) > 1})
+    if duplicated:
+        raise DatasetError(
+            f"{path}: the header names {', '.join(map(repr, duplicated))} more than once; "
+            "give every column one name."
+        )
     needed = {c.name for c in encoding.numeric} | {c.name for c in encoding.categorical}
     raw = encoding.raw_columns
     if raw and not needed & set(frame.columns):
@@ -41,7 +47,17 @@ def read_rows(path: Path, encoding: TableEncoding) -> pd.DataFrame:
                 "the columns."
             )
         frame.columns = raw[: frame.shape[1]]
+    if frame.empty:
+        raise DatasetError(f"{path}: no rows to predict (a header alone); give at least one row.")
     return frame
+
+
+def _header(path: Path) -> list[str]:
+    """The first row of a CSV as written (pandas renames a repeated name ``a`` to ``a.1``)."""
+    import csv
+
+    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        return next(csv.reader(handle), [])
 
 
 def image_array(array: Any, encoding: ImageEncoding, where: str) -> torch.Tensor:
@@ -58,11 +74,15 @@ def image_array(array: Any, encoding: ImageEncoding, where: str) -> torch.Tensor
             + (f" or (N, {shape[1]}, {shape[2]})" if encoding.channels == 1 else "")
             + "."
         )
+    if tensor.shape[0] == 0:
+        raise DatasetError(f"{where}: no images (an array of 0 rows); give at least one.")
     if tensor.dtype == torch.uint8:
         return tensor.float().div_(255.0)
     if not tensor.is_floating_point():
         raise DatasetError(f"{where}: images of dtype {tensor.dtype}; give uint8 or floats.")
     tensor = tensor.float()
+    if not torch.isfinite(tensor).all():
+        raise DatasetError(f"{where}: pixels that are NaN or infinite; give finite values.")
     if tensor.numel() and (tensor.min() < 0 or tensor.max() > 1):
         raise DatasetError(
             f"{where}: float pixels outside [0, 1] (from {float(tensor.min()):.3g} to "

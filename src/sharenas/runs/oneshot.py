@@ -10,7 +10,6 @@ with test metrics), beside ``supernet/`` (the search's history and checkpoint) a
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from sharenas.config import Config
 from sharenas.data.base import TaskSetData
 from sharenas.engine.checkpoint import save_checkpoint
 from sharenas.engine.evaluate import primary_metrics
-from sharenas.engine.trainer import Trainer
+from sharenas.engine.trainer import Trainer, TrainOutcome
 from sharenas.resources import count_parameters
 from sharenas.runs.folder import (
     BEST,
@@ -97,7 +96,7 @@ def _search(
     resume: bool,
     callbacks: list[Any] | None,
     progress: bool,
-) -> tuple[Trainer, SearchStep, SupernetSpace, int]:
+) -> tuple[Trainer, SearchStep, SupernetSpace, TrainOutcome]:
     """Train the strategy's step over the space's supernet in ``out/supernet``; returns the
     trainer, the step, the space and the epochs run."""
     settings = config.searched
@@ -123,7 +122,7 @@ def _search(
         label=f"search ({settings.space}, {settings.strategy})",
     )
     outcome = trainer.fit(resume=resume, test=False)
-    return trainer, step, space, outcome.epochs_run
+    return trainer, step, space, outcome
 
 
 def _scores(trainer: Trainer, derived: nn.Module) -> dict[str, Any]:
@@ -159,13 +158,15 @@ def run_oneshot_search(
     describes the found architecture."""
     config = with_search(config)
     settings = config.searched
-    out, began = Path(out), time.perf_counter()
+    out = Path(out)
     if not isinstance(create_strategy(str(settings.strategy)), OneShotStrategy):
         refuse_reuse(out, resume, out / CANDIDATES / CONFIG)  # random points from scratch
         return run_random_search(config, out, load_data(config, data), progress)
     data = search_data(config, out, resume, data)
-    trainer, step, space, epochs = _search(config, out, data, resume, callbacks, progress)
-    search_seconds = time.perf_counter() - began
+    trainer, step, space, outcome = _search(config, out, data, resume, callbacks, progress)
+    epochs = outcome.epochs_run
+    # the supernet's training time, summed over resumptions (a finished search resumed keeps it)
+    search_seconds = outcome.train_seconds
     genotype = step.delivered()
     derived = space.inherit(trainer.model, genotype).to(trainer.device)
     scores = _scores(trainer, derived)

@@ -14,6 +14,7 @@ partition's resources from its masks.
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import time
@@ -25,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sharenas.cache import cache_root, file_lock, manifest_ok, write_manifest
+from sharenas.cache import cache_root, file_lock, manifest_ok, sha256_file, write_manifest
 from sharenas.config import Config
 from sharenas.data.base import MultiDomainDataset, Split, TaskSetData
 from sharenas.data.derived import key_digest
@@ -130,9 +131,26 @@ class FullEvaluator(PartitionEvaluator):
         )
 
 
+def _file_digests(data: Any) -> dict[str, str]:
+    """The SHA-256 of every file the data config names (a user's CSV): a cache is keyed on what
+    it was built from, not on a path whose contents may change."""
+    digests = {}
+    for name, value in data:
+        if isinstance(value, Path) and value.is_file():
+            stat = value.stat()
+            digests[name] = _digest(str(value.resolve()), stat.st_size, stat.st_mtime_ns)
+    return digests
+
+
+@functools.lru_cache(maxsize=16)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
+    return sha256_file(Path(path))
+
+
 def teacher_folder(config: Config) -> Path:
-    """Where the single-task teachers of ``config`` are cached."""
-    key = {
+    """Where the single-task teachers of ``config`` are cached: keyed on the data config, the
+    contents of the files it names, the model's backbone and towers, the budget and the seed."""
+    key: dict[str, Any] = {
         "data": config.data.model_dump(mode="json", exclude={"data_dir", "module"}),
         "backbone": config.model.backbone.model_dump(mode="json"),
         "tower": list(config.model.tower),
@@ -141,6 +159,9 @@ def teacher_folder(config: Config) -> Path:
         "train": config.train.model_dump(mode="json", exclude={"device", "threads"}),
         "seed": config.seed,
     }
+    files = _file_digests(config.data)
+    if files:  # (a data set generated or fetched by sharenas is already verified by its cache)
+        key["files"] = files
     return cache_root() / "teachers" / key_digest(key)
 
 
