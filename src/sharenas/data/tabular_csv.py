@@ -79,6 +79,34 @@ class TabularCsvConfig(DatasetConfig):
         return self
 
 
+def _refuse_repeated_names(path: Path, separator: str) -> None:
+    """A header that names a column twice (pandas would rename the second ``a`` to ``a.1``)."""
+    import csv
+
+    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        header = next(csv.reader(handle, delimiter=separator), [])
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise DatasetError(
+            f"{path}: the header names {', '.join(map(repr, repeated))} more than once; give "
+            "every column one name."
+        )
+
+
+def _check_finite(encoded: np.ndarray, numeric: list[str], frame: pd.DataFrame) -> None:
+    """Every standardised numeric cell is finite: an empty column has no median, and a value
+    like 1e308 overflows 32-bit floats (training would end in a NaN loss)."""
+    bad = ~np.isfinite(encoded)
+    if bad.any():
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        name = numeric[col]
+        raise DatasetError(
+            f"data.path: column {name!r} holds {frame[name].iloc[row]!r} in data row {row + 1}, "
+            "which sharenas cannot standardise (an empty column, or a value beyond 32-bit "
+            "floats); fix the column, or list it in data.drop."
+        )
+
+
 def _missing_column_error(path: Path, key: str, column: str, columns: list[str]) -> DatasetError:
     close = difflib.get_close_matches(column, columns, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -165,6 +193,7 @@ class TabularCsv(DatasetBuilder):
         except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
             raise DatasetError(f"{path}: not a readable CSV ({exc}).") from None
         columns = [str(c) for c in frame.columns]
+        _refuse_repeated_names(path, self.config.separator)
         frame.columns = columns
         named = {
             "targets": list(self.config.targets),
@@ -257,7 +286,8 @@ class TabularCsv(DatasetBuilder):
         logged = [i for i, col in enumerate(numeric) if col in log1p]
         if logged:
             filled[:, logged] = np.log1p(np.maximum(filled[:, logged], 0.0))
-        mean, std = numeric_statistics(filled[train])
+        with np.errstate(over="ignore", invalid="ignore"):  # refused below, column named
+            mean, std = numeric_statistics(filled[train])
         encoding = TableEncoding(
             numeric=[
                 NumericColumn(
@@ -276,7 +306,10 @@ class TabularCsv(DatasetBuilder):
                 for col in categorical
             ],
         )
-        inputs = {"numeric": torch.from_numpy(((filled - mean) / std).astype(np.float32))}
+        with np.errstate(over="ignore", invalid="ignore"):
+            numeric_inputs = ((filled - mean) / std).astype(np.float32)
+        _check_finite(numeric_inputs, numeric, frame)
+        inputs = {"numeric": torch.from_numpy(numeric_inputs)}
         codes = [
             frame[col].astype(str).map({v: i + 1 for i, v in enumerate(c.vocabulary)}).fillna(0)
             for col, c in zip(categorical, encoding.categorical, strict=True)

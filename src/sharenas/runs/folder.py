@@ -79,10 +79,21 @@ def _flat(raw: Any, prefix: str = "") -> dict[str, Any]:
 def config_differences(recorded: Path, config: Config) -> list[str]:
     """The keys whose values in ``config`` differ from the config a folder recorded."""
     try:
-        old = _flat(yaml.safe_load(recorded.read_text()))
+        old = yaml.safe_load(recorded.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{recorded}: unreadable ({exc}); the folder is damaged.") from None
-    new = _flat(yaml.safe_load(dump_config(config)))
+    return config_changes(old, config)
+
+
+def config_record(config: Config) -> dict[str, Any]:
+    """The resolved config as plain data (no password), as a folder records it."""
+    return yaml.safe_load(dump_config(config))  # type: ignore[no-any-return]
+
+
+def config_changes(recorded: Any, config: Config) -> list[str]:
+    """The keys whose values in ``config`` differ from a recorded config (plain data), leaving
+    out those that may change between a run and its resumption."""
+    old, new = _flat(recorded), _flat(config_record(config))
     keys = sorted(k for k in {*old, *new} if old.get(k) != new.get(k))
     return [k for k in keys if not k.startswith(RUNTIME_KEYS)]
 

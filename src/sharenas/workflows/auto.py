@@ -27,7 +27,7 @@ from sharenas.cache import write_json_atomic
 from sharenas.config import Config
 from sharenas.data.base import TaskSetData
 from sharenas.errors import ConfigError, SharenasError
-from sharenas.runs.folder import CONFIG, copy_delivered, with_arch
+from sharenas.runs.folder import CONFIG, config_changes, config_record, copy_delivered, with_arch
 from sharenas.runs.lock import folder_lock
 from sharenas.runs.random_archs import train_random
 from sharenas.runs.training import ensure_trained, load_data
@@ -226,8 +226,9 @@ def _auto_locked(
     began = time.time()
     data = load_data(config, None)
     plan = plan_auto(config, data, budget)
-    state = AutoState(out, {"plan": plan.to_dict(), "eta": eta, "started": began})
-    _check_same(state, plan, eta)
+    fresh = {"plan": plan.to_dict(), "eta": eta, "started": began, "config": config_record(config)}
+    state = AutoState(out, fresh)
+    _check_same(state, plan, eta, config)
     deadline = state.data["started"] + hours * 3600 if hours is not None else None
     full = config.train.epochs
     first = max(1, math.ceil(full / eta))
@@ -247,11 +248,22 @@ def _auto_locked(
     return AutoResult(out, plan, candidates, chosen, files, state.data, paired)
 
 
-def _check_same(state: AutoState, plan: AutoPlan, eta: int) -> None:
-    """A resumed run must have the budget and η it started with."""
+def _check_same(state: AutoState, plan: AutoPlan, eta: int, config: Config) -> None:
+    """A resumed run must have the config, budget and η it started with (its results would
+    otherwise be presented as the answer to another request)."""
     recorded = state.data["plan"]
     if recorded["budget"] != plan.budget or state.data["eta"] != eta:
         raise SharenasError(
             f"{state.path}: this auto run was started with --budget {recorded['budget']:.4g} "
             f"and --eta {state.data['eta']}; resume it with the same, or pass another --out."
+        )
+    if "config" not in state.data:  # started before auto.json recorded its config
+        state.data["config"] = config_record(config)
+        state.save()
+    changed = config_changes(state.data["config"], config)
+    if changed:
+        shown = ", ".join(changed[:4]) + (" …" if len(changed) > 4 else "")
+        raise SharenasError(
+            f"{state.path}: this auto run was started with another config (different {shown}); "
+            "resume it with the same config and --set options, or pass another --out."
         )
