@@ -32,6 +32,10 @@ class ChecksumError(DatasetError):
     """A downloaded or cached file does not have the expected checksum."""
 
 
+class RunFolderError(SharenasError):
+    """A file of a run folder is missing, damaged or not what sharenas wrote."""
+
+
 class TrainingError(SharenasError):
     """Training cannot go on (e.g. a loss became NaN or infinite)."""
 

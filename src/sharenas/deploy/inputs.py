@@ -103,15 +103,15 @@ def image_folder(folder: Path, encoding: ImageEncoding) -> tuple[torch.Tensor, l
     arrays = []
     for file in files:
         try:
-            with Image.open(file) as image:
+            with Image.open(file) as image:  # reads the header only: the size before decoding
+                if image.size != (encoding.width, encoding.height):
+                    raise DatasetError(
+                        f"{file}: {image.size[0]}×{image.size[1]} pixels; the model reads "
+                        f"{encoding.width}×{encoding.height}: resize it first."
+                    )
                 array = np.asarray(image.convert(mode), dtype=np.uint8)
-        except OSError as exc:
+        except (OSError, Image.DecompressionBombError) as exc:
             raise DatasetError(f"{file}: not a readable image ({exc}).") from None
-        if array.shape[:2] != (encoding.height, encoding.width):
-            raise DatasetError(
-                f"{file}: {array.shape[1]}×{array.shape[0]} pixels; the model reads "
-                f"{encoding.width}×{encoding.height}: resize it first."
-            )
         arrays.append(array.reshape(encoding.height, encoding.width, -1).transpose(2, 0, 1))
     return image_array(np.stack(arrays), encoding, str(folder)), [p.name for p in files]
 

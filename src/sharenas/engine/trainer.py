@@ -43,6 +43,7 @@ from sharenas.engine.step import PlainStep, StepInfo, TrainingStep
 from sharenas.engine.sync_norm import synchronize_batch_norms
 from sharenas.engine.task_subset import only_tasks
 from sharenas.engine.weighting import create_weighting
+from sharenas.errors import ConfigError
 from sharenas.resources import count_parameters, delivered, flops_per_example
 from sharenas.run_files import BEST, CHECKPOINT, HISTORY
 from sharenas.tasks import TaskHandler
@@ -238,9 +239,24 @@ class Trainer:
                 progress.update(bar, advance=1)
         return {name: total / counts[name] for name, total in sums.items()}
 
+    def _check_batch_norm(self) -> None:
+        """Batch norm cannot train on batches of one example: refuse such a budget up front."""
+        norms = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+        if not any(isinstance(m, norms) for m in self.model.modules()):
+            return
+        rows = len(self.data.train)
+        if self.config.batch_size == 1 or rows == 1:
+            raise ConfigError(
+                f"train.batch_size={self.config.batch_size} with {rows:,} training rows: the "
+                "model's batch norms need at least 2 rows per batch; raise train.batch_size "
+                "(and give at least 2 training rows), or set the backbone's and towers' norm to "
+                "layer or none."
+            )
+
     def fit(self, resume: bool = False, test: bool = True) -> TrainOutcome:
         """Train (continuing from the run folder's checkpoint when ``resume``); test metrics with
         the kept weights unless ``test`` is false."""
+        self._check_batch_norm()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         start, history, seconds = 0, [], 0.0
         best = {"score": -math.inf, "epoch": -1, "val": None, "reference": None, "stale": 0}

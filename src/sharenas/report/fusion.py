@@ -3,12 +3,12 @@ drawn with their probability) and the gate probabilities over the search."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from sharenas.report.figure import save_figure
 from sharenas.report.space_figures import register_figures
+from sharenas.run_files import read_lines
 from sharenas.spaces.fusion import Edge, FusionSpace
 
 
@@ -144,7 +144,7 @@ def gate_history_plot(history_path: Path, path: Path) -> Path:
     plt = _pyplot()
     from matplotlib.ticker import MaxNLocator
 
-    rows = [json.loads(line) for line in history_path.read_text().splitlines() if line]
+    rows = read_lines(history_path)
     edges = list(rows[0]["probabilities"])
     points = [point for row in rows for point in row.get("trajectory", [])]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6 + 0.12 * min(len(edges), 24)))

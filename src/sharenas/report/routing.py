@@ -3,7 +3,6 @@ each task's path drawn in its colour) and the reward and policy entropy over the
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import matplotlib.patches
 from sharenas.report.figure import save_figure
 from sharenas.report.fusion import _pyplot
 from sharenas.report.space_figures import register_figures, register_words
+from sharenas.run_files import read_lines
 from sharenas.spaces.routing import INPUT, RoutingGenotype, RoutingSpace, needed
 
 
@@ -132,7 +132,7 @@ def route_diagram(arch: dict[str, Any], path: Path) -> Path:
 def search_history_plot(history_path: Path, path: Path) -> Path:
     """Mean reward (or validation loss) and policy entropy after each search epoch."""
     plt = _pyplot()
-    rows = [json.loads(line) for line in Path(history_path).read_text().splitlines() if line]
+    rows = read_lines(Path(history_path))
     epochs = [r["epoch"] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3))
     signal = "reward" if any("reward" in r for r in rows) else "val_loss"

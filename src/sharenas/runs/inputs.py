@@ -4,7 +4,6 @@ Read as JSON and validated; nothing in it is executed."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
@@ -14,7 +13,7 @@ from sharenas.cache import write_json_atomic
 from sharenas.data.base import InputSpec, TaskSetData
 from sharenas.data.preprocessing import Preprocessing
 from sharenas.errors import SharenasError
-from sharenas.run_files import INPUTS
+from sharenas.run_files import INPUTS, read_record
 from sharenas.tasks.spec import TaskSpec
 
 INPUTS_FORMAT = "sharenas-inputs/1"
@@ -55,7 +54,7 @@ def read_inputs(folder: Path) -> RunInputs | None:
     if not path.exists():
         return None
     try:
-        return RunInputs.model_validate(json.loads(path.read_text()))
+        return RunInputs.model_validate(read_record(path))
     except (OSError, ValueError, ValidationError) as exc:
         first = str(exc).splitlines()[0]
         raise SharenasError(

@@ -4,12 +4,12 @@ picked among them (the best on validation)."""
 
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 from typing import Any
 
 from sharenas.errors import SharenasError
+from sharenas.run_files import read_record
 from sharenas.runs.folder import METRICS
 from sharenas.tasks import delta_mtl
 
@@ -43,7 +43,7 @@ def read_metrics(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / METRICS
     if not path.exists():
         raise SharenasError(f"{run_dir}: no metrics.json; is it a finished run folder?")
-    record = json.loads(path.read_text())
+    record = read_record(path)
     record["run"] = str(run_dir)
     return record
 

@@ -48,9 +48,12 @@ def parse_budget(text: str, config: Config, data: TaskSetData) -> tuple[float, s
     FLOPs); returns the FLOPs and how they were given."""
     if text in BASELINES:
         return float(baseline_flops(config, data, text)), f"{text}'s FLOPs"
-    match = re.fullmatch(r"\s*([0-9.]+(?:e[+-]?[0-9]+)?)\s*([kmgKMG]?)\s*", text)
-    value = float(match.group(1)) * _SUFFIX[match.group(2).lower()] if match else math.nan
-    if not value > 0:
+    match = re.fullmatch(r"\s*([0-9.]+(?:[eE][+-]?[0-9]+)?)\s*([kmgKMG]?)\s*", text)
+    try:
+        value = float(match.group(1)) * _SUFFIX[match.group(2).lower()] if match else math.nan
+    except ValueError:  # e.g. "1.2.3"
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
         raise ConfigError(
             f"--budget {text!r}: give FLOPs per example (e.g. 2.5e7, 25M, 1.2G) or a "
             f"baseline's name ({', '.join(BASELINES)}) to take its FLOPs."

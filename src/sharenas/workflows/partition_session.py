@@ -3,7 +3,6 @@ single-task, as a table, a front plot and the partition heat maps."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from sharenas.report.partition import (
     partition_heatmaps,
 )
 from sharenas.report.runs import markdown
+from sharenas.run_files import read_record
 from sharenas.runs.folder import ARCH, METRICS, with_arch
 from sharenas.runs.partition import run_partition_search
 from sharenas.runs.partition_eval import teacher_folder
@@ -34,7 +34,7 @@ def partition_session(
     run = deliver_chosen(config, folder / "search", data)
     if run is not None:
         record = record_delivery(config, folder / "search", record, run)
-    trials = json.loads((folder / "search" / "trials.json").read_text())
+    trials = read_record(folder / "search" / "trials.json", list)
     columns, rows = front_table(record)
     report = folder / "report.md"
     title = (
@@ -66,7 +66,7 @@ def record_delivery(
     """The search's metrics.json completed with the delivered model: its test metrics, Δ_MTL
     against the single-task teachers (same data, budget and seed), FLOPs per example and
     parameters of the pruned network; beside them the teachers' test metrics."""
-    teachers = json.loads((teacher_folder(config) / METRICS).read_text())
+    teachers = read_record(teacher_folder(config) / METRICS)
     metrics = run.metrics
     record = {
         **record,
@@ -91,7 +91,7 @@ def deliver_chosen(config: Config, study: Path, data: TaskSetData) -> Run | None
     a run folder; None when the study found no front."""
     if not (study / ARCH).exists():
         return None
-    arch = json.loads((study / ARCH).read_text())
+    arch = read_record(study / ARCH)
     model = ensure_trained(
         with_arch(config, arch["space"], arch),
         study / "model",

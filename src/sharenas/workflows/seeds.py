@@ -4,7 +4,6 @@ report over the seeds (:mod:`sharenas.report.seeds`) in ``<out>/report.md``."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from sharenas.cache import write_json_atomic
 from sharenas.config import Config, apply_overrides, build_config
 from sharenas.errors import SharenasError
 from sharenas.report.seeds import RecordsBySeed, write_seeds_report
+from sharenas.run_files import read_record
 from sharenas.runs.folder import with_search
 from sharenas.runs.records import read_metrics, with_delta
 from sharenas.runs.training import ensure_trained
@@ -31,7 +31,7 @@ def seed_folder(base: Path, seed: int) -> Path:
 
 def _finished(folder: Path) -> list[Path] | None:
     path = folder / FINISHED
-    return [Path(p) for p in json.loads(path.read_text())] if path.exists() else None
+    return [Path(p) for p in read_record(path, list)] if path.exists() else None
 
 
 def _records(runs: list[Path]) -> list[dict[str, Any]]:
