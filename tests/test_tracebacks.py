@@ -24,7 +24,7 @@ from tests.test_deploy import table_config
         ("[1, 2]", "holds a list, not a dict"),
         ("[" * 40 + "]" * 40, "holds a list"),
         ('{"a": ' + "[" * 40 + "]" * 40 + "}", "nested deeper"),
-        ("\xff\xfe", "not valid JSON"),
+        ("\xff\xfe", "unreadable"),
     ],
 )
 def test_one_reader_checks_every_record_of_a_run_folder(
