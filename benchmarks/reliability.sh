@@ -112,3 +112,95 @@ for d in ("full", "cut"):
           f"front {len(front)} points, {len(set(front))} distinct")
 print("    resumed front equals the uninterrupted one:", fronts["full"] == fronts["cut"])
 P
+
+# ---- issue 31: a hostile folder, a careless path, silent answers; tallied by kind -------------
+declare -A TRIED OK
+tally() {  # kind, label, exit status, extra condition (0: held); reads e.txt
+  local held=1
+  [ "$3" = 2 ] && [ "$(grep -c Traceback e.txt)" = 0 ] && [ "$4" = 0 ] && held=0
+  TRIED[$1]=$(( ${TRIED[$1]:-0} + 1 )); [ $held = 0 ] && OK[$1]=$(( ${OK[$1]:-0} + 1 ))
+  printf '%-10s %-44s | exit %s | %s\n' "$1" "$2" "$3" "$([ $held = 0 ] && echo held || echo BROKE)"
+}
+unchanged() { [ "$1" = "$(md5sum "${@:2}" 2> /dev/null)" ] && echo 0 || echo 1; }
+
+# code named by a received folder
+mkdir -p evil && cp -r r evil/run && echo 'open("EVIL_RAN", "w")' > evilmod.py
+sed -i 's/^data:$/data:\n  module: evilmod/' evil/run/config.yaml
+"${S[@]}" evaluate evil/run -q > /dev/null 2> e.txt; st=$?
+tally code "evaluate: config.yaml names data.module" $st "$([ -e EVIL_RAN ] && echo 1 || echo 0)"
+rm -f EVIL_RAN
+
+# files lost or overwritten
+cp -r r lk; echo keep > victim.txt; rm -f lk/.lock; ln -s "$WORK/victim.txt" lk/.lock
+s=$(md5sum victim.txt); "${S[@]}" train c.yaml --out lk --resume -q > /dev/null 2> e.txt; st=$?
+tally files "a run's .lock that is a symlink" $st "$(unchanged "$s" victim.txt)"
+s=$(md5sum r/best.pt); "${S[@]}" export r --out r/best.pt -q > /dev/null 2> e.txt; st=$?
+tally files "export --out RUN/best.pt" $st "$(unchanged "$s" r/best.pt)"
+mkdir -p proj && cp c.yaml proj/config.yaml && echo mine > proj/inputs.json
+s=$(md5sum proj/config.yaml proj/inputs.json)
+"${S[@]}" train proj/config.yaml --out proj -q > /dev/null 2> e.txt; st=$?
+tally files "train proj/config.yaml --out proj" $st "$(unchanged "$s" proj/config.yaml proj/inputs.json)"
+"${S[@]}" train c.yaml --out / -q > /dev/null 2> e.txt; st=$?
+tally files "--out /" $st "$([ -e /metrics.json ] && echo 1 || echo 0)"
+"${S[@]}" train c.yaml --out "$WORK/c.yaml/run" -q > /dev/null 2> e.txt; st=$?
+tally files "--out below a file" $st 0
+"${S[@]}" train c.yaml --out "$WORK/$(printf 'x%.0s' {1..300})" -q > /dev/null 2> e.txt; st=$?
+tally files "--out a name too long" $st 0
+
+# credentials
+for url in 'postgresql://alice:PW-s3cret@host:abc/db' 'postgresql://alice@127.0.0.1:1/db?password=PW-s3cret'; do
+  "${S[@]}" search p.yaml --storage "$url" --out cred -q > /dev/null 2> e.txt; st=$?
+  tally secrets "storage ${url:0:28}…" $st "$(grep -c PW-s3cret e.txt)"
+done
+"${S[@]}" config show p.yaml --set "search.study.storage=postgresql://alice:PW-s3cret@h/db" \
+  > e.txt 2>&1; st=$?; [ $st = 0 ] && st=2  # printing the config is the success here
+tally secrets "config show with a storage password" $st "$(grep -c PW-s3cret e.txt)"
+
+# a documented storage form on a new folder
+sed 's/trials: 10, population: 4/trials: 2, population: 2/' n.yaml > n2.yaml
+"${S[@]}" search n2.yaml --storage "sqlite:///$WORK/new.db" --out fresh -q > /dev/null 2> e.txt
+st=$?; [ $st = 0 ] && st=2
+tally storage "search --storage sqlite:///new.db, new --out" $st "$([ -e fresh/search/metrics.json ] && echo 0 || echo 1)"
+
+# silent wrong answers
+"${S[@]}" train c.yaml --out ep --set train.epochs=true -q > /dev/null 2> e.txt; st=$?
+tally silent "--set train.epochs=true" $st 0
+printf 'data: {name: synthetic-mmoe}\ndata: {name: synthetic-mmoe, dim: 8, train_size: 64}\n' > dup.yaml
+"${S[@]}" train dup.yaml --out dup -q > /dev/null 2> e.txt; st=$?
+tally silent "a duplicate data: key" $st 0
+"${S[@]}" train c.yaml --out tw --set 'train.task_weights={nope: 2}' --set train.weighting=fixed -q \
+  > /dev/null 2> e.txt; st=$?
+tally silent "task_weights naming no task" $st 0
+sed 's/^x,y,label,size/x,x,label,size/' d.csv > dd.csv; sed "s#d.csv#dd.csv#" t.yaml > dd.yaml
+"${S[@]}" train dd.yaml --out dd -q > /dev/null 2> e.txt; st=$?
+tally silent "a CSV naming a column twice" $st 0
+"$PY" -c "
+rows = ['x,y,label,size'] + [f'{i % 7},{i / 3},{i % 2},{i / 7}' for i in range(60)]
+open('d2.csv', 'w').write('\\n'.join(rows) + '\\n')"
+"${S[@]}" train t.yaml --out csvrun --set "data.path=$WORK/d2.csv" -q > /dev/null 2>&1
+"$PY" -c "print('x,y,label,size'); print('1e309,1,0,1')" > big.csv
+printf 'x,y,label,size\n' > head.csv
+for f in big head; do
+  "${S[@]}" predict csvrun "$f.csv" -q > /dev/null 2> e.txt; st=$?
+  tally silent "predict: $f.csv" $st 0
+done
+
+# tracebacks
+"$PY" -c "print('data: ' + '{a: ' * 400 + '1' + '}' * 400)" > deep.yaml
+"${S[@]}" train deep.yaml -q > /dev/null 2> e.txt; st=$?; tally traceback "a config nested 400 deep" $st 0
+"${S[@]}" train c.yaml --out sd --set seed=9223372036854775808 -q > /dev/null 2> e.txt; st=$?
+tally traceback "seed 2^63" $st 0
+"${S[@]}" auto c.yaml --budget 1.2.3 --out au -q > /dev/null 2> e.txt; st=$?
+tally traceback "--budget 1.2.3" $st 0
+cp -r r dm; echo '{"dataset": ' > dm/metrics.json
+"${S[@]}" report dm --out rep -q > /dev/null 2> e.txt; st=$?; tally traceback "report: damaged metrics.json" $st 0
+"${S[@]}" train c.yaml --out b1 --set train.batch_size=1 -q > /dev/null 2> e.txt; st=$?
+tally traceback "batch_size 1 under batch norm" $st 0
+"${S[@]}" train c.yaml --out wd --set train.weight_decay=.inf -q > /dev/null 2> e.txt; st=$?
+tally message "inf in train.weight_decay" $st "$(grep -c 'loss is nan' e.txt)"
+
+echo
+printf '%-10s | %s | %s\n' kind tried held
+for k in code files secrets storage silent traceback message; do
+  printf '%-10s | %5s | %4s\n' "$k" "${TRIED[$k]:-0}" "${OK[$k]:-0}"
+done

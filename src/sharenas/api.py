@@ -168,12 +168,14 @@ def evaluate(run: str | Path, split: str = "test") -> dict[str, dict[str, float]
 
 def compare(runs: list[str | Path], out: str | Path) -> tuple[list[dict[str, Any]], Path, Path]:
     """Finished runs compared (Δ_MTL against a single-task run among them): their records, and
-    ``out/report.md`` and ``out/report.png``."""
+    ``out/report.md`` and ``out/report.png``. ``out`` must be new, empty or a report folder
+    sharenas wrote, and hold none of the runs."""
     from sharenas.report.runs import write_report
+    from sharenas.runs.out_folder import check_folder
     from sharenas.runs.records import read_metrics, with_delta
 
     folders = [Path(r) for r in runs]
-    _, markdown, chart = write_report(folders, Path(out))
+    _, markdown, chart = write_report(folders, check_folder(Path(out), "report", folders))
     return with_delta([read_metrics(r) for r in folders]), markdown, chart
 
 

@@ -59,6 +59,9 @@ DataDirOption = Annotated[
 QuietOption = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress display; only warnings and errors.")
 ]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Replace the --out file if it exists (never an input).")
+]
 
 
 def _quiet(quiet: bool) -> None:
@@ -438,12 +441,14 @@ def predict_command(
     unknown: Annotated[
         str, typer.Option("--unknown", help="Unseen categories: error, or zero (the unseen code).")
     ] = "error",
+    force: ForceOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Predict every task for new inputs, preprocessed as the run's training data was."""
     import sys
 
     from sharenas.deploy.predictor import load_model, write_predictions
+    from sharenas.runs.out_folder import run_inputs
 
     _quiet(quiet)
     if unknown not in ("error", "zero"):
@@ -457,7 +462,8 @@ def predict_command(
             )
         sys.stdout.write(predictions.table().to_csv(index=False))
         return
-    for path in write_predictions(predictions, out):
+    given = [inputs, *run_inputs(run)]
+    for path in write_predictions(predictions, out, force=force, inputs=given):
         err_console.print(f"wrote {path}")
 
 
@@ -470,6 +476,7 @@ def export_command(
     out: Annotated[
         Path | None, typer.Option("--out", help="The file (default: RUN/model.onnx or .pt2).")
     ] = None,
+    force: ForceOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Export the delivered model (dynamic batch, one named output per task), checked against
@@ -478,7 +485,8 @@ def export_command(
     from sharenas.deploy.predictor import load_model
 
     _quiet(quiet)
-    console.print(export_model(load_model(run), format_, out).line(), markup=False)
+    exported = export_model(load_model(run), format_, out, force=force)
+    console.print(exported.line(), markup=False)
 
 
 @app.command("report")
@@ -510,13 +518,48 @@ def config_show(
     console.print(dump_config(load_config(file, set_)), markup=False, highlight=False)
 
 
+OS_HINTS = {  # errno name → what the user can do
+    "ENOSPC": "the disk is full: free space, then run the same command with --resume",
+    "EDQUOT": "the disk quota is spent: free space, then run the same command with --resume",
+    "EROFS": "the file system is read-only: choose another --out",
+    "EACCES": "no permission: choose a folder you may write to, or fix its permissions",
+    "EPERM": "no permission: choose a folder you may write to, or fix its permissions",
+    "ENAMETOOLONG": "the name is too long for the file system: choose a shorter --out",
+    "ENOTDIR": "a part of the path is a file, not a folder: choose another path",
+    "EISDIR": "a folder stands where a file is expected: choose another path",
+    "EEXIST": "something already stands there: choose another path",
+}
+
+
+def _os_message(exc: OSError) -> str:
+    """An operating-system error in a user's words: the file and what to do."""
+    import errno
+
+    name = errno.errorcode.get(exc.errno or 0, "")
+    where = exc.filename or "a file"
+    hint = OS_HINTS.get(name, "check the path and the disk, then run the command again")
+    return f"{where}: {exc.strerror or exc}; {hint}."
+
+
 def main() -> None:
-    """Entry point of the console script."""
+    """Entry point of the console script. An error a user can cause (a SharenasError, or the
+    operating system refusing a path: full disk, read-only folder, a file where a folder is
+    expected) is printed without a traceback, exit status 2."""
     try:
         app()
     except SharenasError as exc:
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise SystemExit(exc.exit_code) from None
+    except OSError as exc:
+        err_console.print(f"[bold red]error:[/] {escape(_os_message(exc))}", soft_wrap=True)
+        raise SystemExit(2) from None
+    except RecursionError:
+        err_console.print(
+            "[bold red]error:[/] an input is nested too deeply to read (a config or a run "
+            "folder's file); give a flat mapping of keys.",
+            soft_wrap=True,
+        )
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

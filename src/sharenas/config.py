@@ -6,6 +6,10 @@ path, the value given and what is allowed, with the closest key for a misspelt o
 
 from __future__ import annotations
 
+import os
+import types
+import typing
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -25,7 +29,7 @@ from sharenas.data.builder import DatasetConfig
 from sharenas.data.registry import dataset_names, get_dataset_class
 from sharenas.engine.config import TrainConfig
 from sharenas.errors import ConfigError, DatasetError
-from sharenas.plugins import import_named
+from sharenas.plugins import import_named, import_received, is_allowed
 from sharenas.search import strategy_class
 from sharenas.search.storage import saved
 from sharenas.spaces import default_space, is_space, space_names, space_spec, space_specs
@@ -176,8 +180,38 @@ class Config(BaseModel):
         return value
 
 
-def build_config(raw: Any, source: str = "config") -> Config:
-    """A validated :class:`Config` from a plain mapping (as read from YAML)."""
+class RecordedData(DatasetConfig):
+    """A received folder's data section as recorded, its dataset not looked up: what rebuilding
+    the delivered model needs when the dataset's module is not allowed or not installed (the
+    model is rebuilt from ``inputs.json``, without the data)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+def _dataset_available(data: dict[str, Any], key: str) -> bool:
+    """Whether a received data section's dataset can be looked up without importing anything
+    the user has not allowed (its module, when it names one, is imported if allowed)."""
+    module = data.get("module")
+    try:
+        if module:
+            if not is_allowed(str(module)):
+                return False
+            import_received(module, key)
+        get_dataset_class(str(data["name"]))
+    except (ConfigError, DatasetError):
+        return False
+    return True
+
+
+def build_config(
+    raw: Any, source: str = "config", *, received: bool = False, dataset_needed: bool = True
+) -> Config:
+    """A validated :class:`Config` from a plain mapping (as read from YAML).
+
+    ``raw`` is the user's own config unless ``received`` (a run or search folder's
+    ``config.yaml``): then ``data.module`` is imported only when the user allowed it
+    (:mod:`sharenas.plugins`), else refused, or, when the dataset is not ``dataset_needed``
+    (rebuilding the model from ``inputs.json``), the data section is kept as recorded."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of keys (data:, seed:, …).")
     data = raw.get("data")
@@ -186,8 +220,14 @@ def build_config(raw: Any, source: str = "config") -> Config:
             f"{source}: data.name is missing; name the task set, e.g. "
             f"'data: {{name: multimnist}}'. Available: {', '.join(dataset_names())}."
         )
+    key = f"{source}: data.module"
+    if received and not dataset_needed and not _dataset_available(data, key):
+        data_config: DatasetConfig = validate_model(
+            RecordedData, data, prefix="data", source=source
+        )
+        return validate_model(Config, {**raw, "data": data_config}, source=source)
     if data.get("module"):
-        import_named(str(data["module"]), f"{source}: data.module")
+        (import_received if received else import_named)(data["module"], key)
     try:
         dataset = get_dataset_class(str(data["name"]))
     except DatasetError as exc:
@@ -196,13 +236,64 @@ def build_config(raw: Any, source: str = "config") -> Config:
     return validate_model(Config, {**raw, "data": data_config}, source=source)
 
 
+def check_task_names(config: Config, tasks: Iterable[str]) -> None:
+    """Refuse the config keys that name tasks (``train.task_weights``, ``model.task_backbones``)
+    when a name is not one of the task set's ``tasks``."""
+    names = list(tasks)
+    for key, named in (
+        ("train.task_weights", config.train.task_weights),
+        ("model.task_backbones", config.model.task_backbones),
+    ):
+        unknown = [t for t in named if t not in names]
+        if unknown:
+            raise ConfigError(
+                f"{key}: {', '.join(map(repr, unknown))} "
+                f"{'is not a task' if len(unknown) == 1 else 'are not tasks'} of the task set "
+                f"{config.data.name!r}; its tasks are {', '.join(names)}. Name those, or remove "
+                "the entry."
+            )
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` refusing a key given twice in one mapping (YAML would keep the last
+    silently); a merge key (``<<``) may still be overridden."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                try:
+                    first = seen.get(key)
+                except TypeError:  # an unhashable key: the base class reports it
+                    continue
+                if first is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"the key {key!r} is given twice in one mapping (lines {first} and "
+                        f"{line}); keep one",
+                        key_node.start_mark,
+                    )
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str) -> Any:
+    """YAML text as plain data (``yaml.safe_load``), refusing duplicate keys."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)
+
+
 def parse_override(item: str) -> tuple[list[str], Any]:
     """``"a.b=3"`` → ``(["a", "b"], 3)``; the value is read as YAML (numbers, lists, null…)."""
     key, sep, text = item.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set data.seed=3.")
     try:
-        value = yaml.safe_load(text) if text.strip() else ""
+        value = load_yaml(text) if text.strip() else ""
     except yaml.YAMLError as exc:
         raise ConfigError(f"--set {item!r}: the value is not valid YAML ({exc}).") from None
     return [part.strip() for part in key.strip().split(".")], value
@@ -234,7 +325,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file.")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text())
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a text file, so not a YAML config.") from None
     except OSError as exc:
@@ -248,9 +339,43 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return raw
 
 
+def _is_path(annotation: Any) -> bool:
+    if annotation is Path:
+        return True
+    if typing.get_origin(annotation) is not None or isinstance(annotation, types.UnionType):
+        return any(_is_path(arg) for arg in typing.get_args(annotation))
+    return False
+
+
+def paths_from_file(raw: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``raw``, read from the config file ``path``, with the data section's relative file paths
+    (``data.path``, ``data.data_dir``: every path field of the dataset's config) resolved from
+    the file's folder rather than the working folder. (Paths given with ``--set`` are applied
+    afterwards, relative to the working folder.)"""
+    data = raw.get("data")
+    if not isinstance(data, dict) or "name" not in data:
+        return raw  # build_config says what is missing
+    try:
+        if data.get("module"):
+            import_named(data["module"], f"{path}: data.module")
+        fields = get_dataset_class(str(data["name"])).config_class.model_fields
+    except (ConfigError, DatasetError):
+        return raw  # build_config reports it
+    folder = Path(path).parent
+    resolved = dict(data)
+    for key, field in fields.items():
+        value = data.get(key)
+        if _is_path(field.annotation) and isinstance(value, str) and value:
+            given = Path(value).expanduser()
+            if not given.is_absolute():
+                resolved[key] = os.path.abspath(folder / given)
+    return {**raw, "data": resolved}
+
+
 def load_config(path: Path | str, overrides: list[str] | None = None) -> Config:
-    """Read, override and validate a YAML config file."""
-    raw = apply_overrides(read_yaml(Path(path)), overrides)
+    """Read, override and validate a YAML config file (its relative data paths resolved from
+    its folder)."""
+    raw = apply_overrides(paths_from_file(read_yaml(Path(path)), Path(path)), overrides)
     return build_config(raw, source=str(path))
 
 

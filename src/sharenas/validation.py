@@ -95,14 +95,62 @@ def _describe(model: type[BaseModel], error: dict[str, Any], prefix: str, raw: A
         return f"{path}: required key is missing{about}."
     given = error.get("input")
     message = str(error["msg"]).removeprefix("Value error, ")
+    if kind == "string_type" and isinstance(given, bool | int | float):
+        message += f" (YAML reads {given!r} as a {type(given).__name__}: quote a name, '\"…\"')"
+    elif isinstance(given, bool) and not kind.startswith("bool"):
+        message += " (YAML reads true/false/yes/no/on/off as booleans; write a number)"
     return f"{path}: given {given!r}: {message}."
 
 
+def _coerced_booleans(raw: Any, value: Any, loc: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """The places where ``raw`` holds a boolean that validation turned into a number (pydantic
+    reads true as 1): ``raw`` walked alongside the validated ``value``."""
+    if isinstance(raw, bool):
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        return [loc] if number else []
+    found: list[tuple[Any, ...]] = []
+    if isinstance(raw, dict):
+        for key, item in raw.items():
+            if isinstance(value, BaseModel):
+                fields = type(value).model_fields
+                extra = value.model_extra or {}
+                if key in fields:
+                    found += _coerced_booleans(item, getattr(value, key), (*loc, key))
+                elif key in extra:
+                    found += _coerced_booleans(item, extra[key], (*loc, key))
+            elif isinstance(value, dict) and key in value:
+                found += _coerced_booleans(item, value[key], (*loc, key))
+    elif (
+        isinstance(raw, list | tuple) and isinstance(value, list | tuple) and len(raw) == len(value)
+    ):
+        for i, (item, validated) in enumerate(zip(raw, value, strict=True)):
+            found += _coerced_booleans(item, validated, (*loc, i))
+    return found
+
+
 def validate_model(model: type[M], raw: Any, prefix: str = "", source: str = "config") -> M:
-    """``model.model_validate(raw)``, with every failure turned into one clear ConfigError."""
+    """``model.model_validate(raw)``, with every failure turned into one clear ConfigError; a
+    boolean where a number is expected is one (``--set train.epochs=true`` or ``seed: yes``
+    would otherwise read as 1)."""
     try:
-        return model.model_validate(raw)
+        validated = model.model_validate(raw)
     except ValidationError as exc:
         lines = [_describe(model, e, prefix, raw) for e in exc.errors()]
         body = "\n".join(f"  - {line}" for line in lines)
         raise ConfigError(f"invalid {source}:\n{body}") from None
+    booleans = _coerced_booleans(raw, validated)
+    if booleans:
+        lines = [
+            f"{_key_path(prefix, loc)}: given {_at(raw, loc)!r}: a number is expected, not a "
+            "boolean (YAML reads true/false/yes/no/on/off as booleans); write the number."
+            for loc in booleans
+        ]
+        body = "\n".join(f"  - {line}" for line in lines)
+        raise ConfigError(f"invalid {source}:\n{body}")
+    return validated
+
+
+def _at(raw: Any, loc: tuple[Any, ...]) -> Any:
+    for part in loc:
+        raw = raw[part]
+    return raw

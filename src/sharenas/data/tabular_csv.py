@@ -23,13 +23,14 @@ vocabulary (code 0 = unseen in training). Binary targets map their two values in
 from __future__ import annotations
 
 import difflib
+import os
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from sharenas.data.base import SPLITS, InputSpec, MultiTaskDataset, TaskSetData
 from sharenas.data.builder import DatasetBuilder, DatasetConfig
@@ -69,6 +70,15 @@ class TabularCsvConfig(DatasetConfig):
     test_fraction: float = Field(0.1, gt=0, lt=1)
     split_seed: int = Field(0, ge=0)
     separator: str = Field(",", min_length=1)
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, path: Path) -> Path:
+        """An absolute path, so that a run folder's recorded config reads the same file from any
+        folder: a config file's relative path was resolved from the file's folder before
+        validation (:func:`sharenas.config.paths_from_file`); any other (``--set``, the Python
+        API) is the working folder's."""
+        return Path(os.path.abspath(path.expanduser()))
 
     @model_validator(mode="after")
     def _check(self) -> TabularCsvConfig:
@@ -187,7 +197,11 @@ class TabularCsv(DatasetBuilder):
     def _read(self) -> pd.DataFrame:
         path = self.config.path
         if not path.is_file():
-            raise DatasetError(f"data.path: {path} does not exist; give the path of your CSV.")
+            raise DatasetError(
+                f"data.path: {path} does not exist (a relative data.path is read from the config "
+                "file's folder; given with --set or in Python, from the working folder); give the "
+                "path of your CSV."
+            )
         try:
             frame = pd.read_csv(path, sep=self.config.separator)
         except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:

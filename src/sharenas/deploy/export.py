@@ -22,6 +22,7 @@ from sharenas.data.base import InputSpec
 from sharenas.deploy.graph import input_names
 from sharenas.deploy.predictor import LoadedModel
 from sharenas.errors import SharenasError
+from sharenas.runs.out_folder import check_file, run_inputs
 
 FORMATS = {"onnx": ".onnx", "exported-program": ".pt2"}
 TOLERANCE = 1e-5
@@ -147,12 +148,17 @@ def _write_program(loaded: LoadedModel, path: Path) -> list:  # type: ignore[typ
         return list(reloaded(*check_batch(loaded.inputs.input_spec)))
 
 
-def export_model(loaded: LoadedModel, format: str, out: Path | None = None) -> ExportReport:
+def export_model(
+    loaded: LoadedModel, format: str, out: Path | None = None, *, force: bool = False
+) -> ExportReport:
     """Write ``loaded`` as ``format`` (``onnx`` or ``exported-program``) to ``out`` (default:
-    ``model.onnx`` or ``model.pt2`` in its run folder), checked against PyTorch."""
+    ``model.onnx`` or ``model.pt2`` in its run folder), checked against PyTorch. An existing
+    file is replaced only with ``force``; the run's own files never
+    (:func:`sharenas.runs.out_folder.check_file`)."""
     if format not in FORMATS:
         raise ExportError(f"--format {format!r}: choose {' or '.join(FORMATS)}.")
     path = Path(out) if out is not None else loaded.folder / f"model{FORMATS[format]}"
+    check_file(path, force=force, inputs=run_inputs(loaded.folder))
     with torch.no_grad():
         expected = loaded.graph()(*check_batch(loaded.inputs.input_spec))
     with atomic_path(path, suffix=f".tmp{FORMATS[format]}") as tmp:

@@ -139,9 +139,10 @@ class LoadedModel:
 def load_model(folder: str | Path) -> LoadedModel:
     """The delivered model of a run folder (a training run, a search's ``search/`` folder, a
     partition point trained with ``--arch``), rebuilt from the folder alone: ``config.yaml``,
-    ``inputs.json`` and ``best.pt`` (read as tensors only; nothing in the folder is run)."""
+    ``inputs.json`` and ``best.pt`` (read as tensors only; nothing in the folder is run, and the
+    dataset, with any module that registers it, is not needed)."""
     folder = Path(folder)
-    config, _ = load_run(folder)
+    config, _ = load_run(folder, dataset_needed=False)
     inputs = read_inputs(folder)
     if inputs is None:
         raise SharenasError(
@@ -156,11 +157,22 @@ def load_model(folder: str | Path) -> LoadedModel:
     return LoadedModel(folder, config, inputs, delivered(model.eval()).eval(), handlers)
 
 
-def write_predictions(predictions: Predictions, out: Path) -> list[Path]:
+def write_predictions(
+    predictions: Predictions,
+    out: Path,
+    *,
+    force: bool = False,
+    inputs: list[Path] | tuple[Path, ...] = (),
+) -> list[Path]:
     """``out.csv``: the table; any other ``out``: a folder with ``predictions.csv`` and one
-    ``TASK.npy`` per dense task. Every file is written atomically; returns them."""
+    ``TASK.npy`` per dense task. Every file is written atomically; returns them. ``inputs``
+    (the rows, the run's files) are never written over; an existing ``out.csv`` is replaced
+    only with ``force``; the folder must be new, empty or one ``predict`` wrote
+    (:mod:`sharenas.runs.out_folder`)."""
     from sharenas.cache import atomic_path, write_bytes_atomic
+    from sharenas.runs.out_folder import check_file, make_folder
 
+    out = Path(out)
     dense = predictions.dense_tasks()
     if out.suffix == ".csv":
         if dense:
@@ -168,8 +180,10 @@ def write_predictions(predictions: Predictions, out: Path) -> list[Path]:
                 f"--out {out}: the dense tasks {', '.join(dense)} give arrays, not table "
                 "columns; pass a folder (--out predictions/) for TASK.npy files and the table."
             )
+        check_file(out, force=force, inputs=inputs)
         write_bytes_atomic(out, predictions.table().to_csv(index=False).encode())
         return [out]
+    make_folder(out, "predictions", inputs)
     written = [out / "predictions.csv"]
     write_bytes_atomic(written[0], predictions.table().to_csv(index=False).encode())
     for task in dense:

@@ -10,6 +10,7 @@ from typing import Any
 from sharenas.cache import write_bytes_atomic
 from sharenas.errors import SharenasError
 from sharenas.report.comparison_figure import comparison_figure
+from sharenas.runs.out_folder import make_folder
 from sharenas.runs.records import best_on_validation, is_random, read_metrics, with_delta
 
 
@@ -106,7 +107,7 @@ def write_report(
 ) -> tuple[str, Path, Path]:
     """Write ``report.md`` (``title``, ``intro`` paragraphs, the table, the figure, ``closing``
     paragraphs) and ``report.png``/``report.svg`` into ``out_dir``; return the table and the
-    paths."""
+    paths. ``out_dir`` must be new, empty or a sharenas folder (a search's, a report's)."""
     records = with_delta([read_metrics(d) for d in run_dirs])
     datasets = {r["dataset"] for r in records}
     if len(datasets) > 1:
@@ -115,7 +116,7 @@ def write_report(
     text = markdown(columns, rows)
     out_dir = Path(out_dir)
     md, png = out_dir / "report.md", out_dir / "report.png"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir, "report", any_kind=True)
     comparison_figure(figure_groups(records), png)
     parts = [f"# {title or records[0]['dataset']}", *(intro or []), text.rstrip()]
     parts += ["![every model's test metric, and Δ_MTL against FLOPs](report.png)", *(closing or [])]

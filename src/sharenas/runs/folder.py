@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from sharenas.cache import atomic_path, write_bytes_atomic, write_json_atomic
-from sharenas.config import Config, apply_overrides, build_config, dump_config, read_yaml
+from sharenas.config import (
+    Config,
+    apply_overrides,
+    build_config,
+    dump_config,
+    load_yaml,
+    paths_from_file,
+    read_yaml,
+)
 from sharenas.errors import ConfigError, SharenasError
 from sharenas.run_files import (
     ARCH,
@@ -160,7 +168,7 @@ def resolve_run_config(
     """A config file with ``model.arch`` set from a name or an ``arch.json`` (whose model section,
     backbone included, replaces the file's), then ``--set`` overrides applied (so an override
     wins over the arch.json)."""
-    raw = read_yaml(Path(path))
+    raw = paths_from_file(read_yaml(Path(path)), Path(path))
     if arch is not None:
         model = _model_section(raw, Path(path))
         if str(arch).endswith(".json"):
@@ -247,13 +255,24 @@ def write_run_files(folder: Path, config: Config, data: TaskSetData | None = Non
         write_inputs(folder, data)
 
 
-def load_run(run_dir: Path) -> tuple[Config, dict[str, Any]]:
-    """(resolved config, metrics record) of a run folder; the record is empty while unfinished."""
+def load_run(run_dir: Path, dataset_needed: bool = True) -> tuple[Config, dict[str, Any]]:
+    """(resolved config, metrics record) of a run folder; the record is empty while unfinished.
+
+    The folder is received data: a module its config names (``data.module``) is imported only
+    when the user allowed it (:mod:`sharenas.plugins`), else refused; without
+    ``dataset_needed`` (the model rebuilt from ``inputs.json``) nothing is refused and the data
+    section is kept as recorded when its dataset is not available."""
     run_dir = Path(run_dir)
     config_path = run_dir / CONFIG
     if not config_path.exists():
         raise SharenasError(f"{run_dir}: not a run folder (no config.yaml).")
-    config = build_config(yaml.safe_load(config_path.read_text()), source=str(config_path))
+    try:
+        raw = load_yaml(config_path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{config_path}: unreadable ({exc}); the folder is damaged.") from None
+    config = build_config(
+        raw, source=str(config_path), received=True, dataset_needed=dataset_needed
+    )
     metrics_path = run_dir / METRICS
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
     return config, metrics

@@ -5,6 +5,11 @@ file names the holder (pid, host, command, start time). A second process is refu
 :class:`FolderInUseError` naming the holder. The operating system drops the lock when its holder
 dies, so the lock of a killed process is stale by construction: the next process takes it over
 (and says so). A process may enter the same folder again (re-entrant).
+
+The lock file is opened without following a link (:func:`sharenas.runs.out_folder.open_private`):
+a ``.lock`` that is a link, a folder or a hard link is refused before anything is written. Once
+the lock is held, the folder gets the marker :func:`sharenas.runs.out_folder.check_folder` chose
+for it.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import IO
 
 from sharenas.errors import SharenasError
 from sharenas.run_files import LOCK
+from sharenas.runs.out_folder import MARKER, mark_checked, open_private
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +57,7 @@ def _acquire(path: Path) -> IO[bytes]:
     import fcntl
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "a+b")  # noqa: SIM115  (kept open while the lock is held)
+    handle = os.fdopen(open_private(path), "r+b")  # kept open while the lock is held
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -105,10 +111,13 @@ def folder_lock(folder: Path) -> Iterator[None]:
     else:
         _held[path] = (_acquire(path), 1)
     try:
+        mark_checked(folder)
         yield
     except BaseException:
-        if created and [p.name for p in folder.iterdir()] == [LOCK_FILE]:
-            path.unlink()
+        left = {p.name for p in folder.iterdir()}
+        if created and left <= {LOCK_FILE, MARKER}:  # nothing written: no folder left behind
+            for name in left:
+                (folder / name).unlink()
             folder.rmdir()
         raise
     finally:

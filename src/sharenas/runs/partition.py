@@ -10,7 +10,6 @@ with the best mean score relative to single-task) and ``metrics.json``.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import subprocess
@@ -19,22 +18,28 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from sharenas.cache import file_lock, write_bytes_atomic, write_json_atomic
 from sharenas.config import Config, dump_config
 from sharenas.data import create_dataset
 from sharenas.data.base import TaskSetData
 from sharenas.errors import ConfigError
+from sharenas.plugins import allowance
+from sharenas.run_files import METRICS, read_record
 from sharenas.runs.folder import arch_header, model_record
 from sharenas.runs.partition_eval import create_evaluator, load_teachers, teacher_folder
 from sharenas.runs.training import task_handlers
 from sharenas.search.partition_study import RetryKilledTrial, dump_trials, open_study
 from sharenas.search.registry import create_strategy
 from sharenas.search.storage import (
-    JOURNAL,
     PASSWORD_ENV,
+    absolute,
     journal_url,
     open_storage,
     password,
+    shown,
+    study_exists,
 )
 from sharenas.search.strategy import TrialStrategy
 from sharenas.search.study_loop import StudySearch, run_study
@@ -46,11 +51,38 @@ log = logging.getLogger(__name__)
 
 def study_settings(config: Config, out: Path) -> tuple[str, str]:
     """(storage URL, study name) of ``config``'s search in ``out``: ``search.study.storage``,
-    else the study file already in ``out``, else SQLite for one worker and a journal file for
-    several (Optuna advises against SQLite for parallel workers)."""
+    else the storage the search in ``out`` was started with (its config.yaml), else the study
+    file already in ``out``, else SQLite for one worker and a journal file for several (Optuna
+    advises against SQLite for parallel workers). A SQLite or journal file is made absolute."""
     study = config.searched.study
     name = study.name or f"{config.data.name}-partition-s{config.seed}"
-    return study.storage or default_storage(Path(out), study.workers), name
+    given = study.storage or recorded_storage(Path(out))
+    return (absolute(given) if given else default_storage(Path(out), study.workers)), name
+
+
+def recorded_storage(out: Path) -> str | None:
+    """The storage the search in ``out`` was started with, as its config.yaml records it
+    (without its password), when it was given."""
+    try:
+        raw = yaml.safe_load((Path(out) / "config.yaml").read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    for key in ("search", "study", "storage"):
+        raw = raw.get(key) if isinstance(raw, dict) else None
+    return raw if isinstance(raw, str) and raw else None
+
+
+def with_storage(config: Config, out: Path) -> Config:
+    """``config`` with the storage its search in ``out`` uses, when one was given: config.yaml
+    then records it (a relative file made absolute) for the workers and --resume."""
+    study = config.searched.study
+    given = study.storage or recorded_storage(Path(out))
+    if not given or absolute(given) == study.storage:
+        return config
+    search = config.searched.model_copy(
+        update={"study": study.model_copy(update={"storage": absolute(given)})}
+    )
+    return config.model_copy(update={"search": search})
 
 
 def default_storage(out: Path, workers: int) -> str:
@@ -60,12 +92,10 @@ def default_storage(out: Path, workers: int) -> str:
     return f"sqlite:///{database}"
 
 
-def existing_study(url: str) -> bool:
-    """Whether a study file of this search's own folder (SQLite or journal) exists."""
-    for prefix in ("sqlite:///", JOURNAL):
-        if url.startswith(prefix) and Path(url.removeprefix(prefix)).exists():
-            return True
-    return False
+def existing_study(url: str, name: str) -> bool:
+    """Whether the storage at ``url`` holds study ``name`` (found without writing anything to
+    it); a ConfigError when the storage cannot serve the study."""
+    return study_exists(url, name)
 
 
 def warn_sqlite_workers(config: Config, url: str) -> None:
@@ -144,12 +174,11 @@ def settle_killed(config: Config, url: str, name: str) -> None:
     import optuna
 
     heartbeat = config.searched.study.heartbeat
-    try:
-        study = optuna.load_study(
-            study_name=name, storage=open_storage(url, heartbeat, RetryKilledTrial())
-        )
-    except KeyError:  # killed before the study was created
+    if not existing_study(url, name):  # killed before the study was created: nothing to open
         return
+    study = optuna.load_study(
+        study_name=name, storage=open_storage(url, heartbeat, RetryKilledTrial())
+    )
     settle(study, heartbeat)
 
 
@@ -215,19 +244,46 @@ def worker(config: Config, out: Path, data: TaskSetData | None = None, index: in
 
 def worker_environment(config: Config, out: Path) -> dict[str, str]:
     """The workers' environment: the storage password is passed through it (config.yaml keeps
-    the URL without it, and a command line is visible to every user)."""
+    the URL without it, and a command line is visible to every user), and so is the allowance
+    of the search config's own module (a worker never imports a module because the folder's
+    config.yaml names it)."""
     env = dict(os.environ)
     secret = password(config.searched.study.storage)
     if secret:
         env[PASSWORD_ENV] = secret
+    env.update(allowance([config.data.module]))
     return env
 
 
-def check_storage(config: Config) -> None:
-    """Open a given storage before data loading and teacher training, so that a wrong URL or
-    password fails at once."""
-    if config.searched.study.storage:
-        open_storage(config.searched.study.storage, config.searched.study.heartbeat)
+def check_storage(config: Config, out: Path, resume: bool = False) -> tuple[str, str]:
+    """(storage URL, study name) of the search in ``out``, checked before data loading and
+    teacher training, writing nothing (no file, no table): a storage that cannot serve the
+    study (a wrong URL or password, a database of the user's own) is refused, and so is a new
+    search whose study the storage already holds, or a resumed one whose study is elsewhere."""
+    out = Path(out)
+    url, name = study_settings(config, out)
+    exists = existing_study(url, name)
+    own = url == default_storage(out, config.searched.study.workers)
+    if not resume and ((exists and own) or (out / "config.yaml").exists()):
+        raise ConfigError(
+            f"{out} holds a partition study; pass --resume to continue it, or --out to start "
+            "elsewhere."
+        )
+    if not resume and exists:
+        raise ConfigError(
+            f"search.study.storage={shown(url)!r} (--storage) already holds study {name!r}: "
+            "pass --resume with the --out of the search that started it to continue it, "
+            "--study NAME to start another study there, or add workers to that search with "
+            "python -m sharenas.runs.partition_worker SEARCH_FOLDER INDEX (docs/scale-out.md)."
+        )
+    if resume and not exists and any((out / "trials").glob("*")):
+        raise ConfigError(
+            f"--resume {out}: search.study.storage={shown(url)!r} (--storage) holds no study "
+            f"{name!r}, but the folder holds evaluated trials; resume with the storage that "
+            f"started the search (its config.yaml records it, without the password), or pass "
+            "--out to start a new search."
+        )
+    return url, name
 
 
 def check_budget(config: Config, data: TaskSetData, space: PartitionSpace) -> None:
@@ -252,13 +308,9 @@ def run_partition_search(
     import optuna
 
     out = Path(out)
-    url, name = study_settings(config, out)
+    url, name = check_storage(config, out, resume)
     warn_sqlite_workers(config, url)
-    if existing_study(url) and not resume:
-        raise ConfigError(
-            f"{out} holds a partition study; pass --resume to continue it, or --out to start "
-            "elsewhere."
-        )
+    config = with_storage(config, out)
     data = data if data is not None else create_dataset(config.data).load()
     space = _space(config, data)
     check_budget(config, data, space)
@@ -290,7 +342,7 @@ def run_partition_search(
 
 def _single_task(config: Config, handlers: list[Any]) -> dict[str, Any]:
     """The single-task reference: the teachers' validation metrics and FLOPs."""
-    teacher = json.loads((teacher_folder(config) / "metrics.json").read_text())
+    teacher = read_record(teacher_folder(config) / METRICS)
     return {
         "label": "single-task",
         "primary": {h.name: teacher["val"][h.name][h.primary] for h in handlers},

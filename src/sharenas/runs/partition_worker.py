@@ -5,6 +5,10 @@ partitions until the study holds ``search.study.trials`` of them. ``sharenas sea
 ``search.study.workers`` of them; more can be started by hand, here or on other machines that
 reach the same storage (PostgreSQL) and see the same folder path; give each its own INDEX so
 that they sample different points.
+
+The folder's config is received data: a dataset module it names (``data.module``) is imported
+only when allowed, by ``$SHARENAS_ALLOW_MODULES`` (which ``sharenas search`` sets for the
+workers it starts, from its own config) or an installed package's entry point.
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from sharenas.config import load_config
-from sharenas.errors import SharenasError
+import yaml
+
+from sharenas.config import build_config, load_yaml
+from sharenas.errors import ConfigError, SharenasError
 from sharenas.runs.partition import worker
 
 
@@ -26,8 +32,16 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     folder = Path(args[0])
+    path = folder / "config.yaml"
     try:
-        worker(load_config(folder / "config.yaml"), folder, index=int(args[1]) if args[1:] else 1)
+        if not path.is_file():
+            raise ConfigError(f"{folder}: not a partition search folder (no config.yaml).")
+        try:
+            raw = load_yaml(path.read_text())
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: unreadable ({exc}); the folder is damaged.") from None
+        config = build_config(raw, source=str(path), received=True)
+        worker(config, folder, index=int(args[1]) if args[1:] else 1)
     except SharenasError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -34,15 +34,17 @@ class Run:
             raise SharenasError(f"{self.folder}: no {BEST}; the run has not finished an epoch.")
         inputs = read_inputs(self.folder)
         if inputs is None:  # a folder written before runs kept inputs.json: the data says
-            model, _ = build_model(self.config, create_dataset(self.config.data).load())
+            config, _ = load_run(self.folder)  # the dataset itself (its module if allowed)
+            model, _ = build_model(config, create_dataset(config.data).load())
         else:
             model, _ = build_network(self.config, inputs.tasks, inputs.input_spec, inputs.shape)
         return load_weights(model, weights, "cpu").eval()
 
 
 def open_run(folder: Path | str) -> Run:
-    """The run in ``folder`` (``sharenas.load_run``)."""
-    config, metrics = load_run(Path(folder))
+    """The run in ``folder`` (``sharenas.load_run``); its dataset is not needed (nor its module
+    imported unless allowed) until the data are."""
+    config, metrics = load_run(Path(folder), dataset_needed=False)
     return Run(Path(folder), config, metrics)
 
 

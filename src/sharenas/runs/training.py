@@ -18,7 +18,7 @@ from torch import nn
 
 from sharenas.architectures import MultiTaskModel, build_architecture
 from sharenas.cache import write_json_atomic
-from sharenas.config import Config
+from sharenas.config import Config, check_task_names
 from sharenas.data import create_dataset
 from sharenas.data.base import InputSpec, TaskSetData
 from sharenas.engine.checkpoint import load_weights
@@ -39,6 +39,7 @@ from sharenas.runs.folder import (
     write_run_files,
 )
 from sharenas.runs.lock import folder_lock
+from sharenas.runs.out_folder import check_folder, data_inputs
 from sharenas.runs.smoke import default_folder, smoke_config
 from sharenas.tasks import TaskHandler, create_task_handler, delta_mtl
 from sharenas.tasks.spec import TaskSpec
@@ -99,14 +100,18 @@ def reference_primary(reference: Path | None) -> dict[str, float] | None:
 
 
 def load_data(config: Config, data: TaskSetData | None) -> TaskSetData:
-    """The config's task set, or ``data`` cut to the config's ``data.limit``."""
+    """The config's task set, or ``data`` cut to the config's ``data.limit``; every run that
+    trains (train, search, auto) gets its task set here, so the config keys naming tasks are
+    checked against it here."""
     if data is None:
         began = time.perf_counter()
         log.info("loading %s (fetched and built on first use, then cached)", config.data.name)
         loaded = create_dataset(config.data).load()
         sizes = ", ".join(f"{split} {n:,}" for split, n in loaded.sizes().items())
         log.info("%s ready: %s rows (%.1fs)", config.data.name, sizes, time.perf_counter() - began)
+        check_task_names(config, [t.name for t in loaded.tasks])
         return loaded
+    check_task_names(config, [t.name for t in data.tasks])
     if config.data.limit is not None:
         data.splits = {k: v.take(config.data.limit) for k, v in data.splits.items()}
     return data
@@ -162,6 +167,7 @@ def train(
     if smoke:
         config = smoke_config(config)
     run_dir = Path(out) if out is not None else default_run_dir(config, smoke)
+    check_folder(run_dir, "run", data_inputs(config))  # a new, empty or run folder only
     check_resume(run_dir, resume, config, [run_dir / CONFIG])
     with folder_lock(run_dir):
         refuse_reuse(run_dir, resume)

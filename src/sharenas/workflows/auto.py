@@ -13,10 +13,8 @@ run folder into ``<out>/recommended``. Every finished unit is recorded in ``auto
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,8 +25,10 @@ from sharenas.cache import write_json_atomic
 from sharenas.config import Config
 from sharenas.data.base import TaskSetData
 from sharenas.errors import ConfigError, SharenasError
+from sharenas.run_files import read_record
 from sharenas.runs.folder import CONFIG, config_changes, config_record, copy_delivered, with_arch
 from sharenas.runs.lock import folder_lock
+from sharenas.runs.out_folder import LOCK, MARKER, RUN_FILES, check_folder, data_inputs, make_folder
 from sharenas.runs.random_archs import train_random
 from sharenas.runs.training import ensure_trained, load_data
 from sharenas.workflows.auto_plan import AutoPlan, plan_auto, space_config
@@ -61,7 +61,7 @@ class AutoState:
 
     def __init__(self, folder: Path, fresh: dict[str, Any]) -> None:
         self.path = folder / STATE
-        self.data = json.loads(self.path.read_text()) if self.path.exists() else fresh
+        self.data = read_record(self.path) if self.path.exists() else fresh
 
     def save(self) -> None:
         write_json_atomic(self.path, self.data)
@@ -184,13 +184,22 @@ def survivors(
 
 
 def deliver(candidate: Candidate, out: Path) -> Path:
-    """The recommended model's run folder (its files, not its sub-folders) in ``out``."""
-    target = out / RECOMMENDED
-    staging = out / f".{RECOMMENDED}.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    copy_delivered(Path(candidate.folder), staging)
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
+    """The recommended model's run folder (its files, not its sub-folders) in ``out``: each file
+    replaced atomically and the run files of an earlier choice that this one lacks removed; any
+    other file there (an export, a note of yours) is kept. A ``recommended/`` that is not a run
+    folder sharenas wrote (or holds a link) is refused."""
+    target = make_folder(out / RECOMMENDED, "run")
+    source = Path(candidate.folder)
+    names = tuple(
+        sorted(
+            p.name
+            for p in source.iterdir()
+            if p.is_file() and not p.is_symlink() and p.name not in (LOCK, MARKER)
+        )
+    )
+    copy_delivered(source, target, names)
+    for stale in sorted(RUN_FILES - set(names)):
+        (target / stale).unlink(missing_ok=True)
     return target
 
 
@@ -209,7 +218,7 @@ def auto(
     if eta < 2:
         raise SharenasError(f"--eta {eta}: successive halving needs η ≥ 2 (default 3).")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_folder(out, "auto", data_inputs(config))  # a new, empty or auto folder only
     with folder_lock(out):
         return _auto_locked(config, out, budget, hours, eta, seeds, progress)
 

@@ -3,7 +3,6 @@ with the same budget, then write the comparison report and the pictures."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from sharenas.report.reading import reading
 from sharenas.report.runs import table_rows, write_report
 from sharenas.report.search_summary import figure_lines, intro_lines
 from sharenas.report.space_figures import space_figures, space_words
+from sharenas.run_files import read_record
 from sharenas.runs.folder import (
     ARCH,
     CONFIG,
@@ -27,6 +27,7 @@ from sharenas.runs.folder import (
 )
 from sharenas.runs.lock import folder_lock
 from sharenas.runs.oneshot import DERIVED_LABELS, SUPERNET, run_oneshot_search
+from sharenas.runs.out_folder import check_folder, data_inputs
 from sharenas.runs.partition import check_storage
 from sharenas.runs.random_archs import RANDOM, train_random
 from sharenas.runs.random_search import CANDIDATES
@@ -34,6 +35,7 @@ from sharenas.runs.records import read_metrics, with_delta
 from sharenas.runs.result import SearchResult, open_run
 from sharenas.runs.smoke import default_folder, smoke_config
 from sharenas.runs.training import ensure_trained, load_data
+from sharenas.search.storage import password_hidden
 from sharenas.spaces.spec import SearchKind
 from sharenas.workflows.partition_session import partition_session
 
@@ -58,7 +60,7 @@ def _fill_delta(runs: list[Path]) -> list[dict[str, Any]]:
     for record in records:
         if record.get("delta_mtl") is not None:
             path = Path(record["run"]) / METRICS
-            stored = json.loads(path.read_text())
+            stored = read_record(path)
             write_json_atomic(path, {**stored, "delta_mtl": record["delta_mtl"]})
     return records
 
@@ -96,11 +98,13 @@ def search(
     config = with_search(config)
     spec = config.searched.space_spec
     folder = Path(out) if out is not None else default_folder(config, spec.name, smoke)
+    check_folder(folder, "search", data_inputs(config))  # a new, empty or search folder only
     if spec.searched_by is SearchKind.STUDY:
-        check_resume(folder, resume, config, [folder / "search" / CONFIG])
-        check_storage(config)
-        with folder_lock(folder):
-            return partition_session(config, folder, load_data(config, data), resume)
+        with password_hidden(config.searched.study.storage):  # in every error raised
+            check_resume(folder, resume, config, [folder / "search" / CONFIG])
+            check_storage(config, folder / "search", resume)  # before the data, writing nothing
+            with folder_lock(folder):
+                return partition_session(config, folder, load_data(config, data), resume)
     if resume:
         refuse_old_layout(folder)
     recorded = [folder / "search" / SUPERNET / CONFIG, folder / "search" / CANDIDATES / CONFIG]
@@ -130,7 +134,7 @@ def _oneshot_session(
     if not is_main_process():  # under torchrun, rank 0 alone writes the report
         return SearchResult(folder, record, [], None, notes=[note])
     comparison = _fill_delta(runs)
-    arch = json.loads((folder / "search" / ARCH).read_text())
+    arch = read_record(folder / "search" / ARCH)
     figures = space_figures(space, arch, folder / "search" / SUPERNET / HISTORY, folder)
     said = reading(comparison)
     _, markdown, chart = write_report(
