@@ -1,14 +1,18 @@
 """The partition study's storage: its password never printed nor saved, an explicit storage that
 starts and resumes a search, and a database of the user's own left untouched."""
 
+import contextlib
 import hashlib
 import sqlite3
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from sharenas.config import dump_config
+from sharenas.config import Config, build_config, dump_config
 from sharenas.errors import ConfigError, SharenasError
+from sharenas.runs.partition import run_partition_search
 from sharenas.search.storage import (
     PASSWORD_ENV,
     open_storage,
@@ -19,8 +23,7 @@ from sharenas.search.storage import (
     shown,
     with_password,
 )
-from sharenas.workflows.session import search
-from tests.conftest import run_cli
+from sharenas.workflows.session import search as run_search
 from tests.test_partition_search import partition_config, trials_of
 
 SECRET = "Pw-s3cret"
@@ -139,136 +142,169 @@ def test_errors_raised_with_the_url_are_scrubbed() -> None:
     assert SECRET not in str(failed.value)
 
 
-@pytest.mark.parametrize(
-    "url",
-    [
-        f"postgresql://alice:{SECRET}@127.0.0.1:abc/db",  # malformed port
+def tiny(**study: object) -> Config:
+    """The partition test config, smaller still: 2 trials on a few rows, one epoch."""
+    raw = partition_config(trials=2, **study).model_dump(mode="json")
+    raw["data"].update(train_size=120, val_size=40, test_size=40)
+    raw["train"].update(epochs=1, threads=1)
+    raw["search"]["evaluation"]["distill_steps"] = 2
+    return build_config(raw)
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One data and teacher cache for this module's searches (the teachers are trained once)."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], shared_cache: Path
+) -> Callable[..., tuple[int, str]]:
+    """``sharenas ARGS`` in this process (as the console script runs it): (exit code, its
+    standard output and error together)."""
+    from sharenas.cli import main
+
+    monkeypatch.setenv("SHARENAS_DATA", str(shared_cache))
+
+    def run(*args: str) -> tuple[int, str]:
+        capsys.readouterr()
+        monkeypatch.setattr(sys, "argv", ["sharenas", *args])
+        try:
+            main()
+            code = 0
+        except SystemExit as stop:
+            code = int(stop.code or 0)
+        printed = capsys.readouterr()
+        return code, printed.out + printed.err
+
+    return run
+
+
+def test_the_cli_never_prints_nor_writes_a_password(
+    tmp_path: Path, cli: Callable[..., tuple[int, str]]
+) -> None:
+    config = tmp_path / "p.yaml"
+    config.write_text(dump_config(tiny()))
+    out = tmp_path / "s"
+    refused = [
+        f"postgresql://alice:{SECRET}@host:abc/db",  # the issue's: a port that is not a number
         f"postgresql://alice@127.0.0.1:1/db?password={SECRET}",  # nothing listens on port 1
         f"postgresql://alice:x@{SECRET}@127.0.0.1:1/db",  # an unencoded @: refused unconnected
-    ],
-)
-def test_the_cli_never_prints_nor_writes_a_password(tmp_path: Path, url: str) -> None:
-    config = tmp_path / "p.yaml"
-    config.write_text(dump_config(partition_config(trials=2)))
-    out = tmp_path / "s"
-    result = run_cli("search", str(config), "--storage", url, "--out", str(out), "-q")
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr and "search.study.storage" in result.stderr
-    assert SECRET not in result.stdout + result.stderr
+        "postgresql://alice:Pw%2Ds3cret@127.0.0.1:1/db",  # percent-encoded
+    ]
+    for url in refused:  # exit 2, the message alone (a traceback would fail the test)
+        code, printed = cli("search", str(config), "--storage", url, "--out", str(out), "-q")
+        assert code == 2 and "search.study.storage" in printed, printed
+        assert SECRET not in printed and "s3cret" not in printed
+    assert "search.study.storage='postgresql://alice:***@host:abc/db'" in cli(
+        "search", str(config), "--storage", refused[0], "--out", str(out)
+    )[1].replace("\n", "")
+    for url, _, written in FORMS[:2] + FORMS[5:6]:
+        code, printed = cli("config", "show", str(config), "--set", f"search.study.storage={url}")
+        assert code == 0 and SECRET not in printed and written in printed
     assert not out.exists()  # the storage is checked before anything is written
     for path in tmp_path.rglob("*"):
-        assert not path.is_file() or SECRET.encode() not in path.read_bytes(), path
-
-
-def test_config_show_never_prints_a_password(tmp_path: Path) -> None:
-    config = tmp_path / "p.yaml"
-    config.write_text(dump_config(partition_config(trials=2)))
-    for url, _, written in FORMS[:2] + FORMS[5:6]:
-        result = run_cli("config", "show", str(config), "--set", f"search.study.storage={url}")
-        assert result.returncode == 0, result.stderr
-        assert SECRET not in result.stdout + result.stderr and written in result.stdout
+        assert not path.is_file() or b"s3cret" not in path.read_bytes(), path
 
 
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "journal"])
 def test_an_explicit_storage_starts_a_fresh_search_and_resumes_it(
-    tmp_path: Path, kind: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Callable[..., tuple[int, str]]
 ) -> None:
-    """``--storage`` on a brand-new folder starts; ``--resume`` (with or without --storage)
-    continues; a second search on the same study is refused, a worker joins it."""
+    """The issue's commands: ``--storage sqlite:///new.db --out fresh`` (a relative file) and
+    ``--storage journal:///FILE`` start in a brand-new folder; ``--resume`` with the same
+    --storage continues (without it, it is refused, naming the storage); a new search on the
+    study is refused, and a worker started by hand (a second host) joins it."""
     from sharenas.runs.partition_worker import main as partition_worker
 
-    file = tmp_path / ("study.db" if kind == "sqlite" else "study.journal")
-    config = partition_config(trials=2, storage=f"{kind}://{'/' if kind == 'sqlite' else ''}{file}")
-    out = tmp_path / "fresh"
-    search(config, out, baselines=False, progress=False)
-    assert len([t for t in trials_of(out / "search") if t["state"] == "COMPLETE"]) == 2
-    assert not any((out / "search").glob("study.*"))  # the study is in the given storage
-    recorded = (out / "search" / "config.yaml").read_text()
-    assert str(file) in recorded
-    search(config, out, resume=True, baselines=False, progress=False)
-    unset = partition_config(trials=2)  # the storage recorded in the folder is used
-    search(unset, out, resume=True, baselines=False, progress=False)
-    assert len(trials_of(out / "search")) == 2  # the same study, nothing evaluated again
-    with pytest.raises(ConfigError, match=r"already holds study .*--resume.*--study NAME"):
-        search(config, tmp_path / "other", baselines=False, progress=False)
-    assert not (tmp_path / "other").exists()
-    assert partition_worker([str(out / "search"), "5"]) == 0  # a second host's worker joins
-
-
-def test_a_relative_sqlite_storage_starts_in_a_new_folder(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The issue's command: ``--storage sqlite:///new.db --out fresh``, through the CLI."""
     monkeypatch.chdir(tmp_path)
-    config = tmp_path / "p.yaml"
-    config.write_text(dump_config(partition_config(trials=2)))
-    args = ["search", str(config), "--storage", "sqlite:///new.db", "--out", "fresh", "-q"]
-    first = run_cli(*args, "--no-baselines", cwd=tmp_path)
-    assert first.returncode == 0, first.stderr
-    assert (tmp_path / "new.db").exists()
-    again = run_cli(*args, "--no-baselines", "--resume", cwd=tmp_path)
-    assert again.returncode == 0, again.stderr
+    (tmp_path / "p.yaml").write_text(dump_config(tiny()))
+    search = ["search", "p.yaml", "-q", "--no-baselines"]
+    sqlite = [*search, "--storage", "sqlite:///new.db"]
+    code, printed = cli(*sqlite, "--out", "fresh")
+    assert code == 0, printed
+    assert (tmp_path / "new.db").exists() and not any(Path("fresh/search").glob("study.*"))
+    assert f"sqlite:///{tmp_path / 'new.db'}" in Path("fresh/search/config.yaml").read_text()
+    assert cli(*sqlite, "--out", "fresh", "--resume")[0] == 0
+    code, printed = cli(*search, "--out", "fresh", "--resume")  # --storage forgotten
+    assert code == 2 and f"--storage 'sqlite:///{tmp_path / 'new.db'}'" in printed
+    assert len(trials_of(Path("fresh/search"))) == 2  # one study, nothing evaluated again
+    code, printed = cli(*sqlite, "--out", "other")
+    assert code == 2 and "already holds study" in printed and "--study NAME" in printed
+    assert not Path("other").exists()
+    assert partition_worker(["fresh/search", "5"]) == 0  # joins the study, already complete
+    journal = [*search, "--storage", f"journal://{tmp_path / 'study.journal'}", "--out", "j"]
+    code, printed = cli(*journal)
+    assert code == 0, printed
+    assert cli(*journal, "--resume")[0] == 0
+    assert len(trials_of(Path("j/search"))) == 2
 
 
 def test_nothing_is_created_in_a_storage_before_the_request_is_valid(tmp_path: Path) -> None:
-    from sharenas.config import build_config
-
-    raw = partition_config(trials=2, storage=f"sqlite:///{tmp_path / 'new.db'}")
-    tiny = raw.model_dump(mode="json")
-    tiny["search"]["max_flops"] = 1.0  # no partition can meet it
+    storage = f"sqlite:///{tmp_path / 'new.db'}"
+    raw = tiny(storage=storage).model_dump(mode="json")
+    raw["search"]["max_flops"] = 1.0  # no partition can meet it
     with pytest.raises(ConfigError, match="no partition can meet it"):
-        search(build_config(tiny), tmp_path / "s", baselines=False, progress=False)
+        run_search(build_config(raw), tmp_path / "s", baselines=False, progress=False)
     assert not (tmp_path / "new.db").exists()
     with pytest.raises(SharenasError, match="no such folder"):  # --resume of nothing
-        search(raw, tmp_path / "t", resume=True, baselines=False, progress=False)
+        run_search(tiny(storage=storage), tmp_path / "t", resume=True, baselines=False)
     assert not (tmp_path / "new.db").exists()
 
 
-def test_a_database_of_the_users_own_is_refused_untouched(tmp_path: Path) -> None:
+def test_a_database_of_the_users_own_is_refused_untouched(
+    tmp_path: Path, cli: Callable[..., tuple[int, str]]
+) -> None:
     database = tmp_path / "user.db"
-    with sqlite3.connect(database) as connection:
+    with contextlib.closing(sqlite3.connect(database)) as connection:
         connection.execute("CREATE TABLE customers (id INTEGER, name TEXT)")
         connection.execute("INSERT INTO customers VALUES (1, 'Ada')")
-    connection.close()
+        connection.commit()
     journal = tmp_path / "notes.txt"
     journal.write_text("my own notes\n")
     before = digest(database), digest(journal)
-    config = partition_config(trials=2, storage=f"sqlite:///{database}")
-    with pytest.raises(ConfigError, match=r"search.study.storage.*not Optuna's \(customers\)"):
-        search(config, tmp_path / "s", baselines=False, progress=False)
+    config = tmp_path / "p.yaml"
+    config.write_text(dump_config(tiny()))
+    out = tmp_path / "s"
+    code, printed = cli(
+        "search", str(config), "--storage", f"sqlite:///{database}", "--out", str(out)
+    )
+    assert code == 2 and "search.study.storage" in printed and "not Optuna's" in printed
+    assert "(customers)" in printed and "left untouched" in printed
     with pytest.raises(ConfigError, match="not Optuna's"):  # a worker started by hand
         open_storage(f"sqlite:///{database}", heartbeat=1)
-    config = partition_config(trials=2, storage=f"journal://{journal}")
-    with pytest.raises(ConfigError, match="not an Optuna journal file"):
-        search(config, tmp_path / "s", baselines=False, progress=False)
+    code, printed = cli(
+        "search", str(config), "--storage", f"journal://{journal}", "--out", str(out)
+    )
+    assert code == 2 and "not an Optuna journal file" in printed
     with pytest.raises(ConfigError, match="not an Optuna journal file"):
         open_storage(f"journal://{journal}", heartbeat=1)
     assert (digest(database), digest(journal)) == before
-    assert not (tmp_path / "s").exists()
-    path = tmp_path / "p.yaml"
-    path.write_text(dump_config(partition_config(trials=2)))
-    result = run_cli(
-        "search", str(path), "--storage", f"sqlite:///{database}", "--out", str(tmp_path / "c")
-    )
-    assert result.returncode == 2 and "Traceback" not in result.stderr  # through the CLI
-    assert "not Optuna's" in result.stderr and digest(database) == before[0]
+    assert not out.exists()
 
 
-def test_a_password_reaches_no_file_of_a_search_on_postgresql(
-    tmp_path: Path, postgres_url: str, caplog: pytest.LogCaptureFixture
+def test_a_password_reaches_no_file_nor_log_of_a_search_on_postgresql(
+    tmp_path: Path,
+    postgres_url: str,
+    shared_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The test server trusts local users, so a password in the URL is accepted and ignored:
-    a whole search runs with it, and it is found in no file of the folder and no log."""
+    a whole study runs with it, and it is in no file of the folder, no log, no output."""
+    monkeypatch.setenv("SHARENAS_DATA", str(shared_cache))
     with_secret = postgres_url.replace("://sharenas@", f"://sharenas:{SECRET}@")
     assert SECRET in with_secret
     out = tmp_path / "s"
     with caplog.at_level("DEBUG"):
-        search(partition_config(trials=2, storage=with_secret), out, baselines=False)
-    assert SECRET not in caplog.text
-    assert "sharenas@" in (out / "search" / "config.yaml").read_text()
+        run_partition_search(tiny(storage=with_secret), out)
+    printed = capsys.readouterr()
+    assert SECRET not in caplog.text + printed.out + printed.err
+    assert "sharenas@127.0.0.1" in (out / "config.yaml").read_text()
     for path in out.rglob("*"):
         assert not path.is_file() or SECRET.encode() not in path.read_bytes(), path

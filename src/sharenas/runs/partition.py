@@ -50,19 +50,21 @@ log = logging.getLogger(__name__)
 
 
 def study_settings(config: Config, out: Path) -> tuple[str, str]:
-    """(storage URL, study name) of ``config``'s search in ``out``: ``search.study.storage``,
-    else the storage the search in ``out`` was started with (its config.yaml), else the study
-    file already in ``out``, else SQLite for one worker and a journal file for several (Optuna
-    advises against SQLite for parallel workers). A SQLite or journal file is made absolute."""
+    """(storage URL, study name) of ``config``'s search in ``out``: ``search.study.storage`` (a
+    SQLite or journal file made absolute), else the study file already in ``out``, else SQLite
+    for one worker and a journal file for several (Optuna advises against SQLite for parallel
+    workers)."""
     study = config.searched.study
     name = study.name or f"{config.data.name}-partition-s{config.seed}"
-    given = study.storage or recorded_storage(Path(out))
+    given = study.storage
     return (absolute(given) if given else default_storage(Path(out), study.workers)), name
 
 
 def recorded_storage(out: Path) -> str | None:
     """The storage the search in ``out`` was started with, as its config.yaml records it
-    (without its password), when it was given."""
+    (without its password), when one was given. Only named in messages: a storage is never
+    taken from a folder's file, which could send the password in the environment to a
+    database that the file names."""
     try:
         raw = yaml.safe_load((Path(out) / "config.yaml").read_text())
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
@@ -72,15 +74,14 @@ def recorded_storage(out: Path) -> str | None:
     return raw if isinstance(raw, str) and raw else None
 
 
-def with_storage(config: Config, out: Path) -> Config:
-    """``config`` with the storage its search in ``out`` uses, when one was given: config.yaml
-    then records it (a relative file made absolute) for the workers and --resume."""
+def with_storage(config: Config) -> Config:
+    """``config`` with its storage's file, when a relative one was given, made absolute:
+    config.yaml then records it for the workers and for a worker started elsewhere."""
     study = config.searched.study
-    given = study.storage or recorded_storage(Path(out))
-    if not given or absolute(given) == study.storage:
+    if not study.storage or absolute(study.storage) == study.storage:
         return config
     search = config.searched.model_copy(
-        update={"study": study.model_copy(update={"storage": absolute(given)})}
+        update={"study": study.model_copy(update={"storage": absolute(study.storage)})}
     )
     return config.model_copy(update={"search": search})
 
@@ -262,8 +263,8 @@ def check_storage(config: Config, out: Path, resume: bool = False) -> tuple[str,
     search whose study the storage already holds, or a resumed one whose study is elsewhere."""
     out = Path(out)
     url, name = study_settings(config, out)
-    exists = existing_study(url, name)
-    own = url == default_storage(out, config.searched.study.workers)
+    own = url == default_storage(out, config.searched.study.workers)  # a file in ``out``
+    exists = (out.is_dir() or not own) and existing_study(url, name)
     if not resume and ((exists and own) or (out / "config.yaml").exists()):
         raise ConfigError(
             f"{out} holds a partition study; pass --resume to continue it, or --out to start "
@@ -277,11 +278,13 @@ def check_storage(config: Config, out: Path, resume: bool = False) -> tuple[str,
             "python -m sharenas.runs.partition_worker SEARCH_FOLDER INDEX (docs/scale-out.md)."
         )
     if resume and not exists and any((out / "trials").glob("*")):
+        recorded = recorded_storage(out)
+        started = f"--storage {shown(recorded)!r}" if recorded else "the folder's own study file"
         raise ConfigError(
             f"--resume {out}: search.study.storage={shown(url)!r} (--storage) holds no study "
             f"{name!r}, but the folder holds evaluated trials; resume with the storage that "
-            f"started the search (its config.yaml records it, without the password), or pass "
-            "--out to start a new search."
+            f"started the search ({started}, per its config.yaml), or pass --out to start a new "
+            "search."
         )
     return url, name
 
@@ -310,7 +313,7 @@ def run_partition_search(
     out = Path(out)
     url, name = check_storage(config, out, resume)
     warn_sqlite_workers(config, url)
-    config = with_storage(config, out)
+    config = with_storage(config)
     data = data if data is not None else create_dataset(config.data).load()
     space = _space(config, data)
     check_budget(config, data, space)

@@ -6,11 +6,17 @@ host (the default then: SQLite locks the whole file and serves concurrent writer
 URL such as ``postgresql://user@host/db`` for workers on several hosts. All three keep heartbeats,
 so a killed worker's trial is failed and queued again.
 
-A storage URL may carry a password (``postgresql://user:secret@host/db``). It is never printed
-nor saved: messages show ``***`` in its place, and saved configs keep the URL without it. The
-password can come instead from ``$SHARENAS_STORAGE_PASSWORD`` or the database's own mechanisms
-(PostgreSQL: ``$PGPASSWORD`` or ``~/.pgpass``), which a resumed search or a worker started by hand
-then uses.
+A storage URL may carry a password (``postgresql://user:secret@host/db``, or
+``?password=secret``). It is never printed nor saved: messages show ``***`` in its place (also
+for a URL that cannot be parsed, and in the errors of the database and its driver), and saved
+configs keep the URL without it. The password can come instead from
+``$SHARENAS_STORAGE_PASSWORD`` or the database's own mechanisms (PostgreSQL: ``$PGPASSWORD`` or
+``~/.pgpass``), which a resumed search or a worker started by hand then uses.
+
+Whether a storage holds a study is found without writing to it (``study_exists``): a SQLite
+file is read read-only and refused when it holds tables that are not Optuna's, a journal file
+when it is not an Optuna journal; nothing (no file, no table) is created before the search is
+known to be valid.
 """
 
 from __future__ import annotations
@@ -63,7 +69,7 @@ def _scheme(url: str) -> str:
     return match.group(1).lower() if match else ""
 
 
-def _is_file_url(url: str) -> bool:
+def _is_journal(url: str) -> bool:
     return url.startswith(JOURNAL)
 
 
@@ -110,7 +116,7 @@ def _ambiguous(url: str) -> bool:
 def check_url(url: str) -> None:
     """A ConfigError, before anything connects, when a URL's password cannot be told from its
     host (the driver would get part of it as the host, and print it)."""
-    if not _is_file_url(url) and _ambiguous(url):
+    if not _is_journal(url) and _ambiguous(url):
         raise ConfigError(
             f"search.study.storage={shown(url)!r} (--storage): more than one '@' before the host, "
             "so where the password ends is ambiguous; percent-encode the password's special "
@@ -159,7 +165,7 @@ def _query(query: str, keep: bool, depth: int = 0) -> tuple[str, list[str]]:
 
 def _secrets(url: str | None) -> list[str]:
     """Every form in which ``url``'s password may appear (longest first)."""
-    if not url or _is_file_url(url):
+    if not url or _is_journal(url):
         return []
     _, _, secret, _, query = _split(url)
     found = [secret, unquote(secret), unquote_plus(secret)] if secret else []
@@ -174,7 +180,7 @@ def _join(head: str, user: str | None, secret: str | None, base: str, query: str
 
 def shown(url: str | None) -> str:
     """``url`` as it may be printed or logged: its password replaced by ``***``."""
-    if not url or _is_file_url(url):
+    if not url or _is_journal(url):
         return url or ""
     head, user, secret, base, query = _split(url)
     if secret is None and not _secrets(url):
@@ -185,7 +191,7 @@ def shown(url: str | None) -> str:
 
 def saved(url: str | None) -> str | None:
     """``url`` as it may be written to a file: without its password."""
-    if not url or _is_file_url(url) or (not _secrets(url) and _split(url)[2] is None):
+    if not url or _is_journal(url) or (not _secrets(url) and _split(url)[2] is None):
         return url
     head, user, _, base, query = _split(url)
     return _join(head, user, None, base, None if query is None else _query(query, keep=False)[0])
@@ -193,7 +199,7 @@ def saved(url: str | None) -> str | None:
 
 def password(url: str | None) -> str | None:
     """The password a URL carries (``user:password@`` or ``?password=``), if any."""
-    if not url or _is_file_url(url):
+    if not url or _is_journal(url):
         return None
     _, _, secret, _, query = _split(url)
     if secret is not None:
@@ -208,7 +214,7 @@ def password(url: str | None) -> str | None:
 def with_password(url: str) -> str:
     """``url`` with ``$SHARENAS_STORAGE_PASSWORD`` filled in when it has no password."""
     secret = os.environ.get(PASSWORD_ENV)
-    if not secret or _is_file_url(url) or _scheme(url).startswith("sqlite"):
+    if not secret or _is_journal(url) or _scheme(url).startswith("sqlite"):
         return url
     if password(url) is not None or not _SCHEME.match(url):
         return url
@@ -234,11 +240,10 @@ def scrub(text: str, url: str | None) -> str:
 def _scrub_exception(error: BaseException, url: str | None) -> None:
     """Scrub the messages of ``error`` and of the errors it was raised from, in place."""
     seen: set[int] = set()
-    current: BaseException | None = error
     pending = [error]
     while pending:
         current = pending.pop()
-        if current is None or id(current) in seen:
+        if id(current) in seen:
             continue
         seen.add(id(current))
         args = tuple(scrub(a, url) if isinstance(a, str) else a for a in current.args)
@@ -311,10 +316,12 @@ def absolute(url: str) -> str:
     if url.startswith(JOURNAL):
         return journal_url(Path(url.removeprefix(JOURNAL)))
     path = _sqlite_path(url) if _scheme(url).startswith("sqlite") else None
-    if path is None or path.is_absolute():
+    if path is None or path.is_absolute() or ":///" not in url:
         return url
     head, _, rest = url.partition(":///")
-    return f"{head}:///{os.path.abspath(path)}{rest[len(str(path)) :]}"
+    database, mark, query = rest.partition("?")
+    prefix = "file:" if database.startswith("file:") else ""
+    return f"{head}:///{prefix}{os.path.abspath(database.removeprefix(prefix))}{mark}{query}"
 
 
 def _sqlite_path(url: str) -> Path | None:
