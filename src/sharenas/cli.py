@@ -5,6 +5,7 @@ Errors caused by input are printed without a traceback and exit with status 2.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Annotated, Any
@@ -280,7 +281,11 @@ def _search_config(
         overrides.append(f"search.derive={'retrain' if retrain else 'finetune'}")
         overrides += [f"search.derive_epochs={finetune}"] if finetune and not retrain else []
     study_options = {"storage": storage, "name": study, "workers": workers}
-    overrides += [f"search.study.{k}={v}" for k, v in study_options.items() if v is not None]
+    overrides += [  # quoted: a URL (its password) is never read as YAML, so never echoed
+        f"search.study.{k}={json.dumps(v) if isinstance(v, str) else v}"
+        for k, v in study_options.items()
+        if v is not None
+    ]
     loaded = api.resolve_config(config, overrides)
     given = [f"--{'study' if k == 'name' else k}" for k, v in study_options.items() if v]
     searched = (loaded.search or SearchConfig()).space_spec
