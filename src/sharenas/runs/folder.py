@@ -35,6 +35,7 @@ from sharenas.run_files import (
     INPUTS,
     LOCK,
     METRICS,
+    read_record,
 )
 from sharenas.runs.inputs import write_inputs
 from sharenas.spaces.base import Genotype
@@ -263,16 +264,19 @@ def load_run(run_dir: Path, dataset_needed: bool = True) -> tuple[Config, dict[s
     ``dataset_needed`` (the model rebuilt from ``inputs.json``) nothing is refused and the data
     section is kept as recorded when its dataset is not available."""
     run_dir = Path(run_dir)
-    config_path = run_dir / CONFIG
-    if not config_path.exists():
+    if not (run_dir / CONFIG).exists():
         raise SharenasError(f"{run_dir}: not a run folder (no config.yaml).")
-    try:
-        raw = load_yaml(config_path.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{config_path}: unreadable ({exc}); the folder is damaged.") from None
-    config = build_config(
-        raw, source=str(config_path), received=True, dataset_needed=dataset_needed
-    )
+    config = read_received_config(run_dir / CONFIG, dataset_needed)
     metrics_path = run_dir / METRICS
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    metrics = read_record(metrics_path) if metrics_path.exists() else {}
     return config, metrics
+
+
+def read_received_config(path: Path, dataset_needed: bool = True) -> Config:
+    """A folder's recorded ``config.yaml``, read as received data (a module it names is not
+    imported unless the user allowed it); a damaged file is named."""
+    try:
+        raw = load_yaml(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: unreadable ({exc}); the folder is damaged.") from None
+    return build_config(raw, source=str(path), received=True, dataset_needed=dataset_needed)

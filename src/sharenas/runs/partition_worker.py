@@ -16,10 +16,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import yaml
-
-from sharenas.config import build_config, load_yaml
 from sharenas.errors import ConfigError, SharenasError
+from sharenas.runs.folder import read_received_config
 from sharenas.runs.partition import worker
 
 
@@ -36,11 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not path.is_file():
             raise ConfigError(f"{folder}: not a partition search folder (no config.yaml).")
-        try:
-            raw = load_yaml(path.read_text())
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: unreadable ({exc}); the folder is damaged.") from None
-        config = build_config(raw, source=str(path), received=True)
+        config = read_received_config(path)
         worker(config, folder, index=int(args[1]) if args[1:] else 1)
     except SharenasError as exc:
         print(f"error: {exc}", file=sys.stderr)
