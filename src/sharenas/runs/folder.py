@@ -24,6 +24,7 @@ from sharenas.config import (
     paths_from_file,
     read_yaml,
 )
+from sharenas.engine.distributed import is_main_process
 from sharenas.errors import ConfigError, SharenasError
 from sharenas.run_files import (
     ARCH,
@@ -248,7 +249,9 @@ def arch_record(config: Config) -> dict[str, Any]:
 
 def write_run_files(folder: Path, config: Config, data: TaskSetData | None = None) -> None:
     """``config.yaml``, ``arch.json`` and (given the task set) ``inputs.json`` of a run, written
-    atomically."""
+    atomically; by rank 0 alone under torchrun (the folder is rank 0's)."""
+    if not is_main_process():
+        return
     folder.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(folder / CONFIG, dump_config(config).encode())
     write_json_atomic(folder / ARCH, arch_record(config))

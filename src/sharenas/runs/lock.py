@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from sharenas.engine.distributed import is_main_process
 from sharenas.errors import SharenasError
 from sharenas.run_files import LOCK
 from sharenas.runs.out_folder import MARKER, mark_checked, open_private
@@ -93,7 +94,7 @@ def _release(path: Path, handle: IO[bytes]) -> None:
 
 def _exempt() -> bool:
     """No lock on Windows, nor in torchrun ranks other than 0 (rank 0 holds it for them)."""
-    return sys.platform == "win32" or int(os.environ.get("RANK", "0")) != 0
+    return sys.platform == "win32" or not is_main_process()
 
 
 @contextlib.contextmanager

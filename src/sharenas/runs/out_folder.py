@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from sharenas.cache import write_bytes_atomic
+from sharenas.engine.distributed import is_main_process
 from sharenas.errors import SharenasError
 from sharenas.run_files import ARCH, BEST, CHECKPOINT, CONFIG, HISTORY, INPUTS, LOCK, METRICS
 
@@ -243,6 +244,8 @@ def check_folder(
     written when the folder's lock is taken (:func:`mark_checked`)."""
     assert kind in KINDS, kind
     shown = Path(folder)
+    if not is_main_process():  # torchrun: rank 0 checks, locks and marks for every rank
+        return shown
     where = Path(os.path.abspath(shown))
     _refuse_links_above(where)
     if not os.path.lexists(where):
