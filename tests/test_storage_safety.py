@@ -308,3 +308,23 @@ def test_a_password_reaches_no_file_nor_log_of_a_search_on_postgresql(
     assert "sharenas@127.0.0.1" in (out / "config.yaml").read_text()
     for path in out.rglob("*"):
         assert not path.is_file() or SECRET.encode() not in path.read_bytes(), path
+
+
+def test_a_postgresql_database_of_the_users_own_is_refused_untouched(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """The rule of a SQLite file holds for a server's database: tables that are not Optuna's
+    mean the database is someone's own, and no study table is added beside them."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(postgres_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sqlalchemy.text("CREATE TABLE customers (id INTEGER)"))
+        with pytest.raises(ConfigError, match=r"not Optuna's \(customers\)"):
+            run_search(tiny(storage=postgres_url), tmp_path / "s", baselines=False)
+        with engine.connect() as connection:
+            assert sqlalchemy.inspect(connection).get_table_names() == ["customers"]
+    finally:
+        engine.dispose()
+    assert not (tmp_path / "s").exists()

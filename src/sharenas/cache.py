@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from sharenas.errors import DatasetError
+
 ENV_VAR = "SHARENAS_DATA"
 
 
@@ -125,11 +127,26 @@ def manifest_ok(folder: Path, manifest: str = "checksums.json") -> bool:
         return False
 
 
+def _open_lock_file(path: Path) -> int:
+    """A lock file opened without following a link: a link planted in the cache never gets a
+    file elsewhere created or locked."""
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        return os.open(path, flags, 0o644)
+    except OSError as exc:
+        if os.path.islink(path) or os.path.isdir(path):
+            what = "a symbolic link" if os.path.islink(path) else "a folder"
+            raise DatasetError(
+                f"{path}: the cache's lock file is {what}; remove it and run the command again."
+            ) from None
+        raise exc
+
+
 @contextlib.contextmanager
 def file_lock(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (a lock file) so concurrent fetches do not collide."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as handle:
+    with os.fdopen(_open_lock_file(path), "a+b") as handle:
         try:
             import fcntl
         except ImportError:  # Windows: no advisory locks; fetches there are single-process.

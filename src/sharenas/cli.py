@@ -546,6 +546,23 @@ def _os_message(exc: OSError) -> str:
     return f"{where}: {exc.strerror or exc}; {hint}."
 
 
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is an allocation refused (numpy, the CPU allocator, CUDA)."""
+    text = str(exc)
+    return isinstance(exc, MemoryError) or any(
+        sign in text for sign in ("can't allocate memory", "CUDA out of memory", "out of memory")
+    )
+
+
+def _memory_message(exc: BaseException) -> str:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return (
+        f"out of memory ({first[:200]}): the request needs more memory than this machine has; "
+        "lower the data sizes (data.*_size, data.dim), the model's widths or channels, or "
+        "train.batch_size / train.eval_batch_size."
+    )
+
+
 def main() -> None:
     """Entry point of the console script. An error a user can cause (a SharenasError, or the
     operating system refusing a path: full disk, read-only folder, a file where a folder is
@@ -557,6 +574,11 @@ def main() -> None:
         raise SystemExit(exc.exit_code) from None
     except OSError as exc:
         err_console.print(f"[bold red]error:[/] {escape(_os_message(exc))}", soft_wrap=True)
+        raise SystemExit(2) from None
+    except (MemoryError, RuntimeError) as exc:
+        if not _out_of_memory(exc):
+            raise
+        err_console.print(f"[bold red]error:[/] {escape(_memory_message(exc))}", soft_wrap=True)
         raise SystemExit(2) from None
     except RecursionError:
         err_console.print(

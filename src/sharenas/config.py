@@ -156,7 +156,9 @@ class Config(BaseModel):
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     search: SearchConfig | None = Field(None, description="What `sharenas search` searches.")
-    seed: int = Field(0, ge=0, description="Seed of every random choice of the run.")
+    seed: int = Field(
+        0, ge=0, lt=2**32, description="Seed of every random choice of the run (0 … 2³²−1)."
+    )
 
     @property
     def searched(self) -> SearchConfig:

@@ -5,6 +5,7 @@ with the closest key for a misspelt one."""
 from __future__ import annotations
 
 import difflib
+import math
 import types
 import typing
 from typing import Any, TypeVar
@@ -128,10 +129,33 @@ def _coerced_booleans(raw: Any, value: Any, loc: tuple[Any, ...] = ()) -> list[t
     return found
 
 
+LARGEST_INT = 2**63 - 1  # no config number is wider than a 64-bit integer
+
+
+def _bad_numbers(raw: Any, loc: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], str]]:
+    """The places where ``raw`` holds a number no key accepts: NaN or infinity (``.inf`` in
+    YAML, which pydantic passes through to the arithmetic) or an integer wider than 64 bits."""
+    if isinstance(raw, float) and not math.isfinite(raw):
+        return [(loc, "a finite number is expected (not NaN or infinity)")]
+    if isinstance(raw, int) and not isinstance(raw, bool) and abs(raw) > LARGEST_INT:
+        return [(loc, f"out of range (at most {LARGEST_INT} in size)")]
+    items = (
+        raw.items() if isinstance(raw, dict) else enumerate(raw) if isinstance(raw, list) else []
+    )
+    return [found for key, item in items for found in _bad_numbers(item, (*loc, key))]
+
+
 def validate_model(model: type[M], raw: Any, prefix: str = "", source: str = "config") -> M:
     """``model.model_validate(raw)``, with every failure turned into one clear ConfigError; a
-    boolean where a number is expected is one (``--set train.epochs=true`` or ``seed: yes``
+    number no key accepts is one (NaN, infinity, wider than 64 bits: :func:`_bad_numbers`), and
+    so is a boolean where a number is expected (``--set train.epochs=true`` or ``seed: yes``
     would otherwise read as 1)."""
+    bad = _bad_numbers(raw)
+    if bad:
+        body = "\n".join(
+            f"  - {_key_path(prefix, loc)}: given {_at(raw, loc)!r}: {why}." for loc, why in bad
+        )
+        raise ConfigError(f"invalid {source}:\n{body}")
     try:
         validated = model.model_validate(raw)
     except ValidationError as exc:

@@ -3,11 +3,11 @@ the hand-designed architectures (MMoE's experts, PLE's levels, cross-stitch's in
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from sharenas.backbones.config import BackboneConfig, MlpConfig
+from sharenas.backbones.config import BackboneConfig, MlpConfig, Width
 from sharenas.spaces.registry import genotype_problem
 from sharenas.tasks.heads import Tower
 
@@ -21,7 +21,7 @@ class ModelConfig(BaseModel):
         default_factory=dict,
         description="Fusion space: a task's own backbone, when it differs from model.backbone.",
     )
-    tower: list[Annotated[int, Field(ge=1)]] = Field(
+    tower: list[Width] = Field(
         default_factory=list, description="Hidden widths of each task's tower (vector features)."
     )
     tower_norm: Literal["none", "batch", "layer"] = Field(
@@ -33,14 +33,14 @@ class ModelConfig(BaseModel):
         "training targets' prior (mean for regression and depth, log-odds for binary, log class "
         "frequencies for classification).",
     )
-    experts: int = Field(4, ge=1, description="MMoE: number of experts.")
+    experts: int = Field(4, ge=1, le=1024, description="MMoE: number of experts.")
     expert_backbone: BackboneConfig | None = Field(
         None,
         description="MMoE and PLE: each expert's network, when narrower than model.backbone "
         "(torch-rechub's census recipe: a 117-wide shared bottom, 16-wide experts).",
     )
-    task_experts: int = Field(1, ge=1, description="PLE: experts per task and level.")
-    shared_experts: int = Field(2, ge=1, description="PLE: shared experts per level.")
+    task_experts: int = Field(1, ge=1, le=1024, description="PLE: experts per task and level.")
+    shared_experts: int = Field(2, ge=1, le=1024, description="PLE: shared experts per level.")
     genotype: dict[str, Any] | None = Field(
         None, description="A searched architecture (a fusion search's arch.json), for arch fusion."
     )

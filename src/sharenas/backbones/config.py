@@ -6,6 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+MAX_WIDTH = 2**16  # widths, channels and sizes of a layer: beyond this no model fits in memory
+Width = Annotated[int, Field(ge=1, le=MAX_WIDTH)]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -13,11 +16,11 @@ class _Strict(BaseModel):
 
 class MlpConfig(_Strict):
     name: Literal["mlp"] = "mlp"
-    widths: list[Annotated[int, Field(ge=1)]] = Field(
-        default_factory=lambda: [256, 128], min_length=1
-    )
+    widths: list[Width] = Field(default_factory=lambda: [256, 128], min_length=1)
     dropout: float = Field(0.0, ge=0, lt=1)
-    max_embedding: int = Field(16, ge=1, description="Largest embedding of a categorical column.")
+    max_embedding: int = Field(
+        16, ge=1, le=MAX_WIDTH, description="Largest embedding of a categorical column."
+    )
     norm: Literal["none", "batch", "layer"] = Field(
         "batch",
         description="Normalisation after each linear layer: batch, layer or none (batch: "
@@ -39,34 +42,26 @@ class MlpConfig(_Strict):
 
 class CnnConfig(_Strict):
     name: Literal["cnn"] = "cnn"
-    channels: list[Annotated[int, Field(ge=1)]] = Field(
-        default_factory=lambda: [32, 64, 128], min_length=1
-    )
+    channels: list[Width] = Field(default_factory=lambda: [32, 64, 128], min_length=1)
     convs_per_stage: int = Field(2, ge=1)
 
 
 class LenetConfig(_Strict):
     name: Literal["lenet"] = "lenet"
-    channels: list[Annotated[int, Field(ge=1)]] = Field(
-        default_factory=lambda: [10, 20], min_length=1
-    )
+    channels: list[Width] = Field(default_factory=lambda: [10, 20], min_length=1)
     kernel: int = Field(5, ge=1, description="Side of every convolution's kernel (no padding).")
-    fc: int = Field(50, ge=1, description="Width of the final fully connected stage.")
+    fc: int = Field(50, ge=1, le=MAX_WIDTH, description="Width of the final fully connected stage.")
 
 
 class ResnetConfig(_Strict):
     name: Literal["resnet"] = "resnet"
-    channels: list[Annotated[int, Field(ge=1)]] = Field(
-        default_factory=lambda: [32, 64, 128], min_length=1
-    )
+    channels: list[Width] = Field(default_factory=lambda: [32, 64, 128], min_length=1)
     blocks_per_stage: int = Field(2, ge=1)
 
 
 class EncDecConfig(_Strict):
     name: Literal["encdec"] = "encdec"
-    channels: list[Annotated[int, Field(ge=1)]] = Field(
-        default_factory=lambda: [32, 64, 128], min_length=2
-    )
+    channels: list[Width] = Field(default_factory=lambda: [32, 64, 128], min_length=2)
 
 
 BackboneConfig = Annotated[

@@ -80,13 +80,15 @@ def _read_verified(folder: Path, key: dict[str, Any]) -> dict[str, np.ndarray] |
             return None
         arrays = {}
         for name, digest in manifest["files"].items():
+            if not isinstance(name, str) or Path(name).name != name:
+                raise ValueError(f"a file name that is not a plain name: {name!r}")
             path = folder / f"{name}.npy"
             if sha256_file(path) != digest:
                 log.warning("cached file %s fails its checksum; rebuilding", path)
                 return None
             arrays[name] = np.load(path, allow_pickle=False)
         return arrays
-    except (OSError, ValueError, KeyError, EOFError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, AttributeError, TypeError) as exc:
         log.warning("cache %s is unreadable (%s); rebuilding", folder, exc)
         return None
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from sharenas.errors import ConfigError, SharenasError
 from sharenas.runs.folder import read_received_config
 from sharenas.runs.partition import worker
+from sharenas.search.storage import password_hidden
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         if not path.is_file():
             raise ConfigError(f"{folder}: not a partition search folder (no config.yaml).")
         config = read_received_config(path)
-        worker(config, folder, index=int(args[1]) if args[1:] else 1)
+        with password_hidden(config.searched.study.storage):  # never in a message it prints
+            worker(config, folder, index=int(args[1]) if args[1:] else 1)
     except SharenasError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

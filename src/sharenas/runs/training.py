@@ -7,8 +7,8 @@ A run folder holds ``config.yaml`` (resolved), ``arch.json``, ``history.jsonl``,
 
 from __future__ import annotations
 
-import json
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from sharenas.engine.evaluate import evaluate, primary_metrics
 from sharenas.engine.head_bias import set_prior_biases
 from sharenas.engine.trainer import Trainer, TrainOutcome
 from sharenas.errors import ConfigError, SharenasError
+from sharenas.run_files import read_record
 from sharenas.runs.folder import (
     BEST,
     CHECKPOINT,
@@ -87,7 +88,10 @@ def default_run_dir(config: Config, smoke: bool = False) -> Path:
     return default_folder(config, config.model.arch, smoke)
 
 
-def reference_primary(reference: Path | None) -> dict[str, float] | None:
+def reference_primary(reference: Path | None, tasks: list[str]) -> dict[str, float] | None:
+    """The single-task reference's primary metric of every task in ``tasks`` (Δ_MTL, Eq. 1 of
+    Maninis et al. 2019), read and checked before anything trains: a reference of another task
+    set, or one without primary metrics, is refused here, not after the training."""
     if reference is None:
         return None
     path = Path(reference) / METRICS
@@ -96,7 +100,24 @@ def reference_primary(reference: Path | None) -> dict[str, float] | None:
             f"--reference {reference}: no metrics.json there; give a finished "
             "single-task run folder."
         )
-    return json.loads(path.read_text())["primary"]
+    primary = read_record(path).get("primary")
+    if not isinstance(primary, dict):
+        raise ConfigError(
+            f"--reference {path}: no primary metrics recorded; give the folder of a finished "
+            "single-task run of this task set."
+        )
+    missing = [t for t in tasks if not _finite(primary.get(t))]
+    if missing:
+        raise ConfigError(
+            f"--reference {path}: no primary metric for task(s) {', '.join(missing)} (it holds "
+            f"{', '.join(map(str, primary)) or 'none'}); give a single-task run of the same task "
+            "set."
+        )
+    return {t: float(primary[t]) for t in tasks}
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def load_data(config: Config, data: TaskSetData | None) -> TaskSetData:
@@ -202,7 +223,7 @@ def _train_locked(
     began = time.perf_counter()
     data = load_data(config, data)
     built, handlers = build_model(config, data)
-    single = reference_primary(reference)
+    single = reference_primary(reference, [t.name for t in data.tasks])
     write_run_files(run_dir, config, data)
     trainer = Trainer(
         model if model is not None else built,

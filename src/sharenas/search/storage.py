@@ -342,6 +342,19 @@ def optuna_tables() -> set[str]:
     return {*models.BaseModel.metadata.tables, "alembic_version"}
 
 
+def _refuse_foreign(url: str, what: str, tables: set[str], example: str) -> None:
+    """A ConfigError when a database holds tables that are not Optuna's: a study is never
+    added to a database of the user's own (Optuna would create its tables beside theirs)."""
+    foreign = sorted(tables - optuna_tables())
+    if foreign:
+        listed = ", ".join(foreign[:5]) + (" …" if len(foreign) > 5 else "")
+        raise ConfigError(
+            f"search.study.storage={shown(url)!r} (--storage): {what} with tables that are not "
+            f"Optuna's ({listed}); it was left untouched. Give a new database ({example}) or "
+            "one that holds Optuna studies only."
+        )
+
+
 def _sqlite_study(url: str, name: str | None) -> bool:
     """Whether the SQLite file holds study ``name``; a ConfigError, the file untouched, when it
     is not a database or holds tables of its own."""
@@ -365,15 +378,7 @@ def _sqlite_study(url: str, name: str | None) -> bool:
         ) as connection:
             rows = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
             tables = {row[0] for row in rows if not row[0].startswith("sqlite_")}
-            foreign = sorted(tables - optuna_tables())
-            if foreign:
-                listed = ", ".join(foreign[:5]) + (" …" if len(foreign) > 5 else "")
-                raise ConfigError(
-                    f"search.study.storage={shown(url)!r} (--storage): {path} is a SQLite "
-                    f"database with tables that are not Optuna's ({listed}); it was left "
-                    "untouched. Give a new file (sqlite:///runs/study.db) or a database that "
-                    "holds Optuna studies only."
-                )
+            _refuse_foreign(url, f"{path} is a SQLite database", tables, "sqlite:///runs/study.db")
             if name is None or "studies" not in tables:
                 return False
             query = "SELECT 1 FROM studies WHERE study_name = ? LIMIT 1"
@@ -456,12 +461,16 @@ def _database_study(url: str, name: str) -> bool:
         engine = sqlalchemy.create_engine(full)
         try:
             with engine.connect() as connection:
-                if "studies" not in sqlalchemy.inspect(connection).get_table_names():
+                tables = set(sqlalchemy.inspect(connection).get_table_names())
+                _refuse_foreign(url, "the database", tables, "a database of its own")
+                if "studies" not in tables:
                     return False
                 query = sqlalchemy.text("SELECT 1 FROM studies WHERE study_name = :name")
                 return connection.execute(query, {"name": name}).first() is not None
         finally:
             engine.dispose()
+    except ConfigError:
+        raise
     except Exception as error:  # sqlalchemy and the drivers raise many kinds
         raise _unopened(url, error) from None
 

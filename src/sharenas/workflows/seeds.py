@@ -13,6 +13,7 @@ from sharenas.errors import SharenasError
 from sharenas.report.seeds import RecordsBySeed, write_seeds_report
 from sharenas.run_files import read_record
 from sharenas.runs.folder import with_search
+from sharenas.runs.out_folder import check_folder, data_inputs, mark_checked
 from sharenas.runs.records import read_metrics, with_delta
 from sharenas.runs.training import ensure_trained
 from sharenas.spaces import SearchKind, space_specs
@@ -53,6 +54,7 @@ def search_seeds(
             f"--seeds runs training and the {one_shot} searches; a {spec.name} study is "
             "one seed each: run it per seed with --seed N (and --out per seed)."
         )
+    check_folder(base, "seeds", data_inputs(config))  # a new, empty or seeds folder only
     records: RecordsBySeed = {}
     for seed in seeds:
         folder = seed_folder(base, seed)
@@ -62,6 +64,7 @@ def search_seeds(
             found = search(with_seed(config, seed), folder, resume=resume, **options)
             runs = [Path(r["run"]) for r in found.comparison]
             write_json_atomic(folder / FINISHED, [str(r) for r in runs])
+        mark_checked(base)  # the seeds folder is sharenas's once a seed's folder is in it
         records[seed] = _records(runs)
     title = f"{config.data.name}: {spec.name} search against the baselines, {len(seeds)} seeds"
     return records, write_seeds_report(records, base, title)
@@ -72,11 +75,13 @@ def train_seeds(
 ) -> tuple[RecordsBySeed, Path]:
     """``config``'s architecture trained for every seed; ``reference`` (a folder with a
     ``seed-<s>`` single-task run per seed) fills Δ_MTL."""
+    check_folder(base, "seeds", data_inputs(config))  # a new, empty or seeds folder only
     records: RecordsBySeed = {}
     for seed in seeds:
         folder = seed_folder(base, seed)
         single = seed_folder(reference, seed) if reference is not None else None
         ensure_trained(with_seed(config, seed), folder, reference=single, **options)
+        mark_checked(base)  # the seeds folder is sharenas's once a seed's folder is in it
         records[seed] = [read_metrics(folder)]
     title = f"{config.data.name}: {config.model.arch}, {len(seeds)} seeds"
     return records, write_seeds_report(records, base, title)
