@@ -140,8 +140,12 @@ mkdir -p proj && cp c.yaml proj/config.yaml && echo mine > proj/inputs.json
 s=$(md5sum proj/config.yaml proj/inputs.json)
 "${S[@]}" train proj/config.yaml --out proj -q > /dev/null 2> e.txt; st=$?
 tally files "train proj/config.yaml --out proj" $st "$(unchanged "$s" proj/config.yaml proj/inputs.json)"
+root_before=$(ls -A /)
 "${S[@]}" train c.yaml --out / -q > /dev/null 2> e.txt; st=$?
-tally files "--out /" $st "$([ -e /metrics.json ] && echo 1 || echo 0)"
+tally files "--out /" $st "$([ "$root_before" = "$(ls -A /)" ] && echo 0 || echo 1)"
+for name in $(comm -13 <(echo "$root_before") <(ls -A /)); do  # what an older version wrote
+  case "$name" in .lock|.sharenas|config.yaml|arch.json|inputs.json|best.pt|checkpoint.pt|history.jsonl|metrics.json) rm -f "/$name";; esac
+done
 "${S[@]}" train c.yaml --out "$WORK/c.yaml/run" -q > /dev/null 2> e.txt; st=$?
 tally files "--out below a file" $st 0
 "${S[@]}" train c.yaml --out "$WORK/$(printf 'x%.0s' {1..300})" -q > /dev/null 2> e.txt; st=$?
@@ -198,6 +202,18 @@ cp -r r dm; echo '{"dataset": ' > dm/metrics.json
 tally traceback "batch_size 1 under batch norm" $st 0
 "${S[@]}" train c.yaml --out wd --set train.weight_decay=.inf -q > /dev/null 2> e.txt; st=$?
 tally message "inf in train.weight_decay" $st "$(grep -c 'loss is nan' e.txt)"
+
+"${S[@]}" train c.yaml --out ti --set 'train.task_weights={task1: .inf}' -q > /dev/null 2> e.txt; st=$?
+tally message "inf in train.task_weights" $st "$(grep -c 'loss is nan' e.txt)"
+"${S[@]}" train c.yaml --out w9 --set 'model.backbone.widths=[1000000000]' -q > /dev/null 2> e.txt
+st=$?; tally traceback "widths of 1e9" $st 0
+"${S[@]}" train c.yaml --out d8 --set data.dim=100000000 -q > /dev/null 2> e.txt; st=$?
+tally traceback "a dataset dimension of 1e8" $st 0
+"${S[@]}" train c.yaml --out rf --reference csvrun -q > /dev/null 2> e.txt; st=$?
+tally traceback "--reference of another task set" $st "$([ -e rf/best.pt ] && echo 1 || echo 0)"
+mkdir -p own && echo mine > own/notes.txt
+"${S[@]}" train c.yaml --seeds 0 --out own -q > /dev/null 2> e.txt; st=$?
+tally files "train --seeds into a foreign folder" $st "$([ "$(ls own)" = notes.txt ] && echo 0 || echo 1)"
 
 echo
 printf '%-10s | %s | %s\n' kind tried held

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from sharenas.cache import file_lock
-from sharenas.config import build_config
+from sharenas.config import apply_overrides, build_config
 from sharenas.data.derived import MANIFEST, cached_arrays, key_digest
 from sharenas.errors import ConfigError, DatasetError
 
@@ -193,3 +193,27 @@ def test_a_damaged_derived_cache_manifest_is_rebuilt(tmp_path: Path, manifest: s
     again = cached_arrays(tmp_path, key, build)
     assert np.array_equal(again["x"], np.arange(4.0))
     assert json.loads((tmp_path / key_digest(key) / MANIFEST).read_text())["key"] == key
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "data: " + "{a: " * 400 + "1" + "}" * 400 + "\n",
+        "data: " + "[" * 3000 + "1" + "]" * 3000 + "\n",
+    ],
+)
+def test_a_config_nested_too_deeply_is_refused(text: str, tmp_path: Path, cli) -> None:
+    path = tmp_path / "deep.yaml"
+    path.write_text(text)
+    refused(cli("train", path, "--out", tmp_path / "o", "-q"), "deep.yaml", "nested deeper")
+    deep = "[" * 2000 + "]" * 2000
+    refused(cli("train", path, "--set", f"data.x={deep}", "-q"), "nested deeper")
+    with pytest.raises(ConfigError, match="nested deeper"):
+        apply_overrides({"data": _nested(100)}, [])
+
+
+def _nested(depth: int) -> dict:
+    value: dict = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value

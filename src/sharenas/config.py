@@ -284,9 +284,34 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+MAX_NESTING = 32  # a config is a few levels of sections; deeper is a damaged or hostile file
+
+
+def nesting(value: Any) -> int:
+    """How deeply ``value``'s mappings and lists nest (counted without recursion)."""
+    deepest, pending = 0, [(value, 0)]
+    while pending:
+        node, level = pending.pop()
+        deepest = max(deepest, level)
+        if isinstance(node, dict | list) and level <= MAX_NESTING:
+            items = node.values() if isinstance(node, dict) else node
+            pending += [(item, level + 1) for item in items]
+    return deepest
+
+
 def load_yaml(text: str) -> Any:
-    """YAML text as plain data (``yaml.safe_load``), refusing duplicate keys."""
-    return yaml.load(text, Loader=_UniqueKeyLoader)
+    """YAML text as plain data (``yaml.safe_load``), refusing duplicate keys and nesting deeper
+    than :data:`MAX_NESTING` levels."""
+    try:
+        value = yaml.load(text, Loader=_UniqueKeyLoader)
+    except RecursionError:
+        value = None
+    else:
+        if nesting(value) <= MAX_NESTING:
+            return value
+    raise yaml.YAMLError(
+        f"nested deeper than {MAX_NESTING} levels; a config is a mapping of sections"
+    )
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
@@ -297,12 +322,17 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     try:
         value = load_yaml(text) if text.strip() else ""
     except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {item!r}: the value is not valid YAML ({exc}).") from None
+        shown = item if len(item) <= 120 else item[:100] + " …"
+        raise ConfigError(f"--set {shown!r}: the value is not valid YAML ({exc}).") from None
     return [part.strip() for part in key.strip().split(".")], value
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
     """A copy of ``raw`` with every ``KEY=VALUE`` override set (creating missing mappings)."""
+    if nesting(raw) > MAX_NESTING:
+        raise ConfigError(
+            f"the config is nested deeper than {MAX_NESTING} levels; give a mapping of sections."
+        )
     result: dict[str, Any] = yaml.safe_load(yaml.safe_dump(raw)) if raw else {}
     for item in overrides or []:
         keys, value = parse_override(item)
