@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +75,35 @@ def run_cli(
         timeout=300,
         check=False,
     )
+
+
+@pytest.fixture
+def cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``sharenas ARGS`` through the console script's entry point (``sharenas.cli.main``) in this
+    process, answered like :func:`run_cli`: a test that needs no process of its own (no kill, no
+    torchrun, no uncaught traceback) is spared the ~5 s of a fresh interpreter importing torch."""
+    from sharenas.cli import main
+
+    def run(
+        *args: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        with monkeypatch.context() as patch:
+            patch.setattr(sys, "argv", ["sharenas", *map(str, args)])
+            for key, value in (env or {}).items():
+                patch.setenv(key, value)
+            if cwd is not None:
+                patch.chdir(cwd)
+            capsys.readouterr()
+            with pytest.raises(SystemExit) as stopped:
+                main()
+            out, err = capsys.readouterr()
+        code = stopped.value.code
+        code = 0 if code is None else code if isinstance(code, int) else 1
+        return subprocess.CompletedProcess(["sharenas", *map(str, args)], code, out, err)
+
+    return run
 
 
 def tiny_image_task_set():

@@ -86,18 +86,3 @@ def fresh_database(server_url: str) -> str:
         connection.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
     engine.dispose()
     return server_url.rsplit("/", 1)[0] + f"/{name}"
-
-
-def complete_trials(url: str) -> int:
-    """Trials of the database's studies that are complete (0 before the tables exist)."""
-    import sqlalchemy
-
-    engine = sqlalchemy.create_engine(url)
-    try:
-        with engine.connect() as connection:
-            query = "SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'"
-            return int(connection.execute(sqlalchemy.text(query)).scalar() or 0)
-    except sqlalchemy.exc.SQLAlchemyError:
-        return 0
-    finally:
-        engine.dispose()

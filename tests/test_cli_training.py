@@ -1,4 +1,5 @@
-"""The training commands as a user runs them; every shipped config with --smoke."""
+"""The training commands as a user runs them; every shipped config with --smoke. The commands run
+through the console script's entry point in this process (the ``cli`` fixture)."""
 
 import json
 from pathlib import Path
@@ -6,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from sharenas.runs.training import evaluate_run
-from tests.conftest import run_cli
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 
@@ -20,10 +20,10 @@ def tiny_config(tmp_path: Path) -> Path:
     return path
 
 
-def test_train_evaluate_report(tmp_path: Path) -> None:
+def test_train_evaluate_report(tmp_path: Path, cli) -> None:
     config = tiny_config(tmp_path)
     for arch in ("single-task", "hard-sharing", "mmoe"):
-        result = run_cli(
+        result = cli(
             "train",
             str(config),
             "--arch",
@@ -39,10 +39,10 @@ def test_train_evaluate_report(tmp_path: Path) -> None:
     record = json.loads((tmp_path / "mmoe" / "metrics.json").read_text())
     assert record["seed"] == 3 and record["arch"] == "mmoe"
     assert evaluate_run(tmp_path / "mmoe", "test") == record["tasks"]
-    shown = run_cli("evaluate", str(tmp_path / "mmoe"), "--split", "val")
+    shown = cli("evaluate", str(tmp_path / "mmoe"), "--split", "val")
     assert shown.returncode == 0 and "task1" in shown.stdout
 
-    report = run_cli(
+    report = cli(
         "report",
         *(str(tmp_path / a) for a in ("single-task", "hard-sharing", "mmoe")),
         "--out",
@@ -54,16 +54,16 @@ def test_train_evaluate_report(tmp_path: Path) -> None:
     assert "Δ_MTL %" in table and "| single-task | single-task |" in table
     assert "+0.00" in table  # single-task against itself
     assert (tmp_path / "rep" / "report.png").stat().st_size > 1000
-    md = run_cli(
+    md = cli(
         "report", str(tmp_path / "mmoe"), "--out", str(tmp_path / "rep2"), "-q", "--format", "md"
     )
     assert md.returncode == 0, md.stderr
     assert md.stdout.startswith("| run | arch |") and "wrote" in md.stderr
 
 
-def test_train_from_arch_json_and_refusals(tmp_path: Path) -> None:
+def test_train_from_arch_json_and_refusals(tmp_path: Path, cli) -> None:
     config = tiny_config(tmp_path)
-    first = run_cli(
+    first = cli(
         "train",
         str(config),
         "--arch",
@@ -75,7 +75,7 @@ def test_train_from_arch_json_and_refusals(tmp_path: Path) -> None:
         "model.experts=3",
     )
     assert first.returncode == 0, first.stderr
-    again = run_cli(
+    again = cli(
         "train",
         str(config),
         "--arch",
@@ -87,32 +87,32 @@ def test_train_from_arch_json_and_refusals(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     assert "experts: 3" in (tmp_path / "b" / "config.yaml").read_text()
 
-    exists = run_cli("train", str(config), "--out", str(tmp_path / "a"), "--quiet")
+    exists = cli("train", str(config), "--out", str(tmp_path / "a"), "--quiet")
     assert exists.returncode == 2 and "already holds a finished run" in exists.stderr
     bad = tmp_path / "bad.json"
     bad.write_text('{"genes": []}')
-    refused = run_cli("train", str(config), "--arch", str(bad), "--out", str(tmp_path / "c"))
+    refused = cli("train", str(config), "--arch", str(bad), "--out", str(tmp_path / "c"))
     assert refused.returncode == 2 and "not a sharenas arch.json" in refused.stderr
-    wrong = run_cli("train", str(config), "--arch", "cross-stich", "--out", str(tmp_path / "d"))
+    wrong = cli("train", str(config), "--arch", "cross-stich", "--out", str(tmp_path / "d"))
     assert wrong.returncode == 2 and "Did you mean 'cross-stitch'" in wrong.stderr
-    image = run_cli(
+    image = cli(
         "train", str(config), "--set", "model.backbone.name=cnn", "--out", str(tmp_path / "e")
     )
     assert image.returncode == 2 and "model.backbone" in image.stderr
     assert "Traceback" not in image.stderr + wrong.stderr + refused.stderr
 
 
-def test_misspelt_backbone_key_names_the_union_member(tmp_path: Path) -> None:
+def test_misspelt_backbone_key_names_the_union_member(tmp_path: Path, cli) -> None:
     config = tiny_config(tmp_path)
-    result = run_cli("config", "show", str(config), "--set", "model.backbone.widht=[4]")
+    result = cli("config", "show", str(config), "--set", "model.backbone.widht=[4]")
     assert result.returncode == 2
     assert "model.backbone.widht: unknown key. Did you mean 'model.backbone.widths'?" in (
         " ".join(result.stderr.split())
     )
 
 
-def test_synthetic_config_smoke(tmp_path: Path) -> None:
-    result = run_cli(
+def test_synthetic_config_smoke(tmp_path: Path, cli) -> None:
+    result = cli(
         "train",
         str(CONFIGS / "synthetic-mmoe.yaml"),
         "--smoke",
@@ -127,8 +127,8 @@ def test_synthetic_config_smoke(tmp_path: Path) -> None:
 @pytest.mark.integration
 @pytest.mark.parametrize("name", ["census-income", "multimnist", "mnist-scenes"])
 @pytest.mark.parametrize("arch", ["single-task", "nddr"])
-def test_real_configs_smoke(online: Path, tmp_path: Path, name: str, arch: str) -> None:
-    result = run_cli(
+def test_real_configs_smoke(online: Path, tmp_path: Path, name: str, arch: str, cli) -> None:
+    result = cli(
         "train",
         str(CONFIGS / f"{name}.yaml"),
         "--arch",
@@ -137,7 +137,6 @@ def test_real_configs_smoke(online: Path, tmp_path: Path, name: str, arch: str) 
         "--out",
         str(tmp_path / "r"),
         "--quiet",
-        env={"SHARENAS_DATA": str(online)},
     )
     assert result.returncode == 0, result.stderr
     record = json.loads((tmp_path / "r" / "metrics.json").read_text())
@@ -160,15 +159,14 @@ def test_real_configs_smoke(online: Path, tmp_path: Path, name: str, arch: str) 
         "digit-domains-partition",
     ],
 )
-def test_search_configs_smoke(online: Path, tmp_path: Path, name: str) -> None:
-    result = run_cli(
+def test_search_configs_smoke(online: Path, tmp_path: Path, name: str, cli) -> None:
+    result = cli(
         "search",
         str(CONFIGS / f"{name}.yaml"),
         "--smoke",
         "--out",
         str(tmp_path / "s"),
         "--no-baselines",
-        env={"SHARENAS_DATA": str(online)},
     )
     assert result.returncode == 0, result.stderr
     picture = {"routing": "routes.png", "partition": "pareto.png"}.get(

@@ -20,7 +20,7 @@ from sharenas.errors import SharenasError
 from sharenas.runs.inputs import read_inputs
 from sharenas.runs.random_archs import random_arch_record, random_genotypes
 from sharenas.runs.training import train
-from tests.conftest import run_cli, tiny_image_task_set
+from tests.conftest import tiny_image_task_set
 
 HAND_DESIGNED = ["single-task", "hard-sharing", "cross-stitch", "nddr", "mmoe", "ple"]
 SPACES = ["fusion", "routing", "partition"]
@@ -134,7 +134,7 @@ def test_a_run_folder_is_enough_to_predict(tmp_path: Path, monkeypatch: pytest.M
     assert age.fill is not None and 18 <= age.fill <= 90
 
 
-def test_bad_rows_get_clear_errors(tmp_path: Path) -> None:
+def test_bad_rows_get_clear_errors(tmp_path: Path, cli) -> None:
     config = table_config(tmp_path)
     run = sharenas.train(config, tmp_path / "run", arch="mmoe", progress=False).folder
     loaded = sharenas.load_model(run)
@@ -149,10 +149,10 @@ def test_bad_rows_get_clear_errors(tmp_path: Path) -> None:
         loaded.predict(rows.assign(age=["old", 1, 2, 3, 4]))
 
     unseen.to_csv(tmp_path / "unseen.csv", index=False)
-    refused = run_cli("predict", str(run), str(tmp_path / "unseen.csv"))
+    refused = cli("predict", str(run), str(tmp_path / "unseen.csv"))
     assert refused.returncode == 2 and "Quito" in refused.stderr
     assert "Traceback" not in refused.stderr
-    done = run_cli(
+    done = cli(
         "predict",
         str(run),
         str(tmp_path / "unseen.csv"),
@@ -163,12 +163,12 @@ def test_bad_rows_get_clear_errors(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert {"sold", "grade", "price"} <= set(pd.read_csv(tmp_path / "p.csv").columns)
-    wrong = run_cli("export", str(run), "--format", "tflite")
+    wrong = cli("export", str(run), "--format", "tflite")
     assert wrong.returncode == 2 and "onnx or exported-program" in wrong.stderr
 
 
 @pytest.mark.parametrize("space", ["fusion", "routing"])
-def test_a_search_delivers_a_model_that_exports(tmp_path: Path, space: str) -> None:
+def test_a_search_delivers_a_model_that_exports(tmp_path: Path, space: str, cli) -> None:
     """The derived fusion network and the routing route, as a search delivers them."""
     from tests.test_runs import search_yaml
 
@@ -185,7 +185,7 @@ def test_a_search_delivers_a_model_that_exports(tmp_path: Path, space: str) -> N
     with torch.no_grad():
         direct = found.model(x)
     assert np.allclose(values["task1"], direct["task1"].numpy(), atol=1e-6)
-    result = run_cli("export", str(run), "--format", "onnx")
+    result = cli("export", str(run), "--format", "onnx")
     assert result.returncode == 0, result.stderr
     assert "max |difference|" in result.stdout and (run / "model.onnx").exists()
 

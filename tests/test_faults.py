@@ -15,8 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
-
 DATA = "data: {name: synthetic-mmoe, train_size: 1500, val_size: 64, test_size: 64, dim: 8}\n"
 MODEL = "model: {backbone: {name: mlp, widths: [16, 8]}}\n"
 BUDGET = "train: {epochs: 3, batch_size: 16, threads: 1}\n"
@@ -46,36 +44,38 @@ def lines(path: Path) -> int:
     return path.read_text().count("\n") if path.exists() else 0
 
 
-def test_training_killed_before_its_first_checkpoint_resumes(tmp_path: Path) -> None:
+def test_training_killed_before_its_first_checkpoint_resumes(tmp_path: Path, cli) -> None:
     """Killed while still in epoch 0 (config written, no checkpoint yet): --resume starts it and
-    gives the uninterrupted result."""
+    gives the uninterrupted result. Only the killed run needs a process of its own."""
     config = tmp_path / "c.yaml"
     config.write_text(DATA + MODEL.replace("{backbone", "{arch: mmoe, backbone") + BUDGET)
     args = ["train", str(config), "-q"]
-    assert run_cli(*args, "--out", str(tmp_path / "full")).returncode == 0
+    assert cli(*args, "--out", str(tmp_path / "full")).returncode == 0
     cut = tmp_path / "cut"
     kill_when([*args, "--out", str(cut)], lambda: (cut / "config.yaml").exists())
     assert not (cut / "checkpoint.pt").exists()
-    resumed = run_cli(*args, "--out", str(cut), "--resume")
+    resumed = cli(*args, "--out", str(cut), "--resume")
     assert resumed.returncode == 0, resumed.stderr
     full, again = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("full", "cut"))
     assert full["tasks"] == again["tasks"]
 
 
 @pytest.mark.parametrize("space", ["fusion", "routing"])
-def test_a_search_killed_at_two_points_resumes_to_the_same_result(tmp_path: Path, space: str):
+def test_a_search_killed_at_two_points_resumes_to_the_same_result(
+    tmp_path: Path, space: str, cli
+) -> None:
     """Killed during the supernet search, then again while the derived network trains: the
     resumed search delivers the uninterrupted one's architecture and test metrics."""
     config = tmp_path / "c.yaml"
     config.write_text(DATA + MODEL + BUDGET + SEARCHES[space])
     args = ["search", str(config), "--no-baselines", "-q"]
-    assert run_cli(*args, "--out", str(tmp_path / "full")).returncode == 0
+    assert cli(*args, "--out", str(tmp_path / "full")).returncode == 0
     cut = tmp_path / "cut"
     derived = cut / "search" / ("finetune" if space == "fusion" else "retrain")
     kill_when([*args, "--out", str(cut)], lambda: lines(cut / "search/supernet/history.jsonl") > 0)
     kill_when([*args, "--out", str(cut), "--resume"], lambda: lines(derived / "history.jsonl") > 0)
     assert not (cut / "search" / "metrics.json").exists()
-    resumed = run_cli(*args, "--out", str(cut), "--resume")
+    resumed = cli(*args, "--out", str(cut), "--resume")
     assert resumed.returncode == 0, resumed.stderr
     for name in ("arch.json", "metrics.json"):
         full, again = (
@@ -116,30 +116,20 @@ def distinct_partitions(folder: Path) -> tuple[int, int]:
     return len(done), len(set(done))
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
-def test_a_partition_search_killed_twice_gives_the_same_front(
-    tmp_path: Path, database: str, request: pytest.FixtureRequest
-) -> None:
+def test_a_partition_search_killed_twice_gives_the_same_front(tmp_path: Path, cli) -> None:
     """NSGA-II killed after 3 and after 6 evaluations: the resumed study evaluates no partition
-    twice and ends with the uninterrupted front (on SQLite, and on a PostgreSQL server)."""
+    twice and ends with the uninterrupted front. On SQLite only: the study is stored through
+    Optuna's RDB storage for PostgreSQL alike, and a worker killed in a trial on a PostgreSQL
+    server, then resumed, is covered by test_partition_search.py::
+    test_a_killed_worker_leaves_the_study_usable[postgresql]."""
     config = tmp_path / "p.yaml"
     config.write_text(PARTITION)
     args = ["search", str(config), "-q"]
     full, cut = tmp_path / "full", tmp_path / "cut"
-    if database == "postgresql":
-        from tests.postgres import complete_trials, fresh_database
-
-        server = request.getfixturevalue("postgres_server_url")
-        urls = [fresh_database(server), fresh_database(server)]
-        assert run_cli(*args, "--out", str(full), "--storage", urls[0]).returncode == 0
-        args += ["--storage", urls[1]]
-        done = lambda: complete_trials(urls[1])  # noqa: E731
-    else:
-        assert run_cli(*args, "--out", str(full)).returncode == 0
-        done = lambda: complete(cut)  # noqa: E731
-    kill_when([*args, "--out", str(cut)], lambda: done() >= 3)
-    kill_when([*args, "--out", str(cut), "--resume"], lambda: done() >= 6)
-    resumed = run_cli(*args, "--out", str(cut), "--resume")
+    assert cli(*args, "--out", str(full)).returncode == 0
+    kill_when([*args, "--out", str(cut)], lambda: complete(cut) >= 3)
+    kill_when([*args, "--out", str(cut), "--resume"], lambda: complete(cut) >= 6)
+    resumed = cli(*args, "--out", str(cut), "--resume")
     assert resumed.returncode == 0, resumed.stderr
     evaluated, distinct = distinct_partitions(cut)
     assert evaluated == distinct == 10
@@ -150,10 +140,10 @@ def test_a_partition_search_killed_twice_gives_the_same_front(
     assert fronts[0] == fronts[1]
 
 
-def test_two_partition_workers_never_evaluate_one_partition_twice(tmp_path: Path) -> None:
+def test_two_partition_workers_never_evaluate_one_partition_twice(tmp_path: Path, cli) -> None:
     config = tmp_path / "p.yaml"
     config.write_text(PARTITION.replace("heartbeat: 1", "heartbeat: 1, workers: 2"))
-    result = run_cli("search", str(config), "-q", "--out", str(tmp_path / "two"))
+    result = cli("search", str(config), "-q", "--out", str(tmp_path / "two"))
     assert result.returncode == 0, result.stderr
     evaluated, distinct = distinct_partitions(tmp_path / "two")
     assert evaluated == distinct == 10

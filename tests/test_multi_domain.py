@@ -15,7 +15,6 @@ from sharenas.runs.folder import with_arch
 from sharenas.runs.oneshot import run_oneshot_search
 from sharenas.runs.training import train
 from sharenas.tasks import TaskKind, TaskSpec
-from tests.conftest import run_cli
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 
@@ -186,7 +185,7 @@ def test_optdigits_parsing_and_upsampling() -> None:
 
 
 @pytest.mark.integration
-def test_digit_domains_from_the_real_sources(online: Path, tmp_path: Path) -> None:
+def test_digit_domains_from_the_real_sources(online: Path, tmp_path: Path, cli) -> None:
     from sharenas.data import load_dataset
 
     data = load_dataset("digit-domains")
@@ -204,7 +203,7 @@ def test_digit_domains_from_the_real_sources(online: Path, tmp_path: Path) -> No
     inverted = data.train.domains["mnist_inverted"].inputs.float().mean()
     plain = data.train.domains["mnist"].inputs.float().mean()
     assert inverted > 200 > 40 > plain  # mostly white against mostly black
-    result = run_cli(
+    result = cli(
         "train",
         str(CONFIGS / "digit-domains.yaml"),
         "--smoke",

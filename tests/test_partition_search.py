@@ -14,7 +14,6 @@ from sharenas.config import build_config, dump_config
 from sharenas.errors import ConfigError
 from sharenas.runs.partition import run_partition_search
 from sharenas.search.partition_study import queue_key
-from tests.conftest import run_cli
 
 
 def partition_config(strategy: str = "random", trials: int = 6, partition=None, **study):
@@ -286,14 +285,14 @@ def test_study_and_budget_errors(tmp_path: Path) -> None:
         run_partition_search(build_config(tiny), tmp_path / "b")
 
 
-def test_study_options_only_apply_to_the_partition_search(tmp_path: Path) -> None:
+def test_study_options_only_apply_to_the_partition_search(tmp_path: Path, cli) -> None:
     path = tmp_path / "f.yaml"
     path.write_text(
         "data: {name: synthetic-mmoe, train_size: 100, val_size: 20, test_size: 20, dim: 8}\n"
         "model: {backbone: {name: mlp, widths: [8, 8]}}\n"
         "search: {fusion: {depth_limit: 2}}\n"
     )
-    result = run_cli("search", str(path), "--workers", "2")
+    result = cli("search", str(path), "--workers", "2")
     assert result.returncode == 2 and "--workers apply to the partition search" in result.stderr
 
 
@@ -315,13 +314,14 @@ def test_a_trial_killed_before_its_first_heartbeat_is_failed(tmp_path: Path) -> 
     assert study.get_trials()[0].state.name == "FAIL"
 
 
-@pytest.mark.parametrize("workers", [2, 4])
-@pytest.mark.parametrize("strategy", ["nsga2", "es"])
+@pytest.mark.parametrize(("strategy", "workers"), [("nsga2", 4), ("es", 2)])
 def test_workers_share_one_study_on_a_postgresql_server(
     tmp_path: Path, postgres_url: str, strategy: str, workers: int
 ) -> None:
     """Worker processes joined through a real PostgreSQL server: no trial lost, none evaluated
-    twice, the budget kept exactly."""
+    twice, the budget kept exactly. Each strategy and each worker count once (the code path of a
+    worker does not depend on how many others there are; ES with 2 workers on a file storage is
+    test_two_workers_share_one_study[es])."""
     config = partition_config(strategy, trials=8, workers=workers, storage=postgres_url)
     record = run_partition_search(config, tmp_path / "s")
     trials = trials_of(tmp_path / "s")

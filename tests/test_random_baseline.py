@@ -13,7 +13,6 @@ import sharenas
 from sharenas.config import build_config
 from sharenas.data import create_dataset
 from sharenas.runs.random_archs import random_genotypes
-from tests.conftest import run_cli
 
 DATA = {"name": "synthetic-mmoe", "train_size": 256, "val_size": 64, "test_size": 64, "dim": 8}
 MODEL = {"backbone": {"name": "mlp", "widths": [8, 8]}}
@@ -66,7 +65,7 @@ def test_partition_draws_are_valid_and_seeded() -> None:
 
 
 @pytest.mark.parametrize("space", ["fusion", "routing"])
-def test_the_report_lists_the_random_architectures(tmp_path: Path, space: str) -> None:
+def test_the_report_lists_the_random_architectures(tmp_path: Path, space: str, cli) -> None:
     config = tmp_path / "c.yaml"
     config.write_text(
         f"data: {json.dumps(DATA)}\nmodel: {json.dumps(MODEL)}\n"
@@ -74,7 +73,7 @@ def test_the_report_lists_the_random_architectures(tmp_path: Path, space: str) -
         f"search: {{space: {space}, baselines: [single-task, random], random_architectures: 2}}\n"
     )
     out = tmp_path / "out"
-    result = run_cli("search", str(config), "--out", str(out), "-q", "--format", "md")
+    result = cli("search", str(config), "--out", str(out), "-q", "--format", "md")
     assert result.returncode == 0, result.stderr
     for k in (0, 1):
         arch = json.loads((out / f"baselines/random/{k}/arch.json").read_text())
@@ -87,7 +86,7 @@ def test_the_report_lists_the_random_architectures(tmp_path: Path, space: str) -
 
 
 @pytest.mark.parametrize("space", ["fusion", "routing"])
-def test_random_search_delivers_the_best_candidate_on_validation(tmp_path: Path, space: str):
+def test_random_search_delivers_the_best_candidate_on_validation(tmp_path: Path, space: str, cli):
     from sharenas.runs.training import evaluate_run
 
     config = tmp_path / "c.yaml"
@@ -97,7 +96,7 @@ def test_random_search_delivers_the_best_candidate_on_validation(tmp_path: Path,
         f"search: {{space: {space}, strategy: random, random_architectures: 3}}\n"
     )
     out = tmp_path / "out"
-    result = run_cli("search", str(config), "--out", str(out), "--no-baselines", "-q")
+    result = cli("search", str(config), "--out", str(out), "--no-baselines", "-q")
     assert result.returncode == 0, result.stderr
     record = json.loads((out / "search/metrics.json").read_text())
     assert record["arch"] == f"{space} (random search)" and len(record["candidates"]) == 3
@@ -107,6 +106,6 @@ def test_random_search_delivers_the_best_candidate_on_validation(tmp_path: Path,
     assert record["tasks"] == chosen["tasks"] == evaluate_run(out / "search", "test")
     arch = json.loads((out / "search/arch.json").read_text())
     assert arch["strategy"] == "random" and arch["space"] == space
-    again = run_cli("search", str(config), "--out", str(out), "--no-baselines", "-q", "--resume")
+    again = cli("search", str(config), "--out", str(out), "--no-baselines", "-q", "--resume")
     assert again.returncode == 0, again.stderr
     assert json.loads((out / "search/metrics.json").read_text())["tasks"] == record["tasks"]

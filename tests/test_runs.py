@@ -14,7 +14,6 @@ import torch
 
 import sharenas
 from sharenas.runs.training import evaluate_run
-from tests.conftest import run_cli
 
 SEARCHES = {
     "fusion": "search:\n  fusion: {own_weight: 0.8}\n  gradient: {arch_lr: 0.05}\n",
@@ -33,7 +32,7 @@ def search_yaml(tmp_path: Path, space: str, widths: str = "[8, 8]") -> Path:
 
 
 @pytest.mark.parametrize("space", ["fusion", "routing"])
-def test_a_search_delivers_a_run_folder(tmp_path: Path, space: str) -> None:
+def test_a_search_delivers_a_run_folder(tmp_path: Path, space: str, cli) -> None:
     """evaluate, train --arch and load_run treat the search's folder like any run; arch.json
     records the backbone, so train --arch rebuilds the searched network, not the default one."""
     searched = search_yaml(tmp_path, space, widths="[12, 6]")
@@ -48,7 +47,7 @@ def test_a_search_delivers_a_run_folder(tmp_path: Path, space: str) -> None:
     assert arch["model"]["backbone"]["widths"] == [12, 6]
 
     default = search_yaml(tmp_path, space)  # the same task set with a [8, 8] backbone
-    trained = run_cli(
+    trained = cli(
         "train", str(default), "--arch", str(run / "arch.json"), "--out", str(tmp_path / "t"), "-q"
     )
     assert trained.returncode == 0, trained.stderr
@@ -62,7 +61,7 @@ def test_a_search_delivers_a_run_folder(tmp_path: Path, space: str) -> None:
         a, b = loaded.model(x), found.model(x)
     for task in a:
         assert torch.equal(a[task], b[task])
-    shown = run_cli("evaluate", str(run), "--format", "json")
+    shown = cli("evaluate", str(run), "--format", "json")
     assert shown.returncode == 0, shown.stderr
     rows = json.loads(shown.stdout)
     assert {r["task"] for r in rows} == set(record["tasks"])
@@ -79,9 +78,9 @@ def test_train_api_returns_the_model(tmp_path: Path) -> None:
     assert set(run.model(x)) == {"task1", "task2"}
 
 
-def test_smoke_runs_have_their_own_folder(tmp_path: Path) -> None:
+def test_smoke_runs_have_their_own_folder(tmp_path: Path, cli) -> None:
     config = search_yaml(tmp_path, "fusion")
-    smoke = run_cli("train", str(config), "--smoke", "-q", "--format", "csv", cwd=tmp_path)
+    smoke = cli("train", str(config), "--smoke", "-q", "--format", "csv", cwd=tmp_path)
     assert smoke.returncode == 0, smoke.stderr
     assert smoke.stdout.splitlines()[0].startswith("run,arch,")
     assert (tmp_path / "runs/smoke/synthetic-mmoe-hard-sharing-s0/metrics.json").exists()
@@ -113,14 +112,14 @@ def _torchrun(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("space", ["fusion", "routing"])
-def test_two_process_search_matches_one_process(tmp_path: Path, space: str) -> None:
+def test_two_process_search_matches_one_process(tmp_path: Path, space: str, cli) -> None:
     """A one-shot search under torchrun with 2 CPU processes (gloo) = 1 process with the same
     global batch, up to float reordering: the same architecture, and every test metric of the
     delivered model within 1e-4 relative (weight steps are data parallel; policy steps are
-    replicated)."""
+    replicated). The one-process search runs in this process."""
     config = search_yaml(tmp_path, space)
     common = ["--no-baselines", "--quiet"]
-    one = run_cli("search", str(config), "--out", str(tmp_path / "one"), *common)
+    one = cli("search", str(config), "--out", str(tmp_path / "one"), *common)
     assert one.returncode == 0, one.stderr
     two = _torchrun("search", str(config), "--out", str(tmp_path / "two"), *common)
     assert two.returncode == 0, two.stderr[-3000:]

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import run_cli
-
 
 def write_config(tmp_path: Path) -> Path:
     path = tmp_path / "c.yaml"
@@ -21,9 +19,9 @@ def write_config(tmp_path: Path) -> Path:
     return path
 
 
-def test_a_search_over_seeds_reports_them_together(tmp_path: Path) -> None:
+def test_a_search_over_seeds_reports_them_together(tmp_path: Path, cli) -> None:
     config, out = write_config(tmp_path), tmp_path / "s"
-    first = run_cli("search", str(config), "--seeds", "0,1,2", "--out", str(out), "-q")
+    first = cli("search", str(config), "--seeds", "0,1,2", "--out", str(out), "-q")
     assert first.returncode == 0, first.stderr
     report = (out / "report.md").read_text()
     assert "Seeds 0, 1, 2" in report and "## Δ_MTL % per seed" in report
@@ -41,21 +39,21 @@ def test_a_search_over_seeds_reports_them_together(tmp_path: Path) -> None:
     assert "Reading: over 3 seeds" in first.stdout  # said at the end of the command
     stamp = (out / "seed-0" / "search" / "metrics.json").stat().st_mtime_ns
     (out / "seed-2" / "seed-runs.json").unlink()  # seed 2 as if interrupted at the very end
-    again = run_cli("search", str(config), "--seeds", "0,1,2", "--out", str(out), "-q")
+    again = cli("search", str(config), "--seeds", "0,1,2", "--out", str(out), "-q")
     assert again.returncode == 0, again.stderr
     assert (out / "seed-0" / "search" / "metrics.json").stat().st_mtime_ns == stamp  # kept
     assert (out / "report.md").read_text() == report
 
 
-def test_training_over_seeds_and_bad_seed_lists(tmp_path: Path) -> None:
+def test_training_over_seeds_and_bad_seed_lists(tmp_path: Path, cli) -> None:
     config = write_config(tmp_path)
-    done = run_cli(
+    done = cli(
         "train", str(config), "--arch", "mmoe", "--seeds", "3,4", "--out", str(tmp_path / "t"), "-q"
     )
     assert done.returncode == 0, done.stderr
     assert "| mmoe |" in (tmp_path / "t" / "report.md").read_text()
     for bad, message in (("0,x", "integers"), ("1,1", "distinct")):
-        result = run_cli("train", str(config), "--seeds", bad)
+        result = cli("train", str(config), "--seeds", bad)
         assert result.returncode == 2 and message in result.stderr
-    both = run_cli("train", str(config), "--seeds", "0,1", "--seed", "2")
+    both = cli("train", str(config), "--seeds", "0,1", "--seed", "2")
     assert both.returncode == 2 and "one of them" in both.stderr

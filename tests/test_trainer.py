@@ -18,7 +18,7 @@ from sharenas.engine.step import StepInfo
 from sharenas.engine.weighting import create_weighting
 from sharenas.errors import SharenasError, TrainingError
 from sharenas.runs.training import train
-from tests.conftest import run_cli, tiny_image_task_set
+from tests.conftest import tiny_image_task_set
 
 
 def tiny_config(arch: str = "hard-sharing", **train: object):
@@ -110,7 +110,7 @@ def test_a_checkpoint_of_the_previous_layout_resumes(tmp_path: Path) -> None:
     assert resumed["tasks"] == full["tasks"]
 
 
-def test_resume_after_sigkill_matches(tmp_path: Path) -> None:
+def test_resume_after_sigkill_matches(tmp_path: Path, cli) -> None:
     """Kill a CLI training process mid-run, resume it, and compare with an uninterrupted run."""
     config = tmp_path / "c.yaml"
     config.write_text(
@@ -119,7 +119,7 @@ def test_resume_after_sigkill_matches(tmp_path: Path) -> None:
         "train: {epochs: 4, batch_size: 16, threads: 1}\n"
     )
     args = ["train", str(config), "--quiet"]
-    full = run_cli(*args, "--out", str(tmp_path / "full"))
+    full = cli(*args, "--out", str(tmp_path / "full"))
     assert full.returncode == 0, full.stderr
     env = {**os.environ, "SHARENAS_DATA": os.environ["SHARENAS_DATA"]}
     process = subprocess.Popen(
@@ -135,7 +135,7 @@ def test_resume_after_sigkill_matches(tmp_path: Path) -> None:
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not (tmp_path / "cut" / "metrics.json").exists()
-    resumed = run_cli(*args, "--out", str(tmp_path / "cut"), "--resume")
+    resumed = cli(*args, "--out", str(tmp_path / "cut"), "--resume")
     assert resumed.returncode == 0, resumed.stderr
     first = json.loads((tmp_path / "full" / "metrics.json").read_text())
     second = json.loads((tmp_path / "cut" / "metrics.json").read_text())
@@ -222,7 +222,7 @@ def test_sgd_and_cosine_run(tmp_path: Path) -> None:
     assert all(math.isfinite(v) for v in record["primary"].values())
 
 
-def test_two_process_torchrun_matches_one_process(tmp_path: Path) -> None:
+def test_two_process_torchrun_matches_one_process(tmp_path: Path, cli) -> None:
     """Data parallel over 2 CPU processes (gloo) = 1 process with the same global batch, up to
     float reordering: tolerance 1e-4 relative on every test metric."""
     config = tmp_path / "c.yaml"
@@ -231,7 +231,7 @@ def test_two_process_torchrun_matches_one_process(tmp_path: Path) -> None:
         "model: {arch: hard-sharing, backbone: {name: mlp, widths: [16, 8]}}\n"
         "train: {epochs: 2, batch_size: 32, threads: 1}\n"
     )
-    single = run_cli("train", str(config), "--out", str(tmp_path / "one"), "--quiet")
+    single = cli("train", str(config), "--out", str(tmp_path / "one"), "--quiet")
     assert single.returncode == 0, single.stderr
     result = subprocess.run(
         [

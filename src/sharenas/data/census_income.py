@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import pandas as pd
 import torch
 from pydantic import Field, field_validator
 
@@ -51,6 +50,9 @@ from sharenas.data.sources import (
 )
 from sharenas.errors import ChecksumError
 from sharenas.tasks.spec import TaskKind, TaskSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PREPROCESS_VERSION = 2  # 2: the fitted preprocessing is kept
 RAW_SHA256 = {
@@ -199,6 +201,8 @@ def census_sources(data_dir: Path | None) -> list[tuple[Source, object]]:
 
 
 def read_table(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
     frame = pd.read_csv(
         path, header=None, sep=",", skipinitialspace=True, dtype=str, na_filter=False
     )

@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import pandas as pd
 from pydantic import Field, field_validator
 
 from sharenas.cache import sha256_arrays
@@ -43,6 +42,9 @@ from sharenas.data.sources import (
 )
 from sharenas.data.tabular_csv import TabularCsv, TabularCsvConfig
 from sharenas.tasks.spec import TaskKind, TaskSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 NUMERIC = ("carat", "depth", "table", "price", "x", "y", "z")
 GRADES = {
@@ -85,6 +87,8 @@ class DiamondsConfig(DatasetConfig):
 def parse_table(raw: bytes) -> DiamondsArrays:
     """The CSV as arrays: ``numeric`` (rows × carat, depth, table, price, x, y, z) and ``grades``
     (rows × cut, color, clarity, as text); a ValueError when a column or grade is unknown."""
+    import pandas as pd
+
     frame = pd.read_csv(io.BytesIO(raw))
     missing = [c for c in (*NUMERIC, *GRADES) if c not in frame.columns]
     if missing:
@@ -116,6 +120,8 @@ def diamonds_sources(data_dir: Path | None) -> list[tuple[Source, object]]:
 
 def frame_of(arrays: DiamondsArrays) -> pd.DataFrame:
     """The table with the price on a log scale."""
+    import pandas as pd
+
     frame = pd.DataFrame(arrays["numeric"], columns=list(NUMERIC))
     frame["price"] = np.log(frame["price"])
     for i, column in enumerate(GRADES):

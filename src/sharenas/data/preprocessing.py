@@ -8,16 +8,18 @@ training rows.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import pandas as pd
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from sharenas.data.base import InputSpec
 from sharenas.errors import DatasetError
 from sharenas.tasks.spec import TaskSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class NumericColumn(BaseModel):
@@ -129,6 +131,8 @@ def numeric_statistics(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _numeric(frame: pd.DataFrame, column: NumericColumn, where: str) -> np.ndarray:
+    import pandas as pd
+
     cells = frame[column.name]
     values = pd.to_numeric(cells, errors="coerce")
     empty = cells.isna() | (cells.astype(str).str.strip() == "")

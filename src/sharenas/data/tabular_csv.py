@@ -25,10 +25,9 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import pandas as pd
 import torch
 from pydantic import Field, field_validator, model_validator
 
@@ -45,6 +44,9 @@ from sharenas.data.preprocessing import (
 from sharenas.data.registry import register_dataset
 from sharenas.errors import DatasetError
 from sharenas.tasks.spec import TaskKind, TaskSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TabularKind = Literal["classification", "binary", "regression"]
 MAX_CLASSES = 1000
@@ -131,6 +133,8 @@ def encode_target(
 ) -> tuple[np.ndarray, str, list[str] | None]:
     """Target array, a note on its encoding and the class names by index (binary: the values
     read as 0 and 1); a DatasetError when ``kind`` does not fit."""
+    import pandas as pd
+
     where = f"{path}: target column {column!r} (data.targets.{column} = {kind})"
     if values.isna().any():
         raise DatasetError(
@@ -195,6 +199,8 @@ class TabularCsv(DatasetBuilder):
         return self.config.path.exists()
 
     def _read(self) -> pd.DataFrame:
+        import pandas as pd
+
         path = self.config.path
         if not path.is_file():
             raise DatasetError(
@@ -253,6 +259,8 @@ class TabularCsv(DatasetBuilder):
     def _feature_columns(self, frame: pd.DataFrame) -> tuple[list[str], list[str]]:
         """(numeric, categorical) feature columns: every column but the targets, the dropped
         ones and the split column; categorical as declared, else the non-numeric ones."""
+        import pandas as pd
+
         c = self.config
         excluded = set(c.targets) | set(c.drop) | {c.split_column}
         features = [col for col in frame.columns if col not in excluded]

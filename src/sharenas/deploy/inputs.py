@@ -6,15 +6,17 @@ model. Every mistake is a :class:`~sharenas.errors.DatasetError` naming the inpu
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import torch
 
 from sharenas.data.base import Inputs
 from sharenas.data.preprocessing import ImageEncoding, Preprocessing, TableEncoding, encode_table
 from sharenas.errors import DatasetError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
 
@@ -22,6 +24,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
 def read_rows(path: Path, encoding: TableEncoding) -> pd.DataFrame:
     """A CSV of raw rows, all cells as text: with a header naming the model's columns, or (for a
     dataset whose raw file has none, such as census-income) in that file's column order."""
+    import pandas as pd
+
     if not path.is_file():
         raise DatasetError(f"{path}: no such file; give a CSV of rows to predict.")
     try:
@@ -121,6 +125,8 @@ def encoded_inputs(
 ) -> tuple[Inputs, list[str] | None]:
     """(the network's inputs, row names or None) from a path (CSV, ``.npy``, image folder), a
     DataFrame of raw rows, an array or tensor of images, or a dict of already encoded tensors."""
+    import pandas as pd
+
     encoding = fitted.input
     if isinstance(source, dict):
         return {k: torch.as_tensor(v) for k, v in source.items()}, None

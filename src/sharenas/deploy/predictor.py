@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
@@ -31,6 +30,9 @@ from sharenas.runs.inputs import RunInputs, read_inputs
 from sharenas.runs.training import build_network
 from sharenas.tasks import TaskHandler
 from sharenas.tasks.spec import TaskKind
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -49,6 +51,8 @@ class Predictions:
         """One row per input: ``TASK`` (probability, value or class name) and, for a
         classification task, ``TASK:p(CLASS)`` per class; dense tasks are left out (their
         arrays are in :attr:`tasks`)."""
+        import pandas as pd
+
         columns: dict[str, Any] = {}
         if self.names is not None:
             columns["input"] = self.names

@@ -6,8 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib.patches
-
 from sharenas.report.figure import save_figure
 from sharenas.report.fusion import _pyplot
 from sharenas.report.space_figures import register_figures, register_words
@@ -29,6 +27,8 @@ class _RouteCanvas:
         return ((k - (self.experts - 1) / 2) * 1.6, (layer + 1) * 1.2)
 
     def box(self, x: float, y: float, text: str, on: bool) -> None:
+        import matplotlib.patches
+
         face, edge = ("#dde6f3", "#4c72b0") if on else ("#f7f7f7", "#cccccc")
         rectangle = matplotlib.patches.Rectangle(
             (x - 0.5, y - 0.2), 1.0, 0.4, facecolor=face, edgecolor=edge
@@ -50,6 +50,8 @@ class _RouteCanvas:
 
 def _draw_blocks(canvas: _RouteCanvas, genotype: RoutingGenotype) -> None:
     """The input, every sub-network (faint when no tower reaches it) and the towers."""
+    import matplotlib.patches
+
     ax = canvas.ax
     used, _ = needed(genotype, canvas.layers)
     ax.add_patch(
@@ -99,6 +101,8 @@ def route_diagram(arch: dict[str, Any], path: Path) -> Path:
     """Input at the bottom, ``layers_count`` rows of ``experts`` sub-networks, task towers on top;
     an arrow per route source, coloured by the task whose tower reaches it (one offset line per
     task, so shared routes show as parallel arrows). Unused sub-networks are faint."""
+    import matplotlib.patches
+
     plt = _pyplot()
     genotype = RoutingGenotype.from_dict(arch)
     layers, experts = arch["layers_count"], arch["space_config"]["experts"]

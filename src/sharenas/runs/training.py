@@ -246,6 +246,8 @@ def _train_locked(
     }
     if trainer.rank == 0:
         write_json_atomic(run_dir / METRICS, record)
+    if trainer.world > 1:  # torchrun: every rank returns once rank 0 has written metrics.json
+        torch.distributed.barrier()
     return record
 
 
