@@ -10,7 +10,6 @@ from sharenas.config import build_config
 from sharenas.runs.oneshot import run_oneshot_search
 from sharenas.search.reinforce import ReinforceConfig, ReinforceStep
 from sharenas.spaces.routing import Route
-from tests.conftest import run_cli
 
 
 def routing_config(strategy: str = "reinforce", epochs: int = 2, **search):
@@ -172,16 +171,16 @@ def routing_yaml(tmp_path: Path) -> Path:
     return path
 
 
-def test_search_command_on_routing(tmp_path: Path) -> None:
+def test_search_command_on_routing(tmp_path: Path, cli) -> None:
     path = routing_yaml(tmp_path)
     out = tmp_path / "out"
-    result = run_cli("search", str(path), "--out", str(out), "--smoke", env={"COLUMNS": "200"})
+    result = cli("search", str(path), "--out", str(out), "--smoke", env={"COLUMNS": "200"})
     assert result.returncode == 0, result.stderr
     for name in ("routes.png", "search.png", "report.md", "search/arch.json", "search/retrain"):
         assert (out / name).exists(), name
     assert "routing (searched)" in (out / "report.md").read_text()
     assert "route (reinforce):" in result.stdout and "retrained:" in result.stdout
-    trained = run_cli(
+    trained = cli(
         "train",
         str(path),
         "--arch",
@@ -194,30 +193,56 @@ def test_search_command_on_routing(tmp_path: Path) -> None:
     assert trained.returncode == 0, trained.stderr
 
 
-def test_routing_errors_from_the_cli(tmp_path: Path) -> None:
+def test_routing_errors_from_the_cli(tmp_path: Path, cli) -> None:
     """Fan-in over K, a strategy of another space, a tower without input, another space's
     genotype: each a clear error with exit status 2."""
     from sharenas.config import load_config
 
     path = routing_yaml(tmp_path)
     run_routing_search(load_config(path, ["search.derive=none"]), tmp_path / "s")
-    fan_in = run_cli("search", str(path), "--set", "search.routing.max_fan_in=3")
+    fan_in = cli("search", str(path), "--set", "search.routing.max_fan_in=3")
     assert fan_in.returncode == 2 and "max_fan_in=3 is larger than experts=2" in fan_in.stderr
-    strategy = run_cli("search", str(path), "--set", "search.strategy=gradient")
+    strategy = cli("search", str(path), "--set", "search.strategy=gradient")
     assert strategy.returncode == 2 and "does not search the routing space" in strategy.stderr
     arch = json.loads((tmp_path / "s" / "arch.json").read_text())
     arch["towers"]["task1"] = "@input"
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps(arch))
-    result = run_cli(
-        "train", str(path), "--arch", str(broken), "--smoke", "--out", str(tmp_path / "b")
-    )
+    result = cli("train", str(path), "--arch", str(broken), "--smoke", "--out", str(tmp_path / "b"))
     assert result.returncode == 2 and "reads no sub-network" in result.stderr
     arch["space"] = "fusion"
     broken.write_text(json.dumps(arch))
-    result = run_cli(
-        "train", str(path), "--arch", str(broken), "--smoke", "--out", str(tmp_path / "c")
-    )
+    result = cli("train", str(path), "--arch", str(broken), "--smoke", "--out", str(tmp_path / "c"))
     assert result.returncode == 2 and "so it belongs to another space" in (
         " ".join(result.stderr.split())
     )
+
+
+def test_the_reward_puts_every_task_on_one_scale(tmp_path: Path) -> None:
+    """A task measured in another unit (its metric × 1000, as an MSE in its own unit beside
+    AUCs) leaves every route's reward unchanged: the reward averages relative changes against
+    each task's reference, not raw metrics (which let the largest-scale task decide alone)."""
+    torch.manual_seed(0)
+    plain = attached_search(tmp_path / "a", samples=4)
+    torch.manual_seed(0)
+    scaled = attached_search(tmp_path / "b", samples=4)
+    loud = scaled.trainer.handlers[1]
+    unit = type(loud).batch_primary
+    loud.batch_primary = lambda p, t: 1000.0 * unit(loud, p, t)  # type: ignore[method-assign]
+    generator = torch.Generator().manual_seed(1)
+    rows = plain.val_rows(generator)
+    for _ in range(3):
+        genotypes = [plain.space.sample(generator) for _ in range(4)]
+        expected, got = plain.rewards(genotypes, rows), scaled.rewards(genotypes, rows)
+        assert got == pytest.approx(expected, rel=1e-6, abs=1e-9)
+    assert len(set(expected)) > 1  # the routes are told apart
+
+
+def test_es_scores_tasks_relative_to_their_reference() -> None:
+    from sharenas.search.partition_study import scalar_score
+
+    directions = ["maximize", "minimize"]
+    base = scalar_score([0.8, 500.0, 10.0], directions, 0.1, 20.0, [0.7, 540.0])
+    scaled = scalar_score([0.8, 5e5, 10.0], directions, 0.1, 20.0, [0.7, 5.4e5])
+    assert base == pytest.approx(scaled)
+    assert base == pytest.approx(((0.8 - 0.7) / 0.7 + 40.0 / 540.0) / 2 - 0.1 * 0.5)

@@ -7,6 +7,7 @@ from sharenas.data import (  # noqa: F401  (importing registers the datasets)
     mnist_scenes,
     multimnist,
     nyuv2,
+    synthetic_groups,
     synthetic_mmoe,
     tabular_csv,
 )

@@ -34,14 +34,27 @@ class EvolutionProposer:
         self.study, self.size, self.settings = study, size, settings
         self.directions, self.share_all_flops, self.seed = directions, share_all_flops, seed
 
-    def _reward(self, trial: Any) -> float:
+    def _rewards(self, current: dict[Any, Any]) -> dict[Any, float]:
+        """Each point's :func:`scalar_score`, its tasks' scores relative to their mean over the
+        generation's evaluated points (−inf: over the FLOPs budget, or failed beyond retries)."""
         from optuna.trial import TrialState
 
-        if trial is None or trial.state != TrialState.COMPLETE:
-            return -math.inf  # over the FLOPs budget, or failed beyond its retries
-        return scalar_score(
-            list(trial.values), self.directions, self.settings.flops_penalty, self.share_all_flops
-        )
+        done = {
+            k: t for k, t in current.items() if t is not None and t.state == TrialState.COMPLETE
+        }
+        if not done:
+            return dict.fromkeys(current, -math.inf)
+        tasks = len(self.directions)
+        reference = [sum(t.values[i] for t in done.values()) / len(done) for i in range(tasks)]
+        penalty, share_all = self.settings.flops_penalty, self.share_all_flops
+        return {
+            key: scalar_score(
+                list(done[key].values), self.directions, penalty, share_all, reference
+            )
+            if key in done
+            else -math.inf
+            for key in current
+        }
 
     def propose(self) -> bool:
         """Enqueue the next generation when the current one is finished; False while it runs."""
@@ -64,7 +77,7 @@ class EvolutionProposer:
                 )
             any_trial = next(t for t in trials if t.user_attrs["es_generation"] == generation)
             centre = torch.tensor(any_trial.user_attrs["es_centre"], dtype=torch.float64)
-            rewards = {key: self._reward(trial) for key, trial in current.items()}
+            rewards = self._rewards(current)
             plus = torch.tensor([rewards[(k, 1)] for k in range(pairs)])
             minus = torch.tensor([rewards[(k, -1)] for k in range(pairs)])
             finite = torch.isfinite(plus) & torch.isfinite(minus)

@@ -131,11 +131,20 @@ def spent(study: Any, below: int | None = None) -> int:
 
 
 def scalar_score(
-    values: list[float], directions: list[str], penalty: float, share_all: float
+    values: list[float],
+    directions: list[str],
+    penalty: float,
+    share_all: float,
+    reference: list[float],
 ) -> float:
-    """ES's objective: mean signed task score − penalty × FLOPs / share-all FLOPs."""
+    """ES's objective: the mean over tasks of the signed relative change of the task's score
+    against ``reference`` (higher is better; every task on one scale, as Δ_MTL) − penalty ×
+    FLOPs / share-all FLOPs."""
     *scores, flops = values
-    signed = [v if d == "maximize" else -v for v, d in zip(scores, directions, strict=False)]
+    signed = [
+        (v - r) / (abs(r) + 1e-12) * (1.0 if d == "maximize" else -1.0)
+        for v, r, d in zip(scores, reference, directions, strict=False)
+    ]
     return sum(signed) / len(signed) - penalty * flops / share_all
 
 

@@ -2,10 +2,14 @@
 
 Each weight step trains the supernet along a route g ~ π sampled for that batch. Every
 ``arch_every`` weight steps a route g ~ π is scored on a validation batch with the shared weights:
-R(g) = mean over tasks of the signed primary metric (higher is better; lower-is-better metrics
-negated) − ``flops_penalty`` · cost(g), cost in units of one hard-sharing chain (under a FLOPs
+R(g) = mean over tasks of the signed relative change of the task's primary metric against its
+reference r_t, s_t · (m_t(g) − r_t) / |r_t| (higher is better: s_t = −1 for lower-is-better
+metrics), − ``flops_penalty`` · cost(g), cost in units of one hard-sharing chain (under a FLOPs
 budget, ``search.max_flops``, also − 10 per chain beyond it: :mod:`sharenas.search.budget`). The
-policy then
+reference r_t is the moving average of the task's metric over the routes scored so far (the same
+decay as the baseline), so every task counts on one scale, as in Δ_MTL (Maninis et al., 2019):
+MTNAS averages raw metrics, which lets a regression error in its own unit (an MSE of 540 beside
+AUCs below 1) decide the reward alone. The policy then
 descends −(R − b) ∇ log π(g) − β ∇ H(π), with the moving-average baseline
 b ← decay · b + (1 − decay) · R and the entropy bonus β. With ``samples`` = S > 1 routes scored on
 the same rows per step, ``baseline: leave-one-out`` uses the mean reward of the other S − 1
@@ -24,7 +28,7 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sharenas.engine.evaluate import to_device
+from sharenas.engine.evaluate import relative_score, to_device
 from sharenas.engine.task_subset import only_tasks
 from sharenas.search.budget import over_budget
 from sharenas.search.registry import register_strategy
@@ -92,11 +96,12 @@ class ReinforceStep(RouteStep):
     def attach(self, trainer: Any) -> None:
         super().attach(trainer)
         # the moving-average reward per scored task ("": every task at once); a multi-domain
-        # set scores one task per policy step, and tasks' rewards differ in scale
+        # set scores one task per policy step
         self.baseline: dict[str, float] = {}
+        self.reference: dict[str, float] = {}  # r_t: each task's moving-average primary metric
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "baseline": self.baseline}
+        return {**super().state_dict(), "baseline": self.baseline, "reference": self.reference}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """The shared state (:meth:`RouteStep.load_state_dict`) and the baselines."""
@@ -107,6 +112,7 @@ class ReinforceStep(RouteStep):
             if isinstance(baseline, dict)
             else ({} if baseline is None else {"": float(baseline)})
         )
+        self.reference = dict(state.get("reference") or {})  # absent before relative rewards
 
     def prepare_weight_step(self, step: int, generator: torch.Generator) -> None:
         """The weight step's route: drawn from the policy (MTNAS) or uniformly."""
@@ -137,21 +143,29 @@ class ReinforceStep(RouteStep):
         with only_tasks(net, y):  # one task's rows on a multi-domain set: its domain's norms
             all_predictions = net.forward_routes(x, genotypes)
         net.train(was_training)
+        scored = [h for h in self.trainer.handlers if h.name in y]  # multi-domain: its own task
+        metrics = [
+            {h.name: h.batch_primary(predictions[h.name], y[h.name]) for h in scored}
+            for predictions in all_predictions
+        ]
+        reference = self._update_reference(metrics)
         return [
-            self._score(predictions, y)
+            relative_score(values, reference, scored)
             - self.settings.flops_penalty * self.cost(genotype)
             - over_budget(self.cost(genotype), self.max_cost)
-            for genotype, predictions in zip(genotypes, all_predictions, strict=True)
+            for genotype, values in zip(genotypes, metrics, strict=True)
         ]
 
-    def _score(self, predictions: dict[str, torch.Tensor], y: dict[str, torch.Tensor]) -> float:
-        terms = []
-        for h in self.trainer.handlers:
-            if h.name not in y:  # a multi-domain batch scores its own task
-                continue
-            value = h.batch_primary(predictions[h.name], y[h.name])
-            terms.append(value if h.higher_is_better else -value)
-        return sum(terms) / len(terms)
+    def _update_reference(self, metrics: list[dict[str, float]]) -> dict[str, float]:
+        """r_t before this step's routes are scored (their mean on the first step), then moved
+        towards their mean: the reference of the rewards just measured."""
+        reference = {}
+        for task in metrics[0]:
+            mean = sum(m[task] for m in metrics) / len(metrics)
+            reference[task] = self.reference.get(task, mean)
+            decay = self.settings.baseline_decay
+            self.reference[task] = decay * reference[task] + (1 - decay) * mean
+        return reference
 
     def architecture_step(self, step: int, generator: torch.Generator) -> dict[str, float]:
         rows = self.val_rows(generator)
