@@ -12,7 +12,7 @@ The Python API; the ``sharenas`` command only wraps it::
     loaded.predict("rows.csv").table()
 """
 
-from sharenas.api import auto, load_run, search, train
+from sharenas.api import affinity, auto, load_run, search, train
 from sharenas.config import Config, build_config, dump_config, load_config
 from sharenas.data import (
     DatasetBuilder,
@@ -59,6 +59,7 @@ __all__ = [
     "TaskSetData",
     "TaskSpec",
     "__version__",
+    "affinity",
     "auto",
     "build_config",
     "create_dataset",

@@ -412,6 +412,29 @@ def auto_command(
         output.say(f"{name}: {path}", "table")
 
 
+@app.command("affinity")
+def affinity_command(
+    config: Annotated[Path, typer.Argument(help="A YAML config file (the task set and budget).")],
+    set_: SetOption = None,
+    out: Annotated[Path | None, typer.Option("--out", help="The run folder.")] = None,
+    every: Annotated[
+        int | None,
+        typer.Option("--every", min=1, help="Steps between measurements (default: ≈30 % cost)."),
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run.")] = False,
+    seed: SeedOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Which tasks help which: train hard-sharing once and measure TAG's lookahead inter-task
+    affinity (and per-stage gradient cosines); a table, affinity.json and affinity.png."""
+    _quiet(quiet)
+    resolved = api.resolve_config(config, _overrides(set_, seed))
+    folder = out or Path("runs") / f"{resolved.data.name}-affinity-s{resolved.seed}"
+    found = api.affinity(resolved, folder, every=every, resume=resume, progress=not quiet)
+    output.affinity_table(found)
+    output.say(f"run folder: {folder}", "table")
+
+
 @app.command("evaluate")
 def evaluate_command(
     run: Annotated[Path, typer.Argument(help="A run folder (or a search's search/ folder).")],

@@ -59,6 +59,18 @@ def runs_table(records: list[dict[str, Any]], fmt: str = "table") -> None:
     table("runs", columns, rows, fmt)
 
 
+def affinity_table(record: dict[str, Any], fmt: str = "table") -> None:
+    """TAG's lookahead affinity in %: row i, column j is how much a step on task i lowered task
+    j's loss; then each task's group."""
+    tasks = record["tasks"]
+    rows = [
+        [f"{task} (group {group})", *(f"{100 * v:+.2f}" for v in values)]
+        for task, group, values in zip(tasks, record["groups"], record["lookahead"], strict=True)
+    ]
+    title = f"lookahead affinity, % (step on row → loss of column; {record['measurements']} steps)"
+    table(title, ["step on", *tasks], rows, fmt)
+
+
 def say(text: str, fmt: str = "table") -> None:
     """A line for people: on standard output with ``table``, on standard error otherwise (so
     that md, json and csv output stays machine-readable)."""

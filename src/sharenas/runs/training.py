@@ -26,6 +26,7 @@ from sharenas.engine.distributed import resolve_device
 from sharenas.engine.domain_norms import add_domain_norms
 from sharenas.engine.evaluate import evaluate, primary_metrics
 from sharenas.engine.head_bias import set_prior_biases
+from sharenas.engine.step import TrainingStep
 from sharenas.engine.trainer import Trainer, TrainOutcome
 from sharenas.errors import ConfigError, SharenasError
 from sharenas.run_files import read_record
@@ -182,9 +183,11 @@ def train(
     callbacks: list[Any] | None = None,
     model: nn.Module | None = None,
     label: str | None = None,
+    step: TrainingStep | None = None,
 ) -> dict[str, Any]:
     """Train ``config``'s architecture (or ``model``, e.g. a derived network carrying inherited
-    weights) and write a run folder; returns the metrics record."""
+    weights) and write a run folder; returns the metrics record. ``step``: the training step
+    when it is not plain training (one that also measures, such as task affinity)."""
     if smoke:
         config = smoke_config(config)
     run_dir = Path(out) if out is not None else default_run_dir(config, smoke)
@@ -193,7 +196,7 @@ def train(
     with folder_lock(run_dir):
         refuse_reuse(run_dir, resume)
         return _train_locked(
-            config, run_dir, resume, smoke, reference, progress, data, callbacks, model, label
+            config, run_dir, resume, smoke, reference, progress, data, callbacks, model, label, step
         )
 
 
@@ -217,6 +220,7 @@ def _train_locked(
     callbacks: list[Any] | None,
     model: nn.Module | None,
     label: str | None,
+    step: TrainingStep | None = None,
 ) -> dict[str, Any]:
     """:func:`train` once the folder is locked: the request is validated (data, model,
     reference) before anything is written."""
@@ -235,6 +239,7 @@ def _train_locked(
         progress=progress,
         callbacks=callbacks,
         label=label or config.model.arch,
+        step=step,
     )
     outcome = trainer.fit(resume=resume)
     assert outcome.test is not None

@@ -1,0 +1,48 @@
+"""The affinity heat map: TAG's lookahead affinity Z[i][j] (rows: the task whose step was taken,
+columns: the task whose loss moved) beside the per-stage gradient cosines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sharenas.report.figure import save_figure
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _panel(axis: Any, matrix: list[list[float]], tasks: list[str], title: str) -> Any:
+    import numpy as np
+
+    values = np.asarray(matrix)
+    bound = max(float(np.abs(values).max()), 1e-12)
+    image = axis.imshow(values, cmap="RdBu", vmin=-bound, vmax=bound)
+    axis.set_xticks(range(len(tasks)), tasks, rotation=90, fontsize=7)
+    axis.set_yticks(range(len(tasks)), tasks, fontsize=7)
+    axis.set_title(title, fontsize=9)
+    return image
+
+
+def affinity_figure(record: dict[str, Any], path: Path) -> Path:
+    """``affinity.png`` (and .svg): the lookahead matrix, then one panel per shared stage."""
+    plt = _pyplot()
+    tasks = record["tasks"]
+    panels = [("lookahead affinity Z[i→j] (TAG)", record["lookahead"])]
+    panels += [(f"gradient cosine, {stage}", m) for stage, m in record["stages"].items()]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4), squeeze=False)
+    for axis, (title, matrix) in zip(axes[0], panels, strict=True):
+        fig.colorbar(_panel(axis, matrix, tasks, title), ax=axis, fraction=0.046, pad=0.04)
+    axes[0][0].set_ylabel("step on task i")
+    axes[0][0].set_xlabel("loss of task j")
+    fig.tight_layout()
+    try:
+        return save_figure(fig, path)
+    finally:
+        plt.close(fig)
