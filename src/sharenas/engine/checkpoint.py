@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 import re
+import struct
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,12 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
         torch.save(state, tmp)
 
 
+# what torch.load raises on a damaged file: the zip reader, or the unpickler part-way through a
+# stream with a changed byte (found by tests/test_mutated_folders.py)
+DAMAGED = (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, IndexError, KeyError)
+DAMAGED += (TypeError, AttributeError, struct.error, MemoryError, RecursionError)
+
+
 def load_checkpoint(
     path: Path,
     device: torch.device | str = "cpu",
@@ -43,7 +50,7 @@ def load_checkpoint(
             f"{path}: refused unread; it holds objects other than tensors and numbers, which "
             f"could run code{what}. Use only files sharenas wrote; {fix}."
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+    except DAMAGED as exc:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         reason = text.split(". ")[0][:160]
         raise CheckpointError(
