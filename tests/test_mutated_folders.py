@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 CONFIG = (
@@ -124,6 +124,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+@example(name="best.pt", how="byte", where=0.0, value=None, command="evaluate")  # found once
 @given(
     name=st.sampled_from(FILES),
     how=st.sampled_from(("delete", "truncate", "byte", "value")),

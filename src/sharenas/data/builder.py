@@ -35,6 +35,11 @@ class DatasetConfig(BaseModel):
     limit: int | None = Field(
         None, ge=1, description="Use at most this many rows of each split (quick runs)."
     )
+    standardize_targets: bool = Field(
+        True,
+        description="Train regression tasks in standard units (training mean and standard "
+        "deviation); predictions and metrics stay in the target's unit.",
+    )
 
 
 def unique_tasks(tasks: list[str]) -> list[str]:
@@ -73,6 +78,10 @@ class DatasetBuilder(ABC):
         data = self._load()
         if self.config.limit is not None:
             data.splits = {k: v.take(self.config.limit) for k, v in data.splits.items()}
+        if self.config.standardize_targets:
+            from sharenas.data.standardize import standardize_targets
+
+            standardize_targets(data)
         return data
 
     @abstractmethod

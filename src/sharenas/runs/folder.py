@@ -282,4 +282,6 @@ def read_received_config(path: Path, dataset_needed: bool = True) -> Config:
         raw = load_yaml(path.read_text())
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: unreadable ({exc}); the folder is damaged.") from None
+    if isinstance(raw, dict) and isinstance(raw.get("data"), dict):
+        raw["data"].setdefault("standardize_targets", False)  # recorded before it existed
     return build_config(raw, source=str(path), received=True, dataset_needed=dataset_needed)

@@ -21,6 +21,7 @@ from sharenas.cache import write_json_atomic
 from sharenas.config import Config, check_task_names
 from sharenas.data import create_dataset
 from sharenas.data.base import InputSpec, TaskSetData
+from sharenas.data.standardize import standardize_targets
 from sharenas.engine.checkpoint import load_weights
 from sharenas.engine.distributed import resolve_device
 from sharenas.engine.domain_norms import add_domain_norms
@@ -136,6 +137,8 @@ def load_data(config: Config, data: TaskSetData | None) -> TaskSetData:
     check_task_names(config, [t.name for t in data.tasks])
     if config.data.limit is not None:
         data.splits = {k: v.take(config.data.limit) for k, v in data.splits.items()}
+    if config.data.standardize_targets and not any(t.target_std for t in data.tasks):
+        standardize_targets(data)
     return data
 
 

@@ -48,6 +48,20 @@ class Tower:
         return layers, width
 
 
+class Unstandardize(nn.Module):
+    """The last map of a standardised regression head: a prediction in standard units back to
+    the target's unit, ``z · std + mean`` (constants of the task set, not trained, not saved in
+    the weights: they come from the task's spec, :mod:`sharenas.data.standardize`)."""
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean), persistent=False)
+        self.register_buffer("std", torch.tensor(std), persistent=False)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return z * self.std.to(z.dtype) + self.mean.to(z.dtype)
+
+
 class SqueezeLast(nn.Module):
     """(N, 1) → (N,) for one-output tasks, so predictions have the target's shape."""
 
@@ -64,7 +78,9 @@ def make_head(
 ) -> nn.Module:
     """A head mapping features of ``feature_shape`` (without batch) to the task's output; on
     vector features ``tower`` comes before the output layer."""
-    squeeze = [SqueezeLast()] if out_channels == 1 and not spec.dense else []
+    squeeze: list[nn.Module] = [SqueezeLast()] if out_channels == 1 and not spec.dense else []
+    if spec.target_mean is not None and spec.target_std is not None and not spec.dense:
+        squeeze = [Unstandardize(spec.target_mean, spec.target_std), *squeeze]
     if len(feature_shape) == 1:
         layers, width = tower.layers(feature_shape[0])
         return nn.Sequential(*layers, nn.Linear(width, out_channels), *squeeze)

@@ -26,13 +26,24 @@ class RegressionTask(TaskHandler):
         return self.spec.dims
 
     def loss(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(prediction.reshape(target.shape), target)
+        """MSE, in standard units when the task carries its training statistics (each
+        dimension's error divided by its standard deviation)."""
+        prediction = prediction.reshape(target.shape)
+        if self.spec.target_std is None:
+            return F.mse_loss(prediction, target)
+        std = torch.tensor(self.spec.target_std, device=target.device, dtype=target.dtype)
+        std = std.reshape(1, -1) if target.dim() > 1 else std
+        return F.mse_loss(prediction / std, target / std)
 
     def metric(self) -> Metric:
         return _Flat({"mse": MeanSquaredError(), "mae": MeanAbsoluteError()})
 
     def prior_bias(self, target: torch.Tensor) -> torch.Tensor:
-        return target.float().reshape(len(target), -1).mean(0)
+        """The training mean, in the units of the output layer (standard units: 0)."""
+        mean = target.float().reshape(len(target), -1).mean(0)
+        if self.spec.target_mean is None or self.spec.target_std is None:
+            return mean
+        return (mean - torch.tensor(self.spec.target_mean)) / torch.tensor(self.spec.target_std)
 
     def batch_primary(self, prediction: torch.Tensor, target: torch.Tensor) -> float:
         return float(F.mse_loss(prediction.reshape(target.shape).float(), target.float()))

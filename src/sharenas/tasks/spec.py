@@ -32,6 +32,8 @@ class TaskSpec(BaseModel):
     num_classes: int | None = None
     dims: int = 1
     ignore_index: int | None = None
+    target_mean: tuple[float, ...] | None = None  # regression: training mean per dimension
+    target_std: tuple[float, ...] | None = None  # … and standard deviation (both: standardised)
 
     @model_validator(mode="after")
     def _check_sizes(self) -> TaskSpec:
@@ -40,6 +42,16 @@ class TaskSpec(BaseModel):
             raise ValueError(f"task {self.name!r} of kind {self.kind.value} needs num_classes >= 2")
         if not needs_classes and self.num_classes is not None:
             raise ValueError(f"task {self.name!r} of kind {self.kind.value} takes no num_classes")
+        scaled = (self.target_mean, self.target_std)
+        if any(v is not None for v in scaled) and (
+            self.kind is not TaskKind.REGRESSION
+            or any(v is None or len(v) != self.dims for v in scaled)
+            or any(not s > 0 for s in self.target_std or ())
+        ):
+            raise ValueError(
+                f"task {self.name!r}: target_mean and target_std are a regression task's "
+                f"training statistics, {self.dims} each, std > 0"
+            )
         if self.kind is TaskKind.NORMAL and self.dims != 3:
             raise ValueError(f"task {self.name!r} of kind normal has dims 3, not {self.dims}")
         return self
