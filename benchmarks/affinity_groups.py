@@ -47,10 +47,12 @@ def config_for(p_out: float, seed: int, groups: list[int], epochs: int):  # type
     )
 
 
-def one_cell(p_out: float, seed: int, groups: list[int], epochs: int, work: Path) -> dict:
+def one_cell(
+    p_out: float, seed: int, groups: list[int], epochs: int, every: int | None, work: Path
+) -> dict:
     config = config_for(p_out, seed, groups, epochs)
     began = time.perf_counter()
-    record = measure_affinity(config, work / f"aff-{p_out}-{seed}", progress=False)
+    record = measure_affinity(config, work / f"aff-{p_out}-{seed}", progress=False, every=every)
     measured = time.perf_counter() - began
     began = time.perf_counter()
     train(affinity_config(config), work / f"plain-{p_out}-{seed}", progress=False)
@@ -62,6 +64,7 @@ def one_cell(p_out: float, seed: int, groups: list[int], epochs: int, work: Path
         "ari": adjusted_rand_index(record["groups"], group_of(groups)),
         "cost_ratio": measured / plain,
         "measurements": record["measurements"],
+        "every": record["every"],
     }
 
 
@@ -71,6 +74,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--groups", default="5,3")
     parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--every", type=int, default=None, help="default: the command's")
     parser.add_argument("--out", type=Path, default=Path("affinity_groups.jsonl"))
     args = parser.parse_args()
     groups = [int(g) for g in args.groups.split(",")]
@@ -78,7 +82,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         for p_out in (float(p) for p in args.p_out.split(",")):
             for seed in (int(s) for s in args.seeds.split(",")):
-                row = one_cell(p_out, seed, groups, args.epochs, Path(work))
+                row = one_cell(p_out, seed, groups, args.epochs, args.every, Path(work))
                 rows.append(row)
                 with args.out.open("a") as handle:
                     handle.write(json.dumps(row) + "\n")
