@@ -5,7 +5,6 @@ files, and the grouping and its agreement score behave as defined."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -66,21 +65,14 @@ def test_a_killed_measurement_resumes_to_the_same_matrices(
         assert again[key] == full[key], key
 
 
-def test_the_command_prints_the_matrix_and_refuses_bad_options(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from sharenas.cli import main
-
+def test_the_command_prints_the_matrix_and_refuses_bad_options(tmp_path: Path, cli) -> None:
     small = {**PLANTED, "train": {**PLANTED["train"], "epochs": 1}}
     config = tmp_path / "c.yaml"
     config.write_text(json.dumps(small))  # JSON is YAML
 
     def run(*args: str) -> tuple[int, str]:
-        monkeypatch.setattr(sys, "argv", ["sharenas", *args])
-        with pytest.raises(SystemExit) as stopped:
-            main()
-        out, err = capsys.readouterr()
-        return int(stopped.value.code or 0), " ".join((out + err).split())
+        done = cli(*args)
+        return done.returncode, " ".join((done.stdout + done.stderr).split())
 
     code, printed = run("affinity", str(config), "--out", str(tmp_path / "o"), "-q")
     assert code == 0, printed

@@ -72,6 +72,13 @@ def train(
     return result.open_run(run_dir)
 
 
+def affinity_folder(config: Config) -> Path:
+    """Where :func:`affinity` writes without ``out``: ``runs/<dataset>-affinity-s<seed>``."""
+    from sharenas.runs.smoke import default_folder as folder_of
+
+    return folder_of(config, "affinity", False)
+
+
 def affinity(
     config: Config | str | Path,
     out: str | Path | None = None,
@@ -89,11 +96,10 @@ def affinity(
 
     >>> found = sharenas.affinity("configs/census.yaml")
     """
-    from sharenas.runs.smoke import default_folder as folder_of
     from sharenas.workflows.affinity import measure_affinity
 
     resolved = resolve_config(config, overrides)
-    run_dir = Path(out) if out is not None else folder_of(resolved, "affinity", False)
+    run_dir = Path(out) if out is not None else affinity_folder(resolved)
     return measure_affinity(resolved, run_dir, every=every, resume=resume, progress=progress)
 
 

@@ -429,7 +429,7 @@ def affinity_command(
     affinity (and per-stage gradient cosines); a table, affinity.json and affinity.png."""
     _quiet(quiet)
     resolved = api.resolve_config(config, _overrides(set_, seed))
-    folder = out or Path("runs") / f"{resolved.data.name}-affinity-s{resolved.seed}"
+    folder = out or api.affinity_folder(resolved)
     found = api.affinity(resolved, folder, every=every, resume=resume, progress=not quiet)
     output.affinity_table(found)
     output.say(f"run folder: {folder}", "table")

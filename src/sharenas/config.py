@@ -30,6 +30,7 @@ from sharenas.data.registry import dataset_names, get_dataset_class
 from sharenas.engine.config import TrainConfig
 from sharenas.errors import ConfigError, DatasetError
 from sharenas.plugins import import_named, import_received, is_allowed
+from sharenas.run_files import MAX_DEPTH, nesting_depth
 from sharenas.search import strategy_class
 from sharenas.search.storage import saved
 from sharenas.spaces import default_space, is_space, space_names, space_spec, space_specs
@@ -284,33 +285,18 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-MAX_NESTING = 32  # a config is a few levels of sections; deeper is a damaged or hostile file
-
-
-def nesting(value: Any) -> int:
-    """How deeply ``value``'s mappings and lists nest (counted without recursion)."""
-    deepest, pending = 0, [(value, 0)]
-    while pending:
-        node, level = pending.pop()
-        deepest = max(deepest, level)
-        if isinstance(node, dict | list) and level <= MAX_NESTING:
-            items = node.values() if isinstance(node, dict) else node
-            pending += [(item, level + 1) for item in items]
-    return deepest
-
-
 def load_yaml(text: str) -> Any:
     """YAML text as plain data (``yaml.safe_load``), refusing duplicate keys and nesting deeper
-    than :data:`MAX_NESTING` levels."""
+    than :data:`MAX_DEPTH` levels."""
     try:
         value = yaml.load(text, Loader=_UniqueKeyLoader)
     except RecursionError:
         value = None
     else:
-        if nesting(value) <= MAX_NESTING:
+        if nesting_depth(value) <= MAX_DEPTH:
             return value
     raise yaml.YAMLError(
-        f"nested deeper than {MAX_NESTING} levels; a config is a mapping of sections"
+        f"nested deeper than {MAX_DEPTH} levels; a config is a mapping of sections"
     )
 
 
@@ -329,9 +315,9 @@ def parse_override(item: str) -> tuple[list[str], Any]:
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
     """A copy of ``raw`` with every ``KEY=VALUE`` override set (creating missing mappings)."""
-    if nesting(raw) > MAX_NESTING:
+    if nesting_depth(raw) > MAX_DEPTH:
         raise ConfigError(
-            f"the config is nested deeper than {MAX_NESTING} levels; give a mapping of sections."
+            f"the config is nested deeper than {MAX_DEPTH} levels; give a mapping of sections."
         )
     result: dict[str, Any] = yaml.safe_load(yaml.safe_dump(raw)) if raw else {}
     for item in overrides or []:

@@ -24,11 +24,13 @@ MAX_RECORD_BYTES = 256 * 2**20  # no file sharenas writes into a run folder come
 MAX_DEPTH = 32
 
 
-def _depth(value: Any, level: int = 0) -> int:
+def nesting_depth(value: Any, level: int = 0) -> int:
+    """How deeply ``value``'s mappings and lists nest (counted no further than MAX_DEPTH + 1):
+    a run folder's records and configs nest a few levels; deeper is damaged or hostile."""
     if level > MAX_DEPTH or not isinstance(value, dict | list):
         return level
     items = value.values() if isinstance(value, dict) else value
-    return max((_depth(item, level + 1) for item in items), default=level + 1)
+    return max((nesting_depth(item, level + 1) for item in items), default=level + 1)
 
 
 def _damaged(path: Path, why: str) -> RunFolderError:
@@ -56,7 +58,7 @@ def read_record(path: Path, kind: type = dict) -> Any:
         raise _damaged(path, f"not valid JSON ({str(exc)[:80]})") from None
     if not isinstance(value, kind):
         raise _damaged(path, f"holds a {type(value).__name__}, not a {kind.__name__}")
-    if _depth(value) > MAX_DEPTH:
+    if nesting_depth(value) > MAX_DEPTH:
         raise _damaged(path, f"nested deeper than {MAX_DEPTH} levels")
     return value
 

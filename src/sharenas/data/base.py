@@ -262,3 +262,9 @@ class TaskSetData:
 
     def sizes(self) -> dict[str, int]:
         return {split: len(data) for split, data in self.splits.items()}
+
+
+def task_targets(split: Split, task: str) -> torch.Tensor:
+    """Every target of ``task`` in ``split`` (a multi-domain split: its own domain's rows)."""
+    rows = split.domains[task] if isinstance(split, MultiDomainDataset) else split
+    return rows.targets[task]

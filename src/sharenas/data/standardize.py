@@ -14,13 +14,8 @@ from __future__ import annotations
 
 import torch
 
-from sharenas.data.base import MultiDomainDataset, Split, TaskSetData
+from sharenas.data.base import TaskSetData, task_targets
 from sharenas.tasks.spec import TaskKind, TaskSpec
-
-
-def _train_targets(split: Split, task: str) -> torch.Tensor:
-    rows = split.domains[task] if isinstance(split, MultiDomainDataset) else split
-    return rows.targets[task]
 
 
 def target_statistics(targets: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -37,7 +32,7 @@ def standardized_specs(data: TaskSetData) -> list[TaskSpec]:
     specs = []
     for spec in data.tasks:
         if spec.kind is TaskKind.REGRESSION:
-            mean, std = target_statistics(_train_targets(data.train, spec.name))
+            mean, std = target_statistics(task_targets(data.train, spec.name))
             spec = spec.model_copy(update={"target_mean": mean, "target_std": std})
         specs.append(spec)
     return specs

@@ -20,12 +20,12 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import torch
 from pydantic import Field, model_validator
 
-from sharenas.data.base import InputSpec, MultiTaskDataset, TaskSetData
+from sharenas.data.base import InputSpec, TaskSetData
 from sharenas.data.builder import DatasetBuilder, DatasetConfig
 from sharenas.data.registry import register_dataset
+from sharenas.data.synthetic_mmoe import consecutive_splits
 from sharenas.tasks.spec import TaskKind, TaskSpec
 
 
@@ -151,11 +151,6 @@ class SyntheticGroups(DatasetBuilder):
         sizes = self.split_sizes()
         x, y = generate_groups(self.config, sum(sizes.values()))
         tasks = self.tasks()
-        splits, start = {}, 0
-        for split, size in sizes.items():
-            rows = slice(start, start + size)
-            inputs = {"numeric": torch.from_numpy(x[rows])}
-            targets = {t.name: torch.from_numpy(y[rows, k]) for k, t in enumerate(tasks)}
-            splits[split] = MultiTaskDataset(inputs, targets, tasks)
-            start += size
-        return TaskSetData(self.name, tasks, self.input_spec(), splits)
+        return TaskSetData(
+            self.name, tasks, self.input_spec(), consecutive_splits(x, y, tasks, sizes)
+        )

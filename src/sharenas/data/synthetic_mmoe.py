@@ -65,6 +65,21 @@ def generate_mmoe(
     return x.astype(np.float32), np.stack(ys, 1).astype(np.float32)
 
 
+def consecutive_splits(
+    x: np.ndarray, y: np.ndarray, tasks: list[TaskSpec], sizes: dict[str, int]
+) -> dict[str, MultiTaskDataset]:
+    """One generated draw (x: numeric inputs, y: a column per task) cut into consecutive
+    splits of ``sizes`` rows."""
+    splits, start = {}, 0
+    for split, size in sizes.items():
+        rows = slice(start, start + size)
+        inputs = {"numeric": torch.from_numpy(x[rows])}
+        targets = {t.name: torch.from_numpy(y[rows, k]) for k, t in enumerate(tasks)}
+        splits[split] = MultiTaskDataset(inputs, targets, tasks)
+        start += size
+    return splits
+
+
 @register_dataset
 class SyntheticMmoe(DatasetBuilder):
     name = "synthetic-mmoe"
@@ -95,11 +110,6 @@ class SyntheticMmoe(DatasetBuilder):
             sum(sizes.values()), c.correlation, c.dim, c.scale, c.sin_terms, c.noise, c.seed
         )
         tasks = self.tasks()
-        splits, start = {}, 0
-        for split, size in sizes.items():
-            rows = slice(start, start + size)
-            inputs = {"numeric": torch.from_numpy(x[rows])}
-            targets = {t.name: torch.from_numpy(y[rows, k]) for k, t in enumerate(tasks)}
-            splits[split] = MultiTaskDataset(inputs, targets, tasks)
-            start += size
-        return TaskSetData(self.name, tasks, self.input_spec(), splits)
+        return TaskSetData(
+            self.name, tasks, self.input_spec(), consecutive_splits(x, y, tasks, sizes)
+        )

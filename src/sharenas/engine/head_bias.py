@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sharenas.data.base import MultiDomainDataset, Split
+from sharenas.data.base import Split, task_targets
 from sharenas.errors import ConfigError
 from sharenas.tasks import TaskHandler
 
@@ -24,12 +24,6 @@ def output_layer(head: nn.Module) -> nn.Module:
             "use head_bias: default"
         )
     return layers[-1]
-
-
-def task_targets(split: Split, task: str) -> torch.Tensor:
-    """Every training target of ``task`` (a multi-domain set: its own domain's)."""
-    rows = split.domains[task] if isinstance(split, MultiDomainDataset) else split
-    return rows.targets[task]
 
 
 @torch.no_grad()

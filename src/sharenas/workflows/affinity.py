@@ -41,9 +41,10 @@ def measure_affinity(
         affinity_config(config), out, resume=resume, progress=progress, step=step,
         label=f"{ARCH} + affinity",
     )  # fmt: skip
+    matrices = step.matrices()
     record = {
-        **step.matrices(),
-        "groups": group_tasks(step.matrices()["lookahead"]),
+        **matrices,
+        "groups": group_tasks(matrices["lookahead"]),
         "train_seconds": metrics.get("train_seconds"),
     }
     write_json_atomic(out / AFFINITY, record)
