@@ -9,7 +9,11 @@ parameters θ_s take a lookahead step on task i's loss alone, θ'_s = θ_s − �
 says how much that step lowered task j's loss (positive: i helps j). The matrix is the mean over
 the measured steps. The same per-task gradients give, per stage of the shared network, the cosine
 between tasks' gradients (Yu et al., PCGrad, 2020, read per stage as in branched multi-task
-networks): a cheaper signal of where tasks agree that a branching search can cut on.
+networks), and each stage's share of Z to first order,
+
+    Z^s_{i→j} = η ⟨∇_{θ_s} L_i, ∇_{θ_s} L_j⟩ / L_j      (Σ_s Z^s ≈ Z, a Taylor step of Eq. 3),
+
+which says at which stage i's step helps or hurts j: what a branching search cuts on.
 
 η is ``train.lr`` (TAG: the training learning rate); the lookahead is a plain gradient step (the
 authors' PyTorch re-implementations do the same), batch-norm statistics are restored after it so
@@ -65,6 +69,7 @@ class AffinityStep(PlainStep):
         size = len(self.tasks)
         self.lookahead = torch.zeros(size, size, dtype=torch.float64)
         self.cosine = {s: torch.zeros(size, size, dtype=torch.float64) for s in self.stages}
+        self.staged = {s: torch.zeros(size, size, dtype=torch.float64) for s in self.stages}
         self.measured = 0
 
     def step(self, batch: Any, info: StepInfo) -> dict[str, float]:
@@ -96,7 +101,7 @@ class AffinityStep(PlainStep):
                 after, _ = self._losses(model, x, y, moved)
             for j, task in enumerate(self.tasks):
                 self.lookahead[i, j] += 1.0 - after[task] / max(before[task], 1e-12)
-        self._add_cosines(names, grads)
+        self._add_stages(names, grads, torch.tensor([before[task] for task in self.tasks]))
         with torch.no_grad():  # batch-norm running statistics as before the measurement
             for name, buffer in model.named_buffers():
                 buffer.copy_(buffers[name])
@@ -111,15 +116,19 @@ class AffinityStep(PlainStep):
         losses = {h.name: h.loss(predictions[h.name].float(), y[h.name]) for h in t.handlers}
         return {k: float(v.detach()) for k, v in losses.items()}, losses
 
-    def _add_cosines(self, names: list[str], grads: list[tuple]) -> None:
+    def _add_stages(self, names: list[str], grads: list[tuple], before: torch.Tensor) -> None:
+        """Per stage: the gradients' cosines and the first-order lookahead Z^s."""
         for stage in self.stages:
             rows = [
                 torch.cat([g.reshape(-1) for n, g in zip(names, grad, strict=True)
                            if g is not None and stage_of(n) == stage] or [torch.zeros(1)])
                 for grad in grads
             ]  # fmt: skip
-            flat = torch.nn.functional.normalize(torch.stack(rows).double(), dim=1)
+            stacked = torch.stack(rows).double()
+            flat = torch.nn.functional.normalize(stacked, dim=1)
             self.cosine[stage] += flat @ flat.T
+            gram = stacked @ stacked.T
+            self.staged[stage] += self.trainer.config.lr * gram / before.double().clamp_min(1e-12)
 
     def matrices(self) -> dict[str, Any]:
         """The mean lookahead affinity Z[i][j] (i's step, j's loss) and per-stage cosines."""
@@ -128,6 +137,7 @@ class AffinityStep(PlainStep):
             "tasks": self.tasks,
             "lookahead": (self.lookahead / n).tolist(),
             "stages": {s: (m / n).tolist() for s, m in self.cosine.items()},
+            "stage_lookahead": {s: (m / n).tolist() for s, m in self.staged.items()},
             "measurements": self.measured,
             "every": self.every,
         }
@@ -136,10 +146,12 @@ class AffinityStep(PlainStep):
         return {
             "lookahead": self.lookahead,
             "cosine": self.cosine,
+            "staged": self.staged,
             "measured": self.measured,
             "every": self.every,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.lookahead, self.cosine = state["lookahead"], state["cosine"]
+        self.staged = state.get("staged", self.staged)
         self.measured, self.every = int(state["measured"]), int(state["every"])

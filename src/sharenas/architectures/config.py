@@ -41,6 +41,11 @@ class ModelConfig(BaseModel):
     )
     task_experts: int = Field(1, ge=1, le=1024, description="PLE: experts per task and level.")
     shared_experts: int = Field(2, ge=1, le=1024, description="PLE: shared experts per level.")
+    groups: list[list[str]] | None = Field(
+        None,
+        description="task-groups: the task groups, each trained on its own network from the "
+        "input (e.g. [[a, b], [c]]).",
+    )
     genotype: dict[str, Any] | None = Field(
         None, description="A searched architecture (a fusion search's arch.json), for arch fusion."
     )

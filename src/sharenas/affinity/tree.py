@@ -1,0 +1,91 @@
+"""A tree of task groups from per-stage affinities, under a FLOPs budget.
+
+Branched MTL (Vandenhende et al., BMVC 2020) picks, among trees within a budget, the one whose
+shared layers join the least dissimilar tasks; BMTAS (Bruggemann et al., BMVC 2020) trades task
+performance against resources with one weight. Here a tree is an ultrametric: tasks i and j
+share the first D_ij stages, and sharing stage s is worth the symmetrised first-order lookahead
+affinity A^s_ij of that stage (:mod:`sharenas.affinity.lookahead`: Σ_s A^s ≈ TAG's Z) plus a
+price λ on the FLOPs it saves, λ·c_s (c_s: one copy of stage s). Agglomeration, average linkage:
+repeatedly join the two clusters and the depth d that gain most,
+
+    gain(A, B, d) = Σ_{s<d} ( mean_{i∈A, j∈B} A^s_ij + λ c_s ),
+
+for d no deeper than either cluster's own branching point, while the gain is positive. With
+λ = 0, tasks share a stage only where their gradients there help each other (the tree the
+affinities ask for); a FLOPs budget raises λ (bisection) until the tree fits, ending at hard
+sharing (every stage shared) when λ exceeds every affinity's weight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+BISECTION_STEPS = 40
+
+
+def split_depths(staged: Sequence[np.ndarray], costs: Sequence[float], price: float) -> np.ndarray:
+    """D[i, j]: how many stages tasks i and j share (0: they branch at the input)."""
+    layers, size = len(staged), len(staged[0])
+    worth = [(np.asarray(m) + np.asarray(m).T) / 2 for m in staged]
+    clusters: list[tuple[list[int], int]] = [([i], layers) for i in range(size)]
+    depths = np.zeros((size, size), dtype=int)
+    np.fill_diagonal(depths, layers)
+    while len(clusters) > 1:
+        best, choice = 0.0, None
+        for a in range(len(clusters)):
+            for b in range(a + 1, len(clusters)):
+                (first, deep_a), (second, deep_b) = clusters[a], clusters[b]
+                gain = 0.0
+                for s in range(min(deep_a, deep_b)):
+                    gain += float(worth[s][np.ix_(first, second)].mean()) + price * costs[s]
+                    if gain > best + 1e-15:
+                        best, choice = gain, (a, b, s + 1)
+        if choice is None:
+            break
+        a, b, depth = choice
+        first, second = clusters[a][0], clusters[b][0]
+        depths[np.ix_(first, second)] = depth
+        depths[np.ix_(second, first)] = depth
+        clusters[a] = (sorted(first + second), depth)
+        del clusters[b]
+    return depths
+
+
+def stage_labels(depths: np.ndarray) -> list[list[int]]:
+    """Per stage, each task's group label: i and j are together at stage s when D_ij > s."""
+    layers, size = int(depths.max()), len(depths)
+    rows = []
+    for s in range(layers):
+        label = list(range(size))
+        for i in range(size):
+            label[i] = next(j for j in range(size) if depths[i, j] > s)
+        rows.append(label)
+    return rows
+
+
+def tree_flops(labels: list[list[int]], costs: Sequence[float], heads: float) -> float:
+    return heads + sum(len(set(row)) * c for row, c in zip(labels, costs, strict=True))
+
+
+def affinity_tree(
+    staged: Sequence[np.ndarray],
+    costs: Sequence[float],
+    heads: float = 0.0,
+    max_flops: float | None = None,
+) -> tuple[list[list[int]], float]:
+    """The tree's labels per stage and the price λ it was cut at: λ = 0 when it fits
+    ``max_flops`` (or there is none), else the bisected least λ whose tree fits."""
+    labels = stage_labels(split_depths(staged, costs, 0.0))
+    if max_flops is None or tree_flops(labels, costs, heads) <= max_flops:
+        return labels, 0.0
+    weight = max(float(np.abs(np.asarray(m)).max()) for m in staged)
+    low, high = 0.0, 4.0 * max(weight, 1e-12) / max(min(costs), 1e-12)
+    for _ in range(BISECTION_STEPS):
+        middle = (low + high) / 2
+        if tree_flops(stage_labels(split_depths(staged, costs, middle)), costs, heads) <= max_flops:
+            high = middle
+        else:
+            low = middle
+    return stage_labels(split_depths(staged, costs, high)), high
