@@ -98,9 +98,11 @@ def test_architecture_errors() -> None:
         "nddr",
         "mmoe",
         "ple",
+        "task-groups",
         "fusion",
         "routing",
         "partition",
+        "branching",
     }
 
 

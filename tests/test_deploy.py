@@ -23,7 +23,7 @@ from sharenas.runs.training import train
 from tests.conftest import tiny_image_task_set
 
 HAND_DESIGNED = ["single-task", "hard-sharing", "cross-stitch", "nddr", "mmoe", "ple"]
-SPACES = ["fusion", "routing", "partition"]
+SPACES = ["fusion", "routing", "partition", "branching"]
 
 
 def write_table(path: Path, rows: int = 240) -> Path:
@@ -167,9 +167,10 @@ def test_bad_rows_get_clear_errors(tmp_path: Path, cli) -> None:
     assert wrong.returncode == 2 and "onnx or exported-program" in wrong.stderr
 
 
-@pytest.mark.parametrize("space", ["fusion", "routing"])
+@pytest.mark.parametrize("space", ["fusion", "routing", "branching"])
 def test_a_search_delivers_a_model_that_exports(tmp_path: Path, space: str, cli) -> None:
-    """The derived fusion network and the routing route, as a search delivers them."""
+    """The derived fusion network, the routing route and the branching tree, as a search
+    delivers them."""
     from tests.test_runs import search_yaml
 
     found = sharenas.search(

@@ -18,6 +18,7 @@ from sharenas.runs.training import evaluate_run
 SEARCHES = {
     "fusion": "search:\n  fusion: {own_weight: 0.8}\n  gradient: {arch_lr: 0.05}\n",
     "routing": "search:\n  space: routing\n  routing: {experts: 2}\n  derive: retrain\n",
+    "branching": "search:\n  space: branching\n  affinity: {every: 2}\n",
 }
 
 

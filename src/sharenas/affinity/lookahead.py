@@ -70,6 +70,7 @@ class AffinityStep(PlainStep):
         self.lookahead = torch.zeros(size, size, dtype=torch.float64)
         self.cosine = {s: torch.zeros(size, size, dtype=torch.float64) for s in self.stages}
         self.staged = {s: torch.zeros(size, size, dtype=torch.float64) for s in self.stages}
+        self.staged_sq = {s: torch.zeros(size, size, dtype=torch.float64) for s in self.stages}
         self.measured = 0
 
     def step(self, batch: Any, info: StepInfo) -> dict[str, float]:
@@ -78,13 +79,12 @@ class AffinityStep(PlainStep):
         return super().step(batch, info)
 
     def measure(self, batch: Any) -> None:
-        """One measurement of Z and of the per-stage cosines on ``batch``."""
+        """One measurement of Z and of the per-stage affinities on ``batch`` (a multi-domain
+        batch holds one task: every task then brings a batch of its own domain)."""
         t, model = self.trainer, self.trainer.model
-        x, y = t.load(t.data.train, batch)
-        if any(name not in y for name in self.tasks):
-            return  # a multi-domain batch holds one task: no cross-task lookahead on it
+        views = self._views(batch)
         buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
-        before, losses = self._losses(model, x, y)
+        before, losses = self._losses(model, views)
         names = list(self.shared)
         grads = [
             torch.autograd.grad(losses[task], [self.shared[n] for n in names], retain_graph=True,
@@ -98,7 +98,7 @@ class AffinityStep(PlainStep):
                 if g is not None
             }
             with torch.no_grad():
-                after, _ = self._losses(model, x, y, moved)
+                after, _ = self._losses(model, views, moved)
             for j, task in enumerate(self.tasks):
                 self.lookahead[i, j] += 1.0 - after[task] / max(before[task], 1e-12)
         self._add_stages(names, grads, torch.tensor([before[task] for task in self.tasks]))
@@ -107,13 +107,35 @@ class AffinityStep(PlainStep):
                 buffer.copy_(buffers[name])
         self.measured += 1
 
-    def _losses(
-        self, model: nn.Module, x: Any, y: dict[str, torch.Tensor], moved: dict | None = None
-    ) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+    def _views(self, batch: Any) -> list[tuple[Any, dict[str, torch.Tensor]]]:
+        """(inputs, targets) pairs that together hold every task: the batch itself, or on a
+        multi-domain set one batch of each task's domain (drawn from the batch's step, so a
+        resumed run measures alike)."""
         t = self.trainer
-        with autocast(t.device, t.amp), only_tasks(model, y):
-            predictions = functional_call(model, moved or {}, (x,), strict=False)
-        losses = {h.name: h.loss(predictions[h.name].float(), y[h.name]) for h in t.handlers}
+        x, y = t.load(t.data.train, batch)
+        if all(name in y for name in self.tasks):
+            return [(x, y)]
+        views = []
+        for k, task in enumerate(self.tasks):
+            rows = t.data.train.domains[task].batches(
+                t.config.batch_size, t.seed + 7919 * self.measured + k, 0, 1
+            )[0]
+            views.append(t.load(t.data.train, (task, rows)))
+        return views
+
+    def _losses(
+        self,
+        model: nn.Module,
+        views: list[tuple[Any, dict[str, torch.Tensor]]],
+        moved: dict | None = None,
+    ) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+        t, losses = self.trainer, {}
+        for x, y in views:
+            with autocast(t.device, t.amp), only_tasks(model, y):
+                predictions = functional_call(model, moved or {}, (x,), strict=False)
+            for h in t.handlers:
+                if h.name in y:
+                    losses[h.name] = h.loss(predictions[h.name].float(), y[h.name])
         return {k: float(v.detach()) for k, v in losses.items()}, losses
 
     def _add_stages(self, names: list[str], grads: list[tuple], before: torch.Tensor) -> None:
@@ -128,7 +150,9 @@ class AffinityStep(PlainStep):
             flat = torch.nn.functional.normalize(stacked, dim=1)
             self.cosine[stage] += flat @ flat.T
             gram = stacked @ stacked.T
-            self.staged[stage] += self.trainer.config.lr * gram / before.double().clamp_min(1e-12)
+            value = self.trainer.config.lr * gram / before.double().clamp_min(1e-12)
+            self.staged[stage] += value
+            self.staged_sq[stage] += value**2
 
     def matrices(self) -> dict[str, Any]:
         """The mean lookahead affinity Z[i][j] (i's step, j's loss) and per-stage cosines."""
@@ -138,15 +162,24 @@ class AffinityStep(PlainStep):
             "lookahead": (self.lookahead / n).tolist(),
             "stages": {s: (m / n).tolist() for s, m in self.cosine.items()},
             "stage_lookahead": {s: (m / n).tolist() for s, m in self.staged.items()},
+            "stage_lookahead_se": {s: self._standard_error(s).tolist() for s in self.staged},
             "measurements": self.measured,
             "every": self.every,
         }
+
+    def _standard_error(self, stage: str) -> torch.Tensor:
+        """The standard error of the mean of Z^s over the measurements."""
+        n = max(self.measured, 1)
+        mean, square = self.staged[stage] / n, self.staged_sq[stage] / n
+        spread = (square - mean**2).clamp_min(0.0) * n / max(n - 1, 1)
+        return (spread / n).sqrt()
 
     def state_dict(self) -> dict[str, Any]:
         return {
             "lookahead": self.lookahead,
             "cosine": self.cosine,
             "staged": self.staged,
+            "staged_sq": self.staged_sq,
             "measured": self.measured,
             "every": self.every,
         }
@@ -154,4 +187,5 @@ class AffinityStep(PlainStep):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.lookahead, self.cosine = state["lookahead"], state["cosine"]
         self.staged = state.get("staged", self.staged)
+        self.staged_sq = state.get("staged_sq", self.staged_sq)
         self.measured, self.every = int(state["measured"]), int(state["every"])

@@ -10,10 +10,13 @@ repeatedly join the two clusters and the depth d that gain most,
 
     gain(A, B, d) = Σ_{s<d} ( mean_{i∈A, j∈B} A^s_ij + λ c_s ),
 
-for d no deeper than either cluster's own branching point, while the gain is positive. With
-λ = 0, tasks share a stage only where their gradients there help each other (the tree the
-affinities ask for); a FLOPs budget raises λ (bisection) until the tree fits, ending at hard
-sharing (every stage shared) when λ exceeds every affinity's weight.
+for d no deeper than either cluster's own branching point, while the gain is positive (two
+clusters join only where sharing helps, as in TAG's grouping). The joined pair then keeps sharing
+the stages below d that do not measurably hurt it (mean affinity not two standard errors below
+0 over the measurements): a branch costs FLOPs and parameters and is only opened where the
+measurements ask for one. With λ = 0 this is the tree the affinities ask for; a FLOPs budget
+raises λ (bisection) until the tree fits, ending at hard sharing (every stage shared) when λ
+exceeds every affinity's weight.
 """
 
 from __future__ import annotations
@@ -23,12 +26,23 @@ from collections.abc import Sequence
 import numpy as np
 
 BISECTION_STEPS = 40
+SIGNIFICANT = 2.0  # standard errors below 0 at which a stage hurts a pair
 
 
-def split_depths(staged: Sequence[np.ndarray], costs: Sequence[float], price: float) -> np.ndarray:
+def _symmetric(matrices: Sequence[np.ndarray]) -> list[np.ndarray]:
+    return [(np.asarray(m) + np.asarray(m).T) / 2 for m in matrices]
+
+
+def split_depths(
+    staged: Sequence[np.ndarray],
+    costs: Sequence[float],
+    price: float,
+    errors: Sequence[np.ndarray] | None = None,
+) -> np.ndarray:
     """D[i, j]: how many stages tasks i and j share (0: they branch at the input)."""
     layers, size = len(staged), len(staged[0])
-    worth = [(np.asarray(m) + np.asarray(m).T) / 2 for m in staged]
+    worth = _symmetric(staged)
+    error = _symmetric(errors) if errors is not None else [np.zeros_like(w) for w in worth]
     clusters: list[tuple[list[int], int]] = [([i], layers) for i in range(size)]
     depths = np.zeros((size, size), dtype=int)
     np.fill_diagonal(depths, layers)
@@ -46,6 +60,12 @@ def split_depths(staged: Sequence[np.ndarray], costs: Sequence[float], price: fl
             break
         a, b, depth = choice
         first, second = clusters[a][0], clusters[b][0]
+        while depth < min(clusters[a][1], clusters[b][1]):  # stages that do not hurt stay shared
+            cross = np.ix_(first, second)
+            hurt = worth[depth][cross].mean() + price * costs[depth]
+            if hurt < -SIGNIFICANT * float(np.sqrt((error[depth][cross] ** 2).mean())):
+                break
+            depth += 1
         depths[np.ix_(first, second)] = depth
         depths[np.ix_(second, first)] = depth
         clusters[a] = (sorted(first + second), depth)
@@ -74,18 +94,21 @@ def affinity_tree(
     costs: Sequence[float],
     heads: float = 0.0,
     max_flops: float | None = None,
+    errors: Sequence[np.ndarray] | None = None,
 ) -> tuple[list[list[int]], float]:
     """The tree's labels per stage and the price λ it was cut at: λ = 0 when it fits
-    ``max_flops`` (or there is none), else the bisected least λ whose tree fits."""
-    labels = stage_labels(split_depths(staged, costs, 0.0))
+    ``max_flops`` (or there is none), else the bisected least λ whose tree fits. ``errors``:
+    each stage's standard errors (a stage shared unless it hurts by two of them)."""
+    labels = stage_labels(split_depths(staged, costs, 0.0, errors))
     if max_flops is None or tree_flops(labels, costs, heads) <= max_flops:
         return labels, 0.0
     weight = max(float(np.abs(np.asarray(m)).max()) for m in staged)
     low, high = 0.0, 4.0 * max(weight, 1e-12) / max(min(costs), 1e-12)
     for _ in range(BISECTION_STEPS):
         middle = (low + high) / 2
-        if tree_flops(stage_labels(split_depths(staged, costs, middle)), costs, heads) <= max_flops:
+        tree = stage_labels(split_depths(staged, costs, middle, errors))
+        if tree_flops(tree, costs, heads) <= max_flops:
             high = middle
         else:
             low = middle
-    return stage_labels(split_depths(staged, costs, high)), high
+    return stage_labels(split_depths(staged, costs, high, errors)), high

@@ -52,15 +52,22 @@ class AffinityTreeStep(SearchStep, AffinityStep):
         AffinityStep.__init__(self, settings.every if settings else None)
         self.price = 0.0
 
-    def stage_affinities(self) -> list[np.ndarray]:
-        """The first-order lookahead affinity of every stage, in stage order."""
-        stages = self.matrices()["stage_lookahead"]
+    def stage_affinities(self, key: str = "stage_lookahead") -> list[np.ndarray]:
+        """The first-order lookahead affinity of every stage (or its standard errors,
+        ``stage_lookahead_se``), in stage order."""
+        stages = self.matrices()[key]
         return [np.asarray(stages[name]) for name in sorted(stages, key=stage_index)]
 
     def derive(self) -> BranchingGenotype:
         example = self.trainer.data.val.example(2)
         nodes, heads = self.space.costs(example)  # type: ignore[attr-defined]
-        labels, self.price = affinity_tree(self.stage_affinities(), nodes, heads, self.max_flops)
+        labels, self.price = affinity_tree(
+            self.stage_affinities(),
+            nodes,
+            heads,
+            self.max_flops,
+            self.stage_affinities("stage_lookahead_se"),
+        )
         return tree_from_labels(labels, self.tasks)
 
     def arch_details(self) -> dict[str, Any]:

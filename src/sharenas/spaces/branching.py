@@ -86,7 +86,9 @@ class BranchingNetwork(nn.Module):
 
     @staticmethod
     def _node(backbone: Backbone, stage: int) -> nn.Module:
-        return nn.Sequential(backbone.stem, backbone.stages[0]) if stage == 0 else backbone.stages[stage]
+        if stage == 0:
+            return nn.Sequential(backbone.stem, backbone.stages[0])
+        return backbone.stages[stage]
 
     def forward(self, x: Any) -> dict[str, torch.Tensor]:
         active = self.active_tasks or self.task_names
@@ -209,7 +211,7 @@ register_space(
         default_derive="retrain",
         baselines=("single-task", "hard-sharing", "mmoe", "ple"),
         genotype_class=BranchingGenotype,
-        genotype_leaves={"stages": str},
+        genotype_leaves={"tree": str},
         factory=branching_space,
         budget="the affinity tree shares more stages (a larger price on FLOPs) until it fits",
     )

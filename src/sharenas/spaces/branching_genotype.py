@@ -29,12 +29,13 @@ class BranchingGenotype(Genotype):
     stages: tuple[Partition, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"space": self.space, "stages": [[list(g) for g in p] for p in self.stages]}
+        return {"space": self.space, "tree": [[list(g) for g in p] for p in self.stages]}
 
     @classmethod
     def from_dict(cls, genotype: dict[str, Any]) -> BranchingGenotype:
-        """The genotype of an arch.json's ``stages``; a clear error when it holds none."""
-        stages = genotype.get("stages")
+        """The genotype of an arch.json's ``tree`` (per stage, its task groups); a clear error
+        when it holds none."""
+        stages = genotype.get("tree")
         shape_ok = isinstance(stages, list) and all(
             isinstance(p, list) and all(
                 isinstance(g, list) and all(isinstance(t, str) for t in g) for g in p
@@ -43,7 +44,7 @@ class BranchingGenotype(Genotype):
         )  # fmt: skip
         if not shape_ok:
             raise ConfigError(
-                "the arch.json's 'stages' is not a list of stages, each a list of task groups "
+                "the arch.json's 'tree' is not a list of stages, each a list of task groups "
                 "(lists of task names); pass an arch.json written by a branching search."
             )
         return cls(tuple(tuple(tuple(g) for g in p) for p in stages))  # type: ignore[union-attr]

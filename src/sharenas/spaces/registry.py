@@ -69,8 +69,11 @@ def _bad_leaf(value: Any, path: str, leaf: type) -> str | None:
 
 def genotype_problem(genotype: dict[str, Any]) -> str | None:
     """What is wrong with a genotype's structure (a null, NaN, infinity or a value of the wrong
-    kind where a name or a number belongs, under any space's genotype keys), or None."""
-    for spec in space_specs():
+    kind where a name or a number belongs, under its space's genotype keys, or every space's
+    when it names none), or None."""
+    named = genotype.get("space")
+    own = isinstance(named, str) and is_space(named)
+    for spec in [space_spec(named)] if own else space_specs():
         for key, leaf in spec.genotype_leaves.items():
             found = _bad_leaf(genotype[key], key, leaf) if key in genotype else None
             if found:
