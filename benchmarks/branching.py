@@ -14,7 +14,12 @@ oracle's gain over hard-sharing the search recovers; the adjusted Rand index of 
 groups against the planted ones; and the search's cost in hard-sharing trainings (its
 measuring training, then the final training of the tree).
 
+``--config FILE`` runs the same comparison on another task set (no oracle, no planted groups;
+``--set KEY=VALUE`` overrides), e.g. census-income with eight targets.
+
     python benchmarks/branching.py --p-out 0.5,0,-0.5 --seeds 0,1,2,3,4 --jobs 2
+    python benchmarks/branching.py --config ../configs/census-branching.yaml --seeds 0,1,2 \
+        --set train.max_batches=100
 """
 
 from __future__ import annotations
@@ -45,18 +50,20 @@ ORACLE = "oracle (task-groups)"
 SEARCH = "branching search"
 
 
-def base_config(groups: list[int], epochs: int) -> dict[str, Any]:
+def base_config(
+    groups: list[int], epochs: int, train_size: int, widths: list[int]
+) -> dict[str, Any]:
     return {
         "data": {
             "name": "synthetic-groups",
             "groups": groups,
             "p_in": 0.9,
             "dim": 20,
-            "train_size": 5000,
+            "train_size": train_size,
             "val_size": 500,
-            "test_size": 500,
+            "test_size": 1000,
         },
-        "model": {"backbone": {"name": "mlp", "widths": [32, 32]}},
+        "model": {"backbone": {"name": "mlp", "widths": widths}},
         "train": {"epochs": epochs, "batch_size": 64},
         "search": {"space": "branching", "baselines": []},
     }
@@ -78,18 +85,23 @@ def run_cell(
     results: dict[str, Any] = {}
     for arch in BASELINES:
         results[arch] = train(with_arch(config, arch), folder / arch, data=data, progress=False)
-    oracle = config.model_copy(
-        update={"model": config.model.model_copy(update={"groups": planted(raw["data"]["groups"])})}
-    )
-    results[ORACLE] = train(with_arch(oracle, "task-groups"), folder / "oracle", data=data,
-                            progress=False)  # fmt: skip
+    if raw["data"]["name"] == "synthetic-groups":
+        groups = planted(raw["data"]["groups"])
+        oracle = config.model_copy(
+            update={"model": config.model.model_copy(update={"groups": groups})}
+        )
+        results[ORACLE] = train(
+            with_arch(oracle, "task-groups"), folder / "oracle", data=data, progress=False
+        )
     record, _ = run_oneshot_search(config, folder / "search", data=data, progress=False)
     results[SEARCH] = record
     for space in searches:
         other = build_config(apply_overrides(raw, [*overrides, f"search.space={space}"]))
         found = api_search(other, folder / space, baselines=False, progress=False)
         results[f"{space} search"] = found.metrics
-    drawn = build_config(apply_overrides(raw, [*overrides, f"search.random_architectures={random}"]))
+    drawn = build_config(
+        apply_overrides(raw, [*overrides, f"search.random_architectures={random}"])
+    )
     runs = train_random(drawn, folder / "random", data, progress=False) if random else []
     results["random"] = [read_metrics(run) for run in runs]
     return results
@@ -106,7 +118,7 @@ def cost_in_trainings(cell: dict[str, Any]) -> tuple[float, float]:
     return record["search_seconds"] / hard, record["train_seconds"] / hard
 
 
-def report(p_out: float, cells: list[dict[str, Any]], groups: list[int]) -> None:
+def report(title: str, cells: list[dict[str, Any]], groups: list[int]) -> None:
     deltas: dict[str, list[float]] = {}
     flops: dict[str, float] = {}
     params: dict[str, float] = {}
@@ -117,43 +129,54 @@ def report(p_out: float, cells: list[dict[str, Any]], groups: list[int]) -> None
         params[model] = statistics.fmean(c[model]["params"] for c in cells)
     if cells[0]["random"]:
         name = f"random trees ({len(cells[0]['random'])} per seed, mean)"
-        deltas[name] = [statistics.fmean(delta(r, c["single-task"]) for r in c["random"])
-                        for c in cells]  # fmt: skip
+        deltas[name] = [
+            statistics.fmean(delta(r, c["single-task"]) for r in c["random"]) for c in cells
+        ]
         flops[name] = statistics.fmean(r["flops_per_example"] for c in cells for r in c["random"])
         params[name] = statistics.fmean(r["params"] for c in cells for r in c["random"])
-    print(f"\n### p_out = {p_out:+.1f} ({len(cells)} seeds)\n")
+    print(f"\n### {title} ({len(cells)} seeds)\n")
     print("| model | Δ_MTL % vs single-task | kFLOPs / example | params |")
     print("|---|---|---|---|")
     for model, values in deltas.items():
-        print(f"| {model} | {mean_std(values, 2)} | {flops[model] / 1e3:.3g} | "
-              f"{params[model]:.0f} |")  # fmt: skip
+        print(
+            f"| {model} | {mean_std(values, 2)} | {flops[model] / 1e3:.3g} | {params[model]:.0f} |"
+        )
     others = [m for m in BASELINES[1:] if m in deltas]
     best = max(others, key=lambda m: statistics.fmean(deltas[m]))
     print("\n| branching search − reference (Δ_MTL points) | mean [95 % CI] | verdict |")
     print("|---|---|---|")
-    references = ["hard-sharing", best, ORACLE, *[m for m in deltas if m.startswith("random")]]
+    randoms = [m for m in deltas if m.startswith("random")]
+    references = ["hard-sharing", best, *([ORACLE] if ORACLE in deltas else []), *randoms]
     for reference in dict.fromkeys(references):
         diff = paired_difference(deltas[SEARCH], deltas[reference])
         label = f"{reference} (best baseline)" if reference == best else reference
         print(f"| {label} | {diff.text()} | {diff.verdict()} |")
+    costs = [cost_in_trainings(c) for c in cells]
+    before = mean_std([c[0] for c in costs], 2)
+    whole = mean_std([c[1] for c in costs], 2)
+    print(f"\ncost in hard-sharing trainings: {before} before the final training, {whole} with it")
+    for c in cells:
+        print(f"  seed {c[SEARCH]['seed']}: {c[SEARCH]['tree']}")
+    if ORACLE in deltas:
+        planted_report(deltas, cells, groups)
+
+
+def planted_report(
+    deltas: dict[str, list[float]], cells: list[dict[str, Any]], groups: list[int]
+) -> None:
+    """The share of the oracle's gain recovered and the leaf groups' ARI."""
     gain = [s - h for s, h in zip(deltas[SEARCH], deltas["hard-sharing"], strict=True)]
     room = [o - h for o, h in zip(deltas[ORACLE], deltas["hard-sharing"], strict=True)]
     recovered = statistics.fmean(gain) / statistics.fmean(room) if statistics.fmean(room) else 0
     truth = group_of(groups)
     labels = [leaf_labels(c[SEARCH], truth) for c in cells]
     ari = [adjusted_rand_index(lab, truth) for lab in labels]
-    costs = [cost_in_trainings(c) for c in cells]
-    before = mean_std([c[0] for c in costs], 2)
-    whole = mean_std([c[1] for c in costs], 2)
     print(
-        f"\noracle's gain over hard-sharing recovered: {100 * recovered:.0f} % "
+        f"oracle's gain over hard-sharing recovered: {100 * recovered:.0f} % "
         f"(search − hard {statistics.fmean(gain):+.2f}, oracle − hard "
         f"{statistics.fmean(room):+.2f} points); leaf-group ARI {mean_std(ari, 2)} "
-        f"({sum(a == 1.0 for a in ari)}/{len(ari)} exact); cost in hard-sharing trainings: "
-        f"{before} before the final training, {whole} with it"
+        f"({sum(a == 1.0 for a in ari)}/{len(ari)} exact)"
     )
-    for c in cells:
-        print(f"  seed {c[SEARCH]['seed']}: {c[SEARCH]['tree']}")
 
 
 def leaf_labels(record: dict[str, Any], truth: list[int]) -> list[int]:
@@ -167,28 +190,53 @@ def main() -> None:
     parser.add_argument("--p-out", default="0.5,0,-0.5")
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--groups", default="5,3")
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--train-size", type=int, default=1000)
+    parser.add_argument("--widths", default="128,128,128")
     parser.add_argument("--random", type=int, default=5)
     parser.add_argument("--searches", default="", help="other spaces, e.g. fusion,routing")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--config", type=Path, default=None, help="another task set's config")
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--runs", type=Path, default=Path("runs/bench-branching"))
     parser.add_argument("--out", type=Path, default=Path("branching.jsonl"))
     args = parser.parse_args()
     groups = [int(g) for g in args.groups.split(",")]
     searches = [s for s in args.searches.split(",") if s]
-    raw = base_config(groups, args.epochs)
-    grid = [(float(p), int(s)) for p in args.p_out.split(",") for s in args.seeds.split(",")]
+    if args.config:
+        import yaml
+
+        raw = yaml.safe_load(args.config.read_text())
+        raw["search"] = {"space": "branching", "baselines": []}
+        p_outs = ["0"]
+    else:
+        widths = [int(w) for w in args.widths.split(",")]
+        raw = base_config(groups, args.epochs, args.train_size, widths)
+        p_outs = args.p_out.split(",")
+    planted_set = raw["data"]["name"] == "synthetic-groups"
+    grid = [(float(p), int(s)) for p in p_outs for s in args.seeds.split(",")]
     cells = [
-        (raw, [f"data.p_out={p}", f"data.seed={s}", f"seed={s}", "train.threads=1"],
-         args.runs / f"p{p:+.1f}-s{s}", args.random, searches)
+        (
+            raw,
+            [
+                *([f"data.p_out={p}", f"data.seed={s}"] if planted_set else []),
+                f"seed={s}",
+                "train.threads=1",
+                *args.overrides,
+            ],
+            args.runs / f"p{p:+.1f}-s{s}",
+            args.random,
+            searches,
+        )
         for p, s in grid
-    ]  # fmt: skip
+    ]
     outcomes = run_cells(run_cell, cells, args.jobs)
     with args.out.open("a") as handle:
         for (p, s), cell in zip(grid, outcomes, strict=True):
             handle.write(json.dumps({"p_out": p, "seed": s, "cell": cell}, default=str) + "\n")
     for p in dict.fromkeys(p for p, _ in grid):
-        report(p, [c for (q, _), c in zip(grid, outcomes, strict=True) if q == p], groups)
+        title = f"p_out = {p:+.1f}" if planted_set else str(args.config)
+        report(title, [c for (q, _), c in zip(grid, outcomes, strict=True) if q == p], groups)
 
 
 if __name__ == "__main__":

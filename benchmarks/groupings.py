@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from cells import run_cells
 from sharenas.affinity import group_tasks
 from sharenas.affinity.tree import affinity_tree
@@ -105,7 +106,9 @@ def tree_leaves(record: dict[str, Any]) -> list[int]:
 
 
 def as_groups(labels: list[int], tasks: list[str]) -> list[list[str]]:
-    return [[t for t, lab in zip(tasks, labels, strict=True) if lab == g] for g in sorted(set(labels))]
+    return [
+        [t for t, lab in zip(tasks, labels, strict=True) if lab == g] for g in sorted(set(labels))
+    ]
 
 
 def main() -> None:
@@ -114,18 +117,24 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--runs", type=Path, default=Path("runs/bench-groupings"))
-    parser.add_argument("--table", type=Path, default=None, help="default tables/groupings-NAME.json")
+    parser.add_argument(
+        "--table", type=Path, default=None, help="default tables/groupings-NAME.json"
+    )
     args = parser.parse_args()
     raw = TASK_SETS[args.task_set]
     seeds = [int(s) for s in args.seeds.split(",")]
     data = create_dataset(build_config(raw).data).load()
     tasks = [t.name for t in data.tasks]
     every = list(partitions(tasks))
-    overrides = {s: [f"seed={s}", "train.threads=1"] + (
-        [f"data.seed={s}"] if raw["data"]["name"] == "synthetic-groups" else []) for s in seeds}  # fmt: skip
+    overrides = {
+        s: [f"seed={s}", "train.threads=1"]
+        + ([f"data.seed={s}"] if raw["data"]["name"] == "synthetic-groups" else [])
+        for s in seeds
+    }
     runs = args.runs / args.task_set
-    cells = [(raw, overrides[s], runs / f"s{s}" / str(i), g)
-             for s in seeds for i, g in enumerate(every)]  # fmt: skip
+    cells = [
+        (raw, overrides[s], runs / f"s{s}" / str(i), g) for s in seeds for i, g in enumerate(every)
+    ]
     records = run_cells(train_grouping, cells, args.jobs)
     by_seed: dict[int, dict[str, dict[str, Any]]] = {s: {} for s in seeds}
     for (_, _, folder, groups), record in zip(cells, records, strict=True):
@@ -133,17 +142,30 @@ def main() -> None:
     alone = key([[t] for t in tasks], tasks)
     table = {
         key(g, tasks): {
-            str(s): delta_mtl(by_seed[s][key(g, tasks)]["primary"], by_seed[s][alone]["primary"],
-                              by_seed[s][alone]["higher_is_better"])
+            str(s): delta_mtl(
+                by_seed[s][key(g, tasks)]["primary"],
+                by_seed[s][alone]["primary"],
+                by_seed[s][alone]["higher_is_better"],
+            )
             for s in seeds
         }
         for g in every
-    }  # fmt: skip
+    }
     seconds = {k: statistics.fmean(by_seed[s][k]["train_seconds"] for s in seeds) for k in table}
     path = args.table or Path("tables") / f"groupings-{args.task_set}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"tasks": tasks, "config": raw, "seeds": seeds,
-                                "delta_mtl": table, "train_seconds": seconds}, indent=1))  # fmt: skip
+    path.write_text(
+        json.dumps(
+            {
+                "tasks": tasks,
+                "config": raw,
+                "seeds": seeds,
+                "delta_mtl": table,
+                "train_seconds": seconds,
+            },
+            indent=1,
+        )
+    )
     mean = {k: statistics.fmean(v.values()) for k, v in table.items()}
     ranked = sorted(mean, key=mean.__getitem__, reverse=True)
     print(f"\n{len(ranked)} groupings × {len(seeds)} seeds; table: {path}\n")
@@ -153,8 +175,9 @@ def main() -> None:
         print(f"| {r} | {k} | {mean[k]:+.2f} ± {statistics.stdev(values):.2f} |")
     hard = key([tasks], tasks)
     print(f"| {ranked.index(hard) + 1} | {hard} (hard sharing) | {mean[hard]:+.2f} |")
-    measured = run_cells(measure, [(raw, overrides[s], runs / f"affinity-s{s}") for s in seeds],
-                         args.jobs)  # fmt: skip
+    measured = run_cells(
+        measure, [(raw, overrides[s], runs / f"affinity-s{s}") for s in seeds], args.jobs
+    )
     hard_seconds = seconds[hard]
     answers = {
         "TAG grouping of the lookahead affinity": [
@@ -169,19 +192,25 @@ def main() -> None:
     }
     best = mean[ranked[0]]
     top = max(1, round(0.1 * len(ranked)))
-    print(f"\n| strategy | answers (per seed) | rank (of {len(ranked)}) | in best 10 % | "
-          "regret (Δ_MTL points) | cost (hard-sharing trainings) |\n|---|---|---|---|---|---|")
+    print(
+        f"\n| strategy | answers (per seed) | rank (of {len(ranked)}) | in best 10 % | "
+        "regret (Δ_MTL points) | cost (hard-sharing trainings) |\n|---|---|---|---|---|---|"
+    )
     for name, picks in answers.items():
         ranks = [ranked.index(k) + 1 for k, _ in picks]
         regret = [best - mean[k] for k, _ in picks]
         cost = [c / hard_seconds for _, c in picks]
-        print(f"| {name} | {'; '.join(k for k, _ in picks)} | "
-              f"{statistics.fmean(ranks):.1f} | {sum(r <= top for r in ranks)}/{len(ranks)} | "
-              f"{statistics.fmean(regret):.2f} | {statistics.fmean(cost):.2f} |")  # fmt: skip
+        print(
+            f"| {name} | {'; '.join(k for k, _ in picks)} | "
+            f"{statistics.fmean(ranks):.1f} | {sum(r <= top for r in ranks)}/{len(ranks)} | "
+            f"{statistics.fmean(regret):.2f} | {statistics.fmean(cost):.2f} |"
+        )
     expected_rank = (len(ranked) + 1) / 2
     expected_regret = statistics.fmean(best - v for v in mean.values())
-    print(f"| random grouping (expected) | — | {expected_rank:.1f} | {top / len(ranked):.0%} | "
-          f"{expected_regret:.2f} | 0 |")
+    print(
+        f"| random grouping (expected) | — | {expected_rank:.1f} | {top / len(ranked):.0%} | "
+        f"{expected_regret:.2f} | 0 |"
+    )
 
 
 if __name__ == "__main__":
