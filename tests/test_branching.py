@@ -209,3 +209,31 @@ def test_task_groups_trains_by_name_and_needs_its_groups(tmp_path: Path) -> None
         build_architecture("task-groups", TASKS, TABLE, ModelConfig())
     with pytest.raises(ConfigError, match="name each task once"):
         build_architecture("task-groups", TASKS, TABLE, ModelConfig(groups=[["a"], ["b"]]))
+
+
+def test_a_flops_budget_is_honoured(tmp_path: Path) -> None:
+    """Between hard sharing and the planted tree's FLOPs the delivered tree fits the budget;
+    below hard sharing the search is refused before it starts."""
+    from sharenas.data import create_dataset
+    from sharenas.runs.training import task_handlers
+
+    config = build_config({**PLANTED, "train": {**PLANTED["train"], "epochs": 2}})
+    data = create_dataset(config.data).load()
+    s = branching_space(
+        task_handlers(data), data.input_spec, config.model, BranchingSpaceConfig()
+    )
+    example = data.val.example(2)
+    hard = s.tree_flops(s.hard_sharing(), example)
+    budget = hard + 0.5 * (s.tree_flops(s.single_task(), example) - hard) / s.layers
+    limited = config.model_copy(
+        update={"search": config.searched.model_copy(update={"max_flops": budget})}
+    )
+    record, _ = run_oneshot_search(limited, tmp_path / "s", data=data, progress=False)
+    assert record["flops_per_example"] <= budget
+    arch = json.loads((tmp_path / "s" / "arch.json").read_text())
+    assert arch["price_per_flop"] >= 0.0
+    too_little = limited.model_copy(
+        update={"search": limited.searched.model_copy(update={"max_flops": hard / 2})}
+    )
+    with pytest.raises(ConfigError, match="cheapest branching architecture"):
+        run_oneshot_search(too_little, tmp_path / "t", data=data, progress=False)

@@ -86,6 +86,26 @@ def test_census_education_task(online: Path) -> None:
     assert "education" not in data.input_spec.categorical_names
 
 
+def test_census_eight_targets_of_three_kinds(online: Path) -> None:
+    """Every census task at once: binary, regression (in years and weeks, standardised for
+    training) and classification targets, each target's column gone from the features."""
+    from sharenas.data.census_income import TASK_COLUMNS
+    from sharenas.tasks import TaskKind
+
+    data = load_dataset("census-income", tasks=list(TASK_COLUMNS))
+    kinds = {t.name: t.kind for t in data.tasks}
+    assert [k for k in kinds.values()].count(TaskKind.BINARY) == 4
+    assert kinds["age"] is TaskKind.REGRESSION and kinds["race"] is TaskKind.CLASSIFICATION
+    targets = data.train.targets
+    assert 30 < float(data.tasks[4].target_mean) < 40  # mean age of the survey, years
+    assert int(targets["class_of_worker"].max()) == 8 and int(targets["race"].max()) == 4
+    assert 0.45 < targets["female"].float().mean().item() < 0.55
+    names = {*data.input_spec.numeric_names, *data.input_spec.categorical_names}
+    for gone in ("age", "sex", "race", "class_of_worker", "weeks_worked", "marital_status",
+                 "education", "family_members_under_18"):  # fmt: skip
+        assert gone not in names
+
+
 def test_mnist_scenes_from_real_digits(online: Path) -> None:
     data = load_dataset("mnist-scenes", train_size=64, val_size=16, test_size=16)
     x, y = data.train.batch(slice(None))

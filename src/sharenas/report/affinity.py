@@ -31,11 +31,14 @@ def _panel(axis: Any, matrix: list[list[float]], tasks: list[str], title: str) -
 
 
 def affinity_figure(record: dict[str, Any], path: Path) -> Path:
-    """``affinity.png`` (and .svg): the lookahead matrix, then one panel per shared stage."""
+    """``affinity.png`` (and .svg): the lookahead matrix, then per shared stage the gradient
+    cosines and (when measured) the stage's first-order share of the lookahead."""
     plt = _pyplot()
     tasks = record["tasks"]
     panels = [("lookahead affinity Z[i→j] (TAG)", record["lookahead"])]
     panels += [(f"gradient cosine, {stage}", m) for stage, m in record["stages"].items()]
+    staged = record.get("stage_lookahead", {})
+    panels += [(f"lookahead share, {stage}", m) for stage, m in staged.items()]
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4), squeeze=False)
     for axis, (title, matrix) in zip(axes[0], panels, strict=True):
         fig.colorbar(_panel(axis, matrix, tasks, title), ax=axis, fraction=0.046, pad=0.04)
