@@ -57,6 +57,10 @@ def test_a_genotype_that_is_not_a_tree_is_refused(stages, message: str) -> None:
         space().build(BranchingGenotype.from_dict({"tree": stages}))
     with pytest.raises(ConfigError, match="list of stages"):
         BranchingGenotype.from_dict({"tree": [["a"]]})
+    with pytest.raises(ConfigError, match="not each of the tasks"):  # a hand-edited arch.json
+        BranchingGenotype.from_dict({"tree": [[["a", "b"]], [["c"], ["a", "b"]]]})
+    with pytest.raises(ConfigError, match="no stage"):
+        BranchingGenotype.from_dict({"tree": []})
 
 
 @pytest.mark.parametrize("arch", ["hard-sharing", "single-task"])
@@ -219,9 +223,7 @@ def test_a_flops_budget_is_honoured(tmp_path: Path) -> None:
 
     config = build_config({**PLANTED, "train": {**PLANTED["train"], "epochs": 2}})
     data = create_dataset(config.data).load()
-    s = branching_space(
-        task_handlers(data), data.input_spec, config.model, BranchingSpaceConfig()
-    )
+    s = branching_space(task_handlers(data), data.input_spec, config.model, BranchingSpaceConfig())
     example = data.val.example(2)
     hard = s.tree_flops(s.hard_sharing(), example)
     budget = hard + 0.5 * (s.tree_flops(s.single_task(), example) - hard) / s.layers

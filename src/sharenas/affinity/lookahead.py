@@ -43,8 +43,19 @@ def default_every(tasks: int) -> int:
 
 
 def shared_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
-    """The parameters every task reads: all but the task heads'."""
-    return {name: p for name, p in model.named_parameters() if not name.startswith("heads.")}
+    """The trained parameters every task reads: all but the task heads' (and frozen ones, such
+    as the shared norms a multi-domain model keeps per domain instead)."""
+    return {
+        name: p
+        for name, p in model.named_parameters()
+        if p.requires_grad and not name.startswith("heads.")
+    }
+
+
+def stage_key(name: str) -> tuple[int, str]:
+    """Stages in network order: by the number in their name (``nodes.10`` after ``nodes.9``)."""
+    digits = "".join(c for c in name.split(".")[-1].split(":")[0] if c.isdigit())
+    return (int(digits) if digits else -1, name)
 
 
 def stage_of(name: str) -> str:
@@ -65,7 +76,7 @@ class AffinityStep(PlainStep):
         self.tasks = [h.name for h in trainer.handlers]
         self.every = self.every or default_every(len(self.tasks))
         self.shared = shared_parameters(trainer.model)
-        self.stages = sorted({stage_of(name) for name in self.shared})
+        self.stages = sorted({stage_of(name) for name in self.shared}, key=stage_key)
         size = len(self.tasks)
         self.lookahead = torch.zeros(size, size, dtype=torch.float64)
         self.cosine = {s: torch.zeros(size, size, dtype=torch.float64) for s in self.stages}
@@ -101,7 +112,7 @@ class AffinityStep(PlainStep):
                 after, _ = self._losses(model, views, moved)
             for j, task in enumerate(self.tasks):
                 self.lookahead[i, j] += 1.0 - after[task] / max(before[task], 1e-12)
-        self._add_stages(names, grads, torch.tensor([before[task] for task in self.tasks]))
+        self._add_stages(names, grads, [before[task] for task in self.tasks])
         with torch.no_grad():  # batch-norm running statistics as before the measurement
             for name, buffer in model.named_buffers():
                 buffer.copy_(buffers[name])
@@ -138,21 +149,44 @@ class AffinityStep(PlainStep):
                     losses[h.name] = h.loss(predictions[h.name].float(), y[h.name])
         return {k: float(v.detach()) for k, v in losses.items()}, losses
 
-    def _add_stages(self, names: list[str], grads: list[tuple], before: torch.Tensor) -> None:
-        """Per stage: the gradients' cosines and the first-order lookahead Z^s."""
+    def _add_stages(self, names: list[str], grads: list[tuple], before: list[float]) -> None:
+        """Per stage: the gradients' cosines and the first-order lookahead Z^s (a task whose
+        loss does not reach a stage's weights has a zero gradient there)."""
         for stage in self.stages:
+            members = [n for n in names if stage_of(n) == stage]
             rows = [
-                torch.cat([g.reshape(-1) for n, g in zip(names, grad, strict=True)
-                           if g is not None and stage_of(n) == stage] or [torch.zeros(1)])
+                torch.cat([
+                    (g if g is not None else torch.zeros_like(self.shared[n])).reshape(-1)
+                    for n, g in zip(names, grad, strict=True) if n in members
+                ])
                 for grad in grads
             ]  # fmt: skip
             stacked = torch.stack(rows).double()
             flat = torch.nn.functional.normalize(stacked, dim=1)
-            self.cosine[stage] += flat @ flat.T
-            gram = stacked @ stacked.T
-            value = self.trainer.config.lr * gram / before.double().clamp_min(1e-12)
+            self.cosine[stage] += (flat @ flat.T).cpu()
+            losses = torch.tensor(before, dtype=torch.float64).clamp_min(1e-12)
+            value = self.trainer.config.lr * (stacked @ stacked.T).cpu() / losses
             self.staged[stage] += value
             self.staged_sq[stage] += value**2
+
+    def synchronise(self) -> None:
+        """Under torchrun every process measured on its own rows: sum the measurements over
+        processes (once), so that every process reads the same matrices."""
+        world = getattr(self.trainer, "world", 1)
+        if world <= 1 or getattr(self, "_synchronised", False):
+            return
+        import torch.distributed as dist
+
+        for table in (self.cosine, self.staged, self.staged_sq):
+            for stage, matrix in table.items():
+                moved = matrix.to(self.trainer.device)
+                dist.all_reduce(moved)
+                table[stage] = moved.cpu()
+        moved = self.lookahead.to(self.trainer.device)
+        dist.all_reduce(moved)
+        self.lookahead = moved.cpu()
+        self.measured *= world
+        self._synchronised = True
 
     def matrices(self) -> dict[str, Any]:
         """The mean lookahead affinity Z[i][j] (i's step, j's loss) and per-stage cosines."""

@@ -12,11 +12,14 @@ repeatedly join the two clusters and the depth d that gain most,
 
 for d no deeper than either cluster's own branching point, while the gain is positive (two
 clusters join only where sharing helps, as in TAG's grouping). The joined pair then keeps sharing
-the stages below d that do not measurably hurt it (mean affinity not two standard errors below
-0 over the measurements): a branch costs FLOPs and parameters and is only opened where the
-measurements ask for one. With λ = 0 this is the tree the affinities ask for; a FLOPs budget
-raises λ (bisection) until the tree fits, ending at hard sharing (every stage shared) when λ
-exceeds every affinity's weight.
+the stages below d that do not measurably hurt it: its mean affinity there is not below −2 × the
+root mean square of its pairs' standard errors over the measurements (conservative: the pairs'
+errors are not taken as independent, so a stage is cut only on clear evidence), because a
+branch costs FLOPs and parameters and is only opened where the measurements ask for one. With
+λ = 0 this is the tree the affinities ask for; a FLOPs budget raises λ until the tree fits,
+ending at hard sharing (every stage shared) when λ exceeds every affinity's weight. The trees'
+FLOPs need not fall monotonically in λ, so λ is scanned on a geometric grid, then bisected
+between the last grid value whose tree is over the budget and the first whose tree fits.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-BISECTION_STEPS = 40
+BISECTION_STEPS = 30
+GRID = 48  # geometric λ values scanned, from the largest down by halves
 SIGNIFICANT = 2.0  # standard errors below 0 at which a stage hurts a pair
 
 
@@ -97,17 +101,25 @@ def affinity_tree(
     errors: Sequence[np.ndarray] | None = None,
 ) -> tuple[list[list[int]], float]:
     """The tree's labels per stage and the price λ it was cut at: λ = 0 when it fits
-    ``max_flops`` (or there is none), else the bisected least λ whose tree fits. ``errors``:
+    ``max_flops`` (or there is none), else the least λ found whose tree fits. ``errors``:
     each stage's standard errors (a stage shared unless it hurts by two of them)."""
     labels = stage_labels(split_depths(staged, costs, 0.0, errors))
     if max_flops is None or tree_flops(labels, costs, heads) <= max_flops:
         return labels, 0.0
     weight = max(float(np.abs(np.asarray(m)).max()) for m in staged)
-    low, high = 0.0, 4.0 * max(weight, 1e-12) / max(min(costs), 1e-12)
+    ceiling = 4.0 * max(weight, 1e-12) / max(min(costs), 1e-12)  # every stage shared beyond it
+
+    def fits(price: float) -> bool:
+        tree = stage_labels(split_depths(staged, costs, price, errors))
+        return tree_flops(tree, costs, heads) <= max_flops  # type: ignore[operator]
+
+    grid = [ceiling / 2**k for k in reversed(range(GRID))]  # increasing
+    high = next((p for p in grid if fits(p)), ceiling)
+    below = [p for p in grid if p < high]
+    low = below[-1] if below else 0.0
     for _ in range(BISECTION_STEPS):
         middle = (low + high) / 2
-        tree = stage_labels(split_depths(staged, costs, middle, errors))
-        if tree_flops(tree, costs, heads) <= max_flops:
+        if fits(middle):
             high = middle
         else:
             low = middle

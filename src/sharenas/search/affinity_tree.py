@@ -59,6 +59,7 @@ class AffinityTreeStep(SearchStep, AffinityStep):
         return [np.asarray(stages[name]) for name in sorted(stages, key=stage_index)]
 
     def derive(self) -> BranchingGenotype:
+        self.synchronise()
         example = self.trainer.data.val.example(2)
         nodes, heads = self.space.costs(example)  # type: ignore[attr-defined]
         labels, self.price = affinity_tree(

@@ -35,7 +35,7 @@ class BranchingGenotype(Genotype):
     def from_dict(cls, genotype: dict[str, Any]) -> BranchingGenotype:
         """The genotype of an arch.json's ``tree`` (per stage, its task groups); a clear error
         when it holds none."""
-        stages = genotype.get("tree")
+        stages = genotype.get("tree") if isinstance(genotype, dict) else None
         shape_ok = isinstance(stages, list) and all(
             isinstance(p, list) and all(
                 isinstance(g, list) and all(isinstance(t, str) for t in g) for g in p
@@ -47,7 +47,11 @@ class BranchingGenotype(Genotype):
                 "the arch.json's 'tree' is not a list of stages, each a list of task groups "
                 "(lists of task names); pass an arch.json written by a branching search."
             )
-        return cls(tuple(tuple(tuple(g) for g in p) for p in stages))  # type: ignore[union-attr]
+        tree = cls(tuple(tuple(tuple(g) for g in p) for p in stages))  # type: ignore[union-attr]
+        if not tree.stages:
+            raise ConfigError("the arch.json's 'tree' has no stage; pass a branching search's.")
+        validate_tree(tree, sorted({t for g in tree.stages[0] for t in g}), len(tree.stages))
+        return tree
 
     @property
     def leaves(self) -> Partition:
@@ -131,9 +135,11 @@ def grouping_tree(groups: Sequence[Sequence[str]], tasks: Sequence[str], layers:
     Standley et al. 2020 and TAG; ``layers``: hard sharing)."""
     label = {t: i for i, g in enumerate(groups) for t in g}
     missing = [t for t in tasks if t not in label]
-    if missing or len(label) != len(tasks) or sum(map(len, groups)) != len(tasks):
+    listed = sum(map(len, groups))
+    if missing or any(not g for g in groups) or len(label) != len(tasks) or listed != len(tasks):
         raise ConfigError(
-            f"model.groups {[list(g) for g in groups]} must name each task once "
+            f"model.groups {[list(g) for g in groups]} must name each task once, in non-empty "
+            "groups "
             f"(tasks: {', '.join(tasks)}); missing: {', '.join(missing) or 'none'}."
         )
     rows = [[0] * len(tasks) if s < shared else [label[t] for t in tasks] for s in range(layers)]
@@ -141,9 +147,10 @@ def grouping_tree(groups: Sequence[Sequence[str]], tasks: Sequence[str], layers:
 
 
 def random_tree(tasks: Sequence[str], layers: int, generator: torch.Generator) -> BranchingGenotype:
-    """A random tree: at each stage every group of the stage before is kept whole with
-    probability ½, else split by a random label per task (so hard sharing, single-task and every
-    grouping at every depth can be drawn)."""
+    """A random tree: at each stage every group of the stage before is split with probability
+    ½ by a random label per task (which may still leave it whole), else kept whole; hard sharing,
+    single-task and every grouping at every depth can be drawn, not uniformly (the space's
+    random yardstick, documented as such)."""
     labels: list[list[int]] = []
     parent: list[tuple[int, ...]] = [() for _ in tasks]
     for _ in range(layers):

@@ -41,6 +41,7 @@ def measure_affinity(
         affinity_config(config), out, resume=resume, progress=progress, step=step,
         label=f"{ARCH} + affinity",
     )  # fmt: skip
+    step.synchronise()
     matrices = step.matrices()
     record = {
         **matrices,
