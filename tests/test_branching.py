@@ -139,14 +139,14 @@ PLANTED = {
         "groups": [3, 2],
         "p_out": -0.5,
         "dim": 12,
-        "train_size": 3000,
+        "train_size": 1000,
         "val_size": 300,
         "test_size": 300,
         "sin_terms": 0,
     },
-    "model": {"backbone": {"name": "mlp", "widths": [16, 16]}},
-    "train": {"epochs": 6, "batch_size": 64, "threads": 1},
-    "search": {"space": "branching", "derive": "none", "baselines": []},
+    "model": {"backbone": {"name": "mlp", "widths": [32, 32]}},
+    "train": {"epochs": 10, "batch_size": 64, "threads": 1},
+    "search": {"space": "branching", "derive": "none", "baselines": [], "affinity": {"every": 4}},
 }
 
 
@@ -173,7 +173,7 @@ def test_a_killed_search_resumes_to_the_uninterrupted_tree(
     original = AffinityTreeStep.step
 
     def killed(self, batch, info):  # type: ignore[no-untyped-def]
-        if info.epoch == 1 and info.step == 20:
+        if info.epoch == 1 and info.step == 10:
             raise KeyboardInterrupt
         return original(self, batch, info)
 

@@ -10,8 +10,10 @@ repeatedly join the two clusters and the depth d that gain most,
 
     gain(A, B, d) = Σ_{s<d} ( mean_{i∈A, j∈B} A^s_ij + λ c_s ),
 
-for d no deeper than either cluster's own branching point, while the gain is positive (two
-clusters join only where sharing helps, as in TAG's grouping). The joined pair then keeps sharing
+for d no deeper than either cluster's own branching point, while a gain is measurably positive
+(above 2 × its standard error over the measurements, the stages' errors added in quadrature:
+two clusters join only where sharing helps, as in TAG's grouping, and noise around 0 is not
+help). The joined pair then keeps sharing
 the stages below d that do not measurably hurt it: its mean affinity there is not below −2 × the
 root mean square of its pairs' standard errors over the measurements (conservative: the pairs'
 errors are not taken as independent, so a stage is cut only on clear evidence), because a
@@ -55,10 +57,13 @@ def split_depths(
         for a in range(len(clusters)):
             for b in range(a + 1, len(clusters)):
                 (first, deep_a), (second, deep_b) = clusters[a], clusters[b]
-                gain = 0.0
+                cross = np.ix_(first, second)
+                gain, variance = 0.0, 0.0
                 for s in range(min(deep_a, deep_b)):
-                    gain += float(worth[s][np.ix_(first, second)].mean()) + price * costs[s]
-                    if gain > best + 1e-15:
+                    gain += float(worth[s][cross].mean()) + price * costs[s]
+                    variance += float((error[s][cross] ** 2).mean())
+                    margin = gain - SIGNIFICANT * variance**0.5  # sharing measurably helps
+                    if margin > 1e-15 and gain > best + 1e-15:
                         best, choice = gain, (a, b, s + 1)
         if choice is None:
             break
