@@ -45,12 +45,12 @@ TASK_SETS: dict[str, dict[str, Any]] = {
             "p_in": 0.9,
             "p_out": 0.0,
             "dim": 20,
-            "train_size": 5000,
+            "train_size": 1000,
             "val_size": 500,
-            "test_size": 500,
+            "test_size": 1000,
         },
-        "model": {"backbone": {"name": "mlp", "widths": [32, 32]}},
-        "train": {"epochs": 8, "batch_size": 64},
+        "model": {"backbone": {"name": "mlp", "widths": [128, 128, 128]}},
+        "train": {"epochs": 30, "batch_size": 64},
     },
     "census": {
         "data": {
