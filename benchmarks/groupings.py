@@ -56,9 +56,10 @@ TASK_SETS: dict[str, dict[str, Any]] = {
         "data": {
             "name": "census-income",
             "tasks": ["income", "never_married", "education", "female", "age"],
+            "limit": 30000,
         },
-        "model": {"backbone": {"name": "mlp", "widths": [64, 32]}},
-        "train": {"epochs": 4, "batch_size": 512, "max_batches": 60, "lr": 0.003},
+        "model": {"backbone": {"name": "mlp", "widths": [64, 32]}, "tower": [16]},
+        "train": {"epochs": 4, "batch_size": 512, "lr": 0.003},
     },
 }
 
