@@ -283,14 +283,14 @@ def task_target(frame: pd.DataFrame, task: str, classes: dict[str, list[str]]) -
         "female": lambda: frame[SEX] == "Female",
     }
     if task in binary:
-        return binary[task]().to_numpy(np.float32)
+        return binary[task]().to_numpy(np.float32, copy=True)
     if task in REGRESSION_UNITS:
-        return frame[AGE if task == "age" else WEEKS].astype(np.float32).to_numpy()
+        return frame[AGE if task == "age" else WEEKS].to_numpy(np.float32, copy=True)
     index = {value: i for i, value in enumerate(classes[task])}
     codes = frame[CLASSIFICATION_COLUMNS[task]].map(index)
     if codes.isna().any():
         raise ValueError(f"census-income: a {task} value of the test file is not in training")
-    return codes.to_numpy(np.int64)
+    return codes.to_numpy(np.int64, copy=True)
 
 
 def census_preprocessing(
