@@ -97,7 +97,7 @@ def test_census_eight_targets_of_three_kinds(online: Path) -> None:
     assert [k for k in kinds.values()].count(TaskKind.BINARY) == 4
     assert kinds["age"] is TaskKind.REGRESSION and kinds["race"] is TaskKind.CLASSIFICATION
     targets = data.train.targets
-    assert 30 < float(data.tasks[4].target_mean) < 40  # mean age of the survey, years
+    assert 30 < float(data.tasks[4].target_mean[0]) < 40  # mean age of the survey, years
     assert int(targets["class_of_worker"].max()) == 8 and int(targets["race"].max()) == 4
     assert 0.45 < targets["female"].float().mean().item() < 0.55
     names = {*data.input_spec.numeric_names, *data.input_spec.categorical_names}

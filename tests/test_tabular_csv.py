@@ -143,6 +143,7 @@ def test_a_table_with_seven_targets_of_three_kinds_trains_and_branches(
     }
     frame = pd.read_csv(csv_file)
     frame["high_spend"] = np.where(frame["spend"] > 0, "y", "n")
+    frame["age"] = frame["age"].fillna(40.0)  # a target needs every value
     frame.to_csv(csv_file, index=False)
     data = load(csv_file, targets=targets)
     assert len(data.tasks) == 7 and data.input_spec.numeric_names == ("id",)
