@@ -75,6 +75,7 @@ class BranchingNetwork(nn.Module):
             [genotype.parent(s, g) if s else 0 for g in range(len(partition))]
             for s, partition in enumerate(genotype.stages)
         ]
+        self.leaf = {t.name: genotype.group_of(-1, t.name) for t in tasks}  # once, not per forward
         self.heads = nn.ModuleDict(
             {
                 t.name: make_head(
@@ -98,7 +99,7 @@ class BranchingNetwork(nn.Module):
             outputs = {
                 g: self.nodes[s][g](x if s == 0 else outputs[self.parents[s][g]]) for g in wanted
             }
-        return {t: self.heads[t](outputs[self.genotype.group_of(-1, t)]) for t in active}
+        return {t: self.heads[t](outputs[self.leaf[t]]) for t in active}
 
 
 class BranchingSpace(SupernetSpace):
