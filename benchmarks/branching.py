@@ -5,7 +5,8 @@ data seed = the run seed) and, with the same data, seed and training budget: sin
 hard-sharing, MMoE, PLE, the oracle (``task-groups`` with the planted groups: one branch per
 group from the input), the branching search (affinity strategy, the found tree retrained) and
 ``--random`` random trees of the branching space; ``--searches`` adds the other spaces' searches
-(fusion, routing, partition) on the same set.
+(fusion, routing, partition) on the same set, each with ``--random-other`` random points of its
+own space.
 
 Prints per ``p_out``: Δ_MTL % against single-task (mean ± std), FLOPs and parameters per model;
 the paired differences of the branching search against hard-sharing, the best other baseline,
@@ -74,7 +75,12 @@ def planted(groups: list[int]) -> list[list[str]]:
 
 
 def run_cell(
-    raw: dict[str, Any], overrides: list[str], folder: Path, random: int, searches: list[str]
+    raw: dict[str, Any],
+    overrides: list[str],
+    folder: Path,
+    random: int,
+    searches: list[str],
+    random_other: int,
 ) -> dict[str, Any]:
     """Every model of one (p_out, seed) cell: name -> metrics record; 'random' -> records."""
     from sharenas.config import apply_overrides
@@ -96,9 +102,13 @@ def run_cell(
     record, _ = run_oneshot_search(config, folder / "search", data=data, progress=False)
     results[SEARCH] = record
     for space in searches:
-        other = build_config(apply_overrides(raw, [*overrides, f"search.space={space}"]))
+        drawn_count = f"search.random_architectures={random_other}"
+        spaced = [*overrides, f"search.space={space}", drawn_count]
+        other = build_config(apply_overrides(raw, spaced))
         found = api_search(other, folder / space, baselines=False, progress=False)
         results[f"{space} search"] = found.metrics
+        drawn_runs = train_random(other, folder / f"random-{space}", data, progress=False)
+        results[f"random {space}"] = [read_metrics(run) for run in drawn_runs]
     drawn = build_config(
         apply_overrides(raw, [*overrides, f"search.random_architectures={random}"])
     )
@@ -122,7 +132,7 @@ def report(title: str, cells: list[dict[str, Any]], groups: list[int]) -> None:
     deltas: dict[str, list[float]] = {}
     flops: dict[str, float] = {}
     params: dict[str, float] = {}
-    models = [m for m in cells[0] if m != "random"]
+    models = [m for m in cells[0] if not m.startswith("random")]
     for model in models:
         deltas[model] = [delta(c[model], c["single-task"]) for c in cells]
         flops[model] = statistics.fmean(c[model]["flops_per_example"] for c in cells)
@@ -159,6 +169,37 @@ def report(title: str, cells: list[dict[str, Any]], groups: list[int]) -> None:
         print(f"  seed {c[SEARCH]['seed']}: {c[SEARCH]['tree']}")
     if ORACLE in deltas:
         planted_report(deltas, cells, groups)
+    other_searches_report(deltas, cells, best)
+
+
+def other_searches_report(
+    deltas: dict[str, list[float]], cells: list[dict[str, Any]], best: str
+) -> None:
+    """Each other space's search against hard-sharing, the best baseline, the oracle, the
+    branching search and random points of its own space (same data, seed and budget)."""
+    spaces = [m.removesuffix(" search") for m in deltas if m.endswith(" search") and m != SEARCH]
+    if not spaces:
+        return
+    print("\n| search − reference (Δ_MTL points) | mean [95 % CI] | verdict |")
+    print("|---|---|---|")
+    for space in spaces:
+        own = [
+            statistics.fmean(delta(r, c["single-task"]) for r in c[f"random {space}"])
+            for c in cells
+        ]
+        kflops = statistics.fmean(
+            r["flops_per_example"] for c in cells for r in c[f"random {space}"]
+        )
+        print(
+            f"| {space}: random points of its space (mean {mean_std(own, 2)}, "
+            f"{kflops / 1e3:.3g} kFLOPs) | "
+            f"{paired_difference(deltas[f'{space} search'], own).text()} | "
+            f"{paired_difference(deltas[f'{space} search'], own).verdict()} |"
+        )
+        references = ["hard-sharing", best, *([ORACLE] if ORACLE in deltas else []), SEARCH]
+        for reference in dict.fromkeys(references):
+            diff = paired_difference(deltas[f"{space} search"], deltas[reference])
+            print(f"| {space}: {reference} | {diff.text()} | {diff.verdict()} |")
 
 
 def planted_report(
@@ -195,6 +236,9 @@ def main() -> None:
     parser.add_argument("--widths", default="128,128,128")
     parser.add_argument("--random", type=int, default=5)
     parser.add_argument("--searches", default="", help="other spaces, e.g. fusion,routing")
+    parser.add_argument(
+        "--random-other", type=int, default=3, help="random points of each other space per seed"
+    )
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--config", type=Path, default=None, help="another task set's config")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
@@ -227,6 +271,7 @@ def main() -> None:
             args.runs / f"p{p:+.1f}-s{s}",
             args.random,
             searches,
+            args.random_other,
         )
         for p, s in grid
     ]
