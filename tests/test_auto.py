@@ -103,7 +103,7 @@ def _units(out: Path) -> dict:
 def test_auto_recommends_a_model_within_the_budget_and_resumes(tmp_path: Path, cli) -> None:
     config, out = write_config(tmp_path), tmp_path / "auto"
     command = [sys.executable, "-m", "sharenas.cli", "auto", str(config), "--budget",
-               "hard-sharing", "--out", str(out), "-q"]  # fmt: skip
+               "hard-sharing", "--out", str(out), "--thorough", "-q"]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     while process.poll() is None and len(_units(out)) < 3:
         time.sleep(0.05)
@@ -115,7 +115,9 @@ def test_auto_recommends_a_model_within_the_budget_and_resumes(tmp_path: Path, c
         for name, u in _units(out).items()
         if u.get("folder") and (Path(u["folder"]) / "metrics.json").exists()
     }
-    done = cli("auto", str(config), "--budget", "hard-sharing", "--out", str(out), "-q")
+    done = cli(
+        "auto", str(config), "--budget", "hard-sharing", "--out", str(out), "--thorough", "-q"
+    )
     assert done.returncode == 0, done.stderr
     for name, stamp in before.items():  # finished work is not redone
         assert (Path(_units(out)[name]["folder"]) / "metrics.json").stat().st_mtime_ns == stamp
@@ -147,7 +149,7 @@ def test_auto_over_seeds_with_no_time_left_and_bad_requests(tmp_path: Path, cli)
     config, out = write_config(tmp_path), tmp_path / "auto"
     bad = cli("auto", str(config), "--budget", "lots", "--out", str(out))
     assert bad.returncode == 2 and "--budget 'lots'" in bad.stderr
-    args = ["--budget", "hard-sharing", "--out", str(out), "--eta", "2"]
+    args = ["--budget", "hard-sharing", "--out", str(out), "--eta", "2", "--thorough"]
     first = cli("auto", str(config), *args, "--seeds", "0,1", "--time", "1e-6", "-q")
     assert first.returncode == 0, first.stderr
     state = json.loads((out / "auto.json").read_text())
@@ -155,5 +157,7 @@ def test_auto_over_seeds_with_no_time_left_and_bad_requests(tmp_path: Path, cli)
     report = (out / "report.md").read_text()
     assert "## Over seeds 0, 1" in report and "| recommended |" in report
     assert (out / "seeds" / "seed-1" / "recommended" / "metrics.json").exists()
-    other = cli("auto", str(config), "--budget", "1G", "--out", str(out), "--eta", "2")
+    other = cli(
+        "auto", str(config), "--budget", "1G", "--out", str(out), "--eta", "2", "--thorough"
+    )
     assert other.returncode == 2 and "same" in other.stderr

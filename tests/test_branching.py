@@ -239,3 +239,29 @@ def test_a_flops_budget_is_honoured(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="cheapest branching architecture"):
         run_oneshot_search(too_little, tmp_path / "t", data=data, progress=False)
+
+
+def test_a_hard_sharing_answer_is_the_trained_supernet_not_retrained(tmp_path: Path) -> None:
+    """At hard sharing's FLOPs only the hard-sharing tree fits: the measuring training already
+    trained that network for the full budget, so it is delivered as is instead of retrained."""
+    from sharenas.data import create_dataset
+    from sharenas.runs.result import open_run
+    from sharenas.runs.training import task_handlers
+
+    config = build_config({**PLANTED, "train": {**PLANTED["train"], "epochs": 2}})
+    data = create_dataset(config.data).load()
+    s = branching_space(task_handlers(data), data.input_spec, config.model, BranchingSpaceConfig())
+    hard = s.tree_flops(s.hard_sharing(), data.val.example(2))
+    assert s.is_supernet(s.hard_sharing()) and not s.is_supernet(s.single_task())
+    limited = config.model_copy(
+        update={
+            "search": config.searched.model_copy(update={"max_flops": hard, "derive": "retrain"})
+        }
+    )
+    record, _ = run_oneshot_search(limited, tmp_path / "s", data=data, progress=False)
+    assert record["groups_per_stage"] == [1] * s.layers
+    assert record["derive"] == "none" and "supernet" in record["derive_skipped"]
+    assert not (tmp_path / "s" / "retrain").exists() and "retrained" not in record
+    assert record["train_seconds"] == record["search_seconds"]
+    assert record["primary"] == record["supernet_primary"]  # the supernet, delivered
+    assert open_run(tmp_path / "s").config.searched.derive == "none"

@@ -175,12 +175,15 @@ def auto(
     hours: float | None = None,
     eta: int = 3,
     seeds: list[int] | None = None,
+    thorough: bool = False,
     progress: bool = True,
 ) -> AutoResult:
     """For ``config``'s task set and a FLOPs budget (FLOPs per example, or a baseline's name
-    such as ``"hard-sharing"``): the baselines, random architectures and every search space
-    that applies within it, one cross-space front and the recommended model
-    (``result.recommended``, a run folder in ``out/recommended``). Rerun to resume.
+    such as ``"hard-sharing"``): the room measured first (single-task, and hard-sharing with
+    task affinity through the branching search), stopping there when no architecture is likely
+    to win; else the affinity tree and the baselines within the budget (``thorough``: every
+    space's search and random architectures too); one cross-space front and the recommended
+    model (``result.recommended``, a run folder in ``out/recommended``). Rerun to resume.
 
     >>> answer = sharenas.auto("configs/census-income.yaml", "runs/auto", "hard-sharing")
     """
@@ -188,7 +191,14 @@ def auto(
 
     resolved = resolve_config(config, overrides)
     return run_auto(
-        resolved, Path(out), str(budget), hours=hours, eta=eta, seeds=seeds, progress=progress
+        resolved,
+        Path(out),
+        str(budget),
+        hours=hours,
+        eta=eta,
+        seeds=seeds,
+        thorough=thorough,
+        progress=progress,
     )
 
 

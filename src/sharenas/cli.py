@@ -391,21 +391,37 @@ def auto_command(
     eta: Annotated[
         int, typer.Option("--eta", min=2, help="Successive halving: keep the best 1/η spaces.")
     ] = 3,
+    thorough: Annotated[
+        bool,
+        typer.Option(
+            "--thorough",
+            help="Search every space (with random architectures and successive halving) "
+            "instead of measuring the room first.",
+        ),
+    ] = False,
     set_: SetOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="The auto folder.")] = None,
     seed: SeedOption = None,
     seeds: SeedsOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """How should my tasks share within this budget? Runs the baselines, random architectures
-    and every search space that applies, each within the FLOPs budget, and recommends one
+    """How should my tasks share within this budget? Measures the room first (single-task and
+    hard-sharing with task affinity): stops there when no architecture is likely to win, else
+    trains the tree the affinities ask for and the baselines within the budget; recommends one
     model (a run folder). Rerun the same command to resume."""
     _quiet(quiet)
     seed_list = _seed_list(seeds, seed)  # the choice is made on the first seed
     loaded = api.resolve_config(config, _overrides(set_, seed_list[0] if seed_list else seed))
     folder = out or Path("runs") / f"auto-{loaded.data.name}"
     found = api.auto(
-        loaded, folder, budget, hours=time_, eta=eta, seeds=seed_list, progress=not quiet
+        loaded,
+        folder,
+        budget,
+        hours=time_,
+        eta=eta,
+        seeds=seed_list,
+        thorough=thorough,
+        progress=not quiet,
     )
     console.print(found.files["report"].read_text(), markup=False, highlight=False)
     for name, path in found.files.items():

@@ -24,6 +24,7 @@ one training (:func:`default_every`).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import torch
@@ -83,10 +84,13 @@ class AffinityStep(PlainStep):
         self.staged = {s: torch.zeros(size, size, dtype=torch.float64) for s in self.stages}
         self.staged_sq = {s: torch.zeros(size, size, dtype=torch.float64) for s in self.stages}
         self.measured = 0
+        self.measure_seconds = 0.0  # the measurements' share of the training's time
 
     def step(self, batch: Any, info: StepInfo) -> dict[str, float]:
         if info.global_step % self.every == 0:
+            began = time.perf_counter()
             self.measure(batch)
+            self.measure_seconds += time.perf_counter() - began
         return super().step(batch, info)
 
     def measure(self, batch: Any) -> None:
@@ -216,6 +220,7 @@ class AffinityStep(PlainStep):
             "staged_sq": self.staged_sq,
             "measured": self.measured,
             "every": self.every,
+            "measure_seconds": self.measure_seconds,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -223,3 +228,4 @@ class AffinityStep(PlainStep):
         self.staged = state.get("staged", self.staged)
         self.staged_sq = state.get("staged_sq", self.staged_sq)
         self.measured, self.every = int(state["measured"]), int(state["every"])
+        self.measure_seconds = float(state.get("measure_seconds", 0.0))

@@ -125,6 +125,22 @@ def _search(
     return trainer, step, space, outcome
 
 
+def _supernet_is_the_answer(config: Config, space: SupernetSpace, genotype: Any) -> str | None:
+    """Why the found network is delivered with the supernet's weights although ``search.derive``
+    asks for training (the found network is the supernet, already trained with the budget the
+    derivation would use), or None."""
+    settings = config.searched
+    epochs = settings.derive_epochs or config.train.epochs
+    if settings.derive == "none" or epochs != config.train.epochs:
+        return None
+    if not space.is_supernet(genotype):
+        return None
+    return (
+        f"the found network is the supernet, trained for the {epochs} epochs "
+        f"'search.derive: {settings.derive}' would train it again"
+    )
+
+
 def _scores(trainer: Trainer, derived: nn.Module) -> dict[str, Any]:
     """Test metrics of the derived network (inherited weights) and of the supernet, and the
     search-evaluation gap between them."""
@@ -172,6 +188,11 @@ def run_oneshot_search(
     scores = _scores(trainer, derived)
     arch = {**searched_arch(config, genotype, str(settings.strategy)), **step.arch_details()}
     searched = with_arch(config, settings.space, arch)
+    kept = _supernet_is_the_answer(config, space, genotype)
+    if kept:
+        searched = searched.model_copy(
+            update={"search": searched.searched.model_copy(update={"derive": "none"})}
+        )
     delivered, extra = derive(searched, derived, out, data)
     tasks = extra["tasks"] if extra else scores["inherited_tasks"]
     record = {
@@ -179,7 +200,8 @@ def run_oneshot_search(
         "arch": f"{settings.space} (searched)",
         "space": settings.space,
         "strategy": settings.strategy,
-        "derive": settings.derive,
+        "derive": "none" if kept else settings.derive,
+        **({"derive_skipped": kept} if kept else {}),
         **scores,
         **step.summary(genotype),
         **trainer.resources(derived),

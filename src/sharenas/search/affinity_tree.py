@@ -80,6 +80,7 @@ class AffinityTreeStep(SearchStep, AffinityStep):
             "groups_per_stage": [len(p) for p in genotype.stages],
             "leaf_groups": [list(g) for g in genotype.leaves],
             "affinity_measurements": self.measured,
+            "affinity_seconds": round(self.measure_seconds, 3),
         }
 
     def describe(self, record: dict[str, Any]) -> str:

@@ -80,6 +80,11 @@ class SupernetSpace(Space):
     def inherit(self, supernet: Any, genotype: Any) -> nn.Module:
         """``genotype``'s network carrying ``supernet``'s trained weights."""
 
+    def is_supernet(self, genotype: Any) -> bool:
+        """Whether ``genotype``'s network is the supernet itself (inheriting then gives the
+        trained network, and retraining would train the same network again)."""
+        return False
+
 
 def space_config(model: type[M], genotype: dict[str, Any]) -> M:
     """The ``space_config`` of an arch.json, validated; a clear error when it is not one."""

@@ -176,6 +176,10 @@ class BranchingSpace(SupernetSpace):
         """The hard-sharing tree: what the affinity strategy trains and measures."""
         return self.build(self.hard_sharing())
 
+    def is_supernet(self, genotype: BranchingGenotype) -> bool:
+        """The hard-sharing tree (one group of every task at every stage) is the supernet."""
+        return all(len(partition) == 1 for partition in genotype.stages)
+
     def inherit(self, supernet: BranchingNetwork, genotype: BranchingGenotype) -> BranchingNetwork:
         """``genotype``'s tree with every branch starting from the shared stage it copies (as
         branches are initialised from the trunk in Branched MTL and BMTAS)."""

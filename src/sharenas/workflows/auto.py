@@ -1,14 +1,22 @@
-"""``sharenas auto``: one task set, one FLOPs budget, every space that applies, one answer.
+"""``sharenas auto``: one task set, one FLOPs budget, one answer, at the cost the room calls for.
 
-The hand-designed baselines within the budget, the random architectures of every space within it
-and the fusion, routing and partition searches (each held to the budget by ``search.max_flops``)
-are run on the same data with the same seed. The searches share the time by successive halving
-(Jamieson & Talwalkar, AISTATS 2016) with two rungs: every space is searched with ⌈epochs/η⌉
-epochs, and only the best ⌈n/η⌉ on validation Δ_MTL are searched again with the full budget (with
-``hours``, only as many as the time left is estimated to allow). The recommended model is the one
-with the best validation Δ_MTL among the full-budget models within the budget; it is copied as a
-run folder into ``<out>/recommended``. Every finished unit is recorded in ``auto.json``
-(atomically), so a killed run resumes where it stopped.
+First the room is measured (:mod:`sharenas.workflows.auto_room`): single-task and the branching
+search, whose measuring training is hard-sharing with per-stage task affinity. Where every task
+pair helps and hard-sharing is not below single-task beyond the validation noise, no architecture
+is likely to win by more than chance: the better of the two is recommended and ``auto`` stops
+(about three trainings). Where the affinities ask for branches (or sharing everything is
+measurably worse), the tree the affinities ask for is retrained and the hand-designed baselines
+within the budget are trained beside it; the best on validation is recommended.
+
+``thorough`` (or a branching space that cannot be searched within the budget) runs everything
+instead: the baselines, random architectures of every space and every space's search, sharing
+the time by successive halving (Jamieson & Talwalkar, AISTATS 2016) with two rungs: every space
+searched with ⌈epochs/η⌉ epochs, the best ⌈n/η⌉ on validation Δ_MTL again with the full budget
+(with ``hours``, only as many as the time left is estimated to allow).
+
+The recommended model is the one with the best validation Δ_MTL among the full-budget models
+within the budget; it is copied as a run folder into ``<out>/recommended``. Every finished unit is
+recorded in ``auto.json`` (atomically), so a killed run resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -31,8 +39,9 @@ from sharenas.runs.lock import folder_lock
 from sharenas.runs.out_folder import LOCK, MARKER, RUN_FILES, check_folder, data_inputs, make_folder
 from sharenas.runs.random_archs import train_random
 from sharenas.runs.training import ensure_trained, load_data
-from sharenas.workflows.auto_plan import AutoPlan, plan_auto, space_config
+from sharenas.workflows.auto_plan import REFERENCE, AutoPlan, plan_auto, space_config
 from sharenas.workflows.auto_report import write_auto_report
+from sharenas.workflows.auto_room import BRANCHING, SPACE, Room, measure_room
 from sharenas.workflows.auto_scores import Candidate, recommend, validation_scores
 from sharenas.workflows.auto_seeds import seeds_comparison
 from sharenas.workflows.auto_units import Unit
@@ -119,9 +128,15 @@ def _random_unit(config: Config, folder: Path, data: TaskSetData, progress: bool
 
 
 def run_baselines(
-    state: AutoState, config: Config, plan: AutoPlan, out: Path, data: TaskSetData, progress: bool
+    state: AutoState,
+    config: Config,
+    plan: AutoPlan,
+    out: Path,
+    data: TaskSetData,
+    progress: bool,
+    only: list[str] | None = None,
 ) -> None:
-    for arch in plan.baselines:
+    for arch in only or plan.baselines:
         folder = out / "baselines" / arch
         work = _train_unit(with_arch(config, arch), folder, data, progress, f"baseline {arch}")
         state.run(Unit("baseline", arch), work)
@@ -183,6 +198,23 @@ def survivors(
     return chosen
 
 
+def room_first(
+    state: AutoState, config: Config, plan: AutoPlan, out: Path, data: TaskSetData, progress: bool
+) -> Room | None:
+    """Measure the room (single-task and the branching search, :mod:`auto_room`); None when the
+    branching space cannot be searched within the budget (every space is then searched)."""
+    if SPACE not in plan.spaces:
+        state.data["room_skipped"] = (
+            f"the branching space cannot be searched here ({plan.left_out.get(SPACE + ' search')})"
+        )
+        state.save()
+        return None
+    run_rung(state, config, plan, 1, [SPACE], config.train.epochs, out, data, progress)
+    if state.data["units"][BRANCHING.key]["folder"] is None:
+        return None
+    return measure_room(state, data)
+
+
 def deliver(candidate: Candidate, out: Path) -> Path:
     """The recommended model's run folder (its files, not its sub-folders) in ``out``: each file
     replaced atomically and the run files of an earlier choice that this one lacks removed; any
@@ -211,6 +243,7 @@ def auto(
     hours: float | None = None,
     eta: int = 3,
     seeds: list[int] | None = None,
+    thorough: bool = False,
     progress: bool = True,
 ) -> AutoResult:
     """Search every space that applies within ``budget`` (FLOPs per example, or a baseline's
@@ -220,7 +253,7 @@ def auto(
     out = Path(out)
     check_folder(out, "auto", data_inputs(config))  # a new, empty or auto folder only
     with folder_lock(out):
-        return _auto_locked(config, out, budget, hours, eta, seeds, progress)
+        return _auto_locked(config, out, budget, hours, eta, seeds, thorough, progress)
 
 
 def _auto_locked(
@@ -230,6 +263,7 @@ def _auto_locked(
     hours: float | None,
     eta: int,
     seeds: list[int] | None,
+    thorough: bool,
     progress: bool,
 ) -> AutoResult:
     began = time.time()
@@ -241,17 +275,27 @@ def _auto_locked(
     deadline = state.data["started"] + hours * 3600 if hours is not None else None
     full = config.train.epochs
     first = max(1, math.ceil(full / eta))
-    run_baselines(state, config, plan, out, data, progress)
-    run_randoms(state, config, plan, out, data, progress)
-    run_rung(state, config, plan, 0, plan.spaces, first, out, data, progress)
-    candidates = validation_scores(state, data)
-    rung0 = {c.space: c.val_delta for c in candidates if c.kind == "search" and c.rung == 0}
-    kept = survivors(state, plan, rung0, eta, deadline, full / first)
-    run_rung(state, config, plan, 1, kept, full, out, data, progress)
+    run_baselines(state, config, plan, out, data, progress, only=[REFERENCE])
+    room = None if thorough else room_first(state, config, plan, out, data, progress)
+    if room is None or room.room:
+        run_baselines(state, config, plan, out, data, progress)
+    if room is None:
+        run_randoms(state, config, plan, out, data, progress)
+        run_rung(state, config, plan, 0, plan.spaces, first, out, data, progress)
+        candidates = validation_scores(state, data)
+        rung0 = {c.space: c.val_delta for c in candidates if c.kind == "search" and c.rung == 0}
+        kept = survivors(state, plan, rung0, eta, deadline, full / first)
+        run_rung(state, config, plan, 1, kept, full, out, data, progress)
     candidates = validation_scores(state, data)
     chosen = recommend(candidates, plan.budget)
     folder = deliver(chosen, out)
+    began_seeds = time.perf_counter()
     paired = seeds_comparison(state, config, out, candidates, chosen, seeds, progress)
+    if paired is not None:
+        state.data["seeds_seconds"] = state.data.get("seeds_seconds", 0.0) + round(
+            time.perf_counter() - began_seeds, 3
+        )
+        state.save()
     files = write_auto_report(out, config, plan, state.data, candidates, chosen, paired)
     files = {**files, "recommended": folder}
     return AutoResult(out, plan, candidates, chosen, files, state.data, paired)

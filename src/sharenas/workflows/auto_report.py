@@ -12,10 +12,13 @@ from sharenas.cache import write_bytes_atomic
 from sharenas.config import Config
 from sharenas.report.figure import save_figure
 from sharenas.report.runs import markdown
+from sharenas.run_files import read_record
 from sharenas.workflows.auto_plan import AutoPlan
+from sharenas.workflows.auto_room import BRANCHING
 from sharenas.workflows.auto_scores import Candidate
 from sharenas.workflows.auto_units import Unit
 
+MEASURED_HARD_SHARING = "hard-sharing (the branching search's training less its measurements)"
 MARKERS = {"baseline": ("s", "#4c72b0"), "random": ("x", "#8c8c8c"), "search": ("o", "#dd8452")}
 
 
@@ -117,28 +120,63 @@ def _why(candidates: list[Candidate], chosen: Candidate, plan: AutoPlan) -> list
 
 
 def total_cost(state: dict[str, Any]) -> tuple[float, float, str]:
-    """Seconds of every unit of an auto run, one baseline training's seconds and its name
-    (hard-sharing, else single-task)."""
+    """Seconds of the whole auto run (every unit and the seeds phase), one hard-sharing
+    training's seconds and how it was measured (a hard-sharing baseline; else the branching
+    search's measuring training less its affinity measurements; else single-task)."""
     units = state.get("units", {})
-    total = sum(u.get("seconds", 0.0) for u in units.values())
-    name = "hard-sharing" if "baseline hard-sharing" in units else "single-task"
-    return total, units.get(Unit("baseline", name).key, {}).get("seconds") or 1.0, name
+    total = sum(u.get("seconds", 0.0) for u in units.values()) + state.get("seeds_seconds", 0.0)
+    hard = units.get(Unit("baseline", "hard-sharing").key, {})
+    if hard.get("seconds"):
+        return total, hard["seconds"], "hard-sharing"
+    measuring = units.get(BRANCHING.key, {})
+    if measuring.get("folder"):
+        record = read_record(Path(measuring["folder"]) / "metrics.json")
+        seconds = record.get("search_seconds", 0.0) - record.get("affinity_seconds", 0.0)
+        if seconds > 0:
+            return total, seconds, MEASURED_HARD_SHARING
+    single = units.get(Unit("baseline", "single-task").key, {}).get("seconds") or 1.0
+    return total, single, "single-task"
 
 
 def _cost(state: dict[str, Any]) -> str:
     total, unit, name = total_cost(state)
+    seeds = " (the seeds phase included)" if state.get("seeds_seconds") else ""
     return (
-        f"Total cost: {total:.4g} s of training and search, {total / unit:.1f} × one {name} "
-        f"training ({unit:.3g} s, the same data and epochs) on this machine."
+        f"Total cost: {total:.4g} s{seeds}, {total / unit:.1f} × one {name} training "
+        f"({unit:.3g} s, the same data and epochs) on this machine."
     )
 
 
-def _halving(state: dict[str, Any], plan: AutoPlan) -> list[str]:
-    lines = [
-        f"Searched spaces: {', '.join(plan.spaces) or 'none'}; successive halving kept "
-        f"{', '.join(state.get('survivors', [])) or 'none'} for the full budget "
-        f"({state.get('survivors_why', '')})."
+def _decision(state: dict[str, Any]) -> list[str]:
+    """The first phase's decision and its evidence (:mod:`auto_room`)."""
+    room = state.get("room")
+    if room is None:
+        skipped = state.get("room_skipped")
+        why = f"not measured: {skipped}" if skipped else "not measured (--thorough)"
+        return [f"**Room:** {why}; every space that applies was searched."]
+    evidence = (
+        f"Evidence: the affinity tree {room['tree']}; its network {room['delta']:+.2f} % "
+        f"Δ_MTL against single-task on validation; noise (bootstrap of the validation rows) "
+        f"{room['noise']:.2f} %."
+    )
+    why = room["why"][:1].upper() + room["why"][1:]
+    if not room["room"]:
+        return [f"**Decision: no room — stopped.** {why}.", evidence]
+    return [
+        f"**Decision: room measured.** {why}; the hand-designed baselines within the "
+        "budget were trained beside it (`--thorough` also searches every other space).",
+        evidence,
     ]
+
+
+def _halving(state: dict[str, Any], plan: AutoPlan) -> list[str]:
+    lines = []
+    if "survivors" in state:
+        lines.append(
+            f"Searched spaces: {', '.join(plan.spaces) or 'none'}; successive halving kept "
+            f"{', '.join(state.get('survivors', [])) or 'none'} for the full budget "
+            f"({state.get('survivors_why', '')})."
+        )
     lines += [f"Left out: {name}: {why}" for name, why in plan.left_out.items()]
     lines += [
         f"Left out: {name}: {unit['problem']}"
@@ -188,6 +226,7 @@ def write_auto_report(
     table = markdown(*_rows(candidates, plan.budget)).rstrip()
     parts = [
         f"# {config.data.name}: sharenas auto within {plan.budget / 1e6:.3g} MFLOPs per example",
+        *_decision(state),
         *_why(candidates, chosen, plan),
         _cost(state),
         *_halving(state, plan),

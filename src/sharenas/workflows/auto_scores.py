@@ -73,6 +73,9 @@ def _unit_models(unit: Unit, folder: Path) -> list[tuple[Candidate, Path]]:
 
 def _candidate(unit: Unit, name: str, folder: Path) -> Candidate:
     metrics = open_run(folder).metrics
+    groups = metrics.get("groups_per_stage")
+    if groups and all(n == 1 for n in groups):  # a tree that shares every stage
+        name = f"hard-sharing ({name}: every stage shared)"
     return Candidate(name, unit.kind, unit.space, unit.rung, folder, metrics, {})
 
 

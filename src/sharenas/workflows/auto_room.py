@@ -1,0 +1,94 @@
+"""``sharenas auto``'s first phase: measure the room before searching anything.
+
+Two trainings bound the room: single-task (the reference every Δ_MTL is measured against) and
+the branching search (:mod:`sharenas.search.affinity_tree`), whose measuring training is a
+hard-sharing training that also measures per-stage task affinity (TAG, Fifty et al., NeurIPS
+2021) and asks for the tree those affinities support within the budget. With the noise of one
+validation comparison (a bootstrap of the validation rows, :mod:`sharenas.engine.bootstrap`)
+they decide:
+
+- **no room** when the tree keeps every task shared at every stage (every pair's measured help
+  above its standard errors, so its network is the hard-sharing network the search trained) and
+  that network is not below single-task by more than two noise deviations: no architecture is
+  likely to beat the better of the two by more than chance, so ``auto`` recommends and stops;
+- **room** otherwise: the affinities ask for branches (the tree is retrained and is a candidate),
+  or sharing everything is measurably worse than training apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sharenas.engine.bootstrap import bootstrap_delta_sd
+from sharenas.runs.result import open_run
+from sharenas.runs.training import task_handlers
+from sharenas.tasks import delta_mtl
+from sharenas.workflows.auto_plan import REFERENCE
+from sharenas.workflows.auto_units import Unit
+
+SPACE = "branching"
+BRANCHING = Unit("search", SPACE, 1)  # the full-budget branching search
+SINGLE = Unit("baseline", REFERENCE)
+NOISE_DEVIATIONS = 2.0
+
+
+@dataclass
+class Room:
+    """The first phase's evidence and decision (recorded in ``auto.json`` under ``room``)."""
+
+    room: bool
+    why: str
+    tree: str
+    shared: bool  # the tree keeps every task in one group at every stage
+    delta: float  # validation Δ_MTL % of the branching search's network against single-task
+    noise: float  # bootstrap standard deviation of that Δ_MTL
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def decide(shared: bool, delta: float, noise: float) -> tuple[bool, str]:
+    """(room, why) from the tree, the validation Δ_MTL of its network and the noise."""
+    if not shared:
+        return True, "the task affinities ask for branches: the tree is a candidate"
+    if delta < -NOISE_DEVIATIONS * noise:
+        return True, (
+            f"every task pair helps, but hard-sharing is {-delta:.2f} % below single-task on "
+            f"validation, beyond {NOISE_DEVIATIONS:g} × the noise ({noise:.2f} %)"
+        )
+    return False, (
+        f"every task pair helps (the affinity tree shares every stage) and hard-sharing is "
+        f"{delta:+.2f} % against single-task on validation, within {NOISE_DEVIATIONS:g} × the "
+        f"noise ({noise:.2f} %) or above it: no architecture is likely to beat it by more "
+        "than chance"
+    )
+
+
+def measure_room(state: Any, data: Any) -> Room:
+    """The decision from the finished single-task and branching units (computed once, then read
+    back from ``auto.json``)."""
+    if "room" in state.data:
+        return Room(**state.data["room"])
+    units = state.data["units"]
+    single, found = (open_run(Path(units[u.key]["folder"])) for u in (SINGLE, BRANCHING))
+    shared = all(n == 1 for n in found.metrics["groups_per_stage"])
+    handlers = task_handlers(data)
+    batch = found.config.train.eval_batch_size
+    cpu = torch.device("cpu")
+    from sharenas.workflows.auto_scores import validation_primary
+
+    val = {f: validation_primary(f, data) for f in (single.folder, found.folder)}
+    directions = {h.name: h.higher_is_better for h in handlers}
+    delta = delta_mtl(val[found.folder], val[single.folder], directions)
+    noise = bootstrap_delta_sd(
+        found.model, single.model, handlers, data.val, batch, cpu, seed=found.config.seed
+    )
+    room, why = decide(shared, delta, noise)
+    decision = Room(room, why, found.metrics["tree"], shared, delta, noise)
+    state.data["room"] = decision.to_dict()
+    state.save()
+    return decision

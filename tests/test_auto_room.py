@@ -1,0 +1,105 @@
+"""``sharenas auto`` measures the room first: the decision rule, the bootstrap noise it reads,
+the early stop (two units, then a recommendation), the path where room is measured (the tree and
+the baselines within the budget, no other search) and resuming without redoing work."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import sharenas
+from sharenas.data.base import MultiTaskDataset
+from sharenas.engine.bootstrap import bootstrap_delta_sd
+from sharenas.tasks.spec import TaskKind, TaskSpec
+from sharenas.workflows import auto_room
+from sharenas.workflows.auto import AutoResult
+from sharenas.workflows.auto_room import decide
+from tests.test_architectures import handlers
+from tests.test_auto import write_config
+
+
+def test_no_room_only_when_the_tree_shares_and_hard_sharing_is_within_the_noise() -> None:
+    assert decide(True, -0.5, 0.4) == (False, decide(True, -0.5, 0.4)[1])
+    assert decide(True, +3.0, 0.4)[0] is False  # sharing measurably helps: nothing to search
+    room, why = decide(True, -1.0, 0.4)  # below single-task beyond 2 × the noise
+    assert room and "below single-task" in why
+    room, why = decide(False, +5.0, 0.1)  # the affinities ask for branches
+    assert room and "branches" in why
+
+
+class Shifted(nn.Module):
+    """Predicts the first input column plus ``shift`` for each task."""
+
+    def __init__(self, shift: float) -> None:
+        super().__init__()
+        self.shift = shift
+
+    def forward(self, x: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {t: x["numeric"][:, :1] + self.shift for t in ("a", "b")}
+
+
+def _split(rows: int) -> MultiTaskDataset:
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(rows, 2, generator=generator)
+    targets = {t: x[:, :1] + 0.3 * torch.randn(rows, 1, generator=generator) for t in ("a", "b")}
+    specs = [TaskSpec(name=t, kind=TaskKind("regression")) for t in ("a", "b")]
+    return MultiTaskDataset({"numeric": x}, targets, specs)
+
+
+def test_the_bootstrap_noise_is_zero_for_one_model_and_shrinks_with_more_rows() -> None:
+    tasks = handlers(("a", "regression", {}), ("b", "regression", {}))
+    cpu = torch.device("cpu")
+    same = bootstrap_delta_sd(Shifted(0.1), Shifted(0.1), tasks, _split(200), 64, cpu)
+    assert same == 0.0
+    few = bootstrap_delta_sd(Shifted(0.2), Shifted(0.0), tasks, _split(100), 64, cpu)
+    many = bootstrap_delta_sd(Shifted(0.2), Shifted(0.0), tasks, _split(3000), 64, cpu)
+    assert few > many > 0.0
+    again = bootstrap_delta_sd(Shifted(0.2), Shifted(0.0), tasks, _split(100), 64, cpu)
+    assert again == few  # seeded
+
+
+def _trained(out: Path) -> dict[Path, int]:
+    """When each trained model's metrics were written (the delivered copy left out)."""
+    found = out.rglob("metrics.json")
+    return {p: p.stat().st_mtime_ns for p in found if "recommended" not in p.parts}
+
+
+def _auto(tmp_path: Path, out: Path) -> AutoResult:
+    return sharenas.auto(write_config(tmp_path), out, "hard-sharing", progress=False)
+
+
+def test_auto_stops_where_there_is_no_room_and_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(auto_room, "decide", lambda *a: (False, "forced: no room"))
+    out = tmp_path / "auto"
+    found = _auto(tmp_path, out)
+    state = json.loads((out / "auto.json").read_text())
+    assert set(state["units"]) == {"baseline single-task", "rung 1 branching"}
+    assert state["room"]["room"] is False and state["room"]["noise"] >= 0.0
+    report = (out / "report.md").read_text()
+    assert report.splitlines()[2].startswith("**Decision: no room — stopped.** Forced: no room")
+    assert "Evidence: the affinity tree" in report and "Total cost:" in report
+    assert found.recommended.within(found.plan.budget)
+    model = sharenas.load_model(out / "recommended")
+    assert set(model.predict({"numeric": torch.randn(4, 8)}).tasks) == {"task1", "task2"}
+    stamps = _trained(out)
+    again = _auto(tmp_path, out)  # resumed: nothing retrained, the same answer
+    assert _trained(out) == stamps and len(stamps) >= 2
+    assert again.recommended.name == found.recommended.name
+
+
+def test_auto_where_room_is_measured_trains_the_baselines_but_no_other_search(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(auto_room, "decide", lambda *a: (True, "forced: room"))
+    out = tmp_path / "auto"
+    found = _auto(tmp_path, out)
+    units = set(found.state["units"])
+    assert units == {"baseline single-task", "rung 1 branching", "baseline hard-sharing"}
+    assert not any(u.startswith(("rung 0", "random")) for u in units)
+    assert "**Decision: room measured.** Forced: room" in (out / "report.md").read_text()
