@@ -176,6 +176,7 @@ def auto(
     eta: int = 3,
     seeds: list[int] | None = None,
     thorough: bool = False,
+    smoke: bool = False,
     progress: bool = True,
 ) -> AutoResult:
     """For ``config``'s task set and a FLOPs budget (FLOPs per example, or a baseline's name
@@ -183,13 +184,18 @@ def auto(
     task affinity through the branching search), stopping there when no architecture is likely
     to win; else the affinity tree and the baselines within the budget (``thorough``: every
     space's search and random architectures too); one cross-space front and the recommended
-    model (``result.recommended``, a run folder in ``out/recommended``). Rerun to resume.
+    model (``result.recommended``, a run folder in ``out/recommended``). ``smoke``: the same
+    run shrunk to seconds (2 epochs of 2 batches on 128 rows). Rerun to resume.
 
     >>> answer = sharenas.auto("configs/census-income.yaml", "runs/auto", "hard-sharing")
     """
     from sharenas.workflows.auto import auto as run_auto
 
     resolved = resolve_config(config, overrides)
+    if smoke:
+        from sharenas.runs.smoke import smoke_config
+
+        resolved = smoke_config(resolved, every_space=True)
     return run_auto(
         resolved,
         Path(out),

@@ -403,6 +403,7 @@ def auto_command(
     out: Annotated[Path | None, typer.Option("--out", help="The auto folder.")] = None,
     seed: SeedOption = None,
     seeds: SeedsOption = None,
+    smoke: SmokeOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """How should my tasks share within this budget? Measures the room first (single-task and
@@ -412,7 +413,7 @@ def auto_command(
     _quiet(quiet)
     seed_list = _seed_list(seeds, seed)  # the choice is made on the first seed
     loaded = api.resolve_config(config, _overrides(set_, seed_list[0] if seed_list else seed))
-    folder = out or Path("runs") / f"auto-{loaded.data.name}"
+    folder = out or Path("runs") / ("smoke" if smoke else "") / f"auto-{loaded.data.name}"
     found = api.auto(
         loaded,
         folder,
@@ -421,6 +422,7 @@ def auto_command(
         eta=eta,
         seeds=seed_list,
         thorough=thorough,
+        smoke=smoke,
         progress=not quiet,
     )
     console.print(found.files["report"].read_text(), markup=False, highlight=False)

@@ -5,14 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from sharenas.config import Config, apply_overrides, build_config
-from sharenas.spaces.registry import space_spec
+from sharenas.runs.folder import with_search
+from sharenas.spaces.registry import space_names, space_spec
 
 SMOKE = {"train.epochs": 2, "train.max_batches": 2, "data.limit": 128}
 
 
-def smoke_config(config: Config) -> Config:
+def smoke_config(config: Config, every_space: bool = False) -> Config:
     """2 epochs of 2 batches on 128 rows per split, and the searched space's own caps (a
-    partition search: 4 partitions, 5 distillation steps each)."""
+    partition search: 4 partitions, 5 distillation steps each); with ``every_space`` (``auto``,
+    which may search them all) every space's caps."""
+    if every_space:
+        config = with_search(config)
     raw = config.model_dump(mode="json")
     train = raw["train"]
     overrides = [f"{k}={v}" for k, v in SMOKE.items()]
@@ -22,8 +26,10 @@ def smoke_config(config: Config) -> Config:
         "train.early_stopping=null",
     ]
     search = raw.get("search") or {}
-    if search:  # the space's own caps (partition: a handful of partitions scored in seconds)
-        for key, cap in space_spec(search["space"]).smoke.items():
+    spaces = space_names() if every_space else [search["space"]] if search else []
+    caps = {k: v for space in spaces for k, v in space_spec(space).smoke.items()}
+    if caps:  # the space's own caps (partition: a handful of partitions scored in seconds)
+        for key, cap in caps.items():
             section, name = key.split(".")
             overrides.append(f"search.{key}={min(search[section][name], cap)}")
     return build_config(apply_overrides(raw, overrides), source="smoke config")
