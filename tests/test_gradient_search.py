@@ -209,3 +209,21 @@ def test_a_search_runs_with_the_configs_thread_count(tmp_path: Path) -> None:
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_undecided_gates_are_retrained_not_kept(tmp_path: Path) -> None:
+    """MTL-NAS keeps inherited weights because its gates end at 0 or 1; gates left near 0.5
+    by a short search would be pruned half-open, so the network is retrained instead."""
+    from types import SimpleNamespace
+
+    from sharenas.search.gradient import GradientStep
+
+    def step(*probabilities: float) -> SimpleNamespace:
+        gates = torch.tensor(probabilities)
+        return SimpleNamespace(supernet=SimpleNamespace(probabilities=lambda: gates))
+
+    assert GradientStep.undecided(step(0.01, 0.99, 0.02)) is None  # type: ignore[arg-type]
+    assert "undecided" in GradientStep.undecided(step(0.5, 0.45, 0.6))  # type: ignore[arg-type]
+    record = run_fusion_search(config(2), tmp_path / "s", data=tiny_image_task_set())
+    assert record["derive"] == "retrain" and "undecided" in record["derive_changed"]
+    assert "retrained" in record and (tmp_path / "s" / "retrain").is_dir()

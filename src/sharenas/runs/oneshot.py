@@ -189,9 +189,11 @@ def run_oneshot_search(
     arch = {**searched_arch(config, genotype, str(settings.strategy)), **step.arch_details()}
     searched = with_arch(config, settings.space, arch)
     kept = _supernet_is_the_answer(config, space, genotype)
-    if kept:
+    undecided = step.undecided() if settings.derive == "none" else None
+    how = "none" if kept else "retrain" if undecided else settings.derive
+    if how != settings.derive:
         searched = searched.model_copy(
-            update={"search": searched.searched.model_copy(update={"derive": "none"})}
+            update={"search": searched.searched.model_copy(update={"derive": how})}
         )
     delivered, extra = derive(searched, derived, out, data)
     tasks = extra["tasks"] if extra else scores["inherited_tasks"]
@@ -200,8 +202,9 @@ def run_oneshot_search(
         "arch": f"{settings.space} (searched)",
         "space": settings.space,
         "strategy": settings.strategy,
-        "derive": "none" if kept else settings.derive,
+        "derive": how,
         **({"derive_skipped": kept} if kept else {}),
+        **({"derive_changed": f"{undecided}: retrained, not kept"} if undecided else {}),
         **scores,
         **step.summary(genotype),
         **trainer.resources(derived),
@@ -213,7 +216,7 @@ def run_oneshot_search(
         "device": str(trainer.device),
     }
     if extra:
-        record[DERIVED_LABELS[str(settings.derive)]] = extra
+        record[DERIVED_LABELS[how]] = extra
     write_run_files(out, delivered["config"], data)
     if trainer.rank == 0:
         write_json_atomic(out / METRICS, record)

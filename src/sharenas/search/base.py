@@ -63,6 +63,12 @@ class SearchStep(TrainingStep):
             "example); raise the budget or search another space."
         )
 
+    def undecided(self) -> str | None:
+        """Why the found network's inherited weights would not compute what the supernet
+        learned (so keeping them, ``search.derive: none``, is unsound and the network is
+        retrained instead), or None."""
+        return None
+
     @abstractmethod
     def arch_details(self) -> dict[str, Any]:
         """What arch.json records beside the genotype (e.g. every option's probability)."""
