@@ -107,7 +107,11 @@ def run_cell(
         other = build_config(apply_overrides(raw, spaced))
         found = api_search(other, folder / space, baselines=False, progress=False)
         results[f"{space} search"] = found.metrics
-        drawn_runs = train_random(other, folder / f"random-{space}", data, progress=False)
+        drawn_runs = (
+            train_random(other, folder / f"random-{space}", data, progress=False)
+            if random_other
+            else []
+        )
         results[f"random {space}"] = [read_metrics(run) for run in drawn_runs]
     drawn = build_config(
         apply_overrides(raw, [*overrides, f"search.random_architectures={random}"])
@@ -183,19 +187,19 @@ def other_searches_report(
     print("\n| search − reference (Δ_MTL points) | mean [95 % CI] | verdict |")
     print("|---|---|---|")
     for space in spaces:
-        own = [
-            statistics.fmean(delta(r, c["single-task"]) for r in c[f"random {space}"])
-            for c in cells
-        ]
-        kflops = statistics.fmean(
-            r["flops_per_example"] for c in cells for r in c[f"random {space}"]
-        )
-        print(
-            f"| {space}: random points of its space (mean {mean_std(own, 2)}, "
-            f"{kflops / 1e3:.3g} kFLOPs) | "
-            f"{paired_difference(deltas[f'{space} search'], own).text()} | "
-            f"{paired_difference(deltas[f'{space} search'], own).verdict()} |"
-        )
+        if all(c[f"random {space}"] for c in cells):
+            own = [
+                statistics.fmean(delta(r, c["single-task"]) for r in c[f"random {space}"])
+                for c in cells
+            ]
+            kflops = statistics.fmean(
+                r["flops_per_example"] for c in cells for r in c[f"random {space}"]
+            )
+            diff = paired_difference(deltas[f"{space} search"], own)
+            print(
+                f"| {space}: random points of its space (mean {mean_std(own, 2)}, "
+                f"{kflops / 1e3:.3g} kFLOPs) | {diff.text()} | {diff.verdict()} |"
+            )
         references = ["hard-sharing", best, *([ORACLE] if ORACLE in deltas else []), SEARCH]
         for reference in dict.fromkeys(references):
             diff = paired_difference(deltas[f"{space} search"], deltas[reference])
