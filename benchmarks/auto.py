@@ -13,9 +13,9 @@ row per role: the model, its test Δ_MTL per seed and mean ± std, the recommend
 with the same seed, data and epochs, every hand-designed baseline within the budget (reusing the
 ones auto trained) and, on ``synthetic-groups``, the oracle (``task-groups`` with the planted
 groups). Per seed: the decision, the recommended model, its test Δ_MTL and the whole command's
-cost ÷ the seed's hard-sharing training; over seeds: the recommended model against the best
-baseline within the budget and the oracle (paired 95 % intervals) and the share of the oracle's
-gain over hard-sharing it recovers.
+cost ÷ the seed's hard-sharing training (wall seconds of both, as auto times its units); over
+seeds: the recommended model against the best baseline within the budget and the oracle (paired
+95 % intervals) and the share of the oracle's gain over hard-sharing it recovers.
 
     python benchmarks/auto.py configs/synthetic-groups-branching.yaml --budgets mmoe \\
         --seeds 5,6,7 --per-seed --out runs/bench33-groups
@@ -107,7 +107,8 @@ def per_seed(args: argparse.Namespace, budget: str, seeds: list[int]) -> None:
             value = delta_mtl(metrics["primary"], single["primary"], metrics["higher_is_better"])
             refs.setdefault(name, []).append(value)
         total, _, _ = total_cost(result.state)
-        costs.append(total / found["hard-sharing"]["train_seconds"])
+        hard = found["hard-sharing"]  # wall seconds, as auto's units are timed
+        costs.append(total / hard.get("wall_seconds", hard["train_seconds"]))
         rec.append(result.recommended.test_delta)
         room = result.state.get("room", {})
         decision = "room" if room.get("room") else "no room" if room else "thorough"
