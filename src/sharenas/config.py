@@ -69,10 +69,12 @@ class _SearchSettings(BaseModel):
         + "; ".join(f"{s.name}: {s.budget}" for s in space_specs() if s.budget)
         + "; random architectures are drawn among those within it.",
     )
-    derive: Literal["none", "finetune", "retrain"] | None = Field(
+    derive: Literal["none", "finetune", "retrain", "best"] | None = Field(
         None,
-        description="After the search: keep the inherited weights (none), fine-tune them, or "
-        "retrain the derived architecture from scratch. Default: the space's ("
+        description="After the search: keep the inherited weights (none), fine-tune them, "
+        "retrain the derived architecture from scratch, or retrain it and keep whichever of "
+        "the inherited and the retrained weights scores better on validation (best). Default: "
+        "the space's ("
         + ", ".join(f"{s.name}: {s.default_derive}" for s in space_specs())
         + ").",
     )

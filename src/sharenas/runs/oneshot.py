@@ -20,7 +20,7 @@ from sharenas.cache import write_json_atomic
 from sharenas.config import Config
 from sharenas.data.base import TaskSetData
 from sharenas.engine.checkpoint import save_checkpoint
-from sharenas.engine.evaluate import primary_metrics
+from sharenas.engine.evaluate import evaluate, primary_metrics, relative_score
 from sharenas.engine.trainer import Trainer, TrainOutcome
 from sharenas.resources import count_parameters
 from sharenas.runs.folder import (
@@ -44,7 +44,8 @@ from sharenas.search.strategy import OneShotStrategy
 from sharenas.spaces.base import SupernetSpace
 
 SUPERNET = "supernet"
-DERIVED_LABELS = {"finetune": "finetuned", "retrain": "retrained"}  # metrics.json's key
+# metrics.json's key of the fine-tune or retrain record
+DERIVED_LABELS = {"finetune": "finetuned", "retrain": "retrained", "best": "retrained"}
 
 
 def search_data(config: Config, out: Path, resume: bool, data: TaskSetData | None) -> TaskSetData:
@@ -62,9 +63,11 @@ def _save_weights(model: nn.Module, folder: Path) -> None:
 def derive(
     config: Config, derived: nn.Module, out: Path, data: TaskSetData
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """Deliver ``derived`` (inherited weights) per ``search.derive``: kept as is, fine-tuned, or
-    its architecture retrained from scratch; its weights become ``out/best.pt``. Returns (the
-    delivered config, the fine-tune or retrain record, or None)."""
+    """Deliver ``derived`` (inherited weights) per ``search.derive``: kept as is, fine-tuned, its
+    architecture retrained from scratch, or (``best``) retrained and then whichever of the two
+    scores better on validation kept; its weights become ``out/best.pt``. Returns (the
+    delivered config, the fine-tune or retrain record, or None when the inherited weights are
+    delivered)."""
     how = config.searched.derive
     epochs = config.searched.derive_epochs or config.train.epochs
     delivered = config.model_copy(
@@ -84,9 +87,21 @@ def derive(
         model=derived if fine_tune else None,
         label=f"{how} the searched network",
     )
-    copy_delivered(folder, out, (BEST,))
     keys = ("tasks", "primary", "epochs_run", "train_seconds", "wall_seconds")
-    return {"config": delivered}, {k: record[k] for k in keys} | {"epochs": epochs}
+    extra = {k: record[k] for k in keys} | {"epochs": epochs}
+    if how == "best":
+        handlers = task_handlers(data)
+        device = next(derived.parameters()).device
+        batch = config.train.eval_batch_size
+        kept = primary_metrics(evaluate(derived, handlers, data.val, batch, device), handlers)
+        trained = primary_metrics(record["val"], handlers)
+        extra["validation"] = {"inherited": kept, "retrained": trained}
+        if relative_score(kept, trained, handlers) > 0:  # the inherited weights win
+            _save_weights(derived, out)
+            return {"config": config}, extra | {"kept": "inherited"}
+        extra["kept"] = "retrained"
+    copy_delivered(folder, out, (BEST,))
+    return {"config": delivered}, extra
 
 
 def _search(
@@ -196,7 +211,8 @@ def run_oneshot_search(
             update={"search": searched.searched.model_copy(update={"derive": how})}
         )
     delivered, extra = derive(searched, derived, out, data)
-    tasks = extra["tasks"] if extra else scores["inherited_tasks"]
+    inherited = extra is None or extra.get("kept") == "inherited"
+    tasks = scores["inherited_tasks"] if inherited else extra["tasks"]
     record = {
         **metrics_record(delivered["config"], trainer.handlers, tasks),
         "arch": f"{settings.space} (searched)",
