@@ -102,8 +102,8 @@ def run_cell(
     record, _ = run_oneshot_search(config, folder / "search", data=data, progress=False)
     results[SEARCH] = record
     for space in searches:
-        drawn_count = f"search.random_architectures={random_other}"
-        spaced = [*overrides, f"search.space={space}", drawn_count]
+        drawn_count = [f"search.random_architectures={random_other}"] if random_other else []
+        spaced = [*overrides, f"search.space={space}", *drawn_count]
         other = build_config(apply_overrides(raw, spaced))
         found = api_search(other, folder / space, baselines=False, progress=False)
         results[f"{space} search"] = found.metrics
