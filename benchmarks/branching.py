@@ -113,10 +113,12 @@ def run_cell(
             else []
         )
         results[f"random {space}"] = [read_metrics(run) for run in drawn_runs]
-    drawn = build_config(
-        apply_overrides(raw, [*overrides, f"search.random_architectures={random}"])
-    )
-    runs = train_random(drawn, folder / "random", data, progress=False) if random else []
+    runs = []
+    if random:
+        drawn = build_config(
+            apply_overrides(raw, [*overrides, f"search.random_architectures={random}"])
+        )
+        runs = train_random(drawn, folder / "random", data, progress=False)
     results["random"] = [read_metrics(run) for run in runs]
     return results
 
