@@ -5,6 +5,7 @@ the baselines within the budget, no other search) and resuming without redoing w
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from torch import nn
 import sharenas
 from sharenas.data.base import MultiTaskDataset
 from sharenas.engine.bootstrap import bootstrap_delta_sd
+from sharenas.errors import SharenasError
 from sharenas.tasks.spec import TaskKind, TaskSpec
 from sharenas.workflows import auto_room
 from sharenas.workflows.auto import AutoResult
@@ -29,6 +31,10 @@ def test_no_room_only_when_the_tree_shares_and_hard_sharing_is_within_the_noise(
     assert room and "below single-task" in why
     room, why = decide(False, +5.0, 0.1)  # the affinities ask for branches
     assert room and "branches" in why
+    room, why = decide(True, +1.0, 0.4, forced=True)  # the budget merged what they kept apart
+    assert room and "budget forces" in why
+    for delta, noise in ((math.nan, 0.4), (-50.0, math.inf), (-1.0, math.nan)):
+        assert decide(True, delta, noise)[0] is True  # nothing is ruled out on no evidence
 
 
 class Shifted(nn.Module):
@@ -68,8 +74,11 @@ def _trained(out: Path) -> dict[Path, int]:
     return {p: p.stat().st_mtime_ns for p in found if "recommended" not in p.parts}
 
 
-def _auto(tmp_path: Path, out: Path) -> AutoResult:
-    return sharenas.auto(write_config(tmp_path), out, "hard-sharing", progress=False)
+def _auto(tmp_path: Path, out: Path, *overrides: str, thorough: bool = False) -> AutoResult:
+    config = write_config(tmp_path)
+    return sharenas.auto(
+        config, out, "hard-sharing", overrides=list(overrides), thorough=thorough, progress=False
+    )
 
 
 def test_auto_stops_where_there_is_no_room_and_resumes(
@@ -77,7 +86,8 @@ def test_auto_stops_where_there_is_no_room_and_resumes(
 ) -> None:
     monkeypatch.setattr(auto_room, "decide", lambda *a: (False, "forced: no room"))
     out = tmp_path / "auto"
-    found = _auto(tmp_path, out)
+    random_branching = ("search.space=branching", "search.strategy=random")  # measured anyway
+    found = _auto(tmp_path, out, *random_branching)
     state = json.loads((out / "auto.json").read_text())
     assert set(state["units"]) == {"baseline single-task", "rung 1 branching"}
     assert state["room"]["room"] is False and state["room"]["noise"] >= 0.0
@@ -88,9 +98,11 @@ def test_auto_stops_where_there_is_no_room_and_resumes(
     model = sharenas.load_model(out / "recommended")
     assert set(model.predict({"numeric": torch.randn(4, 8)}).tasks) == {"task1", "task2"}
     stamps = _trained(out)
-    again = _auto(tmp_path, out)  # resumed: nothing retrained, the same answer
+    again = _auto(tmp_path, out, *random_branching)  # resumed: nothing retrained, same answer
     assert _trained(out) == stamps and len(stamps) >= 2
     assert again.recommended.name == found.recommended.name
+    with pytest.raises(SharenasError, match="started without --thorough"):
+        _auto(tmp_path, out, *random_branching, thorough=True)
 
 
 def test_auto_where_room_is_measured_trains_the_baselines_but_no_other_search(

@@ -386,7 +386,9 @@ def auto_command(
     ],
     time_: Annotated[
         float | None,
-        typer.Option("--time", min=0, help="Hours: the full-budget searches that fit in them."),
+        typer.Option(
+            "--time", min=0, help="Hours (implies --thorough): the searches that fit in them."
+        ),
     ] = None,
     eta: Annotated[
         int, typer.Option("--eta", min=2, help="Successive halving: keep the best 1/η spaces.")

@@ -74,9 +74,7 @@ class _SearchSettings(BaseModel):
         description="After the search: keep the inherited weights (none), fine-tune them, "
         "retrain the derived architecture from scratch, or retrain it and keep whichever of "
         "the inherited and the retrained weights scores better on validation (best). Default: "
-        "the space's ("
-        + ", ".join(f"{s.name}: {s.default_derive}" for s in space_specs())
-        + ").",
+        "the space's (" + ", ".join(f"{s.name}: {s.default_derive}" for s in space_specs()) + ").",
     )
     derive_epochs: int | None = Field(
         None, ge=1, description="Epochs of finetune or retrain (default: train.epochs)."

@@ -21,6 +21,7 @@ from sharenas.engine.task_subset import only_tasks
 from sharenas.tasks import TaskHandler, delta_mtl
 
 Outputs = dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]  # task: (a, b, target)
+MAX_VALUES = 50_000_000  # floats of predictions kept for the resamples (200 MB)
 
 
 @torch.no_grad()
@@ -51,6 +52,20 @@ def paired_outputs(
     return {task: tuple(torch.cat(v) for v in rows) for task, rows in collected.items()}  # type: ignore[misc]
 
 
+@torch.no_grad()
+def _rows_within(model: nn.Module, part: MultiTaskDataset, device: torch.device) -> int:
+    """How many of ``part``'s rows keep both models' outputs within :data:`MAX_VALUES` floats
+    (all of a table's; the first few hundred images of a pixel-level task set)."""
+    x, y = part.batch(slice(0, 2))
+    was_training = model.training
+    model.eval()
+    with only_tasks(model, y):
+        outputs = model(to_device(x, device))
+    model.train(was_training)
+    per_row = sum(v[0].numel() for v in outputs.values()) + sum(v[0].numel() for v in y.values())
+    return max(32, MAX_VALUES // (2 * per_row))
+
+
 def _primary(handler: TaskHandler, prediction: torch.Tensor, target: torch.Tensor) -> float:
     metric = handler.metric()
     metric.update(prediction, target)
@@ -70,6 +85,7 @@ def bootstrap_delta_sd(
     """The standard deviation of Δ_MTL % (``model`` against ``reference``) over ``resamples``
     bootstrap resamples of ``split``'s rows."""
     parts = list(split.domains.values()) if isinstance(split, MultiDomainDataset) else [split]
+    parts = [p.take(_rows_within(model, p, device)) for p in parts]
     outputs = [paired_outputs(model, reference, handlers, p, batch_size, device) for p in parts]
     generator = torch.Generator().manual_seed(seed)
     by_name = {h.name: h for h in handlers}

@@ -146,8 +146,8 @@ def _supernet_is_the_answer(config: Config, space: SupernetSpace, genotype: Any)
     derivation would use), or None."""
     settings = config.searched
     epochs = settings.derive_epochs or config.train.epochs
-    if settings.derive == "none" or epochs != config.train.epochs:
-        return None
+    if settings.derive not in ("retrain", "best") or epochs != config.train.epochs:
+        return None  # fine-tuning adds epochs: it would not train the same network again
     if not space.is_supernet(genotype):
         return None
     return (

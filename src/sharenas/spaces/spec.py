@@ -30,7 +30,7 @@ class SpaceSpec:
     summary: str  # what is searched, with its paper: the opening of a report
     sections: dict[str, type[BaseModel]]  # search.<key> sections; the first is the space's own
     strategies: tuple[str, ...]  # strategies that search it; the first is the default
-    default_derive: str  # after a search: none, finetune or retrain
+    default_derive: str  # after a search: none, finetune, retrain or best
     baselines: tuple[str, ...]  # hand-designed architectures compared with the search
     genotype_class: type[Genotype]  # from_dict(arch.json) -> genotype
     genotype_leaves: dict[str, type]  # a genotype's structural keys and their leaf type

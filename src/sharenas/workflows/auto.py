@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from sharenas.cache import write_json_atomic
-from sharenas.config import Config
+from sharenas.config import Config, build_config
 from sharenas.data.base import TaskSetData
 from sharenas.errors import ConfigError, SharenasError
 from sharenas.run_files import read_record
@@ -41,7 +41,7 @@ from sharenas.runs.random_archs import train_random
 from sharenas.runs.training import ensure_trained, load_data
 from sharenas.workflows.auto_plan import REFERENCE, AutoPlan, plan_auto, space_config
 from sharenas.workflows.auto_report import write_auto_report
-from sharenas.workflows.auto_room import BRANCHING, SPACE, Room, measure_room
+from sharenas.workflows.auto_room import AFFINITY, BRANCHING, SPACE, Room, measure_room
 from sharenas.workflows.auto_scores import Candidate, recommend, validation_scores
 from sharenas.workflows.auto_seeds import seeds_comparison
 from sharenas.workflows.auto_units import Unit
@@ -209,8 +209,17 @@ def room_first(
         )
         state.save()
         return None
-    run_rung(state, config, plan, 1, [SPACE], config.train.epochs, out, data, progress)
-    if state.data["units"][BRANCHING.key]["folder"] is None:
+    searched = space_config(config, SPACE, config.train.epochs, plan.budget)
+    if searched.searched.strategy != AFFINITY:  # the config's own branching search, e.g. random
+        raw = searched.model_dump(mode="json")
+        raw["search"]["strategy"] = AFFINITY
+        searched = build_config(raw, source="auto")
+    folder = out / f"rung-{BRANCHING.rung}" / SPACE
+    unit = state.run(BRANCHING, _search_unit(searched, folder, data, progress))
+    if unit is None:
+        problem = state.data["units"][BRANCHING.key].get("problem", "it did not finish")
+        state.data["room_skipped"] = f"the branching search failed ({problem})"
+        state.save()
         return None
     return measure_room(state, data)
 
@@ -267,11 +276,13 @@ def _auto_locked(
     progress: bool,
 ) -> AutoResult:
     began = time.time()
+    thorough = thorough or hours is not None  # the time goes to the other spaces' searches
     data = load_data(config, None)
     plan = plan_auto(config, data, budget)
+    flow = "thorough" if thorough else "room"
     fresh = {"plan": plan.to_dict(), "eta": eta, "started": began, "config": config_record(config)}
-    state = AutoState(out, fresh)
-    _check_same(state, plan, eta, config)
+    state = AutoState(out, {**fresh, "flow": flow})
+    _check_same(state, plan, eta, config, flow)
     deadline = state.data["started"] + hours * 3600 if hours is not None else None
     full = config.train.epochs
     first = max(1, math.ceil(full / eta))
@@ -301,10 +312,17 @@ def _auto_locked(
     return AutoResult(out, plan, candidates, chosen, files, state.data, paired)
 
 
-def _check_same(state: AutoState, plan: AutoPlan, eta: int, config: Config) -> None:
-    """A resumed run must have the config, budget and η it started with (its results would
-    otherwise be presented as the answer to another request)."""
+def _check_same(state: AutoState, plan: AutoPlan, eta: int, config: Config, flow: str) -> None:
+    """A resumed run must have the config, budget, η and flow (``--thorough`` or not) it started
+    with (its results would otherwise be presented as the answer to another request)."""
     recorded = state.data["plan"]
+    started = state.data.get("flow") or ("room" if "room" in state.data else "thorough")
+    if started != flow:
+        given = "with --thorough (or --time)" if started == "thorough" else "without --thorough"
+        raise SharenasError(
+            f"{state.path}: this auto run was started {given}; resume it the same way, or "
+            "pass another --out."
+        )
     if recorded["budget"] != plan.budget or state.data["eta"] != eta:
         raise SharenasError(
             f"{state.path}: this auto run was started with --budget {recorded['budget']:.4g} "

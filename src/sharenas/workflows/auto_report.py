@@ -101,7 +101,8 @@ def _why(candidates: list[Candidate], chosen: Candidate, plan: AutoPlan) -> list
     runner = ranked[0] if ranked else None
     lines = [
         f"**Recommended: {chosen.name}** ({chosen.flops / 1e6:.3g} MFLOPs per example). It has "
-        f"the best validation Δ_MTL ({chosen.val_delta:+.2f} %) of the {len(eligible)} models "
+        f"the best validation Δ_MTL ({chosen.val_delta:+.2f} %) of the {len(eligible)} "
+        f"model{'s' if len(eligible) != 1 else ''} "
         f"trained with the full budget within {plan.budget / 1e6:.3g} MFLOPs ({plan.budget_from})"
         + (f"; next: {runner.name} ({runner.val_delta:+.2f} %)." if runner else ".")
         + f" On test its Δ_MTL is {chosen.test_delta:+.2f} %."
@@ -129,9 +130,10 @@ def total_cost(state: dict[str, Any]) -> tuple[float, float, str]:
     if hard.get("seconds"):
         return total, hard["seconds"], "hard-sharing"
     measuring = units.get(BRANCHING.key, {})
-    if measuring.get("folder"):
+    if measuring.get("folder") and measuring.get("seconds"):  # wall seconds, as every unit's
         record = read_record(Path(measuring["folder"]) / "metrics.json")
-        seconds = record.get("search_seconds", 0.0) - record.get("affinity_seconds", 0.0)
+        retrained = record.get("retrained", {}).get("wall_seconds", 0.0)
+        seconds = measuring["seconds"] - record.get("affinity_seconds", 0.0) - retrained
         if seconds > 0:
             return total, seconds, MEASURED_HARD_SHARING
     single = units.get(Unit("baseline", "single-task").key, {}).get("seconds") or 1.0
@@ -150,7 +152,7 @@ def _cost(state: dict[str, Any]) -> str:
 def _decision(state: dict[str, Any]) -> list[str]:
     """The first phase's decision and its evidence (:mod:`auto_room`)."""
     room = state.get("room")
-    if room is None:
+    if state.get("flow") == "thorough" or room is None:
         skipped = state.get("room_skipped")
         why = f"not measured: {skipped}" if skipped else "not measured (--thorough)"
         return [f"**Room:** {why}; every space that applies was searched."]

@@ -12,11 +12,13 @@ they decide:
   that network is not below single-task by more than two noise deviations: no architecture is
   likely to beat the better of the two by more than chance, so ``auto`` recommends and stops;
 - **room** otherwise: the affinities ask for branches (the tree is retrained and is a candidate),
-  or sharing everything is measurably worse than training apart.
+  the budget's price on FLOPs forced groups together that the affinities kept apart, sharing
+  everything is measurably worse than training apart, or the evidence is not finite.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,8 @@ from typing import Any
 import torch
 
 from sharenas.engine.bootstrap import bootstrap_delta_sd
+from sharenas.run_files import read_record
+from sharenas.runs.folder import ARCH
 from sharenas.runs.result import open_run
 from sharenas.runs.training import task_handlers
 from sharenas.tasks import delta_mtl
@@ -31,6 +35,7 @@ from sharenas.workflows.auto_plan import REFERENCE
 from sharenas.workflows.auto_units import Unit
 
 SPACE = "branching"
+AFFINITY = "affinity"  # the strategy that measures (a random branching search would not)
 BRANCHING = Unit("search", SPACE, 1)  # the full-budget branching search
 SINGLE = Unit("baseline", REFERENCE)
 NOISE_DEVIATIONS = 2.0
@@ -51,10 +56,18 @@ class Room:
         return asdict(self)
 
 
-def decide(shared: bool, delta: float, noise: float) -> tuple[bool, str]:
-    """(room, why) from the tree, the validation Δ_MTL of its network and the noise."""
+def decide(shared: bool, delta: float, noise: float, forced: bool = False) -> tuple[bool, str]:
+    """(room, why) from the tree, the validation Δ_MTL of its network and the noise;
+    ``forced``: the budget's price on FLOPs merged groups the affinities kept apart."""
+    if not (math.isfinite(delta) and math.isfinite(noise)):
+        return True, f"the evidence is not finite (Δ_MTL {delta}, noise {noise}): nothing ruled out"
     if not shared:
         return True, "the task affinities ask for branches: the tree is a candidate"
+    if forced:
+        return True, (
+            "the budget forces every task into one group although the affinities ask for "
+            "branches: other spaces' points within the budget may do better"
+        )
     if delta < -NOISE_DEVIATIONS * noise:
         return True, (
             f"every task pair helps, but hard-sharing is {-delta:.2f} % below single-task on "
@@ -76,6 +89,7 @@ def measure_room(state: Any, data: Any) -> Room:
     units = state.data["units"]
     single, found = (open_run(Path(units[u.key]["folder"])) for u in (SINGLE, BRANCHING))
     shared = all(n == 1 for n in found.metrics["groups_per_stage"])
+    forced = read_record(found.folder / ARCH).get("price_per_flop", 0.0) > 0
     handlers = task_handlers(data)
     batch = found.config.train.eval_batch_size
     cpu = torch.device("cpu")
@@ -87,7 +101,7 @@ def measure_room(state: Any, data: Any) -> Room:
     noise = bootstrap_delta_sd(
         found.model, single.model, handlers, data.val, batch, cpu, seed=found.config.seed
     )
-    room, why = decide(shared, delta, noise)
+    room, why = decide(shared, delta, noise, forced)
     decision = Room(room, why, found.metrics["tree"], shared, delta, noise)
     state.data["room"] = decision.to_dict()
     state.save()
