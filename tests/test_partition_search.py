@@ -360,3 +360,18 @@ def test_a_missing_postgresql_driver_is_a_clear_error(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "psycopg", None)  # import psycopg raises ImportError
     with pytest.raises(ConfigError, match=r"pip install 'sharenas\[postgres\]'"):
         open_storage("postgresql://someone@127.0.0.1:1/db", heartbeat=1)
+
+
+def test_distill_adapters_start_as_the_identity_and_can_be_switched_off() -> None:
+    import torch
+
+    from sharenas.runs.partition_eval import TaskAdapters
+
+    features = torch.randn(4, 3, 5, 5)
+    adapters = TaskAdapters(2, 3)
+    assert torch.allclose(adapters(features, 1), features) and adapters.weight.requires_grad
+    adapters.weight.data[1] = torch.diag(torch.tensor([2.0, 0.0, 1.0]))
+    mapped = adapters(features, 1)
+    assert torch.allclose(mapped[:, 0], 2 * features[:, 0]) and not mapped[:, 1].any()
+    off = TaskAdapters(2, 3, enabled=False)
+    assert off(features, 0) is features and not off.weight.requires_grad

@@ -6,7 +6,8 @@
   model, budget and seed. For a partition, a student made of the masked stages (fresh weights,
   shared by the tasks, each task through its masks) reads each teacher's frozen features from
   before those stages. It is trained briefly (``distill_steps``) to match the teachers' features
-  after them (MSE). Each task is scored by its teacher's head on the student's features.
+  after them (MSE), through a linear map per task (``distill_adapters``, a deviation: see
+  :class:`TaskAdapters`). Each task is scored by its teacher's head on the mapped features.
 
 Both return the scores (signed so that higher is better, with the raw metric kept) and the
 partition's resources from its masks.
@@ -196,6 +197,23 @@ def load_teachers(config: Config, data: TaskSetData) -> nn.Module:
     return load_weights(model, folder / BEST, "cpu", f"delete {folder} to train them again").eval()
 
 
+class TaskAdapters(nn.Module):
+    """One linear map per task over the channel dimension (dimension 1), starting as the
+    identity: the student's task features are read through it by the loss and the teacher's
+    head. Without it a task given k of C channels must reproduce all C teacher features with
+    C − k of them zero, which ranks share-all first whatever the tasks (BENCHMARKS.md)."""
+
+    def __init__(self, tasks: int, channels: int, enabled: bool = True) -> None:
+        super().__init__()
+        self.enabled = enabled
+        self.weight = nn.Parameter(torch.eye(channels).repeat(tasks, 1, 1), requires_grad=enabled)
+
+    def forward(self, features: torch.Tensor, task: int) -> torch.Tensor:
+        if not self.enabled:
+            return features
+        return torch.einsum("nc...,dc->nd...", features, self.weight[task])
+
+
 class DistillStep(TrainingStep):
     """The distillation proxy as a training step: each step, every task's rows go through the
     frozen teacher up to the first masked stage; the student's masked stages (task ``t`` through
@@ -204,17 +222,27 @@ class DistillStep(TrainingStep):
     keep_best = False
     label = "distill"
 
-    def __init__(self, evaluator: DistillEvaluator, student: PartitionNetwork) -> None:
-        self.evaluator, self.student = evaluator, student
+    def __init__(
+        self, evaluator: DistillEvaluator, student: PartitionNetwork, adapters: TaskAdapters
+    ) -> None:
+        self.evaluator, self.student, self.adapters = evaluator, student, adapters
 
     def attach(self, trainer: Any) -> None:
         super().attach(trainer)
         first = self.evaluator.first
         params = [p for s in self.student.backbone.stages[first:] for p in s.parameters()]
+        params += [p for p in self.adapters.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(params, lr=self.evaluator.settings.distill_lr)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"weights": self.optimizer}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"adapters": self.adapters.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "adapters" in state:
+            self.adapters.load_state_dict(state["adapters"])
 
     def batches(self, epoch: int) -> list[dict[str, torch.Tensor]]:
         """``distill_steps`` draws of ``distill_batch`` rows per task, fixed by the seed."""
@@ -238,13 +266,14 @@ class DistillStep(TrainingStep):
             with torch.no_grad():
                 before, target = self.evaluator.teacher_features(task, to_device(x, device))
             output = self.student.task_features(before, t, self.evaluator.first)
+            output = self.adapters(output, t)
             total = total + torch.nn.functional.mse_loss(output, target)
         self.trainer.update(total, self.optimizer)
         return {"mse": float(total.detach())}
 
     def score(self, split: Split) -> dict[str, dict[str, float]]:
         """Each teacher's head on the student's features, over the task's rows of ``split``."""
-        return self.evaluator.score(self.student, split)
+        return self.evaluator.score(self.student, split, self.adapters)
 
 
 class DistillEvaluator(PartitionEvaluator):
@@ -281,7 +310,8 @@ class DistillEvaluator(PartitionEvaluator):
         budget = self.config.train.model_copy(
             update={"epochs": 1, "schedule": "constant", "early_stopping": None, "amp": False}
         )
-        step = DistillStep(self, student)
+        adapters = self.adapters(len(self.handlers)).to(self.device)
+        step = DistillStep(self, student, adapters)
         trainer = Trainer(
             student, self.handlers, self.data, budget, folder, self.config.seed, False, step=step
         )
@@ -296,8 +326,17 @@ class DistillEvaluator(PartitionEvaluator):
             **resources,
         )
 
+    def adapters(self, tasks: int) -> TaskAdapters:
+        """Identity maps over the teachers' output channels (``distill_adapters``)."""
+        x, _ = self.rows(self.data.train, self.handlers[0].name).batch(slice(0, 2))
+        with torch.no_grad():
+            _, features = self.teacher_features(self.handlers[0].name, to_device(x, self.device))
+        return TaskAdapters(tasks, features.shape[1], self.settings.distill_adapters)
+
     @torch.no_grad()
-    def score(self, student: PartitionNetwork, split: Split) -> dict[str, dict[str, float]]:
+    def score(
+        self, student: PartitionNetwork, split: Split, adapters: TaskAdapters
+    ) -> dict[str, dict[str, float]]:
         """``{task: {primary: value}}``: each teacher's head on the student's features over the
         task's rows of ``split`` (at most ``distill_val_rows``)."""
         results = {}
@@ -312,7 +351,7 @@ class DistillEvaluator(PartitionEvaluator):
                 x, y = rows.batch(slice(start, start + batch))
                 x, y = to_device(x, self.device), to_device(y, self.device)
                 before, _ = self.teacher_features(handler.name, x)
-                features = student.task_features(before, t, self.first)
+                features = adapters(student.task_features(before, t, self.first), t)
                 prediction = self.teachers.heads[handler.name](features)
                 metric.update(prediction.float(), y[handler.name])
             results[handler.name] = {handler.primary: float(metric.compute()[handler.primary])}

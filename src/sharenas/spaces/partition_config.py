@@ -21,6 +21,12 @@ class PartitionEvalConfig(BaseModel):
     distill_val_rows: int | None = Field(
         2000, ge=1, description="distill: validation rows per task that score the student."
     )
+    distill_adapters: bool = Field(
+        True,
+        description="distill: a linear map per task (identity at the start, trained with the "
+        "student) from the student's features to its teacher's, so that a task given k of C "
+        "channels is scored on what k channels can carry, not on reproducing all C.",
+    )
 
 
 class StudyConfig(BaseModel):
