@@ -126,11 +126,11 @@ def test_an_auto_run_resumed_with_another_config_is_refused(tmp_path: Path) -> N
     config = build_config({"data": data})
     plan = AutoPlan(1e6, "given")
     state = AutoState(tmp_path, {"plan": plan.to_dict(), "eta": 3})
-    _check_same(state, plan, 3, config)  # a run that did not record its config records it
-    _check_same(state, plan, 3, config)
+    _check_same(state, plan, 3, config, "thorough")  # a run without its config records it
+    _check_same(state, plan, 3, config, "thorough")
     other = build_config({"data": {**data, "seed": 5}, "train": {"lr": 0.01}})
     with pytest.raises(SharenasError, match=r"another config \(different data.seed, train.lr\)"):
-        _check_same(AutoState(tmp_path, {}), plan, 3, other)
+        _check_same(AutoState(tmp_path, {}), plan, 3, other, "thorough")
 
 
 def test_resuming_a_finished_search_keeps_its_search_time(tmp_path: Path) -> None:

@@ -6,8 +6,8 @@
   model, budget and seed. For a partition, a student made of the masked stages (fresh weights,
   shared by the tasks, each task through its masks) reads each teacher's frozen features from
   before those stages. It is trained briefly (``distill_steps``) to match the teachers' features
-  after them (MSE), through a linear map per task (``distill_adapters``, a deviation: see
-  :class:`TaskAdapters`). Each task is scored by its teacher's head on the mapped features.
+  after them (MSE), optionally through a linear map per task (``distill_adapters``, off by
+  default: see :class:`TaskAdapters`). Each task is scored by its teacher's head on them.
 
 Both return the scores (signed so that higher is better, with the raw metric kept) and the
 partition's resources from its masks.
