@@ -39,11 +39,46 @@ def best_on_validation(records: list[dict[str, Any]]) -> dict[str, Any] | None:
     return max(group, key=lambda r: validation_score(r, group)) if group else None
 
 
+_NUMBERS = ("params", "flops_per_example", "train_seconds")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _shape_problem(record: dict[str, Any]) -> str | None:
+    """What in a metrics.json is not as sharenas writes it (None: nothing)."""
+    if not isinstance(record.get("arch"), str) or not isinstance(record.get("dataset"), str):
+        return "'arch' and 'dataset' should be names"
+    tasks, primary = record.get("tasks"), record.get("primary")
+    directions = record.get("higher_is_better")
+    if not (isinstance(tasks, dict) and tasks and isinstance(primary, dict)):
+        return "'tasks' and 'primary' should map each task to its metrics"
+    for task, metrics in tasks.items():
+        if not isinstance(metrics, dict) or not all(map(_is_number, metrics.values())):
+            return f"'tasks.{task}' should map metric names to numbers"
+    if set(primary) != set(tasks) or not all(map(_is_number, primary.values())):
+        return "'primary' should give one number per task"
+    if not isinstance(directions, dict) or set(directions) != set(primary):
+        return "'higher_is_better' should give one direction per task"
+    if not all(isinstance(v, bool) for v in directions.values()):
+        return "'higher_is_better' should hold true or false per task"
+    bad = [k for k in _NUMBERS if not _is_number(record.get(k))]
+    return f"{', '.join(bad)} should be numbers" if bad else None
+
+
 def read_metrics(run_dir: Path) -> dict[str, Any]:
+    """A finished run's metrics.json, checked to be shaped as sharenas writes it."""
     path = Path(run_dir) / METRICS
     if not path.exists():
         raise SharenasError(f"{run_dir}: no metrics.json; is it a finished run folder?")
     record = read_record(path)
+    problem = _shape_problem(record) if isinstance(record, dict) else "not a JSON object"
+    if problem:
+        raise SharenasError(
+            f"{path}: {problem}; the file was changed after the run wrote it. Train the run "
+            "again, or restore metrics.json."
+        )
     record["run"] = str(run_dir)
     return record
 
