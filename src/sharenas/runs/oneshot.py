@@ -156,6 +156,17 @@ def _supernet_is_the_answer(config: Config, space: SupernetSpace, genotype: Any)
     )
 
 
+def _derivation(
+    config: Config, space: SupernetSpace, step: SearchStep, genotype: Any
+) -> tuple[str, str | None, str | None]:
+    """(the derivation to run, why the trained supernet is delivered as is, why inherited
+    weights are retrained instead): ``search.derive`` unless one of the two guards applies."""
+    derive_as = str(config.searched.derive)
+    kept = _supernet_is_the_answer(config, space, genotype)
+    undecided = step.undecided() if derive_as == "none" else None
+    return ("none" if kept else "retrain" if undecided else derive_as), kept, undecided
+
+
 def _scores(trainer: Trainer, derived: nn.Module) -> dict[str, Any]:
     """Test metrics of the derived network (inherited weights) and of the supernet, and the
     search-evaluation gap between them."""
@@ -203,9 +214,7 @@ def run_oneshot_search(
     scores = _scores(trainer, derived)
     arch = {**searched_arch(config, genotype, str(settings.strategy)), **step.arch_details()}
     searched = with_arch(config, settings.space, arch)
-    kept = _supernet_is_the_answer(config, space, genotype)
-    undecided = step.undecided() if settings.derive == "none" else None
-    how = "none" if kept else "retrain" if undecided else settings.derive
+    how, kept, undecided = _derivation(config, space, step, genotype)
     if how != settings.derive:
         searched = searched.model_copy(
             update={"search": searched.searched.model_copy(update={"derive": how})}
