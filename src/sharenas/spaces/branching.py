@@ -180,6 +180,10 @@ class BranchingSpace(SupernetSpace):
         """The hard-sharing tree (one group of every task at every stage) is the supernet."""
         return all(len(partition) == 1 for partition in genotype.stages)
 
+    def supernet_point(self) -> tuple[BranchingGenotype, str]:
+        """The supernet is the hard-sharing tree: the ``hard-sharing`` baseline's network."""
+        return self.hard_sharing(), "hard-sharing"
+
     def inherit(self, supernet: BranchingNetwork, genotype: BranchingGenotype) -> BranchingNetwork:
         """``genotype``'s tree with every branch starting from the shared stage it copies (as
         branches are initialised from the trunk in Branched MTL and BMTAS)."""

@@ -34,8 +34,16 @@ from sharenas.config import Config, build_config
 from sharenas.data.base import TaskSetData
 from sharenas.errors import ConfigError, SharenasError
 from sharenas.run_files import read_record
-from sharenas.runs.folder import CONFIG, config_changes, config_record, copy_delivered, with_arch
+from sharenas.runs.folder import (
+    CONFIG,
+    METRICS,
+    config_changes,
+    config_record,
+    copy_delivered,
+    with_arch,
+)
 from sharenas.runs.lock import folder_lock
+from sharenas.runs.oneshot import SUPERNET_NETWORK
 from sharenas.runs.out_folder import LOCK, MARKER, RUN_FILES, check_folder, data_inputs, make_folder
 from sharenas.runs.random_archs import train_random
 from sharenas.runs.training import ensure_trained, load_data
@@ -224,6 +232,27 @@ def room_first(
     return measure_room(state, data)
 
 
+def reuse_measuring_training(state: AutoState, plan: AutoPlan) -> None:
+    """The branching search's measuring training is a hard-sharing training (its supernet is
+    the hard-sharing tree, trained with the full budget): recorded as the ``hard-sharing``
+    baseline, not trained a second time (same FLOPs per example checked)."""
+    unit, record = Unit("baseline", "hard-sharing"), state.data["units"].get(BRANCHING.key)
+    if unit.key in state.data["units"] or unit.name not in plan.baselines or not record:
+        return
+    folder = Path(record["folder"]) / SUPERNET_NETWORK
+    if not (folder / METRICS).exists():
+        return
+    metrics = read_record(folder / METRICS)
+    if metrics.get("equals_baseline") != unit.name:
+        return
+    if metrics.get("flops_per_example") != plan.baselines[unit.name]:
+        return
+    why = "the branching search's measuring training (its supernet is the hard-sharing tree)"
+    state.data["units"][unit.key] = {**unit.record(), "folder": str(folder), "seconds": 0.0,
+                                     "reused": why}  # fmt: skip
+    state.save()
+
+
 def deliver(candidate: Candidate, out: Path) -> Path:
     """The recommended model's run folder (its files, not its sub-folders) in ``out``: each file
     replaced atomically and the run files of an earlier choice that this one lacks removed; any
@@ -288,6 +317,8 @@ def _auto_locked(
     first = max(1, math.ceil(full / eta))
     run_baselines(state, config, plan, out, data, progress, only=[REFERENCE])
     room = None if thorough else room_first(state, config, plan, out, data, progress)
+    if room is not None:
+        reuse_measuring_training(state, plan)
     if room is None or room.room:
         run_baselines(state, config, plan, out, data, progress)
     if room is None:

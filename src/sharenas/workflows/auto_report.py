@@ -185,6 +185,11 @@ def _halving(state: dict[str, Any], plan: AutoPlan) -> list[str]:
         for name, unit in state.get("units", {}).items()
         if unit.get("problem")
     ]
+    lines += [
+        f"Not trained again: {name} is {unit['reused']}."
+        for name, unit in state.get("units", {}).items()
+        if unit.get("reused")
+    ]
     return lines
 
 

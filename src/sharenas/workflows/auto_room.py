@@ -32,6 +32,7 @@ from sharenas.runs.result import open_run
 from sharenas.runs.training import task_handlers
 from sharenas.tasks import delta_mtl
 from sharenas.workflows.auto_plan import REFERENCE
+from sharenas.workflows.auto_scores import cached_validation
 from sharenas.workflows.auto_units import Unit
 
 SPACE = "branching"
@@ -93,9 +94,7 @@ def measure_room(state: Any, data: Any) -> Room:
     handlers = task_handlers(data)
     batch = found.config.train.eval_batch_size
     cpu = torch.device("cpu")
-    from sharenas.workflows.auto_scores import validation_primary
-
-    val = {f: validation_primary(f, data) for f in (single.folder, found.folder)}
+    val = {f: cached_validation(state, f, data) for f in (single.folder, found.folder)}
     directions = {h.name: h.higher_is_better for h in handlers}
     delta = delta_mtl(val[found.folder], val[single.folder], directions)
     noise = bootstrap_delta_sd(

@@ -74,24 +74,28 @@ def _unit_models(unit: Unit, folder: Path) -> list[tuple[Candidate, Path]]:
 def _candidate(unit: Unit, name: str, folder: Path) -> Candidate:
     metrics = open_run(folder).metrics
     groups = metrics.get("groups_per_stage")
-    if groups and all(n == 1 for n in groups):  # a tree that shares every stage
+    if unit.kind != "baseline" and groups and all(n == 1 for n in groups):  # shares every stage
         name = f"hard-sharing ({name}: every stage shared)"
     return Candidate(name, unit.kind, unit.space, unit.rung, folder, metrics, {})
 
 
-def validation_scores(state: Any, data: TaskSetData) -> list[Candidate]:
-    """Every finished model with its validation and test Δ_MTL (validation metrics are cached
-    in ``auto.json``)."""
+def cached_validation(state: Any, folder: Path, data: TaskSetData) -> dict[str, float]:
+    """:func:`validation_primary`, computed once per run folder and kept in ``auto.json``."""
     cache = state.data.setdefault("validation", {})
+    if str(folder) not in cache:
+        cache[str(folder)] = validation_primary(folder, data)
+        state.save()
+    return dict(cache[str(folder)])
+
+
+def validation_scores(state: Any, data: TaskSetData) -> list[Candidate]:
+    """Every finished model with its validation and test Δ_MTL."""
     candidates = []
     for key, record in state.data.get("units", {}).items():
         if not record.get("folder"):
             continue
         for candidate, folder in _unit_models(Unit.of(key, record), Path(record["folder"])):
-            if str(folder) not in cache:
-                cache[str(folder)] = validation_primary(folder, data)
-                state.save()
-            candidate.val = cache[str(folder)]
+            candidate.val = cached_validation(state, folder, data)
             candidates.append(candidate)
     return _with_deltas(candidates)
 
