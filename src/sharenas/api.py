@@ -178,6 +178,8 @@ def auto(
     thorough: bool = False,
     smoke: bool = False,
     progress: bool = True,
+    workers: int = 1,
+    storage: str | None = None,
 ) -> AutoResult:
     """For ``config``'s task set and a FLOPs budget (FLOPs per example, or a baseline's name
     such as ``"hard-sharing"``): the room measured first (single-task, and hard-sharing with
@@ -185,10 +187,14 @@ def auto(
     to win; else the affinity tree and the baselines within the budget (``thorough``: every
     space's search and random architectures too); one cross-space front and the recommended
     model (``result.recommended``, a run folder in ``out/recommended``). ``smoke``: the same
-    run shrunk to seconds (2 epochs of 2 batches on 128 rows). Rerun to resume.
+    run shrunk to seconds (2 epochs of 2 batches on 128 rows). ``workers``: the independent
+    units of each phase on that many processes, through an Optuna study in ``storage`` (a
+    journal file in ``out`` by default; a PostgreSQL URL for workers on several hosts).
+    Rerun to resume.
 
     >>> answer = sharenas.auto("configs/census-income.yaml", "runs/auto", "hard-sharing")
     """
+    from sharenas.workflows.auto import AutoOptions
     from sharenas.workflows.auto import auto as run_auto
 
     resolved = resolve_config(config, overrides)
@@ -196,16 +202,8 @@ def auto(
         from sharenas.runs.smoke import smoke_config
 
         resolved = smoke_config(resolved, every_space=True)
-    return run_auto(
-        resolved,
-        Path(out),
-        str(budget),
-        hours=hours,
-        eta=eta,
-        seeds=seeds,
-        thorough=thorough,
-        progress=progress,
-    )
+    options = AutoOptions(hours, eta, seeds, thorough, progress, workers, storage)
+    return run_auto(resolved, Path(out), str(budget), options)
 
 
 def evaluate(run: str | Path, split: str = "test") -> dict[str, dict[str, float]]:

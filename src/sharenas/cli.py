@@ -401,6 +401,22 @@ def auto_command(
             "instead of measuring the room first.",
         ),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Worker processes: the independent units of each phase at once.",
+        ),
+    ] = 1,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage",
+            help="Optuna storage of the units for --workers (default: a journal file in the "
+            "auto folder; postgresql://… for workers on several hosts, docs/scale-out.md).",
+        ),
+    ] = None,
     set_: SetOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="The auto folder.")] = None,
     seed: SeedOption = None,
@@ -426,6 +442,8 @@ def auto_command(
         thorough=thorough,
         smoke=smoke,
         progress=not quiet,
+        workers=workers,
+        storage=storage,
     )
     console.print(found.files["report"].read_text(), markup=False, highlight=False)
     for name, path in found.files.items():

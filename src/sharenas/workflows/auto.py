@@ -16,46 +16,36 @@ searched with ⌈epochs/η⌉ epochs, the best ⌈n/η⌉ on validation Δ_MTL a
 
 The recommended model is the one with the best validation Δ_MTL among the full-budget models
 within the budget; it is copied as a run folder into ``<out>/recommended``. Every finished unit is
-recorded in ``auto.json`` (atomically), so a killed run resumes where it stopped.
+recorded in ``auto.json`` (atomically), so a killed run resumes where it stopped. With
+``workers`` the independent units of each phase run at once (:mod:`auto_parallel`).
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sharenas.cache import write_json_atomic
-from sharenas.config import Config, build_config
-from sharenas.data.base import TaskSetData
-from sharenas.errors import ConfigError, SharenasError
+from sharenas.config import Config
+from sharenas.errors import SharenasError
 from sharenas.run_files import read_record
-from sharenas.runs.folder import (
-    CONFIG,
-    METRICS,
-    config_changes,
-    config_record,
-    copy_delivered,
-    with_arch,
-)
+from sharenas.runs.folder import METRICS, config_changes, config_record, copy_delivered
 from sharenas.runs.lock import folder_lock
 from sharenas.runs.oneshot import SUPERNET_NETWORK
 from sharenas.runs.out_folder import LOCK, MARKER, RUN_FILES, check_folder, data_inputs, make_folder
-from sharenas.runs.random_archs import train_random
-from sharenas.runs.training import ensure_trained, load_data
-from sharenas.workflows.auto_plan import REFERENCE, AutoPlan, plan_auto, space_config
+from sharenas.runs.training import load_data
+from sharenas.workflows.auto_parallel import run_parallel
+from sharenas.workflows.auto_plan import AutoPlan, plan_auto
 from sharenas.workflows.auto_report import write_auto_report
-from sharenas.workflows.auto_room import AFFINITY, BRANCHING, SPACE, Room, measure_room
+from sharenas.workflows.auto_room import SINGLE, Room, measure_room
 from sharenas.workflows.auto_scores import Candidate, recommend, validation_scores
 from sharenas.workflows.auto_seeds import seeds_comparison
 from sharenas.workflows.auto_units import Unit
-from sharenas.workflows.session import search
+from sharenas.workflows.auto_work import BRANCHING, SPACE, AutoContext, Work, execute, unit_work
 
-log = logging.getLogger(__name__)
 STATE = "auto.json"
 RECOMMENDED = "recommended"
 
@@ -83,98 +73,26 @@ class AutoState:
     def save(self) -> None:
         write_json_atomic(self.path, self.data)
 
-    def run(self, unit: Unit, work: Callable[[], Path]) -> dict[str, Any] | None:
+    def run(self, unit: Unit, work: Work) -> dict[str, Any] | None:
         """``work()`` unless ``unit`` finished; returns its record (None when the unit could
         not run within the budget, the reason recorded)."""
-        units, name = self.data.setdefault("units", {}), unit.key
-        if name not in units:
-            log.info("auto: %s", name)
-            began = time.perf_counter()
-            try:
-                delivered = work()
-            except ConfigError as exc:  # e.g. no partition meets the budget
-                log.warning("auto: %s left out: %s", name, exc)
-                units[name] = {**unit.record(), "folder": None, "problem": str(exc)}
-            else:
-                seconds = round(time.perf_counter() - began, 3)
-                units[name] = {**unit.record(), "folder": str(delivered), "seconds": seconds}
+        units = self.data.setdefault("units", {})
+        if unit.key not in units:
+            units[unit.key] = execute(unit, work)
             self.save()
-        return units[name] if units[name]["folder"] else None
+        return units[unit.key] if units[unit.key]["folder"] else None
 
 
-Work = Callable[[], Path]  # runs (or resumes) one unit; returns the run folder it delivers
-
-
-def _train_unit(
-    config: Config, folder: Path, data: TaskSetData, progress: bool, label: str
-) -> Work:
-    def work() -> Path:  # a run that finished before auto.json said so is kept
-        return ensure_trained(config, folder, data=data, progress=progress, label=label)
-
-    return work
-
-
-def _search_unit(config: Config, folder: Path, data: TaskSetData, progress: bool) -> Work:
-    def work() -> Path:
-        inner = folder / "search"
-        started = inner.exists() and any(inner.rglob(CONFIG))
-        found = search(config, folder, resume=started, baselines=False, progress=progress,
-                       data=data)  # fmt: skip
-        if found.run is None:
-            raise ConfigError(f"{folder}: the partition study found no point within the budget.")
-        return found.run.folder
-
-    return work
-
-
-def _random_unit(config: Config, folder: Path, data: TaskSetData, progress: bool) -> Work:
-    def work() -> Path:
-        train_random(config, folder, data, progress)  # keeps finished ones, resumes the rest
-        return folder
-
-    return work
-
-
-def run_baselines(
-    state: AutoState,
-    config: Config,
-    plan: AutoPlan,
-    out: Path,
-    data: TaskSetData,
-    progress: bool,
-    only: list[str] | None = None,
+def run_units(
+    state: AutoState, units: list[Unit], ctx: AutoContext, workers: int, storage: str | None
 ) -> None:
-    for arch in only or plan.baselines:
-        folder = out / "baselines" / arch
-        work = _train_unit(with_arch(config, arch), folder, data, progress, f"baseline {arch}")
-        state.run(Unit("baseline", arch), work)
-
-
-def run_randoms(
-    state: AutoState, config: Config, plan: AutoPlan, out: Path, data: TaskSetData, progress: bool
-) -> None:
-    for space in plan.spaces:
-        searched = space_config(config, space, config.train.epochs, plan.budget)
-        folder = out / "random" / space
-        state.run(Unit("random", space), _random_unit(searched, folder, data, progress))
-
-
-def run_rung(
-    state: AutoState,
-    config: Config,
-    plan: AutoPlan,
-    rung: int,
-    spaces: list[str],
-    epochs: int,
-    out: Path,
-    data: TaskSetData,
-    progress: bool,
-) -> None:
-    for space in spaces:
-        searched = space_config(config, space, epochs, plan.budget)
-        folder = out / f"rung-{rung}" / space
-        unit = Unit("search", space, rung)
-        state.run(unit, _search_unit(searched, folder, data, progress))
+    """The units not finished yet: on ``workers`` processes when more than one is left
+    (:mod:`auto_parallel`), else one after the other here."""
+    pending = [u for u in units if u.key not in state.data.get("units", {})]
+    if workers > 1 and len(pending) > 1:
+        run_parallel(state, pending, ctx, workers, storage)
+    for unit in units:
+        state.run(unit, unit_work(unit, ctx))
 
 
 def survivors(
@@ -207,29 +125,24 @@ def survivors(
 
 
 def room_first(
-    state: AutoState, config: Config, plan: AutoPlan, out: Path, data: TaskSetData, progress: bool
+    state: AutoState, ctx: AutoContext, workers: int, storage: str | None
 ) -> Room | None:
-    """Measure the room (single-task and the branching search, :mod:`auto_room`); None when the
-    branching space cannot be searched within the budget (every space is then searched)."""
-    if SPACE not in plan.spaces:
+    """Measure the room (single-task beside the branching search, :mod:`auto_room`); None when
+    the branching space cannot be searched within the budget (every space is then searched)."""
+    if SPACE not in ctx.plan.spaces:
         state.data["room_skipped"] = (
-            f"the branching space cannot be searched here ({plan.left_out.get(SPACE + ' search')})"
+            "the branching space cannot be searched here "
+            f"({ctx.plan.left_out.get(SPACE + ' search')})"
         )
         state.save()
         return None
-    searched = space_config(config, SPACE, config.train.epochs, plan.budget)
-    if searched.searched.strategy != AFFINITY:  # the config's own branching search, e.g. random
-        raw = searched.model_dump(mode="json")
-        raw["search"]["strategy"] = AFFINITY
-        searched = build_config(raw, source="auto")
-    folder = out / f"rung-{BRANCHING.rung}" / SPACE
-    unit = state.run(BRANCHING, _search_unit(searched, folder, data, progress))
-    if unit is None:
+    run_units(state, [SINGLE, BRANCHING], ctx, workers, storage)
+    if not state.data["units"][BRANCHING.key]["folder"]:
         problem = state.data["units"][BRANCHING.key].get("problem", "it did not finish")
         state.data["room_skipped"] = f"the branching search failed ({problem})"
         state.save()
         return None
-    return measure_room(state, data)
+    return measure_room(state, ctx.data)
 
 
 def reuse_measuring_training(state: AutoState, plan: AutoPlan) -> None:
@@ -273,65 +186,58 @@ def deliver(candidate: Candidate, out: Path) -> Path:
     return target
 
 
-def auto(
-    config: Config,
-    out: Path,
-    budget: str,
-    *,
-    hours: float | None = None,
-    eta: int = 3,
-    seeds: list[int] | None = None,
-    thorough: bool = False,
-    progress: bool = True,
-) -> AutoResult:
+@dataclass
+class AutoOptions:
+    """How ``auto`` runs: the hours (``--time``), successive halving's η, the seeds compared,
+    the thorough flow, progress, and parallel units (``--workers``, ``--storage``)."""
+
+    hours: float | None = None
+    eta: int = 3
+    seeds: list[int] | None = None
+    thorough: bool = False
+    progress: bool = True
+    workers: int = 1
+    storage: str | None = None
+
+
+def auto(config: Config, out: Path, budget: str, options: AutoOptions | None = None) -> AutoResult:
     """Search every space that applies within ``budget`` (FLOPs per example, or a baseline's
     name), compare with the baselines and random architectures, recommend one model."""
-    if eta < 2:
-        raise SharenasError(f"--eta {eta}: successive halving needs η ≥ 2 (default 3).")
+    options = options or AutoOptions()
+    if options.eta < 2:
+        raise SharenasError(f"--eta {options.eta}: successive halving needs η ≥ 2 (default 3).")
+    if options.workers < 1:
+        raise SharenasError(f"--workers {options.workers}: give at least 1 worker process.")
     out = Path(out)
     check_folder(out, "auto", data_inputs(config))  # a new, empty or auto folder only
     with folder_lock(out):
-        return _auto_locked(config, out, budget, hours, eta, seeds, thorough, progress)
+        return _auto_locked(config, out, budget, options)
 
 
-def _auto_locked(
-    config: Config,
-    out: Path,
-    budget: str,
-    hours: float | None,
-    eta: int,
-    seeds: list[int] | None,
-    thorough: bool,
-    progress: bool,
-) -> AutoResult:
-    began = time.time()
-    thorough = thorough or hours is not None  # the time goes to the other spaces' searches
+def _auto_locked(config: Config, out: Path, budget: str, options: AutoOptions) -> AutoResult:
+    began, eta = time.time(), options.eta
+    thorough = options.thorough or options.hours is not None  # time goes to other searches
     data = load_data(config, None)
     plan = plan_auto(config, data, budget)
     flow = "thorough" if thorough else "room"
     fresh = {"plan": plan.to_dict(), "eta": eta, "started": began, "config": config_record(config)}
     state = AutoState(out, {**fresh, "flow": flow})
     _check_same(state, plan, eta, config, flow)
-    deadline = state.data["started"] + hours * 3600 if hours is not None else None
-    full = config.train.epochs
-    first = max(1, math.ceil(full / eta))
-    run_baselines(state, config, plan, out, data, progress, only=[REFERENCE])
-    room = None if thorough else room_first(state, config, plan, out, data, progress)
+    ctx = AutoContext(config, plan, out, data, eta, flow, options.progress)
+    parallel = (options.workers, options.storage)
+    baselines = [Unit("baseline", arch) for arch in plan.baselines]
+    room = None if thorough else room_first(state, ctx, *parallel)
     if room is not None:
         reuse_measuring_training(state, plan)
-    if room is None or room.room:
-        run_baselines(state, config, plan, out, data, progress)
+    if room is not None and room.room:
+        run_units(state, baselines, ctx, *parallel)
     if room is None:
-        run_randoms(state, config, plan, out, data, progress)
-        run_rung(state, config, plan, 0, plan.spaces, first, out, data, progress)
-        candidates = validation_scores(state, data)
-        rung0 = {c.space: c.val_delta for c in candidates if c.kind == "search" and c.rung == 0}
-        kept = survivors(state, plan, rung0, eta, deadline, full / first)
-        run_rung(state, config, plan, 1, kept, full, out, data, progress)
+        _search_every_space(state, ctx, baselines, options)
     candidates = validation_scores(state, data)
     chosen = recommend(candidates, plan.budget)
     folder = deliver(chosen, out)
     began_seeds = time.perf_counter()
+    seeds, progress = options.seeds, options.progress
     paired = seeds_comparison(state, config, out, candidates, chosen, seeds, progress)
     if paired is not None:
         state.data["seeds_seconds"] = state.data.get("seeds_seconds", 0.0) + round(
@@ -341,6 +247,25 @@ def _auto_locked(
     files = write_auto_report(out, config, plan, state.data, candidates, chosen, paired)
     files = {**files, "recommended": folder}
     return AutoResult(out, plan, candidates, chosen, files, state.data, paired)
+
+
+def _search_every_space(
+    state: AutoState, ctx: AutoContext, baselines: list[Unit], options: AutoOptions
+) -> None:
+    """The thorough flow: the baselines, random architectures of every space and every
+    space's search at rung 0 (one phase), then the survivors' searches at rung 1."""
+    plan, parallel = ctx.plan, (options.workers, options.storage)
+    full = ctx.config.train.epochs
+    first = max(1, math.ceil(full / ctx.eta))
+    randoms = [Unit("random", space) for space in plan.spaces]
+    rung0 = [Unit("search", space, 0) for space in plan.spaces]
+    reference = [SINGLE] if SINGLE not in baselines else []
+    run_units(state, [*reference, *baselines, *randoms, *rung0], ctx, *parallel)
+    candidates = validation_scores(state, ctx.data)
+    scores = {c.space: c.val_delta for c in candidates if c.kind == "search" and c.rung == 0}
+    deadline = state.data["started"] + options.hours * 3600 if options.hours else None
+    kept = survivors(state, plan, scores, ctx.eta, deadline, full / first)
+    run_units(state, [Unit("search", space, 1) for space in kept], ctx, *parallel)
 
 
 def _check_same(state: AutoState, plan: AutoPlan, eta: int, config: Config, flow: str) -> None:

@@ -34,10 +34,8 @@ from sharenas.tasks import delta_mtl
 from sharenas.workflows.auto_plan import REFERENCE
 from sharenas.workflows.auto_scores import cached_validation
 from sharenas.workflows.auto_units import Unit
+from sharenas.workflows.auto_work import BRANCHING
 
-SPACE = "branching"
-AFFINITY = "affinity"  # the strategy that measures (a random branching search would not)
-BRANCHING = Unit("search", SPACE, 1)  # the full-budget branching search
 SINGLE = Unit("baseline", REFERENCE)
 NOISE_DEVIATIONS = 2.0
 

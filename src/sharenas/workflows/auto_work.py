@@ -1,0 +1,104 @@
+"""What one unit of ``sharenas auto`` does, from the unit alone: the same function serves the
+main process and the workers of ``--workers`` (:mod:`sharenas.workflows.auto_parallel`), so a
+unit trains the same model wherever it runs."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sharenas.config import Config, build_config
+from sharenas.data.base import TaskSetData
+from sharenas.errors import ConfigError
+from sharenas.runs.folder import CONFIG, with_arch
+from sharenas.runs.random_archs import train_random
+from sharenas.runs.training import ensure_trained
+from sharenas.workflows.auto_plan import AutoPlan, space_config
+from sharenas.workflows.auto_units import Unit
+from sharenas.workflows.session import search
+
+log = logging.getLogger(__name__)
+Work = Callable[[], Path]  # runs (or resumes) one unit; returns the run folder it delivers
+SPACE = "branching"  # the space whose search measures the room
+AFFINITY = "affinity"  # the strategy that measures (a random branching search would not)
+BRANCHING = Unit("search", SPACE, 1)  # the full-budget branching search
+
+
+@dataclass
+class AutoContext:
+    """Everything a unit needs besides itself (rebuilt by a worker from ``auto.json``)."""
+
+    config: Config
+    plan: AutoPlan
+    out: Path
+    data: TaskSetData
+    eta: int
+    flow: str  # "room" (the room measured first) or "thorough"
+    progress: bool = True
+
+
+def unit_work(unit: Unit, ctx: AutoContext) -> Work:
+    """The work of ``unit``: train a baseline, the random architectures of a space, or search
+    a space at a rung (⌈epochs/η⌉ epochs at rung 0, the full budget at rung 1)."""
+    config, out, budget = ctx.config, ctx.out, ctx.plan.budget
+    if unit.kind == "baseline":
+        label = f"baseline {unit.name}"
+        return _train(with_arch(config, unit.name), out / "baselines" / unit.name, ctx, label)
+    full = config.train.epochs
+    if unit.kind == "random":
+        searched = space_config(config, unit.name, full, budget)
+        return _random(searched, out / "random" / unit.name, ctx)
+    epochs = full if unit.rung else max(1, math.ceil(full / ctx.eta))
+    searched = space_config(config, unit.name, epochs, budget)
+    if ctx.flow == "room" and unit == BRANCHING and searched.searched.strategy != AFFINITY:
+        raw = searched.model_dump(mode="json")  # the config's own branching search, e.g. random
+        raw["search"]["strategy"] = AFFINITY
+        searched = build_config(raw, source="auto")
+    return _search(searched, out / f"rung-{unit.rung}" / unit.name, ctx)
+
+
+def execute(unit: Unit, work: Work) -> dict[str, Any]:
+    """Run ``work`` and return the unit's record for ``auto.json``: its run folder and wall
+    seconds, or (a ConfigError, e.g. no partition meets the budget) why it was left out."""
+    log.info("auto: %s", unit.key)
+    began = time.perf_counter()
+    try:
+        delivered = work()
+    except ConfigError as exc:
+        log.warning("auto: %s left out: %s", unit.key, exc)
+        return {**unit.record(), "folder": None, "problem": str(exc)}
+    seconds = round(time.perf_counter() - began, 3)
+    return {**unit.record(), "folder": str(delivered), "seconds": seconds}
+
+
+def _train(config: Config, folder: Path, ctx: AutoContext, label: str) -> Work:
+    def work() -> Path:  # a run that finished before auto.json said so is kept
+        return ensure_trained(config, folder, data=ctx.data, progress=ctx.progress, label=label)
+
+    return work
+
+
+def _search(config: Config, folder: Path, ctx: AutoContext) -> Work:
+    def work() -> Path:
+        inner = folder / "search"
+        started = inner.exists() and any(inner.rglob(CONFIG))
+        found = search(config, folder, resume=started, baselines=False, progress=ctx.progress,
+                       data=ctx.data)  # fmt: skip
+        if found.run is None:
+            raise ConfigError(f"{folder}: the partition study found no point within the budget.")
+        return found.run.folder
+
+    return work
+
+
+def _random(config: Config, folder: Path, ctx: AutoContext) -> Work:
+    def work() -> Path:
+        train_random(config, folder, ctx.data, ctx.progress)  # keeps finished ones
+        return folder
+
+    return work

@@ -1,0 +1,116 @@
+"""``sharenas auto --workers``: the units of a phase run on worker processes through an Optuna
+study (a journal file here, PostgreSQL for several hosts) and give the answer one process gives;
+a killed worker's unit is queued again and finished; the workers' command refuses a folder that
+is not an auto run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import sharenas
+from sharenas.workflows import auto_parallel, auto_room
+from sharenas.workflows.auto import AutoResult
+from tests.test_auto import write_config
+
+
+def _auto(config: Path, out: Path, **options: object) -> AutoResult:
+    return sharenas.auto(config, out, "hard-sharing", progress=False, **options)  # type: ignore[arg-type]
+
+
+def _answers(found: AutoResult) -> dict[str, dict[str, float]]:
+    return {c.name: c.metrics["primary"] for c in found.candidates}
+
+
+@pytest.fixture
+def room(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Room measured whatever the tiny task set shows, so every phase runs; heartbeats of 1 s."""
+    monkeypatch.setattr(auto_room, "decide", lambda *a: (True, "forced: room"))
+    monkeypatch.setattr(auto_parallel, "HEARTBEAT", 1)
+
+
+def test_two_workers_give_the_answer_one_process_gives(tmp_path: Path, room: None) -> None:
+    config = write_config(tmp_path)
+    alone = _auto(config, tmp_path / "one")
+    both = _auto(config, tmp_path / "two", workers=2)
+    assert _answers(both) == _answers(alone)  # one torch thread each: the same numbers
+    assert both.recommended.name == alone.recommended.name
+    state = json.loads((tmp_path / "two" / "auto.json").read_text())
+    first = state["parallel"][0]
+    assert first["workers"] == 2 and set(first["units"]) == {
+        "baseline single-task",
+        "rung 1 branching",
+    }
+    assert (tmp_path / "two" / auto_parallel.JOURNAL_FILE).exists()
+    assert "parallel" not in json.loads((tmp_path / "one" / "auto.json").read_text())
+
+
+DYING = """
+import os, sys
+from pathlib import Path
+from sharenas.run_files import read_record
+from sharenas.workflows.auto_parallel import open_units_study, units_study
+out = Path(sys.argv[1])
+url, name, beat = units_study(read_record(out / "auto.json"), out)
+study = open_units_study(url, name, beat)
+trial = study.ask()
+study._storage.record_heartbeat(trial._trial_id)
+os._exit(9)
+"""
+LATE = """
+import runpy, sys, time
+time.sleep(2)
+runpy.run_module("sharenas.workflows.auto_worker", run_name="__main__")
+"""
+
+
+def test_a_killed_workers_unit_is_queued_again_and_finished(
+    tmp_path: Path, room: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first worker takes a unit, beats once and dies as SIGKILL leaves it (its unit's
+    trial RUNNING, no result); the second, started late, fails it once its heartbeat is stale,
+    which queues it again, and finishes it: the answer one process gives."""
+    import sys
+
+    config = write_config(tmp_path)
+    alone = _auto(config, tmp_path / "alone")
+    started: list[int] = []
+
+    def command(out: Path, threads: int | None) -> list[str]:
+        started.append(1)
+        return [sys.executable, "-c", DYING if len(started) == 1 else LATE, str(out)]
+
+    monkeypatch.setattr(auto_parallel, "worker_command", command)
+    found = _auto(config, tmp_path / "auto", workers=2)
+    assert _answers(found) == _answers(alone)
+    state = json.loads((tmp_path / "auto" / "auto.json").read_text())
+    url, name, beat = auto_parallel.units_study(state, tmp_path / "auto")
+    trials = auto_parallel.open_units_study(url, name, beat).get_trials()
+    failed = [t for t in trials if t.state.name == "FAIL"]
+    assert len(failed) == 1 and "unit" in failed[0].user_attrs
+    retried = [t for t in trials if t.system_attrs.get("failed_trial") == failed[0].number]
+    assert [t.state.name for t in retried] == ["COMPLETE"]
+    assert retried[0].user_attrs["unit"] == failed[0].user_attrs["unit"]
+
+
+def test_workers_share_a_postgresql_storage(tmp_path: Path, room: None, postgres_url: str) -> None:
+    config = write_config(tmp_path)
+    found = _auto(config, tmp_path / "auto", workers=2, storage=postgres_url)
+    state = json.loads((tmp_path / "auto" / "auto.json").read_text())
+    assert state["storage"] == postgres_url and state["parallel"][0]["workers"] == 2
+    assert not (tmp_path / "auto" / auto_parallel.JOURNAL_FILE).exists()
+    assert found.recommended.within(found.plan.budget)
+
+
+def test_the_worker_command_refuses_a_folder_that_is_not_an_auto_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sharenas.workflows.auto_worker import main
+
+    assert main([str(tmp_path)]) == 2
+    assert "not an auto folder" in capsys.readouterr().err
+    (tmp_path / "auto.json").write_text(json.dumps({"plan": {}, "eta": 3}))
+    assert main([str(tmp_path)]) == 2
+    assert "not started with --workers" in capsys.readouterr().err
