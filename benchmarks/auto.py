@@ -109,7 +109,8 @@ def per_seed(args: argparse.Namespace, budget: str, seeds: list[int]) -> None:
         total, _, _ = total_cost(result.state)
         hard = found["hard-sharing"]  # wall seconds, as auto's units are timed
         costs.append(total / hard.get("wall_seconds", hard["train_seconds"]))
-        rec.append(result.recommended.test_delta)
+        chosen = result.recommended.metrics  # vs this seed's single-task (auto may not train it)
+        rec.append(delta_mtl(chosen["primary"], single["primary"], chosen["higher_is_better"]))
         room = result.state.get("room", {})
         decision = "room" if room.get("room") else "no room" if room else "thorough"
         print(

@@ -39,9 +39,10 @@ def test_two_workers_give_the_answer_one_process_gives(tmp_path: Path, room: Non
     assert both.recommended.name == alone.recommended.name
     state = json.loads((tmp_path / "two" / "auto.json").read_text())
     first = state["parallel"][0]
+    # the branching search alone first (single-task is over the budget), then the baselines
     assert first["workers"] == 2 and set(first["units"]) == {
         "baseline single-task",
-        "rung 1 branching",
+        "baseline hard-sharing",
     }
     assert (tmp_path / "two" / auto_parallel.JOURNAL_FILE).exists()
     assert "parallel" not in json.loads((tmp_path / "one" / "auto.json").read_text())

@@ -35,6 +35,9 @@ def test_no_room_only_when_the_tree_shares_and_hard_sharing_is_within_the_noise(
     assert room and "budget forces" in why
     for delta, noise in ((math.nan, 0.4), (-50.0, math.inf), (-1.0, math.nan)):
         assert decide(True, delta, noise)[0] is True  # nothing is ruled out on no evidence
+    room, why = decide(True, None, None)  # single-task over the budget: the affinities decide
+    assert not room and "not trained" in why
+    assert decide(False, None, None)[0] and decide(True, None, None, forced=True)[0]
 
 
 class Shifted(nn.Module):
@@ -74,10 +77,16 @@ def _trained(out: Path) -> dict[Path, int]:
     return {p: p.stat().st_mtime_ns for p in found if "recommended" not in p.parts}
 
 
-def _auto(tmp_path: Path, out: Path, *overrides: str, thorough: bool = False) -> AutoResult:
+def _auto(
+    tmp_path: Path,
+    out: Path,
+    *overrides: str,
+    thorough: bool = False,
+    budget: str = "hard-sharing",
+) -> AutoResult:
     config = write_config(tmp_path)
     return sharenas.auto(
-        config, out, "hard-sharing", overrides=list(overrides), thorough=thorough, progress=False
+        config, out, budget, overrides=list(overrides), thorough=thorough, progress=False
     )
 
 
@@ -89,20 +98,36 @@ def test_auto_stops_where_there_is_no_room_and_resumes(
     random_branching = ("search.space=branching", "search.strategy=random")  # measured anyway
     found = _auto(tmp_path, out, *random_branching)
     state = json.loads((out / "auto.json").read_text())
-    assert set(state["units"]) == {"baseline single-task", "rung 1 branching"}
-    assert state["room"]["room"] is False and state["room"]["noise"] >= 0.0
+    assert set(state["units"]) == {"rung 1 branching"}  # single-task is over the budget
+    assert state["room"]["room"] is False and state["room"]["noise"] is None
     report = (out / "report.md").read_text()
     assert report.splitlines()[2].startswith("**Decision: no room — stopped.** Forced: no room")
     assert "Evidence: the affinity tree" in report and "Total cost:" in report
+    assert "single-task, over the budget, was not trained" in report
+    assert "Every Δ_MTL here is against hard-sharing" in report
     assert found.recommended.within(found.plan.budget)
     model = sharenas.load_model(out / "recommended")
     assert set(model.predict({"numeric": torch.randn(4, 8)}).tasks) == {"task1", "task2"}
     stamps = _trained(out)
     again = _auto(tmp_path, out, *random_branching)  # resumed: nothing retrained, same answer
-    assert _trained(out) == stamps and len(stamps) >= 2
+    assert _trained(out) == stamps and len(stamps) >= 1
     assert again.recommended.name == found.recommended.name
     with pytest.raises(SharenasError, match="started without --thorough"):
         _auto(tmp_path, out, *random_branching, thorough=True)
+
+
+def test_single_task_measures_the_room_where_it_fits_the_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple] = []
+    monkeypatch.setattr(auto_room, "decide", lambda *a: seen.append(a) or (False, "no room"))
+    found = _auto(tmp_path, tmp_path / "auto", budget="single-task")
+    trained = {k for k, u in found.state["units"].items() if not u.get("reused")}
+    assert trained == {"baseline single-task", "rung 1 branching"}
+    delta, noise = seen[0][1:3]
+    assert math.isfinite(delta) and noise >= 0.0 and found.state["room"]["noise"] == noise
+    report = (found.folder / "report.md").read_text()
+    assert "against single-task on validation" in report and "against hard-sharing" not in report
 
 
 def test_auto_where_room_is_measured_trains_the_baselines_but_no_other_search(

@@ -1,12 +1,13 @@
 """``sharenas auto``: one task set, one FLOPs budget, one answer, at the cost the room calls for.
 
-First the room is measured (:mod:`sharenas.workflows.auto_room`): single-task and the branching
-search, whose measuring training is hard-sharing with per-stage task affinity. Where every task
-pair helps and hard-sharing is not below single-task beyond the validation noise, no architecture
-is likely to win by more than chance: the better of the two is recommended and ``auto`` stops
-(about three trainings). Where the affinities ask for branches (or sharing everything is
-measurably worse), the tree the affinities ask for is retrained and the hand-designed baselines
-within the budget are trained beside it; the best on validation is recommended.
+First the room is measured (:mod:`sharenas.workflows.auto_room`): the branching search, whose
+measuring training is hard-sharing with per-stage task affinity, and single-task where it fits
+the budget. Where every task pair helps and hard-sharing is not below single-task beyond the
+validation noise, no architecture is likely to win by more than chance: the better of the two is
+recommended and ``auto`` stops (about one training, and single-task where it is trained). Where
+the affinities ask for branches (or sharing everything is measurably worse), the tree the
+affinities ask for is retrained and the hand-designed baselines within the budget (single-task,
+the reference, among them) are trained beside it; the best on validation is recommended.
 
 ``thorough`` (or a branching space that cannot be searched within the budget) runs everything
 instead: the baselines, random architectures of every space and every space's search, sharing
@@ -38,7 +39,7 @@ from sharenas.runs.oneshot import SUPERNET_NETWORK
 from sharenas.runs.out_folder import LOCK, MARKER, RUN_FILES, check_folder, data_inputs, make_folder
 from sharenas.runs.training import load_data
 from sharenas.workflows.auto_parallel import run_parallel
-from sharenas.workflows.auto_plan import AutoPlan, plan_auto
+from sharenas.workflows.auto_plan import REFERENCE, AutoPlan, plan_auto
 from sharenas.workflows.auto_report import write_auto_report
 from sharenas.workflows.auto_room import SINGLE, Room, measure_room
 from sharenas.workflows.auto_scores import Candidate, recommend, validation_scores
@@ -124,11 +125,10 @@ def survivors(
     return chosen
 
 
-def room_first(
-    state: AutoState, ctx: AutoContext, workers: int, storage: str | None
-) -> Room | None:
-    """Measure the room (single-task beside the branching search, :mod:`auto_room`); None when
-    the branching space cannot be searched within the budget (every space is then searched)."""
+def room_first(state: AutoState, ctx: AutoContext, options: AutoOptions) -> Room | None:
+    """Measure the room (the branching search, beside single-task where it fits the budget or
+    seeds compare against it: :mod:`auto_room`); None when the branching space cannot be
+    searched within the budget (every space is then searched)."""
     if SPACE not in ctx.plan.spaces:
         state.data["room_skipped"] = (
             "the branching space cannot be searched here "
@@ -136,7 +136,9 @@ def room_first(
         )
         state.save()
         return None
-    run_units(state, [SINGLE, BRANCHING], ctx, workers, storage)
+    single = ctx.plan.baselines[REFERENCE] <= ctx.plan.budget or bool(options.seeds)
+    units = [SINGLE, BRANCHING] if single else [BRANCHING]
+    run_units(state, units, ctx, options.workers, options.storage)
     if not state.data["units"][BRANCHING.key]["folder"]:
         problem = state.data["units"][BRANCHING.key].get("problem", "it did not finish")
         state.data["room_skipped"] = f"the branching search failed ({problem})"
@@ -226,7 +228,7 @@ def _auto_locked(config: Config, out: Path, budget: str, options: AutoOptions) -
     ctx = AutoContext(config, plan, out, data, eta, flow, options.progress)
     parallel = (options.workers, options.storage)
     baselines = [Unit("baseline", arch) for arch in plan.baselines]
-    room = None if thorough else room_first(state, ctx, *parallel)
+    room = None if thorough else room_first(state, ctx, options)
     if room is not None:
         reuse_measuring_training(state, plan)
     if room is not None and room.room:

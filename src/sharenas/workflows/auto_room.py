@@ -14,6 +14,12 @@ they decide:
 - **room** otherwise: the affinities ask for branches (the tree is retrained and is a candidate),
   the budget's price on FLOPs forced groups together that the affinities kept apart, sharing
   everything is measurably worse than training apart, or the evidence is not finite.
+
+Single-task (one network per task: T trainings' worth of compute) is trained for the decision
+only when it fits the budget or ``--seeds`` compares against it. Over the budget it is not a
+model the user can take, and the affinities decide alone: a tree that shares every stage,
+unforced, means no room (the Δ_MTL comparison is reported as not measured); anything else means
+room, and single-task is then trained beside the baselines as the reference of every Δ_MTL.
 """
 
 from __future__ import annotations
@@ -48,16 +54,21 @@ class Room:
     why: str
     tree: str
     shared: bool  # the tree keeps every task in one group at every stage
-    delta: float  # validation Δ_MTL % of the branching search's network against single-task
-    noise: float  # bootstrap standard deviation of that Δ_MTL
+    delta: float | None  # validation Δ_MTL % of the search's network against single-task …
+    noise: float | None  # … and its bootstrap standard deviation (None: single-task not trained)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def decide(shared: bool, delta: float, noise: float, forced: bool = False) -> tuple[bool, str]:
-    """(room, why) from the tree, the validation Δ_MTL of its network and the noise;
-    ``forced``: the budget's price on FLOPs merged groups the affinities kept apart."""
+def decide(
+    shared: bool, delta: float | None, noise: float | None, forced: bool = False
+) -> tuple[bool, str]:
+    """(room, why) from the tree, the validation Δ_MTL of its network and the noise (None when
+    single-task was not trained: it is over the budget); ``forced``: the budget's price on FLOPs
+    merged groups the affinities kept apart."""
+    if delta is None or noise is None:
+        return _decide_by_affinity(shared, forced)
     if not (math.isfinite(delta) and math.isfinite(noise)):
         return True, f"the evidence is not finite (Δ_MTL {delta}, noise {noise}): nothing ruled out"
     if not shared:
@@ -80,15 +91,30 @@ def decide(shared: bool, delta: float, noise: float, forced: bool = False) -> tu
     )
 
 
+def _decide_by_affinity(shared: bool, forced: bool) -> tuple[bool, str]:
+    """The decision where single-task is over the budget and was not trained."""
+    if not shared or forced:
+        return decide(shared, 0.0, 0.0, forced)  # the tree's own reasons for room
+    return False, (
+        "every task pair helps (the affinity tree shares every stage, unforced by the budget); "
+        "single-task is over the budget and was not trained, so hard-sharing is the model "
+        "within it that no other is likely to beat by more than chance"
+    )
+
+
 def measure_room(state: Any, data: Any) -> Room:
-    """The decision from the finished single-task and branching units (computed once, then read
-    back from ``auto.json``)."""
+    """The decision from the finished branching unit and, when it ran, single-task (computed
+    once, then read back from ``auto.json``)."""
     if "room" in state.data:
         return Room(**state.data["room"])
     units = state.data["units"]
-    single, found = (open_run(Path(units[u.key]["folder"])) for u in (SINGLE, BRANCHING))
+    found = open_run(Path(units[BRANCHING.key]["folder"]))
     shared = all(n == 1 for n in found.metrics["groups_per_stage"])
     forced = read_record(found.folder / ARCH).get("price_per_flop", 0.0) > 0
+    if not units.get(SINGLE.key, {}).get("folder"):
+        room, why = decide(shared, None, None, forced)
+        return _record(state, Room(room, why, found.metrics["tree"], shared, None, None))
+    single = open_run(Path(units[SINGLE.key]["folder"]))
     handlers = task_handlers(data)
     batch = found.config.train.eval_batch_size
     cpu = torch.device("cpu")
@@ -99,7 +125,10 @@ def measure_room(state: Any, data: Any) -> Room:
         found.model, single.model, handlers, data.val, batch, cpu, seed=found.config.seed
     )
     room, why = decide(shared, delta, noise, forced)
-    decision = Room(room, why, found.metrics["tree"], shared, delta, noise)
+    return _record(state, Room(room, why, found.metrics["tree"], shared, delta, noise))
+
+
+def _record(state: Any, decision: Room) -> Room:
     state.data["room"] = decision.to_dict()
     state.save()
     return decision

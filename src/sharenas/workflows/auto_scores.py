@@ -100,8 +100,15 @@ def validation_scores(state: Any, data: TaskSetData) -> list[Candidate]:
     return _with_deltas(candidates)
 
 
+def reference_of(candidates: list[Candidate]) -> Candidate | None:
+    """What every Δ_MTL is measured against: single-task; where it was not trained (over the
+    budget, and no room), the hard-sharing network; None when neither finished."""
+    single = next((c for c in candidates if c.name == REFERENCE_NAME), None)
+    return single or next((c for c in candidates if c.name.startswith("hard-sharing")), None)
+
+
 def _with_deltas(candidates: list[Candidate]) -> list[Candidate]:
-    reference = next((c for c in candidates if c.name == REFERENCE_NAME), None)
+    reference = reference_of(candidates)
     if reference is None:
         raise SharenasError("auto: the single-task reference did not finish; resume the run.")
     directions = reference.metrics["higher_is_better"]
