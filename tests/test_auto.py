@@ -123,9 +123,12 @@ def test_auto_recommends_a_model_within_the_budget_and_resumes(tmp_path: Path, c
         assert (Path(_units(out)[name]["folder"]) / "metrics.json").stat().st_mtime_ns == stamp
     state = json.loads((out / "auto.json").read_text())
     budget = state["plan"]["budget"]
-    assert {"baseline single-task", "baseline hard-sharing", "rung 0 routing"} <= set(
+    assert {"baseline single-task", "baseline hard-sharing", "rung 0 partition"} <= set(
         state["units"]
     )
+    # at hard-sharing's FLOPs every route and every tree is hard-sharing's network: not searched
+    assert "hard-sharing network" in state["plan"]["one_network"]["routing"]
+    assert not any(u.endswith(("routing", "branching")) for u in state["units"])
     assert "fusion search" in state["plan"]["left_out"]  # its cheapest point is over the budget
     for name, unit in state["units"].items():  # every model but the reference fits the budget
         runs = [Path(unit["folder"])] if unit.get("folder") else []
@@ -134,7 +137,8 @@ def test_auto_recommends_a_model_within_the_budget_and_resumes(tmp_path: Path, c
         for run in runs if name != "baseline single-task" else []:
             assert sharenas.load_run(run).metrics["flops_per_example"] <= budget, name
     report = (out / "report.md").read_text()
-    for part in ("**Recommended:", "Total cost:", "successive halving kept", "![", "| model |"):
+    parts = ("**Recommended:", "Total cost:", "successive halving kept", "Not searched: routing")
+    for part in (*parts, "![", "| model |"):
         assert part in report, part
     assert (out / "front.png").exists() and (out / "front.svg").exists()
     recommended = sharenas.load_run(out / "recommended")

@@ -75,3 +75,30 @@ def over_budget(cost: float, max_cost: float | None) -> float:
     if max_cost is None:
         return 0.0
     return OVER_BUDGET_PENALTY * max(0.0, cost - max_cost)
+
+
+def networks_within(
+    space: Space,
+    generator: torch.Generator,
+    max_flops: float,
+    example: Any,
+    tries: int = 2_000,
+    enough: int = 2,
+) -> set[str]:
+    """The networks (canonical forms, :meth:`Space.canonical`) of the space's cheapest point and
+    of up to ``tries`` random points within ``max_flops``; the drawing stops at ``enough``
+    different ones (one network means the budget leaves nothing to search)."""
+    estimate = space.flops_estimate(example)
+    cheapest = space.cheapest()
+    found = {space.canonical(cheapest)} if cheapest is not None else set()
+    for _ in range(tries):
+        if len(found) >= enough:
+            break
+        genotype = space.sample(generator)
+        if estimate is not None and estimate(genotype) > max_flops * 1.01:
+            continue
+        if space.canonical(genotype) in found:
+            continue  # no need to count the FLOPs of a network already found within the budget
+        if genotype_flops(space, genotype, example) <= max_flops:
+            found.add(space.canonical(genotype))
+    return found

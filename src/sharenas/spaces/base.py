@@ -67,6 +67,24 @@ class Space(ABC):
         against it before a search starts)."""
         return None
 
+    def canonical(self, genotype: Genotype) -> str:
+        """A text that two points share when they build the same network (the genotype itself
+        unless the space knows of equal networks written differently, e.g. unused or renumbered
+        sub-networks): equal texts mean one network; different texts may still be one."""
+        return genotype.to_json()
+
+    def baseline_points(self) -> dict[str, Genotype]:
+        """The hand-designed baselines that are points of this space, by architecture name."""
+        return {}
+
+    def baseline_of(self, genotype: Genotype) -> str | None:
+        """The hand-designed baseline whose point builds ``genotype``'s network, if any."""
+        form = self.canonical(genotype)
+        return next(
+            (name for name, p in self.baseline_points().items() if self.canonical(p) == form),
+            None,
+        )
+
 
 class SupernetSpace(Space):
     """A space searched one-shot: its supernet holds every point, and a point's network can

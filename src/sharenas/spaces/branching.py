@@ -180,6 +180,9 @@ class BranchingSpace(SupernetSpace):
         """The hard-sharing tree (one group of every task at every stage) is the supernet."""
         return all(len(partition) == 1 for partition in genotype.stages)
 
+    def baseline_points(self) -> dict[str, Genotype]:
+        return {"hard-sharing": self.hard_sharing(), "single-task": self.single_task()}
+
     def supernet_point(self) -> tuple[BranchingGenotype, str]:
         """The supernet is the hard-sharing tree: the ``hard-sharing`` baseline's network."""
         return self.hard_sharing(), "hard-sharing"

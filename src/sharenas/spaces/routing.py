@@ -49,6 +49,7 @@ from sharenas.spaces.routing_genotype import (
     RelaxedChoice,
     Route,
     RoutingGenotype,
+    canonical_routes,
     genotype_cost,
     needed,
     ple_genotype,
@@ -282,6 +283,17 @@ class RoutingSpace(SupernetSpace):
         """``task_experts`` sub-networks per task and layer, the remaining K − T·task_experts
         shared (PLE / CGC)."""
         return ple_genotype(self.layers, self.experts, self.task_names, task_experts)
+
+    def canonical(self, genotype: Genotype) -> str:
+        assert isinstance(genotype, RoutingGenotype)
+        return canonical_routes(genotype, self.layers)
+
+    def baseline_points(self) -> dict[str, Genotype]:
+        """Hard sharing: one chain, whatever the number of sub-networks per layer (the
+        ``hard-sharing`` architecture is this space's one-chain genotype with one). MMoE and
+        PLE are left out: theirs are built from ``model.experts`` and the expert backbone,
+        which this space's settings need not match."""
+        return {"hard-sharing": self.hard_sharing()}
 
     def most_probable_summary(self, genotype: RoutingGenotype) -> str:
         """A one-line description, e.g. ``L1[0+1@input 1 …] | income:0+2@in0``."""

@@ -12,6 +12,7 @@ input of sub-network ``j`` of the previous layer).
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -282,3 +283,44 @@ def ple_genotype(
         return Route(own[t] + shared, query(layers, own[t][0]))
 
     return uniform_genotype(layers, experts, task_names, layer_route, tower)
+
+
+def canonical_routes(genotype: RoutingGenotype, layers: int) -> str:
+    """A text two genotypes share when they build the same network: only the sub-networks the
+    towers reach (:func:`needed`), numbered per layer in the order the towers (in task order)
+    reach them, and a one-source route's unused query dropped. Equal texts are one network
+    (the numbering is a bijection); a network reached in another order may get another text."""
+    outputs, inputs = needed(genotype, layers)
+    labels: dict[tuple[int, int], int] = {}
+
+    def label(level: int, k: int) -> int:
+        counted = sum(1 for (lv, _) in labels if lv == level)
+        return labels.setdefault((level, k), counted)
+
+    def reach(level: int, route: Route) -> str:
+        sources = [label(level - 1, s) for s in route.sources]
+        for s in route.sources:
+            if level - 1 > 0 and (level - 1, s) in inputs:
+                visit(level - 1, s)
+        query = "input"
+        if len(route.sources) > 1 and route.query != INPUT:
+            query = f"in{label(level - 1, route.query)}"
+            if level - 1 > 0:
+                visit(level - 1, route.query)
+        return "+".join(map(str, sorted(sources))) + f"@{query}"
+
+    routes_of: dict[tuple[int, int], str] = {}
+
+    def visit(level: int, k: int) -> None:
+        if (level, k) in routes_of:
+            return
+        routes_of[(level, k)] = ""  # marks it visited before its sources are
+        routes_of[(level, k)] = reach(level, genotype.layers[level - 1][k])
+
+    towers = {task: reach(layers, route) for task, route in genotype.towers}
+    used = sorted({*outputs, *inputs})
+    layers_text = [
+        sorted((labels[(lv, k)], routes_of.get((lv, k), "stem")) for lv, k in used if lv == level)
+        for level in range(layers)
+    ]
+    return json.dumps({"layers": layers_text, "towers": towers}, sort_keys=True)

@@ -259,8 +259,9 @@ def _search_every_space(
     plan, parallel = ctx.plan, (options.workers, options.storage)
     full = ctx.config.train.epochs
     first = max(1, math.ceil(full / ctx.eta))
-    randoms = [Unit("random", space) for space in plan.spaces]
-    rung0 = [Unit("search", space, 0) for space in plan.spaces]
+    spaces = plan.searchable()  # not a space whose points within the budget are one network
+    randoms = [Unit("random", space) for space in spaces]
+    rung0 = [Unit("search", space, 0) for space in spaces]
     reference = [SINGLE] if SINGLE not in baselines else []
     run_units(state, [*reference, *baselines, *randoms, *rung0], ctx, *parallel)
     candidates = validation_scores(state, ctx.data)

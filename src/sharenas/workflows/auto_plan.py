@@ -8,13 +8,15 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import torch
+
 from sharenas.config import Config, apply_overrides, build_config
 from sharenas.data.base import TaskSetData
 from sharenas.errors import ConfigError
 from sharenas.resources import flops_per_example
 from sharenas.runs.folder import with_arch, with_search
 from sharenas.runs.training import build_model, task_handlers
-from sharenas.search.budget import check_reachable
+from sharenas.search.budget import check_reachable, networks_within
 from sharenas.spaces.registry import space_names, space_spec, space_specs
 
 BASELINES = list(dict.fromkeys(b for spec in space_specs() for b in spec.baselines))
@@ -32,6 +34,11 @@ class AutoPlan:
     baselines: dict[str, int] = field(default_factory=dict)
     spaces: list[str] = field(default_factory=list)
     left_out: dict[str, str] = field(default_factory=dict)
+    one_network: dict[str, str] = field(default_factory=dict)  # space -> why it is not searched
+
+    def searchable(self) -> list[str]:
+        """The spaces whose points within the budget are more than one network."""
+        return [s for s in self.spaces if s not in self.one_network]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,17 +83,28 @@ def space_config(config: Config, space: str, epochs: int, budget: float) -> Conf
     return build_config(apply_overrides(raw, [f"train.epochs={epochs}"]), source="auto")
 
 
-def _space_problem(config: Config, data: TaskSetData, space: str, budget: float) -> str | None:
-    """Why ``space`` cannot be searched here within ``budget`` (None: it can)."""
+def _space_problem(
+    config: Config, data: TaskSetData, space: str, budget: float
+) -> tuple[str | None, str | None]:
+    """(why ``space`` cannot be searched here within ``budget``, why searching it would find
+    nothing: every point within the budget builds one network); None where it can / would."""
     settings, spec = with_search(config).searched, space_spec(space)
+    example = data.val.example(2)
     try:
         built = spec.create(
             task_handlers(data), data.input_spec, config.model, spec.settings(settings)
         )
-        check_reachable(built, budget, data.val.example(2))
+        check_reachable(built, budget, example)
     except ConfigError as exc:
-        return str(exc)
-    return None
+        return str(exc), None
+    generator = torch.Generator().manual_seed(config.seed)
+    if len(networks_within(built, generator, budget, example)) > 1:
+        return None, None
+    named = built.baseline_of(built.cheapest()) if built.cheapest() is not None else None
+    return None, (
+        f"every point drawn within the budget builds one network"
+        f"{f' (the {named} network)' if named else ''}: nothing to search"
+    )
 
 
 def plan_auto(config: Config, data: TaskSetData, budget_text: str) -> AutoPlan:
@@ -104,9 +122,11 @@ def plan_auto(config: Config, data: TaskSetData, budget_text: str) -> AutoPlan:
         else:
             plan.left_out[arch] = f"{flops / 1e6:.3g} MFLOPs per example, over the budget"
     for space in space_names():
-        problem = _space_problem(config, data, space, budget)
+        problem, one = _space_problem(config, data, space, budget)
         if problem is None:
             plan.spaces.append(space)
         else:
             plan.left_out[f"{space} search"] = problem
+        if one is not None:
+            plan.one_network[space] = one
     return plan

@@ -15,7 +15,7 @@ from sharenas.report.runs import markdown
 from sharenas.run_files import read_record
 from sharenas.workflows.auto_plan import AutoPlan
 from sharenas.workflows.auto_room import BRANCHING
-from sharenas.workflows.auto_scores import REFERENCE_NAME, Candidate, reference_of
+from sharenas.workflows.auto_scores import REFERENCE_NAME, Candidate, eligible_models, reference_of
 from sharenas.workflows.auto_units import Unit
 
 MEASURED_HARD_SHARING = "hard-sharing (the branching search's training less its measurements)"
@@ -89,7 +89,7 @@ def _rows(candidates: list[Candidate], budget: float) -> tuple[list[str], list[l
     ranked = sorted(candidates, key=lambda c: -c.val_delta)
     rows = [
         [
-            c.name,
+            c.name + (f" (= {c.same_as}'s network)" if c.same_as else ""),
             c.kind,
             f"{c.flops / 1e6:.3g}",
             "yes" if c.within(budget) else "no",
@@ -103,7 +103,7 @@ def _rows(candidates: list[Candidate], budget: float) -> tuple[list[str], list[l
 
 
 def _why(candidates: list[Candidate], chosen: Candidate, plan: AutoPlan) -> list[str]:
-    eligible = [c for c in candidates if c.full_budget and c.within(plan.budget)]
+    eligible = eligible_models(candidates, plan.budget)
     ranked = sorted((c for c in eligible if c is not chosen), key=lambda c: -c.val_delta)
     runner = ranked[0] if ranked else None
     lines = [
@@ -114,6 +114,12 @@ def _why(candidates: list[Candidate], chosen: Candidate, plan: AutoPlan) -> list
         + (f"; next: {runner.name} ({runner.val_delta:+.2f} %)." if runner else ".")
         + f" On test its Δ_MTL is {chosen.test_delta:+.2f} %."
     ]
+    twins = [c for c in candidates if c.same_as]
+    if twins:
+        lines.append(
+            f"Not candidates: {len(twins)} searched or random model(s) build a baseline's network "
+            "under another name (marked = in the table); that baseline stands for them."
+        )
     best_space = {}
     for c in eligible:
         if c.kind == "search" and c.val_delta > best_space.get(c.space, (None, -1e9))[1]:
@@ -185,11 +191,13 @@ def _halving(state: dict[str, Any], plan: AutoPlan) -> list[str]:
     lines = []
     if "survivors" in state:
         lines.append(
-            f"Searched spaces: {', '.join(plan.spaces) or 'none'}; successive halving kept "
+            f"Searched spaces: {', '.join(plan.searchable()) or 'none'}; successive halving kept "
             f"{', '.join(state.get('survivors', [])) or 'none'} for the full budget "
             f"({state.get('survivors_why', '')})."
         )
     lines += [f"Left out: {name}: {why}" for name, why in plan.left_out.items()]
+    if state.get("flow") == "thorough":
+        lines += [f"Not searched: {s}: {why}." for s, why in plan.one_network.items()]
     lines += [
         f"Left out: {name}: {unit['problem']}"
         for name, unit in state.get("units", {}).items()

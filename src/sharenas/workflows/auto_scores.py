@@ -14,6 +14,7 @@ import torch
 from sharenas.data.base import TaskSetData
 from sharenas.engine.evaluate import evaluate, primary_metrics
 from sharenas.errors import SharenasError
+from sharenas.runs.equal_baseline import equal_baseline
 from sharenas.runs.result import open_run
 from sharenas.runs.training import task_handlers
 from sharenas.tasks import delta_mtl
@@ -36,6 +37,7 @@ class Candidate:
     val: dict[str, float]
     val_delta: float = 0.0
     test_delta: float = 0.0
+    same_as: str | None = None  # the baseline candidate whose network this one is
 
     @property
     def flops(self) -> int:
@@ -97,7 +99,20 @@ def validation_scores(state: Any, data: TaskSetData) -> list[Candidate]:
         for candidate, folder in _unit_models(Unit.of(key, record), Path(record["folder"])):
             candidate.val = cached_validation(state, folder, data)
             candidates.append(candidate)
-    return _with_deltas(candidates)
+    return _with_deltas(_mark_equal_networks(candidates, data))
+
+
+def _mark_equal_networks(candidates: list[Candidate], data: TaskSetData) -> list[Candidate]:
+    """A searched or random model whose network is a trained baseline's (the same canonical
+    genotype, parameters and FLOPs) is that baseline, not a new candidate: ``same_as``."""
+    baselines = {c.name.removeprefix("baseline "): c for c in candidates if c.kind == "baseline"}
+    for c in candidates:
+        if c.kind == "baseline":
+            continue
+        twin = baselines.get(equal_baseline(open_run(c.folder).config, data) or "")
+        if twin and twin.metrics.get("params") == c.metrics.get("params") and twin.flops == c.flops:
+            c.same_as = twin.name
+    return candidates
 
 
 def reference_of(candidates: list[Candidate]) -> Candidate | None:
@@ -118,10 +133,16 @@ def _with_deltas(candidates: list[Candidate]) -> list[Candidate]:
     return candidates
 
 
+def eligible_models(candidates: list[Candidate], budget: float) -> list[Candidate]:
+    """The models a recommendation is chosen among: full budget, within the FLOPs budget, and
+    not a baseline's network under another name."""
+    return [c for c in candidates if c.full_budget and c.within(budget) and not c.same_as]
+
+
 def recommend(candidates: list[Candidate], budget: float) -> Candidate:
     """The model with the best validation Δ_MTL among those trained with the full budget and
     within the FLOPs budget (:func:`_preference` breaks ties)."""
-    eligible = [c for c in candidates if c.full_budget and c.within(budget)]
+    eligible = eligible_models(candidates, budget)
     if not eligible:
         raise SharenasError(
             f"auto: no model within {budget:.4g} FLOPs per example finished; raise --budget."

@@ -16,7 +16,7 @@ from sharenas.runs.result import open_run
 from sharenas.runs.training import ensure_trained
 from sharenas.tasks import delta_mtl
 from sharenas.workflows.auto_plan import REFERENCE
-from sharenas.workflows.auto_scores import REFERENCE_NAME, Candidate
+from sharenas.workflows.auto_scores import REFERENCE_NAME, Candidate, eligible_models
 from sharenas.workflows.seeds import with_seed
 
 
@@ -24,7 +24,7 @@ def contenders(
     candidates: list[Candidate], chosen: Candidate, budget: float
 ) -> dict[str, Candidate]:
     """The models compared over seeds, by role."""
-    eligible = [c for c in candidates if c.full_budget and c.within(budget)]
+    eligible = eligible_models(candidates, budget)
     roles = {"recommended": chosen}
     kinds = (("best baseline", "baseline"), ("best search", "search"), ("best random", "random"))
     for role, kind in kinds:
