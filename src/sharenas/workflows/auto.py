@@ -40,6 +40,7 @@ from sharenas.runs.out_folder import LOCK, MARKER, RUN_FILES, check_folder, data
 from sharenas.runs.training import load_data
 from sharenas.workflows.auto_parallel import run_parallel
 from sharenas.workflows.auto_plan import REFERENCE, AutoPlan, plan_auto
+from sharenas.workflows.auto_progress import say_phase
 from sharenas.workflows.auto_report import write_auto_report
 from sharenas.workflows.auto_room import SINGLE, Room, measure_room
 from sharenas.workflows.auto_scores import Candidate, recommend, validation_scores
@@ -90,6 +91,8 @@ def run_units(
     """The units not finished yet: on ``workers`` processes when more than one is left
     (:mod:`auto_parallel`), else one after the other here."""
     pending = [u for u in units if u.key not in state.data.get("units", {})]
+    if ctx.progress and pending:
+        say_phase(state.data, ctx.plan, pending, workers)
     if workers > 1 and len(pending) > 1:
         run_parallel(state, pending, ctx, workers, storage)
     for unit in units:

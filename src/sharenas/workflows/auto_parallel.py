@@ -31,6 +31,7 @@ from typing import Any
 from sharenas.errors import SharenasError
 from sharenas.plugins import allowance
 from sharenas.search.storage import PASSWORD_ENV, journal_url, open_storage, password, saved
+from sharenas.workflows.auto_progress import watch
 from sharenas.workflows.auto_units import Unit
 from sharenas.workflows.auto_work import AutoContext
 
@@ -137,6 +138,14 @@ def run_parallel(
     processes = [
         subprocess.Popen(worker_command(ctx.out, threads), env=env) for _ in range(workers)
     ]
+    if ctx.progress:
+        keys = {u.key for u in units}
+        watch(
+            lambda: len(keys & set(finished(study))),
+            len(units),
+            lambda: any(p.poll() is None for p in processes),
+            f"auto: units on {workers} workers",
+        )
     codes = [p.wait() for p in processes]
     records = finished(study)
     units_done = state.data.setdefault("units", {})

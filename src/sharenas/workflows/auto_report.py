@@ -156,9 +156,17 @@ def total_cost(state: dict[str, Any]) -> tuple[float, float, str]:
 def _cost(state: dict[str, Any]) -> str:
     total, unit, name = total_cost(state)
     seeds = " (the seeds phase included)" if state.get("seeds_seconds") else ""
+    phases, units = state.get("parallel", []), state.get("units", {})
+    inside = sum(units.get(k, {}).get("seconds", 0.0) for p in phases for k in p["units"])
+    parallel = (
+        f" The {len(phases)} phase(s) run on {phases[0]['workers']} workers took "
+        f"{sum(p['wall_seconds'] for p in phases):.4g} s of wall time for units of {inside:.4g} s."
+        if phases
+        else ""
+    )
     return (
         f"Total cost: {total:.4g} s{seeds}, {total / unit:.1f} × one {name} training "
-        f"({unit:.3g} s, the same data and epochs) on this machine."
+        f"({unit:.3g} s, the same data and epochs) on this machine.{parallel}"
     )
 
 

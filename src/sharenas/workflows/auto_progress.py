@@ -1,0 +1,54 @@
+"""What ``sharenas auto`` shows while it works: at each phase the units it starts, how many are
+left and, where it can be estimated, how long they will take; with ``--workers`` a bar of the
+phase's finished units (each unit run here shows its own training bar)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from sharenas.workflows.auto_plan import AutoPlan
+from sharenas.workflows.auto_report import total_cost
+from sharenas.workflows.auto_units import Unit
+
+console = Console(stderr=True)
+
+
+def estimate_seconds(state: dict[str, Any], plan: AutoPlan, units: list[Unit]) -> float | None:
+    """Seconds ``units`` should take one after the other: each baseline its FLOPs per example ÷
+    hard-sharing's × one hard-sharing training as measured so far; None before one is measured
+    or when a unit is a search or random architectures (their cost is not known in advance)."""
+    if not state.get("units"):
+        return None
+    _, one, name = total_cost(state)
+    hard = plan.baselines.get("hard-sharing")
+    if name == "single-task" or not hard or any(u.kind != "baseline" for u in units):
+        return None
+    return sum(plan.baselines.get(u.name, hard) / hard * one for u in units)
+
+
+def say_phase(state: dict[str, Any], plan: AutoPlan, pending: list[Unit], workers: int) -> None:
+    """One line at the start of a phase: the units, how many, the estimate."""
+    done = len(state.get("units", {}))
+    estimate = estimate_seconds(state, plan, pending)
+    on = f" on {workers} workers" if workers > 1 and len(pending) > 1 else ""
+    guess = f"; about {estimate / max(1, min(workers, len(pending))):.0f} s" if estimate else ""
+    console.print(
+        f"auto: {len(pending)} unit(s) to run{on} ({', '.join(u.key for u in pending)}; "
+        f"{done} finished before){guess}",
+        highlight=False,
+    )
+
+
+def watch(count: Callable[[], int], total: int, alive: Callable[[], bool], label: str) -> None:
+    """A bar of finished units (``count()``) out of ``total`` until ``alive()`` is false."""
+    columns = [TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        while alive():
+            bar.update(task, completed=count())
+            time.sleep(1.0)
