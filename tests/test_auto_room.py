@@ -172,3 +172,19 @@ def test_the_measuring_training_is_the_hard_sharing_baseline_where_the_tree_bran
         "Not trained again: baseline hard-sharing is the branching search's measuring"
         in (out / "report.md").read_text()
     )
+
+
+def test_the_seeds_phase_retrains_a_model_delivered_with_inherited_weights() -> None:
+    from sharenas.workflows.auto_scores import Candidate
+    from sharenas.workflows.auto_seeds import from_scratch
+
+    def model(**metrics: object) -> Candidate:
+        return Candidate("m", "search", "routing", 1, Path("."), dict(metrics), {})
+
+    assert from_scratch(model(arch="mmoe"))  # a baseline
+    assert from_scratch(model(derive="retrain"))
+    assert from_scratch(model(derive="best", retrained={"kept": "retrained"}))
+    assert not from_scratch(model(derive="best", retrained={"kept": "inherited"}))
+    assert not from_scratch(model(derive="none"))
+    assert not from_scratch(model(derive="finetune"))
+    assert from_scratch(model(derive="none", derive_skipped="the supernet is the network"))

@@ -226,7 +226,8 @@ def _seed_lines(paired: dict[str, Any] | None) -> list[str]:
     lines = [
         f"## Over seeds {seeds}",
         "The choice was made once; each role's architecture was then trained from scratch on "
-        "the other seeds (test Δ_MTL %, paired 95 % t intervals of recommended − other):",
+        "the other seeds, and on the first one too where its delivered weights were a "
+        "supernet's (test Δ_MTL %, paired 95 % t intervals of recommended − other):",
     ]
     rows = []
     for role, name in paired["models"].items():

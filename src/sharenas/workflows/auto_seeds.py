@@ -2,7 +2,9 @@
 architecture, the best baseline, the best searched model and the best random architecture (each
 best on validation, within the budget, left out when it is the recommended one) and the
 single-task reference are then trained from scratch on every other
-seed, so that the recommendation is compared with paired 95 % intervals over seeds."""
+seed, so that the recommendation is compared with paired 95 % intervals over seeds. A model
+delivered with a supernet's inherited (or fine-tuned) weights is also trained from scratch on
+the config's seed, so that every seed measures the same procedure."""
 
 from __future__ import annotations
 
@@ -43,6 +45,18 @@ def _arch_config(config: Config, candidate: Candidate) -> Config:
     return with_arch(config, arch["arch"])
 
 
+def from_scratch(candidate: Candidate) -> bool:
+    """Whether the candidate's delivered weights come from training its architecture from
+    scratch (a baseline, a random point, a search's retrained network or its supernet trained
+    as that very network), not from a supernet's inherited or fine-tuned weights."""
+    metrics = candidate.metrics
+    if metrics.get("derive_skipped"):
+        return True
+    if metrics.get("derive") in ("none", "finetune"):
+        return False
+    return metrics.get("retrained", {}).get("kept") != "inherited"
+
+
 def _trained(config: Config, folder: Path, progress: bool) -> dict[str, Any]:
     ensure_trained(config, folder, progress=progress, label=f"auto: {folder}")
     return open_run(folder).metrics
@@ -63,6 +77,14 @@ def seeds_comparison(
         return None
     roles = contenders(candidates, chosen, state.data["plan"]["budget"])
     deltas: dict[str, dict[int, float]] = {r: {config.seed: c.test_delta} for r, c in roles.items()}
+    reference = roles[REFERENCE].metrics
+    for role, c in roles.items():  # every seed measures one procedure: training from scratch
+        if not from_scratch(c):
+            folder = out / "seeds" / f"seed-{config.seed}" / role.replace(" ", "-")
+            m = _trained(_arch_config(config, c), folder, progress)
+            deltas[role][config.seed] = delta_mtl(
+                m["primary"], reference["primary"], m["higher_is_better"]
+            )
     for seed in (s for s in seeds if s != config.seed):
         metrics = {
             role: _trained(
