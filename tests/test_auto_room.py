@@ -104,6 +104,8 @@ def test_auto_stops_where_there_is_no_room_and_resumes(
     assert report.splitlines()[2].startswith("**Decision: no room — stopped.** Forced: no room")
     assert "Evidence: the affinity tree" in report and "Total cost:" in report
     assert "single-task, over the budget, was not trained" in report
+    unit = out / "rung-1" / "branching"  # a unit's report is text: auto's has the figure
+    assert (unit / "report.md").exists() and not list(unit.glob("*.png"))
     assert "Every Δ_MTL here is against hard-sharing" in report
     assert found.recommended.within(found.plan.budget)
     model = sharenas.load_model(out / "recommended")

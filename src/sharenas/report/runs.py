@@ -104,10 +104,12 @@ def write_report(
     title: str | None = None,
     intro: list[str] | None = None,
     closing: list[str] | None = None,
-) -> tuple[str, Path, Path]:
+    figure: bool = True,
+) -> tuple[str, Path, Path | None]:
     """Write ``report.md`` (``title``, ``intro`` paragraphs, the table, the figure, ``closing``
-    paragraphs) and ``report.png``/``report.svg`` into ``out_dir``; return the table and the
-    paths. ``out_dir`` must be new, empty or a sharenas folder (a search's, a report's)."""
+    paragraphs) and (with ``figure``) ``report.png``/``report.svg`` into ``out_dir``; return the
+    table and the paths. ``out_dir`` must be new, empty or a sharenas folder (a search's, a
+    report's)."""
     records = with_delta([read_metrics(d) for d in run_dirs])
     datasets = {r["dataset"] for r in records}
     if len(datasets) > 1:
@@ -117,8 +119,10 @@ def write_report(
     out_dir = Path(out_dir)
     md, png = out_dir / "report.md", out_dir / "report.png"
     make_folder(out_dir, "report", any_kind=True)
-    comparison_figure(figure_groups(records), png)
     parts = [f"# {title or records[0]['dataset']}", *(intro or []), text.rstrip()]
-    parts += ["![every model's test metric, and Δ_MTL against FLOPs](report.png)", *(closing or [])]
+    if figure:
+        comparison_figure(figure_groups(records), png)
+        parts.append("![every model's test metric, and Δ_MTL against FLOPs](report.png)")
+    parts += closing or []
     write_bytes_atomic(md, ("\n\n".join(parts) + "\n").encode())
-    return text, md, png
+    return text, md, png if figure else None

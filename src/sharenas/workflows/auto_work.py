@@ -88,7 +88,7 @@ def _search(config: Config, folder: Path, ctx: AutoContext) -> Work:
         inner = folder / "search"
         started = inner.exists() and any(inner.rglob(CONFIG))
         found = search(config, folder, resume=started, baselines=False, progress=ctx.progress,
-                       data=ctx.data)  # fmt: skip
+                       data=ctx.data, figures=False)  # fmt: skip
         if found.run is None:
             raise ConfigError(f"{folder}: the partition study found no point within the budget.")
         return found.run.folder

@@ -89,10 +89,12 @@ def search(
     progress: bool = True,
     callbacks: list[Any] | None = None,
     data: TaskSetData | None = None,
+    figures: bool = True,
 ) -> SearchResult:
     """Run ``config``'s search, deliver its model, and compare it with ``search.baselines``
     trained with the same budget (partition: its front against share-all, independent and
-    single-task); ``data``: the task set, already loaded."""
+    single-task); ``data``: the task set, already loaded; without ``figures`` the report of a
+    one-shot search is text alone (``sharenas auto``'s units: its own report has the figure)."""
     if smoke:
         config = smoke_config(config)
     config = with_search(config)
@@ -111,7 +113,8 @@ def search(
     check_resume(folder, resume, config, recorded)
     with folder_lock(folder):
         data = load_data(config, data)
-        return _oneshot_session(config, folder, data, resume, baselines, progress, callbacks)
+        shown = (progress, figures)
+        return _oneshot_session(config, folder, data, resume, baselines, shown, callbacks)
 
 
 def _oneshot_session(
@@ -120,11 +123,12 @@ def _oneshot_session(
     data: TaskSetData,
     resume: bool,
     baselines: bool,
-    progress: bool,
+    shown: tuple[bool, bool],
     callbacks: list[Any] | None,
 ) -> SearchResult:
-    """A fusion or routing search in ``folder/search``, then the baselines and the report."""
-    space = config.searched.space
+    """A one-shot search in ``folder/search``, then the baselines and the report; ``shown``:
+    (progress bars, figures)."""
+    space, (progress, with_figures) = config.searched.space, shown
     record, note = run_oneshot_search(
         config, folder / "search", resume=resume, data=data, callbacks=callbacks, progress=progress
     )
@@ -135,7 +139,8 @@ def _oneshot_session(
         return SearchResult(folder, record, [], None, notes=[note])
     comparison = _fill_delta(runs)
     arch = read_record(folder / "search" / ARCH)
-    figures = space_figures(space, arch, folder / "search" / SUPERNET / HISTORY, folder)
+    history = folder / "search" / SUPERNET / HISTORY
+    figures = space_figures(space, arch, history, folder) if with_figures else {}
     said = reading(comparison)
     _, markdown, chart = write_report(
         runs,
@@ -147,8 +152,9 @@ def _oneshot_session(
             *space_words(space, arch),
             *([said] if said else []),
         ],
+        figure=with_figures,
     )
-    files = {"report": markdown, "chart": chart, **figures}
+    files = {"report": markdown, **({"chart": chart} if chart else {}), **figures}
     notes = [note, *_derived_lines(record), *([said] if said else [])]
     run = open_run(folder / "search")
     table = table_rows(comparison)
