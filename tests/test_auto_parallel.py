@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import sharenas
+from sharenas.errors import SharenasError
 from sharenas.workflows import auto_parallel, auto_room
 from sharenas.workflows.auto import AutoResult
 from tests.test_auto import write_config
@@ -46,6 +47,19 @@ def test_two_workers_give_the_answer_one_process_gives(tmp_path: Path, room: Non
     }
     assert (tmp_path / "two" / auto_parallel.JOURNAL_FILE).exists()
     assert "parallel" not in json.loads((tmp_path / "one" / "auto.json").read_text())
+    other = f"journal:///{tmp_path}/other.journal"  # resumed with another storage: refused
+    with pytest.raises(SharenasError, match="the study it started with"):
+        _auto(config, tmp_path / "two", workers=2, storage=other)
+
+
+def test_a_storage_is_checked_before_anything_trains(tmp_path: Path, room: None) -> None:
+    config, out = write_config(tmp_path), tmp_path / "auto"
+    with pytest.raises(SharenasError, match="--workers 2 or more"):
+        _auto(config, out, storage=f"journal:///{tmp_path}/units.journal")
+    with pytest.raises(SharenasError):
+        _auto(config, out, workers=2, storage=f"journal:///{tmp_path}/no/such/units.journal")
+    state = json.loads((out / "auto.json").read_text()) if (out / "auto.json").exists() else {}
+    assert not state.get("units") and "study" not in state
 
 
 DYING = """

@@ -81,8 +81,16 @@ def test_a_budget_that_leaves_one_network_is_seen() -> None:
     hard, _ = build_model(with_arch(config, "hard-sharing"), data)
     budget = float(flops_per_example(hard, example))
     generator = torch.Generator().manual_seed(0)
-    assert len(networks_within(space, generator, budget, example)) == 1
-    assert len(networks_within(space, generator, 3 * budget, example)) == 2  # stops at two
+    assert networks_within(space, generator, budget, example) == 1
+    assert networks_within(space, generator, 3 * budget, example) == 2
+    # just above hard-sharing's FLOPs: one tower reading a second sub-network fits (a point one
+    # decision away from the chain), although random draws rarely land there
+    chain = space.hard_sharing()
+    split = dataclasses.replace(chain, towers=(chain.towers[0], (chain.towers[1][0], Route((1,)))))
+    above = float(genotype_flops(space, split, example))
+    assert above > budget and networks_within(space, generator, above, example) == 2
+    branching, _, _ = _space("branching")  # no indexed decisions: nothing is claimed
+    assert networks_within(branching, generator, budget, example) == 2
 
 
 def test_auto_takes_a_searched_point_that_is_a_baseline_for_that_baseline(tmp_path) -> None:

@@ -44,7 +44,6 @@ from sharenas.search.strategy import OneShotStrategy
 from sharenas.spaces.base import SupernetSpace
 
 SUPERNET = "supernet"
-SUPERNET_NETWORK = "supernet-network"  # the supernet as a run of the baseline it is, if one
 # metrics.json's key of the fine-tune or retrain record
 DERIVED_LABELS = {"finetune": "finetuned", "retrain": "retrained", "best": "retrained"}
 
@@ -245,40 +244,5 @@ def run_oneshot_search(
         record[DERIVED_LABELS[how]] = extra
     write_run_files(out, delivered["config"], data)
     if trainer.rank == 0:
-        if not kept:  # a delivered supernet is already that run
-            _write_supernet_network(config, trainer, space, scores, search_seconds, out)
         write_json_atomic(out / METRICS, record)
     return record, step.describe(record)
-
-
-def _write_supernet_network(
-    config: Config,
-    trainer: Trainer,
-    space: SupernetSpace,
-    scores: dict[str, Any],
-    search_seconds: float,
-    out: Path,
-) -> None:
-    """Where the supernet is one point of the space (branching: the hard-sharing tree), its
-    trained weights as a run folder of that point in ``out/supernet-network``, so that the
-    baseline it equals is not trained again (``sharenas auto``)."""
-    point = space.supernet_point()
-    if point is None:
-        return
-    genotype, baseline = point
-    folder = out / SUPERNET_NETWORK
-    settings = config.searched
-    arch = searched_arch(config, genotype, str(settings.strategy))
-    network = with_arch(config, settings.space, arch)
-    write_run_files(folder, network, trainer.data)
-    _save_weights(space.inherit(trainer.model, genotype), folder)
-    record = {
-        **metrics_record(network, trainer.handlers, scores["supernet_tasks"]),
-        "arch": f"{baseline} ({settings.space} supernet)",
-        "equals_baseline": baseline,
-        **trainer.resources(),
-        "train_seconds": round(search_seconds, 3),
-        "epochs": config.train.epochs,
-        "device": str(trainer.device),
-    }
-    write_json_atomic(folder / METRICS, record)

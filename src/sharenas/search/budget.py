@@ -77,28 +77,44 @@ def over_budget(cost: float, max_cost: float | None) -> float:
     return OVER_BUDGET_PENALTY * max(0.0, cost - max_cost)
 
 
+def _neighbours(space: Space, genotype: Genotype) -> list[Genotype]:
+    """The points one decision away from ``genotype`` (spaces with indexed decisions: routing);
+    an empty list for a space without them."""
+    if not all(hasattr(space, n) for n in ("choices", "indices_of", "genotype_from")):
+        return []
+    start = space.indices_of(genotype)  # type: ignore[attr-defined]
+    found = []
+    for i, choice in enumerate(space.choices()):  # type: ignore[attr-defined]
+        for option in range(len(choice.options)):
+            if option != start[i]:
+                changed = [*start[:i], option, *start[i + 1 :]]
+                found.append(space.genotype_from(changed))  # type: ignore[attr-defined]
+    return found
+
+
 def networks_within(
     space: Space,
     generator: torch.Generator,
     max_flops: float,
     example: Any,
     tries: int = 2_000,
-    enough: int = 2,
-) -> set[str]:
-    """The networks (canonical forms, :meth:`Space.canonical`) of the space's cheapest point and
-    of up to ``tries`` random points within ``max_flops``; the drawing stops at ``enough``
-    different ones (one network means the budget leaves nothing to search)."""
-    estimate = space.flops_estimate(example)
+) -> int:
+    """How many networks (canonical forms, :meth:`Space.canonical`) are known within
+    ``max_flops``, counted up to 2: the space's cheapest point, every point one decision away
+    from it (where the space indexes its decisions), then up to ``tries`` random draws. 1 is
+    claimed only for a space with a cheapest point and indexed decisions (another network is
+    then at least two decisions away from it and missed by every draw); 2 otherwise."""
     cheapest = space.cheapest()
-    found = {space.canonical(cheapest)} if cheapest is not None else set()
-    for _ in range(tries):
-        if len(found) >= enough:
-            break
-        genotype = space.sample(generator)
-        if estimate is not None and estimate(genotype) > max_flops * 1.01:
+    neighbours = _neighbours(space, cheapest) if cheapest is not None else []
+    if not neighbours:
+        return 2  # nothing is claimed of a space that cannot be explored around its cheapest
+    estimate = space.flops_estimate(example)
+    found = {space.canonical(cheapest)}
+    drawn = (space.sample(generator) for _ in range(tries))
+    for genotype in (*neighbours, *drawn):
+        form = space.canonical(genotype)
+        if form in found or (estimate is not None and estimate(genotype) > max_flops * 1.01):
             continue
-        if space.canonical(genotype) in found:
-            continue  # no need to count the FLOPs of a network already found within the budget
         if genotype_flops(space, genotype, example) <= max_flops:
-            found.add(space.canonical(genotype))
-    return found
+            return 2
+    return 1

@@ -103,12 +103,6 @@ class SupernetSpace(Space):
         trained network, and retraining would train the same network again)."""
         return False
 
-    def supernet_point(self) -> tuple[Genotype, str] | None:
-        """(the point whose network is the supernet, the hand-designed baseline it is), when the
-        supernet is one point of the space (its trained weights are then that baseline's
-        network, trained once); None when it holds many points at once."""
-        return None
-
 
 def space_config(model: type[M], genotype: dict[str, Any]) -> M:
     """The ``space_config`` of an arch.json, validated; a clear error when it is not one."""

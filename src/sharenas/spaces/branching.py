@@ -183,10 +183,6 @@ class BranchingSpace(SupernetSpace):
     def baseline_points(self) -> dict[str, Genotype]:
         return {"hard-sharing": self.hard_sharing(), "single-task": self.single_task()}
 
-    def supernet_point(self) -> tuple[BranchingGenotype, str]:
-        """The supernet is the hard-sharing tree: the ``hard-sharing`` baseline's network."""
-        return self.hard_sharing(), "hard-sharing"
-
     def inherit(self, supernet: BranchingNetwork, genotype: BranchingGenotype) -> BranchingNetwork:
         """``genotype``'s tree with every branch starting from the shared stage it copies (as
         branches are initialised from the trunk in Branched MTL and BMTAS)."""

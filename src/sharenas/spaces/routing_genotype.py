@@ -288,8 +288,9 @@ def ple_genotype(
 def canonical_routes(genotype: RoutingGenotype, layers: int) -> str:
     """A text two genotypes share when they build the same network: only the sub-networks the
     towers reach (:func:`needed`), numbered per layer in the order the towers (in task order)
-    reach them, and a one-source route's unused query dropped. Equal texts are one network
-    (the numbering is a bijection); a network reached in another order may get another text."""
+    reach them, a route's sources kept in their written order (a derived network keys its gates
+    by it) and a one-source route's unused query dropped. Equal texts are one network (the
+    numbering is a bijection); a network reached in another order may get another text."""
     outputs, inputs = needed(genotype, layers)
     labels: dict[tuple[int, int], int] = {}
 
@@ -307,7 +308,7 @@ def canonical_routes(genotype: RoutingGenotype, layers: int) -> str:
             query = f"in{label(level - 1, route.query)}"
             if level - 1 > 0:
                 visit(level - 1, route.query)
-        return "+".join(map(str, sorted(sources))) + f"@{query}"
+        return "+".join(map(str, sources)) + f"@{query}"  # in order: gates are keyed by it
 
     routes_of: dict[tuple[int, int], str] = {}
 

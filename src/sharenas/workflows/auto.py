@@ -33,12 +33,11 @@ from sharenas.cache import write_json_atomic
 from sharenas.config import Config
 from sharenas.errors import SharenasError
 from sharenas.run_files import read_record
-from sharenas.runs.folder import METRICS, config_changes, config_record, copy_delivered
+from sharenas.runs.folder import config_changes, config_record, copy_delivered
 from sharenas.runs.lock import folder_lock
-from sharenas.runs.oneshot import SUPERNET_NETWORK
 from sharenas.runs.out_folder import LOCK, MARKER, RUN_FILES, check_folder, data_inputs, make_folder
 from sharenas.runs.training import load_data
-from sharenas.workflows.auto_parallel import run_parallel
+from sharenas.workflows.auto_parallel import run_parallel, start_study
 from sharenas.workflows.auto_plan import REFERENCE, AutoPlan, plan_auto
 from sharenas.workflows.auto_progress import say_phase
 from sharenas.workflows.auto_report import write_auto_report
@@ -150,27 +149,6 @@ def room_first(state: AutoState, ctx: AutoContext, options: AutoOptions) -> Room
     return measure_room(state, ctx.data)
 
 
-def reuse_measuring_training(state: AutoState, plan: AutoPlan) -> None:
-    """The branching search's measuring training is a hard-sharing training (its supernet is
-    the hard-sharing tree, trained with the full budget): recorded as the ``hard-sharing``
-    baseline, not trained a second time (same FLOPs per example checked)."""
-    unit, record = Unit("baseline", "hard-sharing"), state.data["units"].get(BRANCHING.key)
-    if unit.key in state.data["units"] or unit.name not in plan.baselines or not record:
-        return
-    folder = Path(record["folder"]) / SUPERNET_NETWORK
-    if not (folder / METRICS).exists():
-        return
-    metrics = read_record(folder / METRICS)
-    if metrics.get("equals_baseline") != unit.name:
-        return
-    if metrics.get("flops_per_example") != plan.baselines[unit.name]:
-        return
-    why = "the branching search's measuring training (its supernet is the hard-sharing tree)"
-    state.data["units"][unit.key] = {**unit.record(), "folder": str(folder), "seconds": 0.0,
-                                     "reused": why}  # fmt: skip
-    state.save()
-
-
 def deliver(candidate: Candidate, out: Path) -> Path:
     """The recommended model's run folder (its files, not its sub-folders) in ``out``: each file
     replaced atomically and the run files of an earlier choice that this one lacks removed; any
@@ -213,6 +191,11 @@ def auto(config: Config, out: Path, budget: str, options: AutoOptions | None = N
         raise SharenasError(f"--eta {options.eta}: successive halving needs η ≥ 2 (default 3).")
     if options.workers < 1:
         raise SharenasError(f"--workers {options.workers}: give at least 1 worker process.")
+    if options.storage and options.workers < 2:
+        raise SharenasError(
+            "--storage holds the units of --workers: give --workers 2 or more with it, or "
+            "leave it out to run the units in this process."
+        )
     out = Path(out)
     check_folder(out, "auto", data_inputs(config))  # a new, empty or auto folder only
     with folder_lock(out):
@@ -229,11 +212,11 @@ def _auto_locked(config: Config, out: Path, budget: str, options: AutoOptions) -
     state = AutoState(out, {**fresh, "flow": flow})
     _check_same(state, plan, eta, config, flow)
     ctx = AutoContext(config, plan, out, data, eta, flow, options.progress)
+    if options.workers > 1:  # the storage checked (and recorded) before anything trains
+        start_study(state, options.storage)
     parallel = (options.workers, options.storage)
     baselines = [Unit("baseline", arch) for arch in plan.baselines]
     room = None if thorough else room_first(state, ctx, options)
-    if room is not None:
-        reuse_measuring_training(state, plan)
     if room is not None and room.room:
         run_units(state, baselines, ctx, *parallel)
     if room is None:

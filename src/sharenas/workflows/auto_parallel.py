@@ -28,9 +28,17 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sharenas.errors import SharenasError
+from sharenas.errors import ConfigError, SharenasError
 from sharenas.plugins import allowance
-from sharenas.search.storage import PASSWORD_ENV, journal_url, open_storage, password, saved
+from sharenas.search.storage import (
+    PASSWORD_ENV,
+    journal_url,
+    open_storage,
+    password,
+    password_hidden,
+    saved,
+    shown,
+)
 from sharenas.workflows.auto_progress import watch
 from sharenas.workflows.auto_units import Unit
 from sharenas.workflows.auto_work import AutoContext
@@ -96,13 +104,26 @@ def finished(study: Any) -> dict[str, dict[str, Any]]:
     }
 
 
-def start_study(state: Any, storage: str | None) -> None:
-    """Name the run's study (once) and record its storage without its password."""
+def start_study(state: Any, storage: str | None) -> Any:
+    """Open the run's study of units (created on the first call, named once) and record its
+    storage in ``auto.json`` without the password, once it has opened; a resumed run must name
+    the storage it started with. Returns the study."""
+    recorded = state.data.get("storage")
+    if "study" in state.data and (saved(storage) if storage else None) != recorded:
+        started = f"--storage {shown(recorded)!r}" if recorded else "no --storage"
+        raise ConfigError(
+            f"{state.path}: this auto run's units are in the study it started with "
+            f"({started}); resume it with the same, or pass another --out."
+        )
+    name = state.data.get("study") or f"sharenas-auto-{uuid.uuid4().hex[:12]}"
+    beat = int(state.data.get("heartbeat", HEARTBEAT))
+    url = storage or journal_url(Path(state.path).parent / JOURNAL_FILE)
+    with password_hidden(storage):
+        study = open_units_study(url, name, beat, create=True)
     if "study" not in state.data:
-        state.data["study"] = f"sharenas-auto-{uuid.uuid4().hex[:12]}"
-        state.data["storage"] = saved(storage) if storage else None
-        state.data["heartbeat"] = HEARTBEAT
+        state.data.update(study=name, storage=saved(storage) if storage else None, heartbeat=beat)
         state.save()
+    return study
 
 
 def worker_command(out: Path, threads: int | None) -> list[str]:
@@ -126,11 +147,15 @@ def run_parallel(
 ) -> None:
     """Run ``units`` on ``workers`` processes and record each in ``auto.json``; a clear error
     naming the units that did not finish (rerun to resume them)."""
-    start_study(state, storage)
-    url, name, beat = units_study(state.data, ctx.out)
-    url = storage or url  # the given URL keeps its password; auto.json does not
-    study = open_units_study(url, name, beat, create=True)
-    settle(study, beat)
+    with password_hidden(storage):  # a database error names --storage, the password hidden
+        _run_on_workers(state, units, ctx, workers, storage)
+
+
+def _run_on_workers(
+    state: Any, units: list[Unit], ctx: AutoContext, workers: int, storage: str | None
+) -> None:
+    study = start_study(state, storage)
+    settle(study, int(state.data["heartbeat"]))
     enqueue(study, units)
     began = time.perf_counter()
     threads = None if ctx.config.train.threads else max(1, (os.cpu_count() or 1) // workers)
@@ -138,15 +163,20 @@ def run_parallel(
     processes = [
         subprocess.Popen(worker_command(ctx.out, threads), env=env) for _ in range(workers)
     ]
-    if ctx.progress:
-        keys = {u.key for u in units}
-        watch(
-            lambda: len(keys & set(finished(study))),
-            len(units),
-            lambda: any(p.poll() is None for p in processes),
-            f"auto: units on {workers} workers",
-        )
-    codes = [p.wait() for p in processes]
+    try:
+        if ctx.progress:
+            keys = {u.key for u in units}
+            watch(
+                lambda: len(keys & set(finished(study))),
+                len(units),
+                lambda: any(p.poll() is None for p in processes),
+                f"auto: units on {workers} workers",
+            )
+        codes = [p.wait() for p in processes]
+    except BaseException:  # interrupted: the workers stop with it (a rerun resumes the units)
+        for process in processes:
+            process.terminate()
+        raise
     records = finished(study)
     units_done = state.data.setdefault("units", {})
     for unit in units:

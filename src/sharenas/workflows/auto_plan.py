@@ -98,11 +98,12 @@ def _space_problem(
     except ConfigError as exc:
         return str(exc), None
     generator = torch.Generator().manual_seed(config.seed)
-    if len(networks_within(built, generator, budget, example)) > 1:
+    if networks_within(built, generator, budget, example) > 1:
         return None, None
     named = built.baseline_of(built.cheapest()) if built.cheapest() is not None else None
     return None, (
-        f"every point drawn within the budget builds one network"
+        "every point found within the budget (its cheapest, those one decision away, random "
+        "draws) builds one network"
         f"{f' (the {named} network)' if named else ''}: nothing to search"
     )
 

@@ -157,7 +157,8 @@ def _cost(state: dict[str, Any]) -> str:
     total, unit, name = total_cost(state)
     seeds = " (the seeds phase included)" if state.get("seeds_seconds") else ""
     phases, units = state.get("parallel", []), state.get("units", {})
-    inside = sum(units.get(k, {}).get("seconds", 0.0) for p in phases for k in p["units"])
+    keys = {k for p in phases for k in p["units"]}  # a phase rerun after a failure: once
+    inside = sum(units.get(k, {}).get("seconds", 0.0) for k in keys)
     parallel = (
         f" The {len(phases)} phase(s) run on {phases[0]['workers']} workers took "
         f"{sum(p['wall_seconds'] for p in phases):.4g} s of wall time for units of {inside:.4g} s."
@@ -183,7 +184,7 @@ def _decision(state: dict[str, Any]) -> list[str]:
         f"{room['noise']:.2f} %."
         if room.get("delta") is not None
         else f"Evidence: the affinity tree {room['tree']}; single-task, over the budget, was not "
-        "trained (its Δ_MTL comparison is not measured; --thorough trains it)."
+        "trained for this decision (its Δ_MTL comparison is not measured)."
     )
     why = room["why"][:1].upper() + room["why"][1:]
     if not room["room"]:
@@ -210,11 +211,6 @@ def _halving(state: dict[str, Any], plan: AutoPlan) -> list[str]:
         f"Left out: {name}: {unit['problem']}"
         for name, unit in state.get("units", {}).items()
         if unit.get("problem")
-    ]
-    lines += [
-        f"Not trained again: {name} is {unit['reused']}."
-        for name, unit in state.get("units", {}).items()
-        if unit.get("reused")
     ]
     return lines
 

@@ -27,12 +27,14 @@ from sharenas.cache import file_lock
 from sharenas.config import build_config
 from sharenas.errors import ConfigError, SharenasError
 from sharenas.run_files import read_record
+from sharenas.runs.lock import FolderInUseError
 from sharenas.runs.training import load_data
 from sharenas.search.storage import heartbeat, password_hidden
 from sharenas.workflows.auto_parallel import (
     LOCK_FILE,
     RECORD_ATTR,
     UNIT_ATTR,
+    enqueue,
     open_units_study,
     units_study,
 )
@@ -96,13 +98,30 @@ def work_units(ctx: AutoContext, url: str, name: str, beat: int) -> int:
         with heartbeat(study._storage, trial._trial_id, beat):
             try:
                 record = execute(unit, unit_work(unit, ctx))
+            except FolderInUseError:  # a worker thought dead (paused) still runs it: later
+                study.tell(trial, state=TrialState.PRUNED)
+                enqueue(study, [unit])
+                time.sleep(beat)
+                continue
             except BaseException:
                 study.tell(trial, state=TrialState.FAIL)
                 raise
+        ran += _tell(study, trial, record)
+    return ran
+
+
+def _tell(study: Any, trial: Any, record: dict[str, Any]) -> int:
+    """Record the unit's result on its trial; 0 when the trial was failed under this worker
+    (paused past its heartbeats: the unit was queued again, and its retry finds the finished
+    run), else 1."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    try:
         trial.set_user_attr(RECORD_ATTR, record)
         study.tell(trial, 0.0)
-        ran += 1
-    return ran
+    except (UpdateFinishedTrialError, ValueError):  # Optuna: "Cannot tell a FAIL trial"
+        return 0
+    return 1
 
 
 def main(argv: list[str] | None = None) -> int:
