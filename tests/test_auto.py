@@ -126,9 +126,9 @@ def test_auto_recommends_a_model_within_the_budget_and_resumes(tmp_path: Path, c
     assert {"baseline single-task", "baseline hard-sharing", "rung 0 partition"} <= set(
         state["units"]
     )
-    # at hard-sharing's FLOPs every route and every tree is hard-sharing's network: not searched
+    # at hard-sharing's FLOPs every route is hard-sharing's network: routing is not searched
     assert "hard-sharing network" in state["plan"]["one_network"]["routing"]
-    assert not any(u.endswith(("routing", "branching")) for u in state["units"])
+    assert not any(u.endswith("routing") for u in state["units"])
     assert "fusion search" in state["plan"]["left_out"]  # its cheapest point is over the budget
     for name, unit in state["units"].items():  # every model but the reference fits the budget
         runs = [Path(unit["folder"])] if unit.get("folder") else []
