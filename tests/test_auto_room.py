@@ -101,7 +101,8 @@ def test_auto_stops_where_there_is_no_room_and_resumes(
     assert set(state["units"]) == {"rung 1 branching"}  # single-task is over the budget
     assert state["room"]["room"] is False and state["room"]["noise"] is None
     report = (out / "report.md").read_text()
-    assert report.splitlines()[2].startswith("**Decision: no room — stopped.** Forced: no room")
+    decision = report.splitlines()[2]
+    assert decision.startswith("**Decision: no room — stopped.**") and "no room" in decision[33:]
     assert "Evidence: the affinity tree" in report and "Total cost:" in report
     assert "single-task, over the budget, was not trained" in report
     unit = out / "rung-1" / "branching"  # a unit's report is text: auto's has the figure
@@ -157,3 +158,12 @@ def test_the_seeds_phase_retrains_a_model_delivered_with_inherited_weights() -> 
     assert not from_scratch(model(derive="none"))
     assert not from_scratch(model(derive="finetune"))
     assert from_scratch(model(derive="none", derive_skipped="the supernet is the network"))
+
+
+def test_a_budget_that_forces_sharing_is_room_only_where_another_model_fits() -> None:
+    from sharenas.workflows.auto_room import _alternatives
+
+    plan = {"budget": 100.0, "baselines": {"single-task": 300, "hard-sharing": 100}}
+    assert _alternatives(plan) == []  # only hard-sharing fits: nothing else to train
+    plan["baselines"]["cross-stitch"] = 90
+    assert _alternatives(plan) == ["cross-stitch"]

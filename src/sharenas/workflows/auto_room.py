@@ -110,9 +110,11 @@ def measure_room(state: Any, data: Any) -> Room:
     units = state.data["units"]
     found = open_run(Path(units[BRANCHING.key]["folder"]))
     shared = all(n == 1 for n in found.metrics["groups_per_stage"])
-    forced = read_record(found.folder / ARCH).get("price_per_flop", 0.0) > 0
+    priced = read_record(found.folder / ARCH).get("price_per_flop", 0.0) > 0
+    forced = priced and bool(_alternatives(state.data["plan"]))
     if not units.get(SINGLE.key, {}).get("folder"):
         room, why = decide(shared, None, None, forced)
+        why = _nothing_else(why) if priced and not forced and not room else why
         return _record(state, Room(room, why, found.metrics["tree"], shared, None, None))
     single = open_run(Path(units[SINGLE.key]["folder"]))
     handlers = task_handlers(data)
@@ -125,7 +127,22 @@ def measure_room(state: Any, data: Any) -> Room:
         found.model, single.model, handlers, data.val, batch, cpu, seed=found.config.seed
     )
     room, why = decide(shared, delta, noise, forced)
+    why = _nothing_else(why) if priced and not forced and not room else why
     return _record(state, Room(room, why, found.metrics["tree"], shared, delta, noise))
+
+
+def _alternatives(plan: dict[str, Any]) -> list[str]:
+    """The hand-designed models within the budget other than hard-sharing and single-task: what
+    the room path could train where the budget forces the tree to share."""
+    return [b for b, flops in plan["baselines"].items()
+            if b not in (REFERENCE, "hard-sharing") and flops <= plan["budget"]]  # fmt: skip
+
+
+def _nothing_else(why: str) -> str:
+    return (
+        "the budget forces every task into one group, and no other hand-designed model fits "
+        f"it (nothing within the budget builds another network the room could use); {why}"
+    )
 
 
 def _record(state: Any, decision: Room) -> Room:
