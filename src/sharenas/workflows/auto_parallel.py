@@ -30,6 +30,7 @@ from typing import Any
 
 from sharenas.errors import ConfigError, SharenasError
 from sharenas.plugins import allowance
+from sharenas.runs.partition import settle  # fail killed workers' trials, waiting for stale
 from sharenas.search.storage import (
     PASSWORD_ENV,
     journal_url,
@@ -64,20 +65,6 @@ def open_units_study(url: str, name: str, heartbeat: int, create: bool = False) 
     if create:
         return optuna.create_study(study_name=name, storage=storage, load_if_exists=True)
     return optuna.load_study(study_name=name, storage=storage)
-
-
-def settle(study: Any, heartbeat: int) -> None:
-    """Fail the units of killed workers (RUNNING with a stale heartbeat), which queues them
-    again, before new ones are queued: waits up to 3 heartbeats for a unit still running."""
-    import optuna
-    from optuna.trial import TrialState
-
-    deadline = time.monotonic() + 3 * heartbeat + 2
-    while time.monotonic() < deadline:
-        optuna.storages.fail_stale_trials(study)
-        if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            return
-        time.sleep(0.5)
 
 
 def enqueue(study: Any, units: list[Unit]) -> None:
