@@ -373,6 +373,22 @@ def search_command(
         output.say(f"delivered model (a run folder): {found.run.folder}", format_)
 
 
+AutoWorkersOption = Annotated[
+    int,
+    typer.Option(
+        "--workers", min=1, help="Worker processes: the independent units of each phase at once."
+    ),
+]
+AutoStorageOption = Annotated[
+    str | None,
+    typer.Option(
+        "--storage",
+        help="Optuna storage of the units for --workers (default: a journal file in the auto "
+        "folder; postgresql://… for workers on several hosts, docs/scale-out.md).",
+    ),
+]
+
+
 @app.command("auto")
 def auto_command(
     config: Annotated[Path, typer.Argument(help="A YAML config file (the task set and budget).")],
@@ -401,22 +417,8 @@ def auto_command(
             "instead of measuring the room first.",
         ),
     ] = False,
-    workers: Annotated[
-        int,
-        typer.Option(
-            "--workers",
-            min=1,
-            help="Worker processes: the independent units of each phase at once.",
-        ),
-    ] = 1,
-    storage: Annotated[
-        str | None,
-        typer.Option(
-            "--storage",
-            help="Optuna storage of the units for --workers (default: a journal file in the "
-            "auto folder; postgresql://… for workers on several hosts, docs/scale-out.md).",
-        ),
-    ] = None,
+    workers: AutoWorkersOption = 1,
+    storage: AutoStorageOption = None,
     set_: SetOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="The auto folder.")] = None,
     seed: SeedOption = None,
