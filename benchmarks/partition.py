@@ -82,39 +82,44 @@ def fidelity(args: argparse.Namespace) -> None:
         config, data, space, settings.model_copy(update={"evaluator": "distill"})
     )
     full = create_evaluator(config, data, space, settings.model_copy(update={"evaluator": "full"}))
+    short = {
+        f"short{e}": create_evaluator(
+            config, data, space, settings.model_copy(update={"evaluator": "full", "epochs": e})
+        )
+        for e in args.short_epochs
+    }
     generator = torch.Generator().manual_seed(args.seed)
     rows = []
     folder = args.runs / args.config.stem
     shutil.rmtree(folder, ignore_errors=True)
-    for i in range(args.partitions):
-        vector = torch.rand(space.vector_size, generator=generator).tolist()
-        genotype = space.genotype_from_vector(vector)
-        quick = proxy.evaluate(genotype, folder / f"p{i}" / "distill")
-        slow = full.evaluate(genotype, folder / f"p{i}" / "full")
-        row = {
-            "partition": i,
-            "proxy_s": quick.seconds,
-            "full_s": slow.seconds,
-            "flops": quick.total_flops,
-        }
+    named = {"share-all": space.share_all(), "independent": space.independent()}
+    vectors = [torch.rand(space.vector_size, generator=generator) for _ in range(args.partitions)]
+    drawn = {str(i): space.genotype_from_vector(v.tolist()) for i, v in enumerate(vectors)}
+    for name, genotype in ({**named, **drawn} if args.references else drawn).items():
+        quick = proxy.evaluate(genotype, folder / f"p{name}" / "distill")
+        slow = full.evaluate(genotype, folder / f"p{name}" / "full")
+        scored = {"proxy": quick, "full": slow}
+        scored |= {k: e.evaluate(genotype, folder / f"p{name}" / k) for k, e in short.items()}
+        row = {"partition": name, "flops": quick.total_flops}
+        for key, outcome in scored.items():
+            row[f"{key}_s"] = outcome.seconds
+            for h in handlers:
+                sign = 1.0 if h.higher_is_better else -1.0
+                row[f"{key}_{h.name}"] = outcome.primary[h.name]
+                row[f"{key}_rel_{h.name}"] = sign * (outcome.primary[h.name] / single[h.name] - 1)
         for h in handlers:
-            sign = 1.0 if h.higher_is_better else -1.0
             row[f"flops_{h.name}"] = quick.per_task_flops[h.name]
-            row[f"proxy_{h.name}"] = quick.primary[h.name]
-            row[f"full_{h.name}"] = slow.primary[h.name]
-            row[f"proxy_rel_{h.name}"] = sign * (quick.primary[h.name] / single[h.name] - 1)
-            row[f"full_rel_{h.name}"] = sign * (slow.primary[h.name] / single[h.name] - 1)
         rows.append(row)
         print(
-            f"partition {i}: proxy {quick.primary} ({quick.seconds:.1f} s), "
-            f"full {slow.primary} ({slow.seconds:.1f} s)",
+            f"partition {name}: "
+            + ", ".join(f"{k} {o.primary} ({o.seconds:.1f} s)" for k, o in scored.items()),
             flush=True,
         )
     table = pd.DataFrame(rows)
     table.to_csv(folder / "fidelity.csv", index=False)
     tasks = [h.name for h in handlers]
-    table["proxy_mean"] = table[[f"proxy_rel_{t}" for t in tasks]].mean(axis=1)
-    table["full_mean"] = table[[f"full_rel_{t}" for t in tasks]].mean(axis=1)
+    for key in ["proxy", "full", *short]:
+        table[f"{key}_mean"] = table[[f"{key}_rel_{t}" for t in tasks]].mean(axis=1)
     print("\n| scores compared | Spearman ρ |")
     print("|---|---|")
     for t in tasks:
@@ -122,6 +127,16 @@ def fidelity(args: argparse.Namespace) -> None:
         print(f"| {t} | {rho:.3f} |")
     rho = spearman(table["proxy_mean"], table["full_mean"])
     print(f"| mean over tasks (relative to single-task) | {rho:.3f} |")
+    for key in short:
+        rho = spearman(table[f"{key}_mean"], table["full_mean"])
+        print(f"| full training for {key[5:]} epochs: mean over tasks | {rho:.3f} |")
+    best = table.loc[table["full_mean"].idxmax(), "partition"]
+    for key in ["proxy", *short]:
+        pick = table.loc[table[f"{key}_mean"].idxmax()]
+        print(
+            f"{key} picks partition {pick['partition']}: full-training mean "
+            f"{pick['full_mean']:+.4f} (best {best}: {table['full_mean'].max():+.4f})"
+        )
     flops_rho = spearman(table["flops"], table["full_mean"])
     print(f"| total FLOPs alone against the full mean | {flops_rho:.3f} |")
     print("\nwhat the proxy adds beyond FLOPs: Spearman partial correlation with FLOPs held fixed")
@@ -312,6 +327,15 @@ def main() -> None:
     parser.add_argument("config", type=Path)
     parser.add_argument("--partitions", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--short-epochs",
+        default="",
+        help="fidelity: also full training for these epochs",
+        type=lambda s: [int(x) for x in s.split(",") if x],
+    )
+    parser.add_argument(
+        "--references", action="store_true", help="fidelity: score share-all and independent too"
+    )
     parser.add_argument("--runs", type=Path, default=Path("runs/bench-partition"))
     parser.add_argument("--seeds", default="0", type=lambda s: [int(x) for x in s.split(",")])
     parser.add_argument("--random", type=int, default=3, help="compare: random partitions/seed")

@@ -102,7 +102,8 @@ def test_auto_stops_where_there_is_no_room_and_resumes(
     assert state["room"]["room"] is False and state["room"]["noise"] is None
     report = (out / "report.md").read_text()
     decision = report.splitlines()[2]
-    assert decision.startswith("**Decision: no room — stopped.**") and "no room" in decision[33:]
+    assert decision.startswith("**Decision: no room — stopped.**")
+    assert "keeps every task in one group" in decision and "unforced" not in decision
     assert "Evidence: the affinity tree" in report and "Total cost:" in report
     assert "single-task, over the budget, was not trained" in report
     unit = out / "rung-1" / "branching"  # a unit's report is text: auto's has the figure
@@ -167,3 +168,11 @@ def test_a_budget_that_forces_sharing_is_room_only_where_another_model_fits() ->
     assert _alternatives(plan) == []  # only hard-sharing fits: nothing else to train
     plan["baselines"]["cross-stitch"] = 90
     assert _alternatives(plan) == ["cross-stitch"]
+
+
+def test_no_room_where_only_hard_sharing_fits_says_so_once() -> None:
+    from sharenas.workflows.auto_room import _nothing_else
+
+    for why in (_nothing_else(None, None), _nothing_else(-1.5, 0.8)):
+        assert "keeps every task in one group" in why and "unforced" not in why
+    assert "-1.50 %" in _nothing_else(-1.5, 0.8) and "not trained" in _nothing_else(None, None)
