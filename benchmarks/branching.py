@@ -21,6 +21,13 @@ measuring training, then the final training of the tree).
     python benchmarks/branching.py --p-out 0.5,0,-0.5 --seeds 0,1,2,3,4 --jobs 2
     python benchmarks/branching.py --config ../configs/census-branching.yaml --seeds 0,1,2 \
         --set train.max_batches=100
+
+``--reuse OUT[,OUT]`` keeps an earlier run's records (from its ``--out`` files) for every model but
+``--searches``, which run again (their random points too where ``--random-other`` > 0), e.g.
+after a change to one search:
+
+    python benchmarks/branching.py --p-out=-0.5,0,0.5 --seeds 5,6,7,8,9 --random 0 \
+        --random-other 0 --searches partition --reuse first.jsonl --out rerun.jsonl
 """
 
 from __future__ import annotations
@@ -81,13 +88,22 @@ def run_cell(
     random: int,
     searches: list[str],
     random_other: int,
+    stored: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Every model of one (p_out, seed) cell: name -> metrics record; 'random' -> records."""
+    """Every model of one (p_out, seed) cell: name -> metrics record; 'random' -> records.
+    ``stored``: an earlier run's cell, whose records are kept for everything but ``searches``."""
     from sharenas.config import apply_overrides
 
     config = build_config(apply_overrides(raw, overrides))
     data = create_dataset(config.data).load()
     shutil.rmtree(folder, ignore_errors=True)
+    if stored is not None:
+        rerun = {f"{s} search" for s in searches} | {f"random {s}" for s in searches}
+        kept = {k: v for k, v in stored.items() if k not in rerun}
+        fresh = run_searches(raw, overrides, folder, data, searches, random_other)
+        for s in searches:  # random points not drawn again: the stored ones
+            fresh[f"random {s}"] = fresh[f"random {s}"] or stored.get(f"random {s}", [])
+        return {**kept, **fresh}
     results: dict[str, Any] = {}
     for arch in BASELINES:
         results[arch] = train(with_arch(config, arch), folder / arch, data=data, progress=False)
@@ -101,6 +117,29 @@ def run_cell(
         )
     record, _ = run_oneshot_search(config, folder / "search", data=data, progress=False)
     results[SEARCH] = record
+    results |= run_searches(raw, overrides, folder, data, searches, random_other)
+    runs = []
+    if random:
+        drawn = build_config(
+            apply_overrides(raw, [*overrides, f"search.random_architectures={random}"])
+        )
+        runs = train_random(drawn, folder / "random", data, progress=False)
+    results["random"] = [read_metrics(run) for run in runs]
+    return results
+
+
+def run_searches(
+    raw: dict[str, Any],
+    overrides: list[str],
+    folder: Path,
+    data: Any,
+    searches: list[str],
+    random_other: int,
+) -> dict[str, Any]:
+    """Each other space's search and ``random_other`` random points of its space."""
+    from sharenas.config import apply_overrides
+
+    results: dict[str, Any] = {}
     for space in searches:
         drawn_count = [f"search.random_architectures={random_other}"] if random_other else []
         spaced = [*overrides, f"search.space={space}", *drawn_count]
@@ -113,13 +152,6 @@ def run_cell(
             else []
         )
         results[f"random {space}"] = [read_metrics(run) for run in drawn_runs]
-    runs = []
-    if random:
-        drawn = build_config(
-            apply_overrides(raw, [*overrides, f"search.random_architectures={random}"])
-        )
-        runs = train_random(drawn, folder / "random", data, progress=False)
-    results["random"] = [read_metrics(run) for run in runs]
     return results
 
 
@@ -232,6 +264,16 @@ def leaf_labels(record: dict[str, Any], truth: list[int]) -> list[int]:
     return [next(i for i, g in enumerate(leaves) if t in g) for t in tasks]
 
 
+def stored_cells(files: list[Path]) -> dict[tuple[float, int], dict[str, Any]]:
+    """(p_out, seed) -> the cell of an earlier run's ``--out`` file (the last one wins)."""
+    cells = {}
+    for file in files:
+        for line in file.read_text().splitlines():
+            row = json.loads(line)
+            cells[(float(row["p_out"]), int(row["seed"]))] = row["cell"]
+    return cells
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--p-out", default="0.5,0,-0.5")
@@ -248,6 +290,11 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--config", type=Path, default=None, help="another task set's config")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument(
+        "--reuse",
+        default="",
+        help="earlier --out files: their cells' records are kept and only --searches run again",
+    )
     parser.add_argument("--runs", type=Path, default=Path("runs/bench-branching"))
     parser.add_argument("--out", type=Path, default=Path("branching.jsonl"))
     args = parser.parse_args()
@@ -265,6 +312,10 @@ def main() -> None:
         p_outs = args.p_out.split(",")
     planted_set = raw["data"]["name"] == "synthetic-groups"
     grid = [(float(p), int(s)) for p in p_outs for s in args.seeds.split(",")]
+    stored = stored_cells([Path(f) for f in args.reuse.split(",") if f])
+    missing = [cell for cell in grid if args.reuse and cell not in stored]
+    if missing:
+        raise SystemExit(f"--reuse: no stored cell for (p_out, seed) {missing}")
     cells = [
         (
             raw,
@@ -278,6 +329,7 @@ def main() -> None:
             args.random,
             searches,
             args.random_other,
+            stored.get((p, s)) if args.reuse else None,
         )
         for p, s in grid
     ]

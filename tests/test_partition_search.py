@@ -375,3 +375,25 @@ def test_distill_adapters_start_as_the_identity_and_can_be_switched_off() -> Non
     assert torch.allclose(mapped[:, 0], 2 * features[:, 0]) and not mapped[:, 1].any()
     off = TaskAdapters(2, 3, enabled=False)
     assert off(features, 0) is features and not off.weight.requires_grad
+
+
+def test_the_short_evaluator_trains_a_fraction_of_the_budget(tmp_path: Path) -> None:
+    """The default evaluator trains each partition for ⌈epochs × short_fraction⌉ epochs."""
+    from sharenas.data import create_dataset
+    from sharenas.runs.partition import _space
+    from sharenas.runs.partition_eval import ShortEvaluator, create_evaluator
+
+    raw = partition_config().model_dump(mode="json")
+    raw["train"]["epochs"] = 5
+    raw["search"]["evaluation"] = {}
+    config = build_config(raw)
+    assert config.searched.evaluation.evaluator == "short"
+    data = create_dataset(config.data).load()
+    space = _space(config, data)
+    evaluator = create_evaluator(config, data, space, config.searched.evaluation)
+    assert isinstance(evaluator, ShortEvaluator) and evaluator.epochs() == 2  # ⌈5 / 3⌉
+    outcome = evaluator.evaluate(space.share_all(), tmp_path / "p")
+    history = (tmp_path / "p" / "history.jsonl").read_text().splitlines()
+    assert outcome.extra["evaluator"] == "short" and len(history) == 2
+    halved = config.searched.evaluation.model_copy(update={"short_fraction": 0.2})
+    assert create_evaluator(config, data, space, halved).epochs() == 1

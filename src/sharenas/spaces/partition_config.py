@@ -13,8 +13,21 @@ class PartitionEvalConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    evaluator: Literal["full", "distill"] = "distill"
-    epochs: int | None = Field(None, ge=1, description="full: epochs (default: train.epochs).")
+    evaluator: Literal["short", "full", "distill"] = Field(
+        "short",
+        description="short (default): train the partition for a fraction of the budget; full: "
+        "the whole budget; distill: the paper's proxy (measured: it ranks partitions against full "
+        "training on planted groups, BENCHMARKS.md).",
+    )
+    epochs: int | None = Field(
+        None, ge=1, description="full and short: epochs (default: train.epochs; short: a fraction)."
+    )
+    short_fraction: float = Field(
+        1 / 3,
+        gt=0,
+        le=1,
+        description="short: the fraction of train.epochs each partition trains (rounded up).",
+    )
     distill_steps: int = Field(200, ge=1, description="distill: student training steps.")
     distill_lr: float = Field(3e-3, gt=0, description="distill: Adam learning rate.")
     distill_batch: int = Field(128, ge=1, description="distill: rows per step and task.")
