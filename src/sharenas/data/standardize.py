@@ -7,7 +7,9 @@ Why: a loss in the target's unit weighs a task by its unit's scale. On UCI Adult
 targets beside age in years (MSE ≈ 540) gave hard-sharing −8.8 % Δ_MTL against single-task, the
 binary tasks collapsing; without the age target, a tie: the "negative transfer" was the age loss's
 scale. Standardising with training statistics is the usual fix (LibMTL and torch-rechub leave it
-to the user). ``data.standardize_targets: false`` keeps the old behaviour.
+to the user). ``data.standardize_targets: false`` keeps the old behaviour. Only
+``regression`` tasks are touched: dense ``depth`` and ``normal`` tasks keep their losses (L1 on
+valid pixels, cosine), as the dense-prediction literature and LibMTL train them.
 """
 
 from __future__ import annotations
