@@ -170,12 +170,12 @@ def report(title: str, cells: list[dict[str, Any]], groups: list[int]) -> None:
     deltas: dict[str, list[float]] = {}
     flops: dict[str, float] = {}
     params: dict[str, float] = {}
-    models = [m for m in cells[0] if not m.startswith("random")]
+    models = [m for m in cells[0] if not m.startswith("random") and all(m in c for c in cells)]
     for model in models:
         deltas[model] = [delta(c[model], c["single-task"]) for c in cells]
         flops[model] = statistics.fmean(c[model]["flops_per_example"] for c in cells)
         params[model] = statistics.fmean(c[model]["params"] for c in cells)
-    if cells[0]["random"]:
+    if all(c["random"] for c in cells):
         name = f"random trees ({len(cells[0]['random'])} per seed, mean)"
         deltas[name] = [
             statistics.fmean(delta(r, c["single-task"]) for r in c["random"]) for c in cells
