@@ -41,9 +41,11 @@ def test_two_workers_give_the_answer_one_process_gives(tmp_path: Path, room: Non
     state = json.loads((tmp_path / "two" / "auto.json").read_text())
     first = state["parallel"][0]
     # the branching search alone first (single-task is over the budget), then the baselines
+    # and the partition search
     assert first["workers"] == 2 and set(first["units"]) == {
         "baseline single-task",
         "baseline hard-sharing",
+        "rung 1 partition",
     }
     assert (tmp_path / "two" / auto_parallel.JOURNAL_FILE).exists()
     assert "parallel" not in json.loads((tmp_path / "one" / "auto.json").read_text())

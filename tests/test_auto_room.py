@@ -102,8 +102,8 @@ def test_auto_stops_where_there_is_no_room_and_resumes(
     assert state["room"]["room"] is False and state["room"]["noise"] is None
     report = (out / "report.md").read_text()
     decision = report.splitlines()[2]
-    assert decision.startswith("**Decision: no room — stopped.**")
-    assert "keeps every task in one group" in decision and "unforced" not in decision
+    # the budget prices FLOPs but the partition search fits it: the decision is the tree's
+    assert decision.startswith("**Decision: no room — stopped.** Forced: no room")
     assert "Evidence: the affinity tree" in report and "Total cost:" in report
     assert "single-task, over the budget, was not trained" in report
     unit = out / "rung-1" / "branching"  # a unit's report is text: auto's has the figure
@@ -133,16 +133,24 @@ def test_single_task_measures_the_room_where_it_fits_the_budget(
     assert "against single-task on validation" in report and "against hard-sharing" not in report
 
 
-def test_auto_where_room_is_measured_trains_the_baselines_but_no_other_search(
+def test_auto_where_room_is_measured_trains_the_baselines_and_the_partition_search_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(auto_room, "decide", lambda *a: (True, "forced: room"))
     out = tmp_path / "auto"
     found = _auto(tmp_path, out)
     units = set(found.state["units"])
-    assert units == {"baseline single-task", "rung 1 branching", "baseline hard-sharing"}
+    assert units == {
+        "baseline single-task",
+        "rung 1 branching",
+        "baseline hard-sharing",
+        "rung 1 partition",
+    }
     assert not any(u.startswith(("rung 0", "random")) for u in units)
-    assert "**Decision: room measured.** Forced: room" in (out / "report.md").read_text()
+    assert any(c.space == "partition" for c in found.candidates)
+    report = (out / "report.md").read_text()
+    assert "**Decision: room measured.** Forced: room" in report
+    assert "within the budget and the partition search were trained beside it" in report
 
 
 def test_the_seeds_phase_retrains_a_model_delivered_with_inherited_weights() -> None:
@@ -164,10 +172,17 @@ def test_the_seeds_phase_retrains_a_model_delivered_with_inherited_weights() -> 
 def test_a_budget_that_forces_sharing_is_room_only_where_another_model_fits() -> None:
     from sharenas.workflows.auto_room import _alternatives
 
-    plan = {"budget": 100.0, "baselines": {"single-task": 300, "hard-sharing": 100}}
+    plan = {
+        "budget": 100.0,
+        "baselines": {"single-task": 300, "hard-sharing": 100},
+        "spaces": ["branching", "routing", "partition"],
+        "one_network": {"partition": "every point within the budget builds one network"},
+    }
     assert _alternatives(plan) == []  # only hard-sharing fits: nothing else to train
+    plan["one_network"] = {}
+    assert _alternatives(plan) == ["partition"]  # channels of their own at the same FLOPs
     plan["baselines"]["cross-stitch"] = 90
-    assert _alternatives(plan) == ["cross-stitch"]
+    assert _alternatives(plan) == ["cross-stitch", "partition"]
 
 
 def test_no_room_where_only_hard_sharing_fits_says_so_once() -> None:

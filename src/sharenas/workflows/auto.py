@@ -7,7 +7,8 @@ validation noise, no architecture is likely to win by more than chance: the bett
 recommended and ``auto`` stops (about one training, and single-task where it is trained). Where
 the affinities ask for branches (or sharing everything is measurably worse), the tree the
 affinities ask for is retrained and the hand-designed baselines within the budget (single-task,
-the reference, among them) are trained beside it; the best on validation is recommended.
+the reference, among them) and the partition search (:data:`auto_room.ROOM_SEARCHES`) run beside
+it; the best on validation is recommended.
 
 ``thorough`` (or a branching space that cannot be searched within the budget) runs everything
 instead: the baselines, random architectures of every space and every space's search, sharing
@@ -41,7 +42,7 @@ from sharenas.workflows.auto_parallel import run_parallel, start_study
 from sharenas.workflows.auto_plan import REFERENCE, AutoPlan, plan_auto
 from sharenas.workflows.auto_progress import say_phase
 from sharenas.workflows.auto_report import write_auto_report
-from sharenas.workflows.auto_room import SINGLE, Room, measure_room
+from sharenas.workflows.auto_room import SINGLE, Room, measure_room, room_searches
 from sharenas.workflows.auto_scores import Candidate, recommend, validation_scores
 from sharenas.workflows.auto_seeds import seeds_comparison
 from sharenas.workflows.auto_units import Unit
@@ -218,7 +219,8 @@ def _auto_locked(config: Config, out: Path, budget: str, options: AutoOptions) -
     baselines = [Unit("baseline", arch) for arch in plan.baselines]
     room = None if thorough else room_first(state, ctx, options)
     if room is not None and room.room:
-        run_units(state, baselines, ctx, *parallel)
+        searches = [Unit("search", s, 1) for s in room_searches(state.data["plan"])]
+        run_units(state, [*baselines, *searches], ctx, *parallel)
     if room is None:
         _search_every_space(state, ctx, baselines, options)
     candidates = validation_scores(state, data)

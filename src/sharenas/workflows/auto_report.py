@@ -191,9 +191,16 @@ def _decision(state: dict[str, Any]) -> list[str]:
         return [f"**Decision: no room — stopped.** {why}.", evidence]
     return [
         f"**Decision: room measured.** {why}; the hand-designed baselines within the "
-        "budget were trained beside it (`--thorough` also searches every other space).",
+        f"budget{_room_searches(state)} were trained beside it (`--thorough` also searches every "
+        "other space).",
         evidence,
     ]
+
+
+def _room_searches(state: dict[str, Any]) -> str:
+    searched = [u["name"] for u in state.get("units", {}).values()
+                if u.get("kind") == "search" and u.get("name") != BRANCHING.name]  # fmt: skip
+    return f" and the {', '.join(searched)} search" if searched else ""
 
 
 def _halving(state: dict[str, Any], plan: AutoPlan) -> list[str]:

@@ -131,16 +131,31 @@ def measure_room(state: Any, data: Any) -> Room:
     return _record(state, Room(room, why, found.metrics["tree"], shared, delta, noise))
 
 
+ROOM_SEARCHES = ("partition",)
+"""The searches the room path runs beside the tree and the baselines, in order of measured gain
+per training (BENCHMARKS.md, planted groups): the partition study (short trainings, about 15
+hard-sharing trainings) gives each task channels of its own at hard-sharing's FLOPs and beat
+hard-sharing by 32–36 points and the affinity tree by 27; routing (9–25 trainings, 4 × the FLOPs)
+and fusion (47–115) are left to ``--thorough``."""
+
+
+def room_searches(plan: dict[str, Any]) -> list[str]:
+    """The :data:`ROOM_SEARCHES` whose points within the budget are more than one network."""
+    return [s for s in ROOM_SEARCHES if s in plan["spaces"] and s not in plan["one_network"]]
+
+
 def _alternatives(plan: dict[str, Any]) -> list[str]:
-    """The hand-designed models within the budget other than hard-sharing and single-task: what
-    the room path could train where the budget forces the tree to share."""
+    """What the room path could train where the budget forces the tree to share: the
+    hand-designed models within the budget other than hard-sharing and single-task, and the
+    room searches."""
     return [b for b, flops in plan["baselines"].items()
-            if b not in (REFERENCE, "hard-sharing") and flops <= plan["budget"]]  # fmt: skip
+            if b not in (REFERENCE, "hard-sharing") and flops <= plan["budget"]
+            ] + room_searches(plan)  # fmt: skip
 
 
 def _nothing_else(delta: float | None, noise: float | None) -> str:
     """Why there is no room where the budget's price on FLOPs kept the tree shared and no other
-    hand-designed model fits the budget."""
+    hand-designed model or room search fits the budget."""
     measured = (
         "single-task is over the budget and was not trained"
         if delta is None or noise is None
@@ -149,7 +164,8 @@ def _nothing_else(delta: float | None, noise: float | None) -> str:
     )
     return (
         "the budget's price on FLOPs keeps every task in one group and no other hand-designed "
-        f"model fits the budget, so hard-sharing is the one network within it; {measured}"
+        "model or partition of the channels fits the budget, so hard-sharing is the one network "
+        f"within it; {measured}"
     )
 
 
