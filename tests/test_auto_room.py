@@ -191,3 +191,19 @@ def test_no_room_where_only_hard_sharing_fits_says_so_once() -> None:
     for why in (_nothing_else(None, None), _nothing_else(-1.5, 0.8)):
         assert "keeps every task in one group" in why and "unforced" not in why
     assert "-1.50 %" in _nothing_else(-1.5, 0.8) and "not trained" in _nothing_else(None, None)
+
+
+def test_auto_evaluates_one_generation_of_partitions_unless_the_config_searches_them(
+    tmp_path: Path,
+) -> None:
+    from sharenas.api import resolve_config
+    from sharenas.workflows.auto_plan import space_config
+
+    twenty = ["search.study.trials=20"]
+    config = resolve_config(write_config(tmp_path), ["search.space=branching", *twenty])
+    study = space_config(config, "partition", 2, 1e9).searched.study
+    assert study.trials == study.population == 8
+    tiny = resolve_config(write_config(tmp_path), ["search.space=branching"])
+    assert space_config(tiny, "partition", 2, 1e9).searched.study.trials == 3  # fewer: kept
+    own = resolve_config(write_config(tmp_path), ["search.space=partition", *twenty])
+    assert space_config(own, "partition", 2, 1e9).searched.study.trials == 20  # the user's

@@ -71,11 +71,15 @@ def parse_budget(text: str, config: Config, data: TaskSetData) -> tuple[float, s
 def space_config(config: Config, space: str, epochs: int, budget: float) -> Config:
     """``config`` searching ``space`` within ``budget`` for ``epochs`` epochs; the strategy,
     derivation and baselines are the config's own for its own space, else the space's
-    defaults."""
+    defaults, and a partition study of another space's config evaluates at most one NSGA-II
+    generation (``search.study.population`` partitions, the corners among them; default 20)."""
     raw = with_search(config).model_dump(mode="json")
     search = raw["search"]
     if search["space"] != space:
         search.update(space=space, strategy=None, derive=None, baselines=None)
+        if space == "partition":  # one generation: the corners won every planted seed (trial 1)
+            study = search["study"]
+            study["trials"] = min(study["trials"], study["population"])
     search["max_flops"] = budget
     scale = epochs / config.train.epochs
     if search.get("derive_epochs"):
