@@ -7,7 +7,7 @@ validation noise, no architecture is likely to win by more than chance: the bett
 recommended and ``auto`` stops (about one training, and single-task where it is trained). Where
 the affinities ask for branches (or sharing everything is measurably worse), the tree the
 affinities ask for is retrained and the hand-designed baselines within the budget (single-task,
-the reference, among them) and the partition search (:data:`auto_room.ROOM_SEARCHES`) run beside
+the reference, among them) and the partition search (:func:`auto_room.room_searches`) run beside
 it; the best on validation is recommended.
 
 ``thorough`` (or a branching space that cannot be searched within the budget) runs everything

@@ -18,6 +18,7 @@ from sharenas.runs.folder import with_arch, with_search
 from sharenas.runs.training import build_model, task_handlers
 from sharenas.search.budget import check_reachable, networks_within
 from sharenas.spaces.registry import space_names, space_spec, space_specs
+from sharenas.spaces.spec import SearchKind
 
 BASELINES = list(dict.fromkeys(b for spec in space_specs() for b in spec.baselines))
 REFERENCE = "single-task"  # trained even over the budget: Δ_MTL is measured against it
@@ -71,14 +72,15 @@ def parse_budget(text: str, config: Config, data: TaskSetData) -> tuple[float, s
 def space_config(config: Config, space: str, epochs: int, budget: float) -> Config:
     """``config`` searching ``space`` within ``budget`` for ``epochs`` epochs; the strategy,
     derivation and baselines are the config's own for its own space, else the space's
-    defaults, and a partition study of another space's config evaluates at most one NSGA-II
-    generation (``search.study.population`` partitions, the corners among them; default 20)."""
+    defaults, and a study (the partition space's) of another space's config evaluates at most
+    one NSGA-II generation (``search.study.population`` partitions, the corners among them;
+    default 20)."""
     raw = with_search(config).model_dump(mode="json")
     search = raw["search"]
     if search["space"] != space:
         search.update(space=space, strategy=None, derive=None, baselines=None)
-        if space == "partition":  # one generation: the corners won every planted seed (trial 1)
-            study = search["study"]
+        if space_spec(space).searched_by is SearchKind.STUDY:  # one generation: the corners
+            study = search["study"]  # won every planted seed (trial 1)
             study["trials"] = min(study["trials"], study["population"])
     search["max_flops"] = budget
     scale = epochs / config.train.epochs

@@ -36,6 +36,8 @@ from sharenas.run_files import read_record
 from sharenas.runs.folder import ARCH
 from sharenas.runs.result import open_run
 from sharenas.runs.training import task_handlers
+from sharenas.spaces.registry import space_spec
+from sharenas.spaces.spec import SearchKind
 from sharenas.tasks import delta_mtl
 from sharenas.workflows.auto_plan import REFERENCE
 from sharenas.workflows.auto_scores import cached_validation
@@ -131,17 +133,15 @@ def measure_room(state: Any, data: Any) -> Room:
     return _record(state, Room(room, why, found.metrics["tree"], shared, delta, noise))
 
 
-ROOM_SEARCHES = ("partition",)
-"""The searches the room path runs beside the tree and the baselines, in order of measured gain
-per training (BENCHMARKS.md, planted groups): the partition study (short trainings, about 15
-hard-sharing trainings) gives each task channels of its own at hard-sharing's FLOPs and beat
-hard-sharing by 32–36 points and the affinity tree by 27; routing (9–25 trainings, 4 × the FLOPs)
-and fusion (47–115) are left to ``--thorough``."""
-
-
 def room_searches(plan: dict[str, Any]) -> list[str]:
-    """The :data:`ROOM_SEARCHES` whose points within the budget are more than one network."""
-    return [s for s in ROOM_SEARCHES if s in plan["spaces"] and s not in plan["one_network"]]
+    """The searches the room path runs beside the tree and the baselines: the spaces searched by
+    a study of short trainings (the partition space), where their points within the budget are
+    more than one network. Measured gain per training on planted groups (BENCHMARKS.md): the
+    partition study (about 15 hard-sharing trainings) gives each task channels of its own at
+    hard-sharing's FLOPs and beat hard-sharing by 32–36 points and the affinity tree by 27;
+    routing (9–25 trainings, 4 × the FLOPs) and fusion (47–115) are left to ``--thorough``."""
+    return [s for s in plan["spaces"] if s not in plan["one_network"]
+            and space_spec(s).searched_by is SearchKind.STUDY]  # fmt: skip
 
 
 def _alternatives(plan: dict[str, Any]) -> list[str]:
