@@ -207,3 +207,26 @@ def test_auto_evaluates_one_generation_of_partitions_unless_the_config_searches_
     assert space_config(tiny, "partition", 2, 1e9).searched.study.trials == 3  # fewer: kept
     own = resolve_config(write_config(tmp_path), ["search.space=partition", *twenty])
     assert space_config(own, "partition", 2, 1e9).searched.study.trials == 20  # the user's
+
+
+def test_the_room_path_evaluates_the_partitions_the_evidence_points_at(tmp_path: Path) -> None:
+    from sharenas.api import resolve_config
+    from sharenas.workflows.auto_plan import space_config
+    from sharenas.workflows.auto_work import evidence_study
+
+    config = resolve_config(write_config(tmp_path), ["search.space=branching"])
+    searched = space_config(config, "partition", 2, 1e9)
+    out = tmp_path / "auto"
+    tree_file = out / "rung-1" / "branching" / "search" / "arch.json"
+    tree_file.parent.mkdir(parents=True)
+    for tree, groupings in (
+        ([[["a", "b"]], [["a"], ["b"]]], []),  # independent at the last stage: a corner
+        ([[["a", "b"]], [["a", "b"]]], []),  # one group: share-all, measured by hard-sharing
+        ([[["a", "b", "c"]], [["a", "c"], ["b"]]], [[["a", "c"], ["b"]]]),
+    ):
+        tree_file.write_text(json.dumps({"tree": tree}))
+        study = evidence_study(searched, out).searched.study
+        assert study.groupings == groupings and study.share_all is False
+        assert study.trials == 1 + len(groupings)  # independent, then the tree's groups
+    tree_file.unlink()
+    assert evidence_study(searched, out).searched.study.trials == 1

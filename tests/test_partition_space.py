@@ -373,3 +373,31 @@ def test_tasks_with_their_own_statistics_do_not_share_a_pass() -> None:
     assert deployed.chains[0] == deployed.chains[1] and deployed.chains[2] != deployed.chains[0]
     expected, got = network(x), deployed(x)
     assert all(torch.allclose(got[t], expected[t], atol=1e-5) for t in "abc")
+
+
+def test_groupings_become_partitions_whose_groups_share_private_channels() -> None:
+    from sharenas.config import ModelConfig
+    from sharenas.errors import ConfigError
+    from sharenas.spaces.partition import PartitionSpaceConfig, partition_space
+    from sharenas.tasks import TaskKind, TaskSpec, create_task_handler
+
+    handlers = [
+        create_task_handler(TaskSpec(name=n, kind=TaskKind.CLASSIFICATION, num_classes=4))
+        for n in "abcd"
+    ]
+    spec, _ = _inputs("image")
+    model = ModelConfig.model_validate({"backbone": {"name": "cnn", "channels": [4, 8, 16]}})
+    space = partition_space(handlers, spec, model, PartitionSpaceConfig())
+    corners = space.reference_vectors()
+    assert corners["share-all"] == space.grouping_vector([["a", "b", "c", "d"]])
+    assert corners["independent"] == space.grouping_vector([["a"], ["b"], ["c"], ["d"]])
+    found = space.reference_vectors([[["a", "c", "d"], ["b"]]], share_all=False)
+    assert list(found) == ["independent", "a c d | b"]
+    masks = space.masks(space.genotype_from_vector(found["a c d | b"]))[2]
+    assert masks.sum(dim=1).tolist() == [12, 4, 12, 12]  # 3/4 and 1/4 of 16 channels
+    assert torch.equal(masks[0], masks[2]) and torch.equal(masks[0], masks[3])
+    assert not (masks[0] & masks[1]).any()  # the groups' channels are private
+    assert list(space.reference_vectors([[["a", "b", "c", "d"]]])) == ["share-all", "independent"]
+    for bad in ([["a", "b"], ["c"]], [["a", "b"], ["c", "d", "a"]], [["a", "b", "c", "d"], []]):
+        with pytest.raises(ConfigError, match="search.study.groupings"):
+            space.grouping_vector(bad)

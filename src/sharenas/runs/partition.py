@@ -128,7 +128,17 @@ def _signature(config: Config, space: PartitionSpace, directions: list[str]) -> 
         ],
         "evaluation": config.searched.evaluation.model_dump(mode="json"),
         "strategy": config.searched.strategy,
+        **_queued(config),
     }
+
+
+def _queued(config: Config) -> dict[str, Any]:
+    """The partitions queued first where they are not the two corners (a resumed study must
+    queue what it started with; absent otherwise, as in studies started before groupings)."""
+    study = config.searched.study
+    if not study.groupings and study.share_all:
+        return {}
+    return {"queued": {"share_all": study.share_all, "groupings": study.groupings}}
 
 
 def _flops_of(space: PartitionSpace, data: TaskSetData, vector: list[float]) -> int:
@@ -152,7 +162,7 @@ def _join_study(
 
     settings = config.searched.study
     url, name = study_settings(config, out)
-    references = space.reference_vectors()
+    references = space.reference_vectors(settings.groupings, settings.share_all)
     with file_lock(Path(out) / ".study.lock"):
         storage = open_storage(url, settings.heartbeat, RetryKilledTrial())
         signature = _signature(config, space, directions)

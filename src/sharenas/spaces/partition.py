@@ -391,18 +391,49 @@ class PartitionSpace(Space):
                 gradients.append(feasible_gradient_matrix(p, fractions, chunk[n:]))
         return PartitionGenotype.of(self.task_names, matrices, gradients)
 
-    def reference_vectors(self) -> dict[str, list[float]]:
-        """Vectors of share-all (every task every channel) and independent (1/N each, disjoint),
-        each task training all the channels it reads."""
+    def reference_vectors(
+        self, groupings: Sequence[Sequence[Sequence[str]]] = (), share_all: bool = True
+    ) -> dict[str, list[float]]:
+        """Vectors of share-all (every task every channel; left out with ``share_all=False``),
+        independent (1/N each, disjoint) and each of ``groupings`` (:meth:`grouping_vector`),
+        each task training all the channels it reads; labelled by their groups."""
+        n = self.tasks_count
+        found = {"share-all": self.grouping_vector([list(self.task_names)])} if share_all else {}
+        found["independent"] = self.grouping_vector([[t] for t in self.task_names])
+        for groups in groupings:
+            vector = self.grouping_vector(groups)
+            if len(groups) not in (1, n):  # the corners already have their names
+                found.setdefault(" | ".join(" ".join(g) for g in groups), vector)
+        return found
+
+    def grouping_vector(self, groups: Sequence[Sequence[str]]) -> list[float]:
+        """The point where each group of tasks shares a private part of the channels, in
+        proportion to its size (k of N tasks: k/N of them), every task training all it reads:
+        one group is share-all, N groups are independent (the partition counterpart of a tree's
+        groups, Vandenhende et al. 2020)."""
+        self._check_groups(groups)
         n, per = self.tasks_count, self._per_matrix
         smallest = 1.0 / min(self.channels.values())
-        alone = (1.0 / n - smallest) / (1.0 - smallest)
-        share = [1.0] * per * self.matrix_count
-        independent = ([alone] * n + [0.0] * (per - n)) * self.matrix_count
+        of = {t: i for i, g in enumerate(groups) for t in g}
+        share = [len(groups[of[t]]) / n for t in self.task_names]
+        diagonal = [max(0.0, (s - smallest) / (1.0 - smallest)) if s < 1 else 1.0 for s in share]
+        pairs = [
+            1.0 if of[a] == of[b] else 0.0
+            for i, a in enumerate(self.task_names)
+            for b in self.task_names[i + 1 :]
+        ]
+        vector = (diagonal + pairs) * self.matrix_count
         if self.config.gradient_masks:  # G = P: all of its channels, all overlaps
-            share += [1.0] * per * self.matrix_count
-            independent += [1.0] * per * self.matrix_count
-        return {"share-all": share, "independent": independent}
+            vector += [1.0] * per * self.matrix_count
+        return vector
+
+    def _check_groups(self, groups: Sequence[Sequence[str]]) -> None:
+        named = [t for g in groups for t in g]
+        if sorted(named) != sorted(self.task_names) or not all(groups):
+            raise ConfigError(
+                f"search.study.groupings: {[list(g) for g in groups]} must name every task "
+                f"({', '.join(self.task_names)}) exactly once, in non-empty groups."
+            )
 
     def share_all(self) -> PartitionGenotype:
         return PartitionGenotype.of(self.task_names, [share_all(self.tasks_count)])

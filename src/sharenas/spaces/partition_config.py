@@ -63,6 +63,17 @@ class StudyConfig(BaseModel):
     trials: int = Field(
         20, ge=1, description="Partitions to evaluate, share-all and independent included."
     )
+    share_all: bool = Field(
+        True,
+        description="Evaluate the share-all partition first (with independent; `auto` leaves it "
+        "out: its hard-sharing training measured that sharing).",
+    )
+    groupings: list[list[list[str]]] = Field(
+        default_factory=list,
+        description="Task groupings evaluated next, each as the partition in which a group's "
+        "tasks share a private part of the channels in proportion to its size (e.g. the "
+        "branching search's groups; `auto` passes the affinity tree's).",
+    )
     storage: str | None = Field(
         None,
         description="Optuna storage: sqlite:///FILE, journal:///FILE (workers on one host) or "

@@ -15,9 +15,12 @@ from typing import Any
 from sharenas.config import Config, build_config
 from sharenas.data.base import TaskSetData
 from sharenas.errors import ConfigError
-from sharenas.runs.folder import CONFIG, with_arch
+from sharenas.run_files import read_record
+from sharenas.runs.folder import ARCH, CONFIG, with_arch
 from sharenas.runs.random_archs import train_random
 from sharenas.runs.training import ensure_trained
+from sharenas.spaces.registry import space_spec
+from sharenas.spaces.spec import SearchKind
 from sharenas.workflows.auto_plan import AutoPlan, space_config
 from sharenas.workflows.auto_units import Unit
 from sharenas.workflows.session import search
@@ -55,11 +58,30 @@ def unit_work(unit: Unit, ctx: AutoContext) -> Work:
         return _random(searched, out / "random" / unit.name, ctx)
     epochs = full if unit.rung else max(1, math.ceil(full / ctx.eta))
     searched = space_config(config, unit.name, epochs, budget)
+    if ctx.flow == "room" and space_spec(unit.name).searched_by is SearchKind.STUDY:
+        searched = evidence_study(searched, ctx.out)
     if ctx.flow == "room" and unit == BRANCHING and searched.searched.strategy != AFFINITY:
         raw = searched.model_dump(mode="json")  # the config's own branching search, e.g. random
         raw["search"]["strategy"] = AFFINITY
         searched = build_config(raw, source="auto")
     return _search(searched, out / f"rung-{unit.rung}" / unit.name, ctx)
+
+
+def evidence_study(config: Config, out: Path) -> Config:
+    """The room path's study: only the partitions the evidence points at, each task's channels
+    its own (independent) and the affinity tree's groups at its last stage as a partition
+    (:meth:`PartitionSpace.grouping_vector`); not share-all, whose sharing the measuring
+    hard-sharing training already scored. Measured on planted groups: the independent corner
+    was the chosen partition in every seed of the one-generation study (BENCHMARKS.md)."""
+    tree_file = out / "rung-1" / SPACE / "search" / ARCH
+    tree = read_record(tree_file).get("tree") if tree_file.is_file() else None
+    finest = tree[-1] if tree else []
+    tasks = sum(len(group) for group in finest)
+    groupings = [finest] if 1 < len(finest) < tasks else []  # not a corner again
+    raw = config.model_dump(mode="json")
+    study = raw["search"]["study"]
+    study.update(groupings=groupings, share_all=False, trials=1 + len(groupings))
+    return build_config(raw, source="auto")
 
 
 def execute(unit: Unit, work: Work) -> dict[str, Any]:
