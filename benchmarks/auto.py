@@ -69,8 +69,9 @@ def rows(label: str, result) -> list[str]:
 
 
 def references(result: Any, config: Any, out: Path) -> dict[str, dict[str, Any]]:
-    """Metrics of every baseline within the budget (auto's own runs where it trained them) and,
-    on the planted set, the oracle: same seed, data and epochs."""
+    """Metrics of every baseline within the budget (auto's own runs where it trained them; a
+    hard-sharing taken from the measuring training is trained here, the unit of cost) and, on
+    the planted set, the oracle: same seed, data and epochs."""
     from sharenas.runs.folder import with_arch
     from sharenas.runs.result import open_run
     from sharenas.runs.training import ensure_trained
@@ -78,7 +79,8 @@ def references(result: Any, config: Any, out: Path) -> dict[str, dict[str, Any]]
     found = {}
     for arch in result.plan.baselines:
         own = result.folder / "baselines" / arch
-        folder = own if (own / "metrics.json").exists() else out / arch
+        trained = (own / "metrics.json").exists() and "trained_by" not in open_run(own).metrics
+        folder = own if trained else out / arch  # a run auto took from its measuring training
         ensure_trained(with_arch(config, arch), folder, progress=False)
         found[arch] = open_run(folder).metrics
     if config.data.name == "synthetic-groups":

@@ -140,17 +140,24 @@ def test_auto_where_room_is_measured_trains_the_baselines_and_the_partition_sear
     out = tmp_path / "auto"
     found = _auto(tmp_path, out)
     units = set(found.state["units"])
-    assert units == {
-        "baseline single-task",
-        "rung 1 branching",
-        "baseline hard-sharing",
-        "rung 1 partition",
-    }
+    # single-task is over hard-sharing's budget: not trained, Δ_MTL against hard-sharing
+    assert units == {"rung 1 branching", "baseline hard-sharing", "rung 1 partition"}
     assert not any(u.startswith(("rung 0", "random")) for u in units)
     assert any(c.space == "partition" for c in found.candidates)
     report = (out / "report.md").read_text()
     assert "**Decision: room measured.** Forced: room" in report
     assert "within the budget and the partition search were trained beside it" in report
+    assert "Every Δ_MTL here is against hard-sharing" in report
+    # the hard-sharing baseline is the measuring training's network, evaluated, not retrained
+    hard = sharenas.load_run(out / "baselines" / "hard-sharing")
+    assert "measuring training" in hard.metrics["trained_by"]
+    assert not (out / "baselines" / "hard-sharing" / "history.jsonl").exists()
+    supernet = out / "rung-1" / "branching" / "search" / "supernet"
+    weights = torch.load(supernet / "best.pt", weights_only=True)["model"]
+    assert all(torch.equal(weights[k], v) for k, v in hard.model.state_dict().items())
+    assert "Total cost:" in report and "× one hard-sharing (the branching search" in report
+    study = json.loads((out / "rung-1" / "partition" / "search" / "trials.json").read_text())
+    assert [t.get("reference") for t in study][:1] == ["independent"]  # not share-all
 
 
 def test_the_seeds_phase_retrains_a_model_delivered_with_inherited_weights() -> None:

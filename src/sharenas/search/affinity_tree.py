@@ -46,6 +46,7 @@ class AffinityTreeStep(SearchStep, AffinityStep):
     architecture is the affinity tree within the budget."""
 
     label = "search (affinity)"
+    keep_best = True  # a hard-sharing training: its best validation epoch, as a baseline's
 
     def __init__(self, space: Space, settings: Any, max_flops: float | None = None) -> None:
         SearchStep.__init__(self, space, settings, max_flops)

@@ -139,8 +139,7 @@ def room_first(state: AutoState, ctx: AutoContext, options: AutoOptions) -> Room
         )
         state.save()
         return None
-    single = ctx.plan.baselines[REFERENCE] <= ctx.plan.budget or bool(options.seeds)
-    units = [SINGLE, BRANCHING] if single else [BRANCHING]
+    units = [SINGLE, BRANCHING] if _single_task_needed(ctx.plan, options) else [BRANCHING]
     run_units(state, units, ctx, options.workers, options.storage)
     if not state.data["units"][BRANCHING.key]["folder"]:
         problem = state.data["units"][BRANCHING.key].get("problem", "it did not finish")
@@ -148,6 +147,13 @@ def room_first(state: AutoState, ctx: AutoContext, options: AutoOptions) -> Room
         state.save()
         return None
     return measure_room(state, ctx.data)
+
+
+def _single_task_needed(plan: AutoPlan, options: AutoOptions) -> bool:
+    """Single-task is trained where it fits the budget (a model the user can take, and the
+    room's bound) or ``--seeds`` compares against it; over the budget the room path measures
+    every Δ_MTL against hard-sharing instead (T trainings' worth of compute saved)."""
+    return plan.baselines[REFERENCE] <= plan.budget or bool(options.seeds)
 
 
 def deliver(candidate: Candidate, out: Path) -> Path:
@@ -220,7 +226,8 @@ def _auto_locked(config: Config, out: Path, budget: str, options: AutoOptions) -
     room = None if thorough else room_first(state, ctx, options)
     if room is not None and room.room:
         searches = [Unit("search", s, 1) for s in room_searches(state.data["plan"])]
-        run_units(state, [*baselines, *searches], ctx, *parallel)
+        kept = [u for u in baselines if u != SINGLE or _single_task_needed(plan, options)]
+        run_units(state, [*kept, *searches], ctx, *parallel)
     if room is None:
         _search_every_space(state, ctx, baselines, options)
     candidates = validation_scores(state, data)

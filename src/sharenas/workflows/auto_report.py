@@ -140,7 +140,7 @@ def total_cost(state: dict[str, Any]) -> tuple[float, float, str]:
     units = state.get("units", {})
     total = sum(u.get("seconds", 0.0) for u in units.values()) + state.get("seeds_seconds", 0.0)
     hard = units.get(Unit("baseline", "hard-sharing").key, {})
-    if hard.get("seconds"):
+    if hard.get("seconds") and not _adopted(hard):
         return total, hard["seconds"], "hard-sharing"
     measuring = units.get(BRANCHING.key, {})
     if measuring.get("folder") and measuring.get("seconds"):  # wall seconds, as every unit's
@@ -151,6 +151,13 @@ def total_cost(state: dict[str, Any]) -> tuple[float, float, str]:
             return total, seconds, MEASURED_HARD_SHARING
     single = units.get(Unit("baseline", "single-task").key, {}).get("seconds") or 1.0
     return total, single, "single-task"
+
+
+def _adopted(unit: dict[str, Any]) -> bool:
+    """Whether the unit's run was taken from the measuring training, not trained
+    (:mod:`auto_adopt`): its seconds are an evaluation's."""
+    metrics = Path(unit["folder"]) / "metrics.json" if unit.get("folder") else None
+    return bool(metrics and metrics.is_file() and "trained_by" in read_record(metrics))
 
 
 def _cost(state: dict[str, Any]) -> str:

@@ -22,6 +22,8 @@ from sharenas.workflows.auto_plan import REFERENCE
 from sharenas.workflows.auto_units import Unit
 
 REFERENCE_NAME = Unit("baseline", REFERENCE).key
+HARD = "hard-sharing"
+HARD_SHARING_NAME = Unit("baseline", HARD).key
 
 
 @dataclass
@@ -117,9 +119,11 @@ def _mark_equal_networks(candidates: list[Candidate], data: TaskSetData) -> list
 
 def reference_of(candidates: list[Candidate]) -> Candidate | None:
     """What every Δ_MTL is measured against: single-task; where it was not trained (over the
-    budget, and no room), the hard-sharing network; None when neither finished."""
+    budget), the hard-sharing baseline or the branching search's hard-sharing network; None
+    when none finished."""
     single = next((c for c in candidates if c.name == REFERENCE_NAME), None)
-    return single or next((c for c in candidates if c.name.startswith("hard-sharing")), None)
+    hard = (c for c in candidates if c.name == HARD_SHARING_NAME or c.name.startswith(HARD))
+    return single or next(hard, None)
 
 
 def _with_deltas(candidates: list[Candidate]) -> list[Candidate]:

@@ -21,6 +21,7 @@ from sharenas.runs.random_archs import train_random
 from sharenas.runs.training import ensure_trained
 from sharenas.spaces.registry import space_spec
 from sharenas.spaces.spec import SearchKind
+from sharenas.workflows.auto_adopt import adopt_hard_sharing, can_adopt, measuring_training
 from sharenas.workflows.auto_plan import AutoPlan, space_config
 from sharenas.workflows.auto_units import Unit
 from sharenas.workflows.session import search
@@ -30,6 +31,7 @@ Work = Callable[[], Path]  # runs (or resumes) one unit; returns the run folder 
 SPACE = "branching"  # the space whose search measures the room
 AFFINITY = "affinity"  # the strategy that measures (a random branching search would not)
 BRANCHING = Unit("search", SPACE, 1)  # the full-budget branching search
+HARD_SHARING = "hard-sharing"  # in the room path, the branching search's measuring training
 
 
 @dataclass
@@ -50,8 +52,10 @@ def unit_work(unit: Unit, ctx: AutoContext) -> Work:
     a space at a rung (⌈epochs/η⌉ epochs at rung 0, the full budget at rung 1)."""
     config, out, budget = ctx.config, ctx.out, ctx.plan.budget
     if unit.kind == "baseline":
-        label = f"baseline {unit.name}"
-        return _train(with_arch(config, unit.name), out / "baselines" / unit.name, ctx, label)
+        label, folder = f"baseline {unit.name}", out / "baselines" / unit.name
+        if ctx.flow == "room" and unit.name == HARD_SHARING and can_adopt(out):
+            return lambda: adopt_hard_sharing(out, folder, ctx.data)
+        return _train(with_arch(config, unit.name), folder, ctx, label)
     full = config.train.epochs
     if unit.kind == "random":
         searched = space_config(config, unit.name, full, budget)
@@ -73,7 +77,7 @@ def evidence_study(config: Config, out: Path) -> Config:
     (:meth:`PartitionSpace.grouping_vector`); not share-all, whose sharing the measuring
     hard-sharing training already scored. Measured on planted groups: the independent corner
     was the chosen partition in every seed of the one-generation study (BENCHMARKS.md)."""
-    tree_file = out / "rung-1" / SPACE / "search" / ARCH
+    tree_file = measuring_training(out).parent / ARCH
     tree = read_record(tree_file).get("tree") if tree_file.is_file() else None
     finest = tree[-1] if tree else []
     tasks = sum(len(group) for group in finest)
