@@ -17,8 +17,8 @@ from sharenas.workflows.auto import AutoResult
 from tests.test_auto import write_config
 
 
-def _auto(config: Path, out: Path, **options: object) -> AutoResult:
-    return sharenas.auto(config, out, "hard-sharing", progress=False, **options)  # type: ignore[arg-type]
+def _auto(config: Path, out: Path, budget: str = "hard-sharing", **options: object) -> AutoResult:
+    return sharenas.auto(config, out, budget, progress=False, **options)  # type: ignore[arg-type]
 
 
 def _answers(found: AutoResult) -> dict[str, dict[str, float]]:
@@ -34,24 +34,25 @@ def room(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_two_workers_give_the_answer_one_process_gives(tmp_path: Path, room: None) -> None:
     config = write_config(tmp_path)
-    alone = _auto(config, tmp_path / "one")
-    both = _auto(config, tmp_path / "two", workers=2)
+    alone = _auto(config, tmp_path / "one", "mmoe")
+    both = _auto(config, tmp_path / "two", "mmoe", workers=2)
     assert _answers(both) == _answers(alone)  # one torch thread each: the same numbers
     assert both.recommended.name == alone.recommended.name
+    assert both.state["race"] == alone.state["race"]
     state = json.loads((tmp_path / "two" / "auto.json").read_text())
-    first = state["parallel"][0]
-    # the branching search alone first (single-task is over the budget: not trained), then
-    # hard-sharing (taken from the branching search's measuring training) and the partition
-    # search
-    assert first["workers"] == 2 and set(first["units"]) == {
-        "baseline hard-sharing",
-        "rung 1 partition",
-    }
+    phases = [set(p["units"]) for p in state["parallel"]]
+    # single-task (it fits MMoE's budget here) beside the branching search; then hard-sharing
+    # alone (taken from the branching search's measuring training); then the partition
+    # search beside the other baselines' rung 0
+    assert phases[0] == {"baseline single-task", "rung 1 branching"}
+    assert "rung 1 partition" in phases[1] and "baseline mmoe, rung 0" in phases[1]
+    assert "baseline hard-sharing" not in set().union(*phases)
+    assert all(p["workers"] == 2 for p in state["parallel"])
     assert (tmp_path / "two" / auto_parallel.JOURNAL_FILE).exists()
     assert "parallel" not in json.loads((tmp_path / "one" / "auto.json").read_text())
     other = f"journal:///{tmp_path}/other.journal"  # resumed with another storage: refused
     with pytest.raises(SharenasError, match="the study it started with"):
-        _auto(config, tmp_path / "two", workers=2, storage=other)
+        _auto(config, tmp_path / "two", "mmoe", workers=2, storage=other)
 
 
 def test_a_storage_is_checked_before_anything_trains(tmp_path: Path, room: None) -> None:
@@ -92,7 +93,7 @@ def test_a_killed_workers_unit_is_queued_again_and_finished(
     import sys
 
     config = write_config(tmp_path)
-    alone = _auto(config, tmp_path / "alone")
+    alone = _auto(config, tmp_path / "alone", "mmoe")  # phases of several units
     started: list[int] = []
 
     def command(out: Path, threads: int | None) -> list[str]:
@@ -100,7 +101,7 @@ def test_a_killed_workers_unit_is_queued_again_and_finished(
         return [sys.executable, "-c", DYING if len(started) == 1 else LATE, str(out)]
 
     monkeypatch.setattr(auto_parallel, "worker_command", command)
-    found = _auto(config, tmp_path / "auto", workers=2)
+    found = _auto(config, tmp_path / "auto", "mmoe", workers=2)
     assert _answers(found) == _answers(alone)
     state = json.loads((tmp_path / "auto" / "auto.json").read_text())
     url, name, beat = auto_parallel.units_study(state, tmp_path / "auto")
@@ -114,7 +115,7 @@ def test_a_killed_workers_unit_is_queued_again_and_finished(
 
 def test_workers_share_a_postgresql_storage(tmp_path: Path, room: None, postgres_url: str) -> None:
     config = write_config(tmp_path)
-    found = _auto(config, tmp_path / "auto", workers=2, storage=postgres_url)
+    found = _auto(config, tmp_path / "auto", "mmoe", workers=2, storage=postgres_url)
     state = json.loads((tmp_path / "auto" / "auto.json").read_text())
     assert state["storage"] == postgres_url and state["parallel"][0]["workers"] == 2
     assert not (tmp_path / "auto" / auto_parallel.JOURNAL_FILE).exists()

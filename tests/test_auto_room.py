@@ -158,6 +158,9 @@ def test_auto_where_room_is_measured_trains_the_baselines_and_the_partition_sear
     assert "Total cost:" in report and "× one hard-sharing (the branching search" in report
     study = json.loads((out / "rung-1" / "partition" / "search" / "trials.json").read_text())
     assert [t.get("reference") for t in study][:1] == ["independent"]  # not share-all
+    scored = json.loads((out / "rung-1" / "partition" / "search" / "metrics.json").read_text())
+    assert "hard-sharing (reference run)" in scored["references"]  # no teachers trained
+    assert scored["single_task"]["label"] == "hard-sharing (reference run)"
 
 
 def test_the_seeds_phase_retrains_a_model_delivered_with_inherited_weights() -> None:
@@ -237,3 +240,44 @@ def test_the_room_path_evaluates_the_partitions_the_evidence_points_at(tmp_path:
         assert study.trials == 1 + len(groupings)  # independent, then the tree's groups
     tree_file.unlink()
     assert evidence_study(searched, out).searched.study.trials == 1
+
+
+def test_the_room_path_races_the_other_baselines_by_successive_halving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sharenas.workflows import auto_race
+
+    monkeypatch.setattr(auto_room, "decide", lambda *a: (True, "forced: room"))
+    real = auto_race.rung_row
+    for out in (tmp_path / "all", tmp_path / "baselines-only"):
+        if out.name == "baselines-only":  # the full-budget models unread: a baseline goes on
+            only = lambda f, e: real(f, e) if "baselines" in f.parts else None  # noqa: E731
+            monkeypatch.setattr(auto_race, "rung_row", only)
+        found = _auto(tmp_path, out, budget="mmoe")
+        raced = [b for b in found.plan.baselines if b not in ("single-task", "hard-sharing")]
+        race = found.state["race"]
+        assert "mmoe" in raced and sorted(race["continued"] + race["stopped"]) == sorted(raced)
+        assert race["epochs"] == 1 and len(race["kept"]) == math.ceil(len(race["scores"]) / 3)
+        assert ("hard-sharing" in race["scores"]) == (out.name == "all")
+        names = {c.name for c in found.candidates}
+        for name in race["continued"]:
+            assert f"baseline {name}" in names
+            last = (out / "baselines" / name / "history.jsonl").read_text().splitlines()[-1]
+            assert json.loads(last)["epoch"] == 1  # resumed to the full 2 epochs
+        for name in race["stopped"]:
+            assert f"baseline {name}" not in names and f"baseline {name}, rung 0" not in names
+            assert (out / "baselines" / name / "checkpoint.pt").exists()
+            assert not (out / "baselines" / name / "metrics.json").exists()
+        report = (out / "report.md").read_text()
+        assert "Successive halving among the hand-designed models (η = 3)" in report
+    assert found.state["race"]["continued"]  # the baselines-only race keeps ⌈n/3⌉ ≥ 1
+    assert real(tmp_path / "nowhere", 1) is None
+
+
+def test_a_rung_row_is_the_epoch_asked_or_the_last_one(tmp_path: Path) -> None:
+    from sharenas.workflows.auto_race import rung_row
+
+    rows = [{"epoch": e, "val": {"a": {"acc": e / 10}}} for e in range(3)]
+    (tmp_path / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert rung_row(tmp_path, 2) == rows[1]  # after 2 epochs: the row of epoch index 1
+    assert rung_row(tmp_path, 9) == rows[-1]  # stopped early: its last row

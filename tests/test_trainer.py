@@ -93,6 +93,20 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path: Path) -> 
     assert resumed["best_epoch"] == full["best_epoch"]
 
 
+def test_a_training_paused_at_a_rung_finishes_as_the_uninterrupted_run(tmp_path: Path) -> None:
+    from sharenas.runs.training import ensure_trained
+
+    full = train(tiny_config(), tmp_path / "full", progress=False)
+    paused = train(tiny_config(), tmp_path / "rung", progress=False, until=1)
+    assert paused == {"paused": True, "epochs_run": 1}
+    assert not (tmp_path / "rung" / "metrics.json").exists()
+    again = train(tiny_config(), tmp_path / "rung", progress=False, resume=True, until=1)
+    assert again == paused  # a rung resumed at its end stays paused
+    ensure_trained(tiny_config(), tmp_path / "rung", progress=False)  # continued: finished
+    finished = json.loads((tmp_path / "rung" / "metrics.json").read_text())
+    assert finished["tasks"] == full["tasks"] and finished["best_epoch"] == full["best_epoch"]
+
+
 def test_a_checkpoint_of_the_previous_layout_resumes(tmp_path: Path) -> None:
     """Checkpoints written before the step contract held one 'optimizer' and no step state."""
     from sharenas.engine.checkpoint import load_checkpoint, save_checkpoint

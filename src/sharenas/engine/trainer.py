@@ -62,6 +62,7 @@ class TrainOutcome:
     epochs_run: int
     train_seconds: float
     history: list[dict[str, Any]] = field(default_factory=list)
+    paused: bool = False  # stopped after ``fit(until=…)`` epochs; resume to finish it
 
 
 def _upgraded(state: dict[str, Any]) -> dict[str, Any]:
@@ -253,9 +254,13 @@ class Trainer:
                 "layer or none."
             )
 
-    def fit(self, resume: bool = False, test: bool = True) -> TrainOutcome:
+    def fit(
+        self, resume: bool = False, test: bool = True, until: int | None = None
+    ) -> TrainOutcome:
         """Train (continuing from the run folder's checkpoint when ``resume``); test metrics with
-        the kept weights unless ``test`` is false."""
+        the kept weights unless ``test`` is false. ``until``: pause after that many epochs of
+        the configured schedule (a successive-halving rung); a later ``fit(resume=True)``
+        continues as if never paused."""
         self._check_batch_norm()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         start, history, seconds = 0, [], 0.0
@@ -268,9 +273,14 @@ class Trainer:
         with _progress(self.show_progress) as progress:
             remaining = (self.config.epochs - start) * self.steps_per_epoch
             bar = progress.add_task(self.label, total=remaining) if self.show_progress else None
+            last = self.config.epochs if until is None else min(until, self.config.epochs)
             for epoch in range(start, self.config.epochs):
                 if best["stale"] >= (self.config.early_stopping or math.inf):
                     break
+                if epoch >= last:
+                    self.log.close()
+                    return TrainOutcome(None, best["val"], best["epoch"], epoch, seconds,
+                                        history, paused=True)  # fmt: skip
                 if bar is not None:
                     where = f"epoch {epoch + 1}/{self.config.epochs}"
                     progress.update(bar, description=f"{self.label} · {where}")

@@ -140,7 +140,9 @@ def delivery_table(record: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             str(record["params"]),
         ],
         [
-            "single-task (the teachers)",
+            "single-task (the teachers)"
+            if single.get("label", "single-task") == "single-task"
+            else single["label"],
             *(f"{single['primary'][t]:.4f}" for t in tasks),
             "+0.00",
             f"{single['flops_per_example'] / 1e6:.4g}",

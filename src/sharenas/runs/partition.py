@@ -28,7 +28,14 @@ from sharenas.errors import ConfigError
 from sharenas.plugins import allowance
 from sharenas.run_files import METRICS, read_record
 from sharenas.runs.folder import arch_header, model_record
-from sharenas.runs.partition_eval import create_evaluator, load_teachers, teacher_folder
+from sharenas.runs.partition_eval import (
+    check_reference,
+    create_evaluator,
+    load_teachers,
+    reference_folder,
+    reference_label,
+    teacher_folder,
+)
 from sharenas.runs.training import task_handlers
 from sharenas.search.partition_study import RetryKilledTrial, dump_trials, open_study
 from sharenas.search.registry import create_strategy
@@ -332,8 +339,9 @@ def run_partition_search(
     if resume:  # the trials of the killed search fail (and are queued again) before any other
         settle_killed(config, url, name)
     began = time.perf_counter()
-    teachers = load_teachers(config, data)  # trained once, before the workers need them
-    del teachers
+    check_reference(config)
+    if reference_folder(config) == teacher_folder(config):
+        load_teachers(config, data)  # trained once, before the workers need them
     workers = config.searched.study.workers
     if workers == 1:
         worker(config, out, data)
@@ -354,10 +362,11 @@ def run_partition_search(
 
 
 def _single_task(config: Config, handlers: list[Any]) -> dict[str, Any]:
-    """The single-task reference: the teachers' validation metrics and FLOPs."""
-    teacher = read_record(teacher_folder(config) / METRICS)
+    """The reference: the single-task teachers' (or ``search.evaluation.reference``'s)
+    validation metrics and FLOPs."""
+    teacher = read_record(reference_folder(config) / METRICS)
     return {
-        "label": "single-task",
+        "label": reference_label(config),
         "primary": {h.name: teacher["val"][h.name][h.primary] for h in handlers},
         "total_flops": teacher["flops_per_example"],
     }
@@ -440,7 +449,7 @@ def summarise(
         "higher_is_better": directions,
         "trials": len(points),
         "front": front,
-        "references": {**{p["label"]: p for p in points if p["label"]}, "single-task": single},
+        "references": {**{p["label"]: p for p in points if p["label"]}, single["label"]: single},
         "chosen": chosen["number"] if chosen else None,
         "search_seconds": round(seconds, 3),
     }

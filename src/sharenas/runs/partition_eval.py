@@ -38,6 +38,8 @@ from sharenas.engine.distributed import resolve_device
 from sharenas.engine.evaluate import primary_metrics, to_device
 from sharenas.engine.step import StepInfo, TrainingStep
 from sharenas.engine.trainer import Trainer
+from sharenas.errors import ConfigError
+from sharenas.run_files import read_record
 from sharenas.runs.folder import BEST, with_arch
 from sharenas.runs.training import build_model, start_heads, task_handlers, train
 from sharenas.spaces.partition import PartitionGenotype, PartitionSpace
@@ -184,6 +186,39 @@ def teacher_folder(config: Config) -> Path:
 
 
 TEACHER_FILES = ["best.pt", "metrics.json", "config.yaml"]
+
+
+def reference_folder(config: Config) -> Path:
+    """The run every partition is scored against: ``search.evaluation.reference`` (short and
+    full evaluators), else the single-task teachers."""
+    evaluation = config.searched.evaluation
+    if evaluation.reference and evaluation.evaluator != "distill":
+        return Path(evaluation.reference)
+    return teacher_folder(config)
+
+
+def reference_label(config: Config) -> str:
+    """How the partition report names the reference."""
+    folder = reference_folder(config)
+    if folder == teacher_folder(config):
+        return "single-task"
+    arch = read_record(folder / "metrics.json").get("arch", folder.name)
+    return f"{arch} (reference run)"
+
+
+def check_reference(config: Config) -> None:
+    """A clear error where ``search.evaluation.reference`` is not a finished run with
+    validation metrics."""
+    reference = config.searched.evaluation.reference
+    if not reference or config.searched.evaluation.evaluator == "distill":
+        return
+    metrics = Path(reference) / "metrics.json"
+    if not metrics.is_file() or "val" not in read_record(metrics):
+        raise ConfigError(
+            f"search.evaluation.reference: {reference} is not a finished run folder with "
+            "validation metrics (metrics.json with 'val'); give a run trained with the same "
+            "data and epochs, or leave it out to train single-task teachers."
+        )
 
 
 def _train_teachers(config: Config, data: TaskSetData, folder: Path) -> None:

@@ -187,10 +187,13 @@ def train(
     model: nn.Module | None = None,
     label: str | None = None,
     step: TrainingStep | None = None,
+    until: int | None = None,
 ) -> dict[str, Any]:
     """Train ``config``'s architecture (or ``model``, e.g. a derived network carrying inherited
     weights) and write a run folder; returns the metrics record. ``step``: the training step
-    when it is not plain training (one that also measures, such as task affinity)."""
+    when it is not plain training (one that also measures, such as task affinity). ``until``:
+    pause after that many epochs (a successive-halving rung: no metrics.json, and ``{"paused":
+    True, "epochs_run": …}`` returned); resuming the folder finishes the run."""
     if smoke:
         config = smoke_config(config)
     run_dir = Path(out) if out is not None else default_run_dir(config, smoke)
@@ -199,8 +202,9 @@ def train(
     with folder_lock(run_dir):
         refuse_reuse(run_dir, resume)
         return _train_locked(
-            config, run_dir, resume, smoke, reference, progress, data, callbacks, model, label, step
-        )
+            config, run_dir, resume, smoke, reference, progress, data, callbacks, model, label,
+            step, until,
+        )  # fmt: skip
 
 
 def ensure_trained(config: Config, folder: Path, **options: Any) -> Path:
@@ -224,6 +228,7 @@ def _train_locked(
     model: nn.Module | None,
     label: str | None,
     step: TrainingStep | None = None,
+    until: int | None = None,
 ) -> dict[str, Any]:
     """:func:`train` once the folder is locked: the request is validated (data, model,
     reference) before anything is written."""
@@ -244,7 +249,9 @@ def _train_locked(
         label=label or config.model.arch,
         step=step,
     )
-    outcome = trainer.fit(resume=resume)
+    outcome = trainer.fit(resume=resume, until=until)
+    if outcome.paused:
+        return {"paused": True, "epochs_run": outcome.epochs_run}
     assert outcome.test is not None
     record = {
         **metrics_record(config, handlers, outcome.test, single),

@@ -28,6 +28,13 @@ class PartitionEvalConfig(BaseModel):
         le=1,
         description="short: the fraction of train.epochs each partition trains (rounded up).",
     )
+    reference: str | None = Field(
+        None,
+        description="short and full: a finished run folder (the same data, epochs and seed; e.g. "
+        "single-task or hard-sharing) whose validation metrics every partition is scored "
+        "against and the chosen one's Δ_MTL measured against, instead of single-task teachers "
+        "trained for the search (`auto` passes its own); distill always trains the teachers.",
+    )
     distill_steps: int = Field(200, ge=1, description="distill: student training steps.")
     distill_lr: float = Field(3e-3, gt=0, description="distill: Adam learning rate.")
     distill_batch: int = Field(128, ge=1, description="distill: rows per step and task.")

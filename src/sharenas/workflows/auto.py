@@ -41,12 +41,26 @@ from sharenas.runs.training import load_data
 from sharenas.workflows.auto_parallel import run_parallel, start_study
 from sharenas.workflows.auto_plan import REFERENCE, AutoPlan, plan_auto
 from sharenas.workflows.auto_progress import say_phase
+from sharenas.workflows.auto_race import race
 from sharenas.workflows.auto_report import write_auto_report
 from sharenas.workflows.auto_room import SINGLE, Room, measure_room, room_searches
-from sharenas.workflows.auto_scores import Candidate, recommend, validation_scores
+from sharenas.workflows.auto_scores import (
+    Candidate,
+    cached_validation,
+    recommend,
+    validation_scores,
+)
 from sharenas.workflows.auto_seeds import seeds_comparison
 from sharenas.workflows.auto_units import Unit
-from sharenas.workflows.auto_work import BRANCHING, SPACE, AutoContext, Work, execute, unit_work
+from sharenas.workflows.auto_work import (
+    BRANCHING,
+    HARD_SHARING,
+    SPACE,
+    AutoContext,
+    Work,
+    execute,
+    unit_work,
+)
 
 STATE = "auto.json"
 RECOMMENDED = "recommended"
@@ -221,13 +235,10 @@ def _auto_locked(config: Config, out: Path, budget: str, options: AutoOptions) -
     ctx = AutoContext(config, plan, out, data, eta, flow, options.progress)
     if options.workers > 1:  # the storage checked (and recorded) before anything trains
         start_study(state, options.storage)
-    parallel = (options.workers, options.storage)
     baselines = [Unit("baseline", arch) for arch in plan.baselines]
     room = None if thorough else room_first(state, ctx, options)
     if room is not None and room.room:
-        searches = [Unit("search", s, 1) for s in room_searches(state.data["plan"])]
-        kept = [u for u in baselines if u != SINGLE or _single_task_needed(plan, options)]
-        run_units(state, [*kept, *searches], ctx, *parallel)
+        _room_path(state, ctx, options)
     if room is None:
         _search_every_space(state, ctx, baselines, options)
     candidates = validation_scores(state, data)
@@ -244,6 +255,27 @@ def _auto_locked(config: Config, out: Path, budget: str, options: AutoOptions) -
     files = write_auto_report(out, config, plan, state.data, candidates, chosen, paired)
     files = {**files, "recommended": folder}
     return AutoResult(out, plan, candidates, chosen, files, state.data, paired)
+
+
+def _room_path(state: AutoState, ctx: AutoContext, options: AutoOptions) -> None:
+    """Where there is room: hard-sharing (the measuring training's network), single-task where
+    needed, the room searches, and every other baseline within the budget trained to rung 0;
+    the baselines successive halving keeps (:mod:`auto_race`) then continue to the full
+    budget."""
+    plan, parallel = ctx.plan, (options.workers, options.storage)
+    full = [Unit("baseline", HARD_SHARING)]
+    if _single_task_needed(plan, options):
+        full.append(SINGLE)
+    raced = [b for b in plan.baselines if b not in (REFERENCE, HARD_SHARING)]
+    paused = [Unit("baseline", b, 0) for b in raced]
+    searches = [Unit("search", s, 1) for s in room_searches(state.data["plan"])]
+    run_units(state, full[:1], ctx, *parallel)  # hard-sharing first: the study's reference
+    run_units(state, [*full[1:], *paused, *searches], ctx, *parallel)
+    units = state.data["units"]
+    measured = SINGLE if units.get(SINGLE.key, {}).get("folder") else full[0]
+    reference = cached_validation(state, Path(units[measured.key]["folder"]), ctx.data)
+    continued = race(state, ctx, paused, reference)
+    run_units(state, [Unit("baseline", b) for b in continued], ctx, *parallel)
 
 
 def _search_every_space(

@@ -63,6 +63,7 @@ def adopt_hard_sharing(out: Path, folder: Path, data: TaskSetData) -> Path:
     batch, cpu = config.train.eval_batch_size, torch.device("cpu")
     record = {
         **metrics_record(config, handlers, evaluate(network, handlers, data.test, batch, cpu)),
+        "arch": "hard-sharing",  # the network's name (config.yaml names its branching point)
         "val": evaluate(network, handlers, data.val, batch, cpu),
         "params": count_parameters(network),
         "flops_per_example": flops_per_example(network, data.val.example(2)),

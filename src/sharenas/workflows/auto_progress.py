@@ -28,7 +28,8 @@ def estimate_seconds(state: dict[str, Any], plan: AutoPlan, units: list[Unit]) -
     hard = plan.baselines.get("hard-sharing")
     if name == "single-task" or not hard or any(u.kind != "baseline" for u in units):
         return None
-    return sum(plan.baselines.get(u.name, hard) / hard * one for u in units)
+    share = {True: 1 / max(1, int(state.get("eta", 1))), False: 1.0}  # a paused baseline: rung 0
+    return sum(plan.baselines.get(u.name, hard) / hard * one * share[u.paused] for u in units)
 
 
 def say_phase(state: dict[str, Any], plan: AutoPlan, pending: list[Unit], workers: int) -> None:

@@ -218,6 +218,7 @@ def _halving(state: dict[str, Any], plan: AutoPlan) -> list[str]:
             f"{', '.join(state.get('survivors', [])) or 'none'} for the full budget "
             f"({state.get('survivors_why', '')})."
         )
+    lines += _race(state)
     lines += [f"Left out: {name}: {why}" for name, why in plan.left_out.items()]
     if state.get("flow") == "thorough":
         lines += [f"Not searched: {s}: {why}." for s, why in plan.one_network.items()]
@@ -227,6 +228,23 @@ def _halving(state: dict[str, Any], plan: AutoPlan) -> list[str]:
         if unit.get("problem")
     ]
     return lines
+
+
+def _race(state: dict[str, Any]) -> list[str]:
+    """The successive halving among the hand-designed models of the room path
+    (:mod:`auto_race`)."""
+    race = state.get("race")
+    if not race or not (race["continued"] or race["stopped"]):
+        return []
+    scores = ", ".join(f"{n} {v:+.2f} %" for n, v in race["scores"].items())
+    kept, stopped = ", ".join(race["kept"]), ", ".join(race["stopped"]) or "none"
+    continued = ", ".join(race["continued"]) or "none"
+    return [
+        f"Successive halving among the hand-designed models (η = {race['eta']}): validation "
+        f"Δ_MTL after {race['epochs']} epochs: {scores}. The best ⌈n/η⌉ ({kept}) go on; "
+        f"baselines continued to the full budget: {continued}; stopped after {race['epochs']} "
+        f"epochs (not candidates): {stopped}."
+    ]
 
 
 def _seed_lines(paired: dict[str, Any] | None) -> list[str]:

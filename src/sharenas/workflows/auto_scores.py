@@ -96,9 +96,10 @@ def validation_scores(state: Any, data: TaskSetData) -> list[Candidate]:
     """Every finished model with its validation and test Δ_MTL."""
     candidates = []
     for key, record in state.data.get("units", {}).items():
-        if not record.get("folder"):
+        unit = Unit.of(key, record)
+        if not record.get("folder") or unit.paused:  # a paused baseline is not a model yet
             continue
-        for candidate, folder in _unit_models(Unit.of(key, record), Path(record["folder"])):
+        for candidate, folder in _unit_models(unit, Path(record["folder"])):
             candidate.val = cached_validation(state, folder, data)
             candidates.append(candidate)
     return _with_deltas(_mark_equal_networks(candidates, data))

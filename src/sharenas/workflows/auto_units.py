@@ -14,15 +14,22 @@ Kind = Literal["baseline", "random", "search"]
 class Unit:
     kind: Kind
     name: str  # the baseline's architecture, or the space
-    rung: int | None = None  # a search's rung (0: ⌈epochs/η⌉ epochs; 1: the full budget)
+    # a search's rung (0: ⌈epochs/η⌉ epochs; 1: the full budget); a baseline's 0: its training
+    # paused after ⌈epochs/η⌉ epochs (None: trained, or continued, to the full budget)
+    rung: int | None = None
 
     @property
     def key(self) -> str:
-        """Its key in auto.json and its line in the log: ``baseline mmoe``, ``random fusion``,
-        ``rung 0 fusion``."""
+        """Its key in auto.json and its line in the log: ``baseline mmoe``, ``baseline mmoe,
+        rung 0``, ``random fusion``, ``rung 0 fusion``."""
         if self.kind == "search":
             return f"rung {self.rung} {self.name}"
-        return f"{self.kind} {self.name}"
+        return f"{self.kind} {self.name}" + (", rung 0" if self.paused else "")
+
+    @property
+    def paused(self) -> bool:
+        """A baseline's training paused at rung 0 (not a candidate until continued)."""
+        return self.kind == "baseline" and self.rung == 0
 
     @property
     def space(self) -> str | None:
@@ -37,7 +44,7 @@ class Unit:
         fields is read from its key)."""
         if "kind" in record:
             return cls(record["kind"], record["name"], record.get("rung"))
-        kind, _, rest = key.partition(" ")
+        kind, _, rest = key.partition(" ")  # written before records carried fields
         if kind == "rung":
             rung, _, space = rest.partition(" ")
             return cls("search", space, int(rung))

@@ -16,7 +16,7 @@ from sharenas.config import Config, build_config
 from sharenas.data.base import TaskSetData
 from sharenas.errors import ConfigError
 from sharenas.run_files import read_record
-from sharenas.runs.folder import ARCH, CONFIG, with_arch
+from sharenas.runs.folder import ARCH, CONFIG, METRICS, with_arch
 from sharenas.runs.random_archs import train_random
 from sharenas.runs.training import ensure_trained
 from sharenas.spaces.registry import space_spec
@@ -55,12 +55,13 @@ def unit_work(unit: Unit, ctx: AutoContext) -> Work:
         label, folder = f"baseline {unit.name}", out / "baselines" / unit.name
         if ctx.flow == "room" and unit.name == HARD_SHARING and can_adopt(out):
             return lambda: adopt_hard_sharing(out, folder, ctx.data)
-        return _train(with_arch(config, unit.name), folder, ctx, label)
+        until = rung_epochs(config.train.epochs, ctx.eta) if unit.paused else None
+        return _train(with_arch(config, unit.name), folder, ctx, label, until)
     full = config.train.epochs
     if unit.kind == "random":
         searched = space_config(config, unit.name, full, budget)
         return _random(searched, out / "random" / unit.name, ctx)
-    epochs = full if unit.rung else max(1, math.ceil(full / ctx.eta))
+    epochs = full if unit.rung else rung_epochs(full, ctx.eta)
     searched = space_config(config, unit.name, epochs, budget)
     if ctx.flow == "room" and space_spec(unit.name).searched_by is SearchKind.STUDY:
         searched = evidence_study(searched, ctx.out)
@@ -76,7 +77,9 @@ def evidence_study(config: Config, out: Path) -> Config:
     its own (independent) and the affinity tree's groups at its last stage as a partition
     (:meth:`PartitionSpace.grouping_vector`); not share-all, whose sharing the measuring
     hard-sharing training already scored. Measured on planted groups: the independent corner
-    was the chosen partition in every seed of the one-generation study (BENCHMARKS.md)."""
+    was the chosen partition in every seed of the one-generation study (BENCHMARKS.md). The
+    partitions are scored against auto's own single-task or hard-sharing run, so no
+    single-task teachers are trained for the study (T trainings' worth)."""
     tree_file = measuring_training(out).parent / ARCH
     tree = read_record(tree_file).get("tree") if tree_file.is_file() else None
     finest = tree[-1] if tree else []
@@ -85,7 +88,16 @@ def evidence_study(config: Config, out: Path) -> Config:
     raw = config.model_dump(mode="json")
     study = raw["search"]["study"]
     study.update(groupings=groupings, share_all=False, trials=1 + len(groupings))
+    reference = next((f for f in _references(out) if (f / METRICS).is_file()), None)
+    if reference is not None and raw["search"]["evaluation"]["evaluator"] != "distill":
+        raw["search"]["evaluation"]["reference"] = str(reference)  # no teachers to train
     return build_config(raw, source="auto")
+
+
+def _references(out: Path) -> list[Path]:
+    """The runs a room-path study is scored against, in order of preference: auto's
+    single-task, else its hard-sharing (the measuring training's network)."""
+    return [out / "baselines" / "single-task", out / "baselines" / HARD_SHARING]
 
 
 def execute(unit: Unit, work: Work) -> dict[str, Any]:
@@ -102,9 +114,17 @@ def execute(unit: Unit, work: Work) -> dict[str, Any]:
     return {**unit.record(), "folder": str(delivered), "seconds": seconds}
 
 
-def _train(config: Config, folder: Path, ctx: AutoContext, label: str) -> Work:
+def rung_epochs(epochs: int, eta: int) -> int:
+    """The epochs of rung 0 of successive halving: ⌈epochs/η⌉."""
+    return max(1, math.ceil(epochs / eta))
+
+
+def _train(
+    config: Config, folder: Path, ctx: AutoContext, label: str, until: int | None = None
+) -> Work:
     def work() -> Path:  # a run that finished before auto.json said so is kept
-        return ensure_trained(config, folder, data=ctx.data, progress=ctx.progress, label=label)
+        options = {"data": ctx.data, "progress": ctx.progress, "label": label, "until": until}
+        return ensure_trained(config, folder, **options)
 
     return work
 

@@ -19,7 +19,7 @@ from sharenas.report.runs import markdown
 from sharenas.run_files import read_record
 from sharenas.runs.folder import ARCH, METRICS, with_arch
 from sharenas.runs.partition import run_partition_search
-from sharenas.runs.partition_eval import teacher_folder
+from sharenas.runs.partition_eval import reference_folder, reference_label
 from sharenas.runs.result import Run, SearchResult, open_run
 from sharenas.runs.training import ensure_trained
 
@@ -28,7 +28,8 @@ def partition_session(
     config: Config, folder: Path, data: TaskSetData, resume: bool
 ) -> SearchResult:
     """Run the study in ``folder/search``, train the chosen point into ``folder/search/model`` (the
-    delivered run folder, Δ_MTL against the single-task teachers trained with the same budget)
+    delivered run folder, Δ_MTL against the single-task teachers trained with the same budget,
+    or ``search.evaluation.reference``)
     and write the report beside them."""
     record = run_partition_search(config, folder / "search", resume=resume, data=data)
     run = deliver_chosen(config, folder / "search", data)
@@ -64,9 +65,10 @@ def record_delivery(
     config: Config, study: Path, record: dict[str, Any], run: Run
 ) -> dict[str, Any]:
     """The search's metrics.json completed with the delivered model: its test metrics, Δ_MTL
-    against the single-task teachers (same data, budget and seed), FLOPs per example and
-    parameters of the pruned network; beside them the teachers' test metrics."""
-    teachers = read_record(teacher_folder(config) / METRICS)
+    against the single-task teachers (same data, budget and seed) or the reference run, FLOPs
+    per example and parameters of the pruned network; beside them the reference's test
+    metrics."""
+    teachers = read_record(reference_folder(config) / METRICS)
     metrics = run.metrics
     record = {
         **record,
@@ -77,6 +79,7 @@ def record_delivery(
         "params": metrics["params"],
         "delivered": "model",
         "single_task": {
+            "label": reference_label(config),
             "primary": teachers["primary"],
             "flops_per_example": teachers["flops_per_example"],
             "params": teachers["params"],
@@ -96,7 +99,7 @@ def deliver_chosen(config: Config, study: Path, data: TaskSetData) -> Run | None
         with_arch(config, arch["space"], arch),
         study / "model",
         data=data,
-        reference=teacher_folder(config),
+        reference=reference_folder(config),
         progress=False,
         label="the chosen partition",
     )
