@@ -43,9 +43,9 @@ def test_two_workers_give_the_answer_one_process_gives(tmp_path: Path, room: Non
     phases = [set(p["units"]) for p in state["parallel"]]
     # single-task (it fits MMoE's budget here) beside the branching search; then hard-sharing
     # alone (taken from the branching search's measuring training); then the partition
-    # search beside the other baselines' rung 0
+    # study beside the other baselines' rung 0
     assert phases[0] == {"baseline single-task", "rung 1 branching"}
-    assert "rung 1 partition" in phases[1] and "baseline mmoe, rung 0" in phases[1]
+    assert "study partition" in phases[1] and "baseline mmoe, rung 0" in phases[1]
     assert "baseline hard-sharing" not in set().union(*phases)
     assert all(p["workers"] == 2 for p in state["parallel"])
     assert (tmp_path / "two" / auto_parallel.JOURNAL_FILE).exists()

@@ -1,5 +1,7 @@
 """The partition matrix P (Feature Partitioning): feasibility, rescaling, masks solved from P."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -401,3 +403,47 @@ def test_groupings_become_partitions_whose_groups_share_private_channels() -> No
     for bad in ([["a", "b"], ["c"]], [["a", "b"], ["c", "d", "a"]], [["a", "b", "c", "d"], []]):
         with pytest.raises(ConfigError, match="search.study.groupings"):
             space.grouping_vector(bad)
+
+
+def test_study_and_evaluation_settings_refuse_what_cannot_work(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    from sharenas.errors import ConfigError
+    from sharenas.runs.partition_eval import check_reference
+    from sharenas.spaces.partition_config import PartitionEvalConfig, StudyConfig
+    from tests.test_architectures import handlers
+
+    for bad in ([[["a", "b"], []]], [[["a", "b"], ["b", "c"]]]):
+        with pytest.raises(ValidationError, match="search.study.groupings"):
+            StudyConfig(groupings=bad)
+    with pytest.raises(ValidationError, match="distill compares with single-task teachers"):
+        PartitionEvalConfig(evaluator="distill", reference=str(tmp_path))
+    tasks = handlers(("a", "regression", {}), ("b", "regression", {}))
+
+    class Settings:  # the two fields check_reference reads
+        def __init__(self, reference: str) -> None:
+            self.searched = type("S", (), {"evaluation": PartitionEvalConfig(reference=reference)})
+
+    with pytest.raises(ConfigError, match="not a finished run folder"):
+        check_reference(Settings(str(tmp_path / "nowhere")), tasks)  # type: ignore[arg-type]
+    (tmp_path / "metrics.json").write_text(
+        '{"val": {"a": {"mse": 1.0}}, "primary": {"a": 1.0}, "flops_per_example": 1, "params": 1}'
+    )
+    with pytest.raises(ConfigError, match=r"no metrics of task\(s\) b"):
+        check_reference(Settings(str(tmp_path)), tasks)  # type: ignore[arg-type]
+
+
+def test_a_study_signature_without_a_reference_is_the_one_older_studies_recorded(
+    tmp_path: Path,
+) -> None:
+    from sharenas.api import resolve_config
+    from sharenas.runs.partition import _evaluation, _queued
+    from tests.test_auto import write_config
+
+    config = resolve_config(write_config(tmp_path), ["search.space=partition"])
+    assert "reference" not in _evaluation(config) and _queued(config) == {}
+    given = resolve_config(
+        write_config(tmp_path),
+        ["search.space=partition", f"search.evaluation.reference={tmp_path}"],
+    )
+    assert _evaluation(given)["reference"] == str(tmp_path)

@@ -278,9 +278,7 @@ class Trainer:
                 if best["stale"] >= (self.config.early_stopping or math.inf):
                     break
                 if epoch >= last:
-                    self.log.close()
-                    return TrainOutcome(None, best["val"], best["epoch"], epoch, seconds,
-                                        history, paused=True)  # fmt: skip
+                    return self._paused(best, history, seconds)
                 if bar is not None:
                     where = f"epoch {epoch + 1}/{self.config.epochs}"
                     progress.update(bar, description=f"{self.label} · {where}")
@@ -296,6 +294,16 @@ class Trainer:
                     self._save(epoch, history, best, seconds)
         self.log.close()
         return self._outcome(best, history, seconds, test)
+
+    def _paused(
+        self, best: dict[str, Any], history: list[dict[str, Any]], seconds: float
+    ) -> TrainOutcome:
+        """The outcome of a run paused by ``fit(until=…)`` (its checkpoint saved; every rank
+        returns once rank 0 has written it)."""
+        self.log.close()
+        if self.world > 1:
+            torch.distributed.barrier()
+        return TrainOutcome(None, best["val"], best["epoch"], len(history), seconds, history, True)
 
     def _resumed_state(self) -> dict[str, Any]:
         """The checkpoint's state, restored into the model, optimisers, step and RNGs."""

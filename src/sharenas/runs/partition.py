@@ -133,10 +133,18 @@ def _signature(config: Config, space: PartitionSpace, directions: list[str]) -> 
             *(f"{t}:{d}" for t, d in zip(space.task_names, directions, strict=False)),
             "flops:minimize",
         ],
-        "evaluation": config.searched.evaluation.model_dump(mode="json"),
+        "evaluation": _evaluation(config),
         "strategy": config.searched.strategy,
         **_queued(config),
     }
+
+
+def _evaluation(config: Config) -> dict[str, Any]:
+    """``search.evaluation``; a reference left unset is absent, as in the signatures of
+    studies started before the setting (which must still resume)."""
+    evaluation = config.searched.evaluation
+    unset = {"reference"} if evaluation.reference is None else None
+    return evaluation.model_dump(mode="json", exclude=unset)
 
 
 def _queued(config: Config) -> dict[str, Any]:
@@ -333,13 +341,15 @@ def run_partition_search(
     config = with_storage(config)
     data = data if data is not None else create_dataset(config.data).load()
     space = _space(config, data)
+    settings = config.searched.study
+    space.reference_vectors(settings.groupings, settings.share_all)  # a clear error, early
+    check_reference(config, task_handlers(data))
     check_budget(config, data, space)
     out.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(out / "config.yaml", dump_config(config).encode())
     if resume:  # the trials of the killed search fail (and are queued again) before any other
         settle_killed(config, url, name)
     began = time.perf_counter()
-    check_reference(config)
     if reference_folder(config) == teacher_folder(config):
         load_teachers(config, data)  # trained once, before the workers need them
     workers = config.searched.study.workers

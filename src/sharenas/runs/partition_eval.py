@@ -206,18 +206,31 @@ def reference_label(config: Config) -> str:
     return f"{arch} (reference run)"
 
 
-def check_reference(config: Config) -> None:
-    """A clear error where ``search.evaluation.reference`` is not a finished run with
-    validation metrics."""
+def check_reference(config: Config, handlers: list[Any]) -> None:
+    """A clear error where ``search.evaluation.reference`` is not a finished run with the
+    validation and test metrics of every task, and its FLOPs and parameters."""
     reference = config.searched.evaluation.reference
-    if not reference or config.searched.evaluation.evaluator == "distill":
+    if not reference:
         return
     metrics = Path(reference) / "metrics.json"
-    if not metrics.is_file() or "val" not in read_record(metrics):
+    record = read_record(metrics) if metrics.is_file() else {}
+    val, test = record.get("val") or {}, record.get("primary") or {}
+    missing = [
+        h.name for h in handlers if h.primary not in val.get(h.name, {}) or h.name not in test
+    ]
+    if not record or missing or not {"flops_per_example", "params"} <= set(record):
+        unfinished = (
+            "it is not a finished run folder (metrics.json with val, primary, FLOPs, params)"
+        )
+        why = (
+            f"it has no metrics of task(s) {', '.join(missing)}"
+            if record and missing
+            else unfinished
+        )
         raise ConfigError(
-            f"search.evaluation.reference: {reference} is not a finished run folder with "
-            "validation metrics (metrics.json with 'val'); give a run trained with the same "
-            "data and epochs, or leave it out to train single-task teachers."
+            f"search.evaluation.reference: {reference}: {why}; give a run of this task set "
+            "trained with the same data and epochs (a path relative to the working directory "
+            "or absolute), or leave the setting out to train single-task teachers."
         )
 
 

@@ -36,6 +36,17 @@ class PartitionEvalConfig(BaseModel):
         "trained for the search (`auto` passes its own); distill always trains the teachers.",
     )
     distill_steps: int = Field(200, ge=1, description="distill: student training steps.")
+
+    @model_validator(mode="after")
+    def _reference_needs_training(self) -> PartitionEvalConfig:
+        if self.reference is not None and self.evaluator == "distill":
+            raise ValueError(
+                "search.evaluation.reference scores partitions trained by the short or full "
+                "evaluator; distill compares with single-task teachers it trains itself: set "
+                "evaluator: short (or full), or leave the reference out"
+            )
+        return self
+
     distill_lr: float = Field(3e-3, gt=0, description="distill: Adam learning rate.")
     distill_batch: int = Field(128, ge=1, description="distill: rows per step and task.")
     distill_val_rows: int | None = Field(
@@ -81,6 +92,18 @@ class StudyConfig(BaseModel):
         "tasks share a private part of the channels in proportion to its size (e.g. the "
         "branching search's groups; `auto` passes the affinity tree's).",
     )
+
+    @model_validator(mode="after")
+    def _groupings_are_partitions(self) -> StudyConfig:
+        for groups in self.groupings:
+            named = [t for g in groups for t in g]
+            if not all(groups) or len(named) != len(set(named)):
+                raise ValueError(
+                    f"search.study.groupings: {groups} must put each task in exactly one "
+                    "non-empty group (e.g. [[a, b], [c]])"
+                )
+        return self
+
     storage: str | None = Field(
         None,
         description="Optuna storage: sqlite:///FILE, journal:///FILE (workers on one host) or "

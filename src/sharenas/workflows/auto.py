@@ -6,9 +6,10 @@ the budget. Where every task pair helps and hard-sharing is not below single-tas
 validation noise, no architecture is likely to win by more than chance: the better of the two is
 recommended and ``auto`` stops (about one training, and single-task where it is trained). Where
 the affinities ask for branches (or sharing everything is measurably worse), the tree the
-affinities ask for is retrained and the hand-designed baselines within the budget (single-task,
-the reference, among them) and the partition search (:func:`auto_room.room_searches`) run beside
-it; the best on validation is recommended.
+affinities ask for is retrained, hard-sharing is the measuring training's network
+(:mod:`auto_adopt`), and the other baselines within the budget and the partition study
+(:func:`auto_room.room_searches`, the partitions the evidence points at) race by successive
+halving (:mod:`auto_race`); the best full-budget model on validation is recommended.
 
 ``thorough`` (or a branching space that cannot be searched within the budget) runs everything
 instead: the baselines, random architectures of every space and every space's search, sharing
@@ -39,7 +40,7 @@ from sharenas.runs.lock import folder_lock
 from sharenas.runs.out_folder import LOCK, MARKER, RUN_FILES, check_folder, data_inputs, make_folder
 from sharenas.runs.training import load_data
 from sharenas.workflows.auto_parallel import run_parallel, start_study
-from sharenas.workflows.auto_plan import REFERENCE, AutoPlan, plan_auto
+from sharenas.workflows.auto_plan import HARD_SHARING, REFERENCE, AutoPlan, plan_auto
 from sharenas.workflows.auto_progress import say_phase
 from sharenas.workflows.auto_race import race
 from sharenas.workflows.auto_report import write_auto_report
@@ -54,11 +55,11 @@ from sharenas.workflows.auto_seeds import seeds_comparison
 from sharenas.workflows.auto_units import Unit
 from sharenas.workflows.auto_work import (
     BRANCHING,
-    HARD_SHARING,
     SPACE,
     AutoContext,
     Work,
     execute,
+    rung_epochs,
     unit_work,
 )
 
@@ -239,7 +240,8 @@ def _auto_locked(config: Config, out: Path, budget: str, options: AutoOptions) -
     room = None if thorough else room_first(state, ctx, options)
     if room is not None and room.room:
         _room_path(state, ctx, options)
-    if room is None:
+    if room is None:  # the branching space cannot measure the room: every space is searched
+        ctx.flow = "thorough"
         _search_every_space(state, ctx, baselines, options)
     candidates = validation_scores(state, data)
     chosen = recommend(candidates, plan.budget)
@@ -259,23 +261,24 @@ def _auto_locked(config: Config, out: Path, budget: str, options: AutoOptions) -
 
 def _room_path(state: AutoState, ctx: AutoContext, options: AutoOptions) -> None:
     """Where there is room: hard-sharing (the measuring training's network), single-task where
-    needed, the room searches, and every other baseline within the budget trained to rung 0;
-    the baselines successive halving keeps (:mod:`auto_race`) then continue to the full
+    needed, the room searches' studies and every other baseline within the budget trained to
+    rung 0; the ones successive halving keeps (:mod:`auto_race`) then continue to the full
     budget."""
     plan, parallel = ctx.plan, (options.workers, options.storage)
-    full = [Unit("baseline", HARD_SHARING)]
-    if _single_task_needed(plan, options):
-        full.append(SINGLE)
+    hard = Unit("baseline", HARD_SHARING)  # single-task, where needed, ran in room_first
     raced = [b for b in plan.baselines if b not in (REFERENCE, HARD_SHARING)]
     paused = [Unit("baseline", b, 0) for b in raced]
-    searches = [Unit("search", s, 1) for s in room_searches(state.data["plan"])]
-    run_units(state, full[:1], ctx, *parallel)  # hard-sharing first: the study's reference
-    run_units(state, [*full[1:], *paused, *searches], ctx, *parallel)
-    units = state.data["units"]
-    measured = SINGLE if units.get(SINGLE.key, {}).get("folder") else full[0]
-    reference = cached_validation(state, Path(units[measured.key]["folder"]), ctx.data)
-    continued = race(state, ctx, paused, reference)
-    run_units(state, [Unit("baseline", b) for b in continued], ctx, *parallel)
+    paused += [Unit("study", s) for s in room_searches(state.data["plan"])]
+    run_units(state, [hard], ctx, *parallel)  # first: the study's reference
+    finished = state.data["units"][hard.key]
+    if not finished.get("folder"):
+        raise SharenasError(
+            f"auto: the hard-sharing baseline did not finish ({finished.get('problem')}); fix "
+            "that and rerun the same command to continue."
+        )
+    run_units(state, paused, ctx, *parallel)
+    reference = cached_validation(state, Path(finished["folder"]), ctx.data)
+    run_units(state, race(state, ctx, paused, reference), ctx, *parallel)
 
 
 def _search_every_space(
@@ -285,7 +288,7 @@ def _search_every_space(
     space's search at rung 0 (one phase), then the survivors' searches at rung 1."""
     plan, parallel = ctx.plan, (options.workers, options.storage)
     full = ctx.config.train.epochs
-    first = max(1, math.ceil(full / ctx.eta))
+    first = rung_epochs(full, ctx.eta)
     spaces = plan.searchable()  # not a space whose points within the budget are one network
     randoms = [Unit("random", space) for space in spaces]
     rung0 = [Unit("search", space, 0) for space in spaces]

@@ -24,8 +24,10 @@ from sharenas.engine.evaluate import evaluate
 from sharenas.resources import count_parameters, flops_per_example
 from sharenas.run_files import BEST, METRICS
 from sharenas.runs.folder import searched_arch, with_arch, write_run_files
+from sharenas.runs.lock import folder_lock
 from sharenas.runs.oneshot import SUPERNET
 from sharenas.runs.training import metrics_record, task_handlers
+from sharenas.workflows.auto_plan import HARD_SHARING
 
 MEASURED_BY = "the branching search's measuring training"
 
@@ -46,6 +48,11 @@ def adopt_hard_sharing(out: Path, folder: Path, data: TaskSetData) -> Path:
     of the branching space, with its best validation epoch's weights); kept when finished."""
     if (folder / METRICS).is_file():
         return folder
+    with folder_lock(folder):
+        return _adopt(out, folder, data)
+
+
+def _adopt(out: Path, folder: Path, data: TaskSetData) -> Path:
     began = time.perf_counter()
     source = measuring_training(out)
     searched = load_config(source / "config.yaml")
@@ -63,7 +70,7 @@ def adopt_hard_sharing(out: Path, folder: Path, data: TaskSetData) -> Path:
     batch, cpu = config.train.eval_batch_size, torch.device("cpu")
     record = {
         **metrics_record(config, handlers, evaluate(network, handlers, data.test, batch, cpu)),
-        "arch": "hard-sharing",  # the network's name (config.yaml names its branching point)
+        "arch": HARD_SHARING,  # the network's name (config.yaml names its branching point)
         "val": evaluate(network, handlers, data.val, batch, cpu),
         "params": count_parameters(network),
         "flops_per_example": flops_per_example(network, data.val.example(2)),

@@ -21,7 +21,8 @@ from sharenas.spaces.registry import space_names, space_spec, space_specs
 from sharenas.spaces.spec import SearchKind
 
 BASELINES = list(dict.fromkeys(b for spec in space_specs() for b in spec.baselines))
-REFERENCE = "single-task"  # trained even over the budget: Δ_MTL is measured against it
+REFERENCE = "single-task"  # Δ_MTL is measured against it where it is trained
+HARD_SHARING = "hard-sharing"  # the reference where single-task is not trained
 _SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9}
 
 

@@ -198,15 +198,16 @@ def _decision(state: dict[str, Any]) -> list[str]:
         return [f"**Decision: no room — stopped.** {why}.", evidence]
     return [
         f"**Decision: room measured.** {why}; the hand-designed baselines within the "
-        f"budget{_room_searches(state)} were trained beside it (`--thorough` also searches every "
-        "other space).",
+        f"budget{_room_searches(state)} raced beside it by successive halving (`--thorough` "
+        "also searches every other space).",
         evidence,
     ]
 
 
 def _room_searches(state: dict[str, Any]) -> str:
-    searched = [u["name"] for u in state.get("units", {}).values()
-                if u.get("kind") == "search" and u.get("name") != BRANCHING.name]  # fmt: skip
+    searched = list(dict.fromkeys(
+        u["name"] for u in state.get("units", {}).values()
+        if u.get("kind") in ("search", "study") and u.get("name") != BRANCHING.name))  # fmt: skip
     return f" and the {', '.join(searched)} search" if searched else ""
 
 
@@ -231,8 +232,7 @@ def _halving(state: dict[str, Any], plan: AutoPlan) -> list[str]:
 
 
 def _race(state: dict[str, Any]) -> list[str]:
-    """The successive halving among the hand-designed models of the room path
-    (:mod:`auto_race`)."""
+    """The successive halving among the models of the room path (:mod:`auto_race`)."""
     race = state.get("race")
     if not race or not (race["continued"] or race["stopped"]):
         return []
@@ -240,9 +240,10 @@ def _race(state: dict[str, Any]) -> list[str]:
     kept, stopped = ", ".join(race["kept"]), ", ".join(race["stopped"]) or "none"
     continued = ", ".join(race["continued"]) or "none"
     return [
-        f"Successive halving among the hand-designed models (η = {race['eta']}): validation "
-        f"Δ_MTL after {race['epochs']} epochs: {scores}. The best ⌈n/η⌉ ({kept}) go on; "
-        f"baselines continued to the full budget: {continued}; stopped after {race['epochs']} "
+        f"Successive halving among the room's models (η = {race['eta']}): validation Δ_MTL "
+        f"after {race['epochs']} epochs (a study: its chosen point's short training): "
+        f"{scores}. The best ⌈n/η⌉: {kept}. Continued to the full budget (a baseline "
+        f"resumed, a study's choice trained): {continued}; stopped after {race['epochs']} "
         f"epochs (not candidates): {stopped}."
     ]
 

@@ -19,7 +19,7 @@ Single-task (one network per task: T trainings' worth of compute) is trained for
 only when it fits the budget or ``--seeds`` compares against it. Over the budget it is not a
 model the user can take, and the affinities decide alone: a tree that shares every stage,
 unforced, means no room (the Δ_MTL comparison is reported as not measured); anything else means
-room, and single-task is then trained beside the baselines as the reference of every Δ_MTL.
+room, and every Δ_MTL is then measured against hard-sharing (the measuring training's network).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from sharenas.runs.training import task_handlers
 from sharenas.spaces.registry import space_spec
 from sharenas.spaces.spec import SearchKind
 from sharenas.tasks import delta_mtl
-from sharenas.workflows.auto_plan import REFERENCE
+from sharenas.workflows.auto_plan import HARD_SHARING, REFERENCE
 from sharenas.workflows.auto_scores import cached_validation
 from sharenas.workflows.auto_units import Unit
 from sharenas.workflows.auto_work import BRANCHING
@@ -149,7 +149,7 @@ def _alternatives(plan: dict[str, Any]) -> list[str]:
     hand-designed models within the budget other than hard-sharing and single-task, and the
     room searches."""
     return [b for b, flops in plan["baselines"].items()
-            if b not in (REFERENCE, "hard-sharing") and flops <= plan["budget"]
+            if b not in (REFERENCE, HARD_SHARING) and flops <= plan["budget"]
             ] + room_searches(plan)  # fmt: skip
 
 

@@ -18,12 +18,11 @@ from sharenas.runs.equal_baseline import equal_baseline
 from sharenas.runs.result import open_run
 from sharenas.runs.training import task_handlers
 from sharenas.tasks import delta_mtl
-from sharenas.workflows.auto_plan import REFERENCE
+from sharenas.workflows.auto_plan import HARD_SHARING, REFERENCE
 from sharenas.workflows.auto_units import Unit
 
 REFERENCE_NAME = Unit("baseline", REFERENCE).key
-HARD = "hard-sharing"
-HARD_SHARING_NAME = Unit("baseline", HARD).key
+HARD_SHARING_NAME = Unit("baseline", HARD_SHARING).key
 
 
 @dataclass
@@ -122,15 +121,17 @@ def reference_of(candidates: list[Candidate]) -> Candidate | None:
     """What every Δ_MTL is measured against: single-task; where it was not trained (over the
     budget), the hard-sharing baseline or the branching search's hard-sharing network; None
     when none finished."""
-    single = next((c for c in candidates if c.name == REFERENCE_NAME), None)
-    hard = (c for c in candidates if c.name == HARD_SHARING_NAME or c.name.startswith(HARD))
-    return single or next(hard, None)
+    named = {c.name: c for c in candidates}
+    other = (c for c in candidates if c.name.startswith(HARD_SHARING))  # the search's network
+    return named.get(REFERENCE_NAME) or named.get(HARD_SHARING_NAME) or next(other, None)
 
 
 def _with_deltas(candidates: list[Candidate]) -> list[Candidate]:
     reference = reference_of(candidates)
     if reference is None:
-        raise SharenasError("auto: the single-task reference did not finish; resume the run.")
+        raise SharenasError(
+            "auto: the reference (single-task, else hard-sharing) did not finish; resume the run."
+        )
     directions = reference.metrics["higher_is_better"]
     for c in candidates:
         c.val_delta = delta_mtl(c.val, reference.val, directions)

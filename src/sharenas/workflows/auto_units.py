@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-Kind = Literal["baseline", "random", "search"]
+# study: a study's points evaluated (short trainings), its choice not yet trained in full
+Kind = Literal["baseline", "random", "search", "study"]
 
 
 @dataclass(frozen=True)
@@ -21,15 +22,17 @@ class Unit:
     @property
     def key(self) -> str:
         """Its key in auto.json and its line in the log: ``baseline mmoe``, ``baseline mmoe,
-        rung 0``, ``random fusion``, ``rung 0 fusion``."""
+        rung 0``, ``random fusion``, ``rung 0 fusion``, ``study partition``."""
         if self.kind == "search":
             return f"rung {self.rung} {self.name}"
-        return f"{self.kind} {self.name}" + (", rung 0" if self.paused else "")
+        paused_baseline = self.kind == "baseline" and self.rung == 0
+        return f"{self.kind} {self.name}" + (", rung 0" if paused_baseline else "")
 
     @property
     def paused(self) -> bool:
-        """A baseline's training paused at rung 0 (not a candidate until continued)."""
-        return self.kind == "baseline" and self.rung == 0
+        """A baseline's training paused at rung 0, or a study whose choice is not trained yet:
+        not a candidate until continued."""
+        return (self.kind == "baseline" and self.rung == 0) or self.kind == "study"
 
     @property
     def space(self) -> str | None:

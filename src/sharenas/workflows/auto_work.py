@@ -22,7 +22,7 @@ from sharenas.runs.training import ensure_trained
 from sharenas.spaces.registry import space_spec
 from sharenas.spaces.spec import SearchKind
 from sharenas.workflows.auto_adopt import adopt_hard_sharing, can_adopt, measuring_training
-from sharenas.workflows.auto_plan import AutoPlan, space_config
+from sharenas.workflows.auto_plan import HARD_SHARING, AutoPlan, space_config
 from sharenas.workflows.auto_units import Unit
 from sharenas.workflows.session import search
 
@@ -31,7 +31,6 @@ Work = Callable[[], Path]  # runs (or resumes) one unit; returns the run folder 
 SPACE = "branching"  # the space whose search measures the room
 AFFINITY = "affinity"  # the strategy that measures (a random branching search would not)
 BRANCHING = Unit("search", SPACE, 1)  # the full-budget branching search
-HARD_SHARING = "hard-sharing"  # in the room path, the branching search's measuring training
 
 
 @dataclass
@@ -61,10 +60,12 @@ def unit_work(unit: Unit, ctx: AutoContext) -> Work:
     if unit.kind == "random":
         searched = space_config(config, unit.name, full, budget)
         return _random(searched, out / "random" / unit.name, ctx)
-    epochs = full if unit.rung else rung_epochs(full, ctx.eta)
+    epochs = full if unit.rung or unit.kind == "study" else rung_epochs(full, ctx.eta)
     searched = space_config(config, unit.name, epochs, budget)
     if ctx.flow == "room" and space_spec(unit.name).searched_by is SearchKind.STUDY:
-        searched = evidence_study(searched, ctx.out)
+        searched = evidence_study(searched, ctx.out)  # its choice trained by "rung 1 <space>"
+        if unit.kind == "study":
+            return _search(searched, out / "rung-1" / unit.name, ctx, deliver=False)
     if ctx.flow == "room" and unit == BRANCHING and searched.searched.strategy != AFFINITY:
         raw = searched.model_dump(mode="json")  # the config's own branching search, e.g. random
         raw["search"]["strategy"] = AFFINITY
@@ -78,8 +79,8 @@ def evidence_study(config: Config, out: Path) -> Config:
     (:meth:`PartitionSpace.grouping_vector`); not share-all, whose sharing the measuring
     hard-sharing training already scored. Measured on planted groups: the independent corner
     was the chosen partition in every seed of the one-generation study (BENCHMARKS.md). The
-    partitions are scored against auto's own single-task or hard-sharing run, so no
-    single-task teachers are trained for the study (T trainings' worth)."""
+    partitions are scored against auto's hard-sharing run, so no single-task teachers are
+    trained for the study (T trainings' worth; the distill evaluator still needs them)."""
     tree_file = measuring_training(out).parent / ARCH
     tree = read_record(tree_file).get("tree") if tree_file.is_file() else None
     finest = tree[-1] if tree else []
@@ -88,16 +89,10 @@ def evidence_study(config: Config, out: Path) -> Config:
     raw = config.model_dump(mode="json")
     study = raw["search"]["study"]
     study.update(groupings=groupings, share_all=False, trials=1 + len(groupings))
-    reference = next((f for f in _references(out) if (f / METRICS).is_file()), None)
-    if reference is not None and raw["search"]["evaluation"]["evaluator"] != "distill":
+    reference = out / "baselines" / HARD_SHARING  # the measuring training's network, evaluated
+    if (reference / METRICS).is_file() and raw["search"]["evaluation"]["evaluator"] != "distill":
         raw["search"]["evaluation"]["reference"] = str(reference)  # no teachers to train
     return build_config(raw, source="auto")
-
-
-def _references(out: Path) -> list[Path]:
-    """The runs a room-path study is scored against, in order of preference: auto's
-    single-task, else its hard-sharing (the measuring training's network)."""
-    return [out / "baselines" / "single-task", out / "baselines" / HARD_SHARING]
 
 
 def execute(unit: Unit, work: Work) -> dict[str, Any]:
@@ -129,12 +124,14 @@ def _train(
     return work
 
 
-def _search(config: Config, folder: Path, ctx: AutoContext) -> Work:
+def _search(config: Config, folder: Path, ctx: AutoContext, deliver: bool = True) -> Work:
     def work() -> Path:
         inner = folder / "search"
         started = inner.exists() and any(inner.rglob(CONFIG))
         found = search(config, folder, resume=started, baselines=False, progress=ctx.progress,
-                       data=ctx.data, figures=False)  # fmt: skip
+                       data=ctx.data, figures=False, deliver=deliver)  # fmt: skip
+        if not deliver:
+            return inner  # the study: its metrics.json names the chosen point, if any
         if found.run is None:
             raise ConfigError(f"{folder}: the partition study found no point within the budget.")
         return found.run.folder

@@ -60,7 +60,8 @@ def context(out: Path) -> AutoContext:
     config = build_config(state["config"], source=str(path), received=True)
     plan = AutoPlan(**state["plan"])
     data = load_data(config, None)
-    return AutoContext(config, plan, out, data, int(state["eta"]), str(state["flow"]), False)
+    flow = "thorough" if state.get("room_skipped") else str(state["flow"])  # as auto.py runs it
+    return AutoContext(config, plan, out, data, int(state["eta"]), flow, False)
 
 
 def _next(study: Any, lock: Path) -> Any | None:

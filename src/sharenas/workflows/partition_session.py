@@ -25,14 +25,14 @@ from sharenas.runs.training import ensure_trained
 
 
 def partition_session(
-    config: Config, folder: Path, data: TaskSetData, resume: bool
+    config: Config, folder: Path, data: TaskSetData, resume: bool, deliver: bool = True
 ) -> SearchResult:
     """Run the study in ``folder/search``, train the chosen point into ``folder/search/model`` (the
     delivered run folder, Δ_MTL against the single-task teachers trained with the same budget,
-    or ``search.evaluation.reference``)
-    and write the report beside them."""
+    or ``search.evaluation.reference``; not without ``deliver``) and write the report beside
+    them."""
     record = run_partition_search(config, folder / "search", resume=resume, data=data)
-    run = deliver_chosen(config, folder / "search", data)
+    run = deliver_chosen(config, folder / "search", data) if deliver else None
     if run is not None:
         record = record_delivery(config, folder / "search", record, run)
     trials = read_record(folder / "search" / "trials.json", list)

@@ -90,11 +90,13 @@ def search(
     callbacks: list[Any] | None = None,
     data: TaskSetData | None = None,
     figures: bool = True,
+    deliver: bool = True,
 ) -> SearchResult:
     """Run ``config``'s search, deliver its model, and compare it with ``search.baselines``
     trained with the same budget (partition: its front against share-all, independent and
     single-task); ``data``: the task set, already loaded; without ``figures`` the report of a
-    one-shot search is text alone (``sharenas auto``'s units: its own report has the figure)."""
+    one-shot search is text alone (``sharenas auto``'s units: its own report has the figure);
+    without ``deliver`` a study's choice is not trained (resume with it to train it)."""
     if smoke:
         config = smoke_config(config)
     config = with_search(config)
@@ -106,7 +108,7 @@ def search(
             check_resume(folder, resume, config, [folder / "search" / CONFIG])
             check_storage(config, folder / "search", resume)  # before the data, writing nothing
             with folder_lock(folder):
-                return partition_session(config, folder, load_data(config, data), resume)
+                return partition_session(config, folder, load_data(config, data), resume, deliver)
     if resume:
         refuse_old_layout(folder)
     recorded = [folder / "search" / SUPERNET / CONFIG, folder / "search" / CANDIDATES / CONFIG]
