@@ -25,12 +25,17 @@ from sharenas.runs.training import ensure_trained
 
 
 def partition_session(
-    config: Config, folder: Path, data: TaskSetData, resume: bool, deliver: bool = True
+    config: Config,
+    folder: Path,
+    data: TaskSetData,
+    resume: bool,
+    deliver: bool = True,
+    figures: bool = True,
 ) -> SearchResult:
     """Run the study in ``folder/search``, train the chosen point into ``folder/search/model`` (the
     delivered run folder, Δ_MTL against the single-task teachers trained with the same budget,
-    or ``search.evaluation.reference``; not without ``deliver``) and write the report beside
-    them."""
+    or ``search.evaluation.reference``; not without ``deliver``) and write the report (with
+    its figures unless ``figures`` is false) beside them."""
     record = run_partition_search(config, folder / "search", resume=resume, data=data)
     run = deliver_chosen(config, folder / "search", data) if deliver else None
     if run is not None:
@@ -47,11 +52,10 @@ def partition_session(
         text += "\n## The chosen partition, trained (test split)\n\n"
         text += markdown(*delivery_table(record)) + "\n"
     write_bytes_atomic(report, text.encode())
-    files = {
-        "report": report,
-        "front plot": pareto_plot(record, trials, folder / "pareto.png"),
-        "partitions": partition_heatmaps(record, folder / "partitions.png"),
-    }
+    files = {"report": report}
+    if figures:
+        files["front plot"] = pareto_plot(record, trials, folder / "pareto.png")
+        files["partitions"] = partition_heatmaps(record, folder / "partitions.png")
     comparison = [dict(zip(columns, row, strict=True)) for row in rows]
     note = f"{record['trials']} partitions evaluated ({record['strategy']}, {record['evaluator']})"
     table = (list(columns), [list(row) for row in rows])

@@ -95,7 +95,7 @@ def search(
     """Run ``config``'s search, deliver its model, and compare it with ``search.baselines``
     trained with the same budget (partition: its front against share-all, independent and
     single-task); ``data``: the task set, already loaded; without ``figures`` the report of a
-    one-shot search is text alone (``sharenas auto``'s units: its own report has the figure);
+    search is text alone (``sharenas auto``'s units: its own report has the figure);
     without ``deliver`` a study's choice is not trained (resume with it to train it)."""
     if smoke:
         config = smoke_config(config)
@@ -108,7 +108,9 @@ def search(
             check_resume(folder, resume, config, [folder / "search" / CONFIG])
             check_storage(config, folder / "search", resume)  # before the data, writing nothing
             with folder_lock(folder):
-                return partition_session(config, folder, load_data(config, data), resume, deliver)
+                return partition_session(
+                    config, folder, load_data(config, data), resume, deliver, figures
+                )
     if resume:
         refuse_old_layout(folder)
     recorded = [folder / "search" / SUPERNET / CONFIG, folder / "search" / CANDIDATES / CONFIG]
