@@ -4,11 +4,13 @@ The baselines within the budget other than hard-sharing and single-task are trai
 ⌈epochs/η⌉ epochs and paused (rung 0), and the room's study (the partition search) evaluates
 its partitions with short trainings of the same length without training its choice; the models
 already trained for the full budget, the hard-sharing network of the measuring training and the
-affinity tree, are read at the same epoch from their histories. Only the best ⌈n/η⌉ of these n
-by validation Δ_MTL at that epoch continue to the full budget (Jamieson & Talwalkar, AISTATS
-2016): a baseline resumed from its checkpoint, the study's choice trained, so a continued model
-costs what it would have cost anyway and a stopped one a third of it (η = 3). The rung's rank
-correlation with the full budget is measured in BENCHMARKS.md ("rungs").
+affinity tree, are read at the same epoch from their histories. Only the best ⌈m/η⌉ of the m
+paused ones by validation Δ_MTL at that epoch (Jamieson & Talwalkar, AISTATS 2016), and of
+those only the ones ahead of every model already trained for the full budget, continue to the
+full budget: a baseline resumed from its checkpoint, the study's choice trained, so a continued
+model costs what it would have cost anyway and a stopped one a third of it (η = 3). The rung's
+rank correlation with the full budget (ρ 0.85–0.92 at a third of the epochs) is measured in
+BENCHMARKS.md ("Rungs").
 """
 
 from __future__ import annotations
@@ -98,8 +100,11 @@ def _continued(unit: Unit) -> Unit:
 def _decide(
     state: Any, ctx: AutoContext, paused: list[Unit], reference: dict[str, float]
 ) -> dict[str, Any]:
-    """The race's record: every competitor's validation Δ_MTL at the rung, the best
-    ⌈n/η⌉, the paused units continued and stopped."""
+    """The race's record: every competitor's validation Δ_MTL at the rung; the paused ones
+    kept (the best ⌈m/η⌉ of the m paused, and only those ahead at the rung of every model
+    already trained for the full budget: one behind them is not expected to overtake them,
+    by the measured rank correlation of the rung with the full budget); those continued and
+    stopped."""
     epochs = rung_epochs(ctx.config.train.epochs, ctx.eta)
     handlers = task_handlers(ctx.data)
     directions = {h.name: h.higher_is_better for h in handlers}
@@ -110,8 +115,10 @@ def _decide(
         if val is not None:
             scores[name] = delta_mtl(val, reference, directions)
     ranked = sorted(scores, key=lambda n: -scores[n])
-    kept = ranked[: math.ceil(len(ranked) / ctx.eta)]
     names = [u.name for u in paused]
+    racing = [n for n in ranked if n in names]
+    trained = max((scores[n] for n in ranked if n not in names), default=-math.inf)
+    kept = [n for n in racing[: math.ceil(len(racing) / ctx.eta)] if scores[n] > trained]
     # unscored: a baseline without a history is not dropped; a study that chose nothing is;
     # a baseline that early stopping finished before the rung is kept (nothing left to pay)
     done = {u.name for u in paused if u.kind == "baseline" and _finished(state, u)}
