@@ -6,8 +6,8 @@ its partitions with short trainings of the same length without training its choi
 already trained for the full budget, the hard-sharing network of the measuring training and the
 affinity tree, are read at the same epoch from their histories. Only the best ⌈m/η⌉ of the m
 paused ones by validation Δ_MTL at that epoch (Jamieson & Talwalkar, AISTATS 2016), and of
-those only the ones ahead of every model already trained for the full budget, continue to the
-full budget: a baseline resumed from its checkpoint, the study's choice trained, so a continued
+those only the ones ahead of those two models already trained for the full budget, continue to
+the full budget: a baseline resumed from its checkpoint, the study's choice trained, so a continued
 model costs what it would have cost anyway and a stopped one a third of it (η = 3). The rung's
 rank correlation with the full budget (ρ 0.85–0.92 at a third of the epochs) is measured in
 BENCHMARKS.md ("Rungs").
@@ -101,8 +101,8 @@ def _decide(
     state: Any, ctx: AutoContext, paused: list[Unit], reference: dict[str, float]
 ) -> dict[str, Any]:
     """The race's record: every competitor's validation Δ_MTL at the rung; the paused ones
-    kept (the best ⌈m/η⌉ of the m paused, and only those ahead at the rung of every model
-    already trained for the full budget: one behind them is not expected to overtake them,
+    kept (the best ⌈m/η⌉ of the m paused, and only those ahead at the rung of hard-sharing and
+    the tree, already trained for the full budget: one behind them is not expected to overtake them,
     by the measured rank correlation of the rung with the full budget); those continued and
     stopped."""
     epochs = rung_epochs(ctx.config.train.epochs, ctx.eta)

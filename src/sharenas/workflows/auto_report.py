@@ -242,8 +242,8 @@ def _race(state: dict[str, Any]) -> list[str]:
     return [
         f"Successive halving among the room's models (η = {race['eta']}): validation Δ_MTL "
         f"after {race['epochs']} epochs (a study: its chosen point's short training): "
-        f"{scores}. Kept (the best ⌈m/η⌉ of the m paused, ahead of every model already trained "
-        f"for the full budget): {kept or 'none'}. Continued to the full budget (a baseline "
+        f"{scores}. Kept (the best ⌈m/η⌉ of the m paused, ahead of hard-sharing and the tree, "
+        f"trained in full): {kept or 'none'}. Continued to the full budget (a baseline "
         f"resumed, a study's choice trained): {continued}; stopped after {race['epochs']} "
         f"epochs (not candidates): {stopped}."
     ]
