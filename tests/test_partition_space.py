@@ -257,19 +257,24 @@ def test_gradient_masks_restrict_what_a_task_trains(masked) -> None:
                 assert bool(keep.sum() < reads.sum())  # some channels are read, not trained
 
 
-def test_space_searches_gradient_matrices() -> None:
+def _image_space(tasks: str, channels: list[int], **settings: object):  # type: ignore[no-untyped-def]
+    """The partition space of a small CNN over classification tasks named by ``tasks``."""
     from sharenas.config import ModelConfig
     from sharenas.spaces.partition import PartitionSpaceConfig, partition_space
     from sharenas.tasks import TaskKind, TaskSpec, create_task_handler
 
     handlers = [
         create_task_handler(TaskSpec(name=n, kind=TaskKind.CLASSIFICATION, num_classes=4))
-        for n in "abc"
+        for n in tasks
     ]
     spec, _ = _inputs("image")
-    model = ModelConfig.model_validate({"backbone": {"name": "cnn", "channels": [4, 8, 8]}})
-    plain = partition_space(handlers, spec, model, PartitionSpaceConfig())
-    space = partition_space(handlers, spec, model, PartitionSpaceConfig(gradient_masks=True))
+    model = ModelConfig.model_validate({"backbone": {"name": "cnn", "channels": channels}})
+    return partition_space(handlers, spec, model, PartitionSpaceConfig(**settings))
+
+
+def test_space_searches_gradient_matrices() -> None:
+    plain = _image_space("abc", [4, 8, 8])
+    space = _image_space("abc", [4, 8, 8], gradient_masks=True)
     assert space.vector_size == 2 * plain.vector_size == 12
     generator = torch.Generator().manual_seed(0)
     for _ in range(10):
@@ -378,18 +383,7 @@ def test_tasks_with_their_own_statistics_do_not_share_a_pass() -> None:
 
 
 def test_groupings_become_partitions_whose_groups_share_private_channels() -> None:
-    from sharenas.config import ModelConfig
-    from sharenas.errors import ConfigError
-    from sharenas.spaces.partition import PartitionSpaceConfig, partition_space
-    from sharenas.tasks import TaskKind, TaskSpec, create_task_handler
-
-    handlers = [
-        create_task_handler(TaskSpec(name=n, kind=TaskKind.CLASSIFICATION, num_classes=4))
-        for n in "abcd"
-    ]
-    spec, _ = _inputs("image")
-    model = ModelConfig.model_validate({"backbone": {"name": "cnn", "channels": [4, 8, 16]}})
-    space = partition_space(handlers, spec, model, PartitionSpaceConfig())
+    space = _image_space("abcd", [4, 8, 16])
     corners = space.reference_vectors()
     assert corners["share-all"] == space.grouping_vector([["a", "b", "c", "d"]])
     assert corners["independent"] == space.grouping_vector([["a"], ["b"], ["c"], ["d"]])
