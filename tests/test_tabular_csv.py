@@ -102,10 +102,10 @@ def test_target_of_wrong_kind(csv_file: Path, targets: dict, message: str) -> No
     assert f"data.targets.{next(iter(targets))}" in str(info.value)
 
 
-def test_missing_target_values(tmp_path: Path) -> None:
+def test_an_all_empty_target_column_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
-    pd.DataFrame({"x": [1, 2, 3, 4], "y": [1.0, None, 2.0, 3.0]}).to_csv(path, index=False)
-    with pytest.raises(DatasetError, match="1 missing values"):
+    pd.DataFrame({"x": [1, 2, 3, 4], "y": [None] * 4}).to_csv(path, index=False)
+    with pytest.raises(DatasetError, match="has no value at all"):
         load(path, targets={"y": "regression"})
 
 

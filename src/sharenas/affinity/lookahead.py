@@ -34,6 +34,7 @@ from torch.func import functional_call
 from sharenas.engine.evaluate import autocast
 from sharenas.engine.step import PlainStep, StepInfo
 from sharenas.engine.task_subset import only_tasks
+from sharenas.tasks.labels import labelled_part
 
 
 def default_every(tasks: int) -> int:
@@ -149,8 +150,11 @@ class AffinityStep(PlainStep):
             with autocast(t.device, t.amp), only_tasks(model, y):
                 predictions = functional_call(model, moved or {}, (x,), strict=False)
             for h in t.handlers:
-                if h.name in y:
-                    losses[h.name] = h.loss(predictions[h.name].float(), y[h.name])
+                labelled = (
+                    labelled_part(h.spec, predictions[h.name], y[h.name]) if h.name in y else None
+                )
+                if labelled is not None:  # partial labels: the task's labelled rows
+                    losses[h.name] = h.loss(labelled[0].float(), labelled[1])
         return {k: float(v.detach()) for k, v in losses.items()}, losses
 
     def _add_stages(self, names: list[str], grads: list[tuple], before: list[float]) -> None:

@@ -10,6 +10,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from torch.utils.data import Dataset
 
+from sharenas.tasks.labels import coverage, mark_missing
 from sharenas.tasks.spec import TaskKind, TaskSpec
 
 if TYPE_CHECKING:
@@ -68,11 +69,19 @@ class MultiTaskDataset(Dataset):
 
     Tensors are held in memory in compact dtypes. :meth:`batch` gathers many rows at once and is
     what the trainer uses; ``__getitem__`` keeps the ``torch.utils.data.Dataset`` protocol.
+    A task's label may be missing for some rows: marked in its targets
+    (:mod:`sharenas.tasks.labels`), or given as ``labelled`` (a boolean per row of a task), which
+    marks the others.
     """
 
-    def __init__(self, inputs: Inputs, targets: Targets, tasks: list[TaskSpec]) -> None:
+    def __init__(
+        self,
+        inputs: Inputs,
+        targets: Targets,
+        tasks: list[TaskSpec],
+        labelled: Mapping[str, torch.Tensor] | None = None,
+    ) -> None:
         self.inputs = inputs
-        self.targets = targets
         self.tasks = {task.name: task for task in tasks}
         lengths = {len(t) for t in self._input_tensors()} | {len(t) for t in targets.values()}
         if len(lengths) != 1:
@@ -81,6 +90,11 @@ class MultiTaskDataset(Dataset):
         if missing:
             raise ValueError(f"no targets for tasks {sorted(missing)}")
         self._length = lengths.pop()
+        self.targets = _marked(targets, self.tasks, labelled or {})
+
+    def coverage(self) -> dict[str, tuple[int, int]]:
+        """Per task: (labelled rows, rows)."""
+        return {name: coverage(spec, self.targets[name]) for name, spec in self.tasks.items()}
 
     def _input_tensors(self) -> list[torch.Tensor]:
         if isinstance(self.inputs, Mapping):
@@ -127,6 +141,24 @@ class MultiTaskDataset(Dataset):
             inputs = self.inputs[:n]
         targets = {name: value[:n] for name, value in self.targets.items()}
         return MultiTaskDataset(inputs, targets, list(self.tasks.values()))
+
+
+def _marked(
+    targets: Targets, tasks: dict[str, TaskSpec], labelled: Mapping[str, torch.Tensor]
+) -> Targets:
+    """``targets`` with the rows ``labelled`` leaves out marked missing."""
+    unknown = sorted(set(labelled) - set(tasks))
+    if unknown:
+        raise ValueError(f"labelled names tasks that are not declared: {unknown}")
+    marked = dict(targets)
+    for name, rows in labelled.items():
+        if rows.shape != (len(targets[name]),) or rows.dtype != torch.bool:
+            raise ValueError(
+                f"labelled[{name!r}] must be a boolean tensor with one value per row "
+                f"({len(targets[name])}), not {rows.dtype} {tuple(rows.shape)}"
+            )
+        marked[name] = mark_missing(tasks[name], targets[name], rows)
+    return marked
 
 
 def epoch_key(seed: int, epoch: int) -> int:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from sharenas.cache import cache_root
 from sharenas.data.base import InputSpec, TaskSetData
+from sharenas.data.partial_labels import check_labels, drop_labels
 from sharenas.tasks.spec import TaskSpec
 
 
@@ -35,6 +36,12 @@ class DatasetConfig(BaseModel):
     limit: int | None = Field(
         None, ge=1, description="Use at most this many rows of each split (quick runs)."
     )
+    drop_labels: dict[str, Annotated[float, Field(ge=0, lt=1)]] = Field(
+        default_factory=dict,
+        description="Per task, the share of its training labels to remove at random (partial "
+        "labels: semi-supervised experiments); validation and test labels are kept.",
+    )
+    drop_labels_seed: int = Field(0, ge=0, description="The draw of data.drop_labels.")
     standardize_targets: bool = Field(
         True,
         description="Train regression tasks in standard units (training mean and standard "
@@ -78,6 +85,9 @@ class DatasetBuilder(ABC):
         data = self._load()
         if self.config.limit is not None:
             data.splits = {k: v.take(self.config.limit) for k, v in data.splits.items()}
+        if self.config.drop_labels:
+            drop_labels(data, self.config.drop_labels, self.config.drop_labels_seed)
+        check_labels(data)
         if self.config.standardize_targets:
             from sharenas.data.standardize import standardize_targets
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 
 from sharenas.data.base import TaskSetData, task_targets
+from sharenas.tasks.labels import labelled_rows
 from sharenas.tasks.spec import TaskKind, TaskSpec
 
 
@@ -34,7 +35,8 @@ def standardized_specs(data: TaskSetData) -> list[TaskSpec]:
     specs = []
     for spec in data.tasks:
         if spec.kind is TaskKind.REGRESSION:
-            mean, std = target_statistics(task_targets(data.train, spec.name))
+            targets = task_targets(data.train, spec.name)
+            mean, std = target_statistics(targets[labelled_rows(spec, targets)])
             spec = spec.model_copy(update={"target_mean": mean, "target_std": std})
         specs.append(spec)
     return specs

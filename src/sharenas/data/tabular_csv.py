@@ -17,7 +17,8 @@ Numeric features: missing values take the training median, the columns listed in
 read as log(1 + max(x, 0)), then every column is standardised with the
 training mean and standard deviation. Categorical features are encoded by their training
 vocabulary (code 0 = unseen in training). Binary targets map their two values in sorted order to
-0 and 1; classification targets map their sorted values to 0..K−1.
+0 and 1; classification targets map their sorted values to 0..K−1. An empty target cell is a
+missing label: that row is left out of the task's loss and metrics (partial labels).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from sharenas.data.preprocessing import (
 )
 from sharenas.data.registry import register_dataset
 from sharenas.errors import DatasetError
+from sharenas.tasks.labels import MISSING_CLASS
 from sharenas.tasks.spec import TaskKind, TaskSpec
 
 if TYPE_CHECKING:
@@ -132,14 +134,29 @@ def encode_target(
     path: Path, column: str, kind: str, values: pd.Series
 ) -> tuple[np.ndarray, str, list[str] | None]:
     """Target array, a note on its encoding and the class names by index (binary: the values
-    read as 0 and 1); a DatasetError when ``kind`` does not fit."""
-    import pandas as pd
+    read as 0 and 1); a DatasetError when ``kind`` does not fit. An empty cell is a missing
+    label (NaN; ``MISSING_CLASS`` for classes): the task's loss and metrics leave that row out."""
 
     where = f"{path}: target column {column!r} (data.targets.{column} = {kind})"
-    if values.isna().any():
-        raise DatasetError(
-            f"{where} has {int(values.isna().sum())} missing values; fill or drop those rows."
-        )
+    missing = values.isna().to_numpy()
+    if missing.all():
+        raise DatasetError(f"{where} has no value at all; fill it, or leave the task out.")
+    values = values[~missing]
+    encoded, note, names = _encode_present(where, kind, values)
+    if not missing.any():
+        return encoded, note, names
+    full = np.full(len(missing), MISSING_CLASS if kind == "classification" else np.nan)
+    full[~missing] = encoded
+    note += f", {int(missing.sum()):,} missing (left out of the task's loss and metrics)"
+    return full.astype(encoded.dtype), note, names
+
+
+def _encode_present(
+    where: str, kind: str, values: pd.Series
+) -> tuple[np.ndarray, str, list[str] | None]:
+    """:func:`encode_target` of the cells that hold a value."""
+    import pandas as pd
+
     if kind == "regression":
         numbers = pd.to_numeric(values, errors="coerce")
         if numbers.isna().any():

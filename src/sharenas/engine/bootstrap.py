@@ -19,6 +19,7 @@ from sharenas.data.base import MultiDomainDataset, MultiTaskDataset, Split
 from sharenas.engine.evaluate import to_device
 from sharenas.engine.task_subset import only_tasks
 from sharenas.tasks import TaskHandler, delta_mtl
+from sharenas.tasks.labels import labelled_part
 
 Outputs = dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]  # task: (a, b, target)
 MAX_VALUES = 50_000_000  # floats of predictions kept for the resamples (200 MB)
@@ -67,8 +68,12 @@ def _rows_within(model: nn.Module, part: MultiTaskDataset, device: torch.device)
 
 
 def _primary(handler: TaskHandler, prediction: torch.Tensor, target: torch.Tensor) -> float:
+    """The primary metric on the task's labelled rows; a ValueError where there are none."""
+    labelled = labelled_part(handler.spec, prediction, target)
+    if labelled is None:
+        raise ValueError(f"no labelled row of task {handler.name!r} in the resample")
     metric = handler.metric()
-    metric.update(prediction, target)
+    metric.update(*labelled)
     return float(metric.compute()[handler.primary])
 
 
@@ -102,6 +107,6 @@ def bootstrap_delta_sd(
                 second[task] = _primary(by_name[task], b[index], target[index])
         try:
             deltas.append(delta_mtl(first, second, directions))
-        except ValueError:  # a resample where the reference scores 0 on a task
+        except ValueError:  # a resample where the reference scores 0 on a task, or no label
             continue
     return statistics.stdev(deltas) if len(deltas) > 1 else float("inf")

@@ -10,6 +10,7 @@ from torch import nn
 from sharenas.data.base import MultiDomainDataset, MultiTaskDataset, Split
 from sharenas.engine.task_subset import only_tasks
 from sharenas.tasks import TaskHandler
+from sharenas.tasks.labels import labelled_part
 
 
 def to_device(x: Any, device: torch.device) -> Any:
@@ -42,7 +43,7 @@ def evaluate(
 ) -> dict[str, dict[str, float]]:
     """``{task: {metric: value}}``; with several processes each takes every world-th batch and
     torchmetrics combines their states. In a multi-domain split each task is scored on its own
-    rows."""
+    rows; with partial labels, on its labelled rows."""
     was_training = model.training
     model.eval()
     metrics = {h.name: h.metric().to(device) for h in handlers}
@@ -58,8 +59,11 @@ def evaluate(
             with autocast(device, amp), only_tasks(model, y):
                 predictions = model(x)
             for h in handlers:
-                if h.name in y:
-                    metrics[h.name].update(predictions[h.name].float(), y[h.name])
+                labelled = (
+                    labelled_part(h.spec, predictions[h.name], y[h.name]) if h.name in y else None
+                )
+                if labelled is not None:
+                    metrics[h.name].update(labelled[0].float(), labelled[1])
     model.train(was_training)
     return {
         name: {k: float(v) for k, v in metric.compute().items()} for name, metric in metrics.items()

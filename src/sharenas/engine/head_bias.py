@@ -13,6 +13,7 @@ from torch import nn
 from sharenas.data.base import Split, task_targets
 from sharenas.errors import ConfigError
 from sharenas.tasks import TaskHandler
+from sharenas.tasks.labels import labelled_rows
 
 
 def output_layer(head: nn.Module) -> nn.Module:
@@ -34,7 +35,8 @@ def set_prior_biases(model: nn.Module, handlers: list[TaskHandler], train: Split
     if not isinstance(heads, nn.ModuleDict):
         raise ConfigError(f"model.head_bias: prior: {type(model).__name__} has no task heads")
     for handler in handlers:
-        prior = handler.prior_bias(task_targets(train, handler.name))
+        targets = task_targets(train, handler.name)
+        prior = handler.prior_bias(targets[labelled_rows(handler.spec, targets)])
         if prior is None:
             continue
         bias = output_layer(heads[handler.name]).bias

@@ -9,6 +9,7 @@ import torch
 
 from sharenas.errors import TrainingError
 from sharenas.tasks import TaskHandler
+from sharenas.tasks.labels import labelled_part
 
 
 def task_losses(
@@ -19,13 +20,16 @@ def task_losses(
     checkpoint: Path,
 ) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
     """``({task: loss}, {task: loss value})`` for the tasks that ``targets`` holds (all of them,
-    or one task's in a multi-domain batch); a TrainingError naming the task and ``where`` (the
+    or one task's in a multi-domain batch) and labels in at least one row, each on its labelled
+    rows only; a TrainingError naming the task and ``where`` (the
     step) when a loss is NaN or infinite, pointing at the last good ``checkpoint``."""
-    losses = {
-        h.name: h.loss(predictions[h.name].float(), targets[h.name])
-        for h in handlers
-        if h.name in targets
-    }
+    losses = {}
+    for h in handlers:
+        if h.name not in targets:
+            continue
+        labelled = labelled_part(h.spec, predictions[h.name], targets[h.name])
+        if labelled is not None:  # a batch without this task's labels adds nothing to it
+            losses[h.name] = h.loss(labelled[0].float(), labelled[1])
     values = {name: float(loss.detach()) for name, loss in losses.items()}
     for name, value in values.items():
         if not math.isfinite(value):

@@ -5,13 +5,25 @@ from __future__ import annotations
 import torch
 
 from sharenas.data.base import MultiDomainDataset, TaskSetData
+from sharenas.tasks.labels import coverage, labelled_rows
 from sharenas.tasks.spec import TaskKind, TaskSpec
 
 
 def target_statistic(task: TaskSpec, target: torch.Tensor) -> str:
-    """One line on a split's targets for ``task`` (class balance, positive rate, range…)."""
+    """One line on a split's targets for ``task`` (class balance, positive rate, range…) over
+    its labelled rows, with the label coverage where some rows have none."""
     if target.numel() == 0:
         return "empty"
+    labelled, rows = coverage(task, target)
+    if labelled == rows:
+        return _statistic(task, target)
+    share = f"{labelled / rows:.1%} labelled ({labelled:,} of {rows:,} rows)"
+    if labelled == 0:
+        return share
+    return f"{share}; {_statistic(task, target[labelled_rows(task, target)])}"
+
+
+def _statistic(task: TaskSpec, target: torch.Tensor) -> str:
     if task.kind is TaskKind.CLASSIFICATION:
         counts = torch.bincount(target.long().flatten(), minlength=task.num_classes).double()
         share = counts / counts.sum()

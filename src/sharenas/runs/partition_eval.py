@@ -46,6 +46,7 @@ from sharenas.spaces.partition import PartitionGenotype, PartitionSpace
 from sharenas.spaces.partition_config import PartitionEvalConfig
 from sharenas.spaces.partition_network import PartitionNetwork
 from sharenas.spaces.partition_resources import partition_resources
+from sharenas.tasks.labels import labelled_part
 
 log = logging.getLogger(__name__)
 
@@ -418,7 +419,9 @@ class DistillEvaluator(PartitionEvaluator):
                 before, _ = self.teacher_features(handler.name, x)
                 features = adapters(student.task_features(before, t, self.first), t)
                 prediction = self.teachers.heads[handler.name](features)
-                metric.update(prediction.float(), y[handler.name])
+                labelled = labelled_part(handler.spec, prediction, y[handler.name])
+                if labelled is not None:  # partial labels: scored on the labelled rows
+                    metric.update(labelled[0].float(), labelled[1])
             results[handler.name] = {handler.primary: float(metric.compute()[handler.primary])}
         student.train()
         return results

@@ -35,6 +35,7 @@ from sharenas.search.registry import register_strategy
 from sharenas.search.route_step import RouteStep
 from sharenas.search.strategy import OneShotStrategy
 from sharenas.spaces.routing import RoutingGenotype
+from sharenas.tasks.labels import labelled_rows
 
 
 class ReinforceConfig(BaseModel):
@@ -143,9 +144,18 @@ class ReinforceStep(RouteStep):
         with only_tasks(net, y):  # one task's rows on a multi-domain set: its domain's norms
             all_predictions = net.forward_routes(x, genotypes)
         net.train(was_training)
-        scored = [h for h in self.trainer.handlers if h.name in y]  # multi-domain: its own task
+        # a multi-domain batch holds its own task; with partial labels, the tasks labelled here
+        rows_of = {h.name: labelled_rows(h.spec, y[h.name]) for h in t.handlers if h.name in y}
+        scored = [h for h in t.handlers if h.name in rows_of and bool(rows_of[h.name].any())]
+        if not scored:  # no label of any task in these rows: no evidence, no preference
+            return [0.0] * len(genotypes)
         metrics = [
-            {h.name: h.batch_primary(predictions[h.name], y[h.name]) for h in scored}
+            {
+                h.name: h.batch_primary(
+                    predictions[h.name][rows_of[h.name]], y[h.name][rows_of[h.name]]
+                )
+                for h in scored
+            }
             for predictions in all_predictions
         ]
         reference = self._update_reference(metrics)
