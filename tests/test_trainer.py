@@ -15,9 +15,9 @@ from sharenas.data import load_dataset
 from sharenas.engine.config import TrainConfig
 from sharenas.engine.optim import create_schedule
 from sharenas.engine.step import StepInfo
-from sharenas.engine.weighting import create_weighting
 from sharenas.errors import SharenasError, TrainingError
 from sharenas.runs.training import train
+from sharenas.weightings import create_weighting
 from tests.conftest import tiny_image_task_set
 
 

@@ -1,11 +1,13 @@
-"""Datasets and backbones from other packages, found in every command and worker process.
+"""Datasets, backbones and loss weightings from other packages, found in every command and
+worker process.
 
 A plugin is code the user chose, imported the ordinary Python way from what is installed on this
 machine (never from the current folder, and never because a received file names it):
 
 - an installed package declares an entry point in the group ``sharenas.datasets`` (or
-  ``sharenas.backbones``) naming the module that registers it; the group is loaded the first
-  time a name is not found (``[project.entry-points."sharenas.datasets"] toy = "toy_data"``);
+  ``sharenas.backbones``, ``sharenas.weightings``) naming the module that registers it; the
+  group is loaded the first time a name is not found
+  (``[project.entry-points."sharenas.datasets"] toy = "toy_data"``);
 - the user's own config names the module: ``data: {module: my_package.my_data, name: toy, …}``;
   it is imported before the dataset's name is looked up.
 
@@ -32,6 +34,7 @@ from sharenas.errors import ConfigError
 
 DATASETS = "sharenas.datasets"
 BACKBONES = "sharenas.backbones"
+WEIGHTINGS = "sharenas.weightings"
 ALLOW_VARIABLE = "SHARENAS_ALLOW_MODULES"
 
 log = logging.getLogger(__name__)
@@ -108,7 +111,7 @@ def entry_point_modules() -> set[str]:
     """The modules the installed packages declare in the sharenas entry-point groups."""
     return {
         point.value.partition(":")[0].strip()
-        for group in (DATASETS, BACKBONES)
+        for group in (DATASETS, BACKBONES, WEIGHTINGS)
         for point in entry_points(group=group)
     }
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from sharenas.errors import ConfigError
 
 
 class TrainConfig(BaseModel):
@@ -19,7 +21,18 @@ class TrainConfig(BaseModel):
     weight_decay: float = Field(0.0, ge=0)
     schedule: Literal["constant", "cosine", "poly"] = "constant"
     poly_power: float = Field(0.9, gt=0)
-    weighting: Literal["equal", "fixed", "uncertainty"] = "equal"
+    weighting: str = Field(
+        "equal",
+        description="How the task losses combine: equal, fixed, uncertainty, dwa, gradnorm, "
+        "pcgrad, mgda, cagrad, nash_mtl (sharenas.weightings; plug-ins add more).",
+    )
+    weighting_options: dict[str, Any] = Field(
+        default_factory=dict,
+        validate_default=True,
+        description="Options of the weighting (dwa: temperature; gradnorm: alpha; mgda: "
+        "normalization, upper_bound; cagrad: c; nash_mtl: update_weights_every, max_norm, "
+        "iterations).",
+    )
     task_weights: dict[str, Annotated[float, Field(ge=0)]] = Field(
         default_factory=dict, description="Per-task loss weights for weighting: fixed."
     )
@@ -41,3 +54,24 @@ class TrainConfig(BaseModel):
         description="Under torchrun: batch-norm statistics over every process's rows, as one "
         "process would compute them (false: each process its own).",
     )
+
+    @field_validator("weighting")
+    @classmethod
+    def _known_weighting(cls, name: str) -> str:
+        from sharenas.weightings import weighting_class
+
+        try:
+            weighting_class(name)
+        except ConfigError as exc:
+            raise ValueError(str(exc).rstrip(".")) from None
+        return name
+
+    @field_validator("weighting_options")
+    @classmethod
+    def _weighting_options(cls, options: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """The options validated by the weighting's own model (defaults filled in); an unknown
+        key is a ConfigError naming ``train.weighting_options.<key>``."""
+        from sharenas.weightings import check_options
+
+        name = info.data.get("weighting")
+        return options if name is None else check_options(name, options)

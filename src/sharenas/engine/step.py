@@ -33,8 +33,9 @@ class TrainingStep(ABC):
     """One method over the trainer's loop.
 
     ``attach`` is called once by the trainer, which then owns the model (on its device, wrapped
-    for DDP as ``trainer.train_model``), the loss weighting and the helpers ``load``, ``loss`` and
-    ``update`` that every step uses.
+    for DDP as ``trainer.train_model``), the loss weighting and the helpers that every step uses:
+    ``load``; ``task_losses`` and ``weighted_update`` for a weight step (the loss weighting makes
+    the gradients); ``loss`` and ``update`` for a step that descends the weighted total.
     """
 
     #: DDP: some parameters get no gradient in a step (a sampled route), so DDP must look for them.
@@ -85,7 +86,8 @@ class TrainingStep(ABC):
 
 
 class PlainStep(TrainingStep):
-    """Plain multi-task training: weighted sum of the task losses, one optimiser step."""
+    """Plain multi-task training: the loss weighting's update of the task losses, one optimiser
+    step."""
 
     def attach(self, trainer: Trainer) -> None:
         super().attach(trainer)
@@ -97,6 +99,6 @@ class PlainStep(TrainingStep):
 
     def step(self, batch: Any, info: StepInfo) -> dict[str, float]:
         x, y = self.trainer.load(self.trainer.data.train, batch)
-        total, values = self.trainer.loss(self.trainer.train_model, x, y, info)
-        self.trainer.update(total, self.optimizer)
+        losses, values = self.trainer.task_losses(self.trainer.train_model, x, y, info)
+        self.trainer.weighted_update(losses, self.optimizer)
         return values

@@ -13,7 +13,8 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,11 +43,11 @@ from sharenas.engine.optim import create_optimizer, create_schedule
 from sharenas.engine.step import PlainStep, StepInfo, TrainingStep
 from sharenas.engine.sync_norm import synchronize_batch_norms
 from sharenas.engine.task_subset import only_tasks
-from sharenas.engine.weighting import create_weighting
 from sharenas.errors import ConfigError
 from sharenas.resources import count_parameters, delivered, flops_per_example
 from sharenas.run_files import BEST, CHECKPOINT, HISTORY
 from sharenas.tasks import TaskHandler
+from sharenas.weightings import create_weighting, head_inputs
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +114,12 @@ class Trainer:
             add_domain_norms(model, [t.name for t in data.tasks])
         self.model = model.to(self.device)
         self.weighting = create_weighting(
-            config.weighting, [h.name for h in handlers], config.task_weights
+            config.weighting,
+            [h.name for h in handlers],
+            config.task_weights,
+            config.weighting_options,
         ).to(self.device)
+        self._features: Mapping[str, Any] | None = None  # head inputs of the last task_losses
         self.amp = config.amp and self.device.type == "cuda"
         bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and not bf16)
@@ -163,20 +168,63 @@ class Trainer:
         self, model: nn.Module, x: Any, y: dict[str, torch.Tensor], info: StepInfo, what: str = ""
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """(weighted total, per-task values) of ``model`` on a batch, under AMP on CUDA; a
-        TrainingError naming the step when a loss is not finite."""
-        with autocast(self.device, self.amp), only_tasks(model, y):
+        TrainingError naming the step when a loss is not finite. For steps that descend the
+        total with :meth:`update` (architecture and policy steps)."""
+        losses, values = self._losses(model, x, y, info, what, per_task=False)
+        return self.weighting(losses), values
+
+    def task_losses(
+        self, model: nn.Module, x: Any, y: dict[str, torch.Tensor], info: StepInfo, what: str = ""
+    ) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+        """({task: loss}, per-task values) of ``model`` on a batch, for
+        :meth:`weighted_update` (weight steps): as :meth:`loss`, without the weighting; the
+        forward runs outside DDP's gradient synchronisation when the weighting differentiates
+        each task on its own, and records the heads' inputs when it reads them."""
+        return self._losses(model, x, y, info, what, per_task=True)
+
+    def _losses(
+        self,
+        model: nn.Module,
+        x: Any,
+        y: dict[str, torch.Tensor],
+        info: StepInfo,
+        what: str,
+        per_task: bool,
+    ) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+        with ExitStack() as stack:
+            stack.enter_context(autocast(self.device, self.amp))
+            stack.enter_context(only_tasks(model, y))
+            unsynced = per_task and self.weighting.per_task_gradients
+            if unsynced and isinstance(model, nn.parallel.DistributedDataParallel):
+                stack.enter_context(model.no_sync())
+            wants = per_task and self.weighting.wants_features
+            self._features = stack.enter_context(head_inputs(model)) if wants else None
             predictions = model(x)
         where = f"{what + ' ' if what else ''}epoch {info.epoch}, step {info.step}"
-        losses, values = task_losses(
-            self.handlers, predictions, y, where, self.run_dir / CHECKPOINT
-        )
-        return self.weighting(losses), values
+        return task_losses(self.handlers, predictions, y, where, self.run_dir / CHECKPOINT)
 
     def update(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
         """Backward ``loss`` and step ``optimizer`` (gradient scaling under fp16 AMP; the loss
         weighting's own parameters averaged over processes)."""
         optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        self._step(optimizer)
+
+    def weighted_update(
+        self, losses: Mapping[str, torch.Tensor], optimizer: torch.optim.Optimizer
+    ) -> torch.Tensor:
+        """A weight step: the weighting's gradients of ``losses`` (from :meth:`task_losses`)
+        over ``optimizer``'s parameters, then the optimiser step as in :meth:`update`. Returns
+        the weighted total (detached)."""
+        optimizer.zero_grad(set_to_none=True)
+        own = {id(p) for p in self.weighting.parameters()}
+        params = [p for g in optimizer.param_groups for p in g["params"] if id(p) not in own]
+        features, self._features = self._features, None
+        total = self.weighting.backward(losses, params, self.scaler, features)
+        self._step(optimizer)
+        return total
+
+    def _step(self, optimizer: torch.optim.Optimizer) -> None:
         if self.world > 1:
             average_gradients(list(self.weighting.parameters()), self.world)
         self.scaler.step(optimizer)
@@ -240,6 +288,19 @@ class Trainer:
                 progress.update(bar, advance=1)
         return {name: total / counts[name] for name, total in sums.items()}
 
+    def _task_means(self, means: dict[str, float]) -> dict[str, float]:
+        """The epoch's mean training loss per task, averaged over processes (a task without a
+        batch in the epoch, in every process, is left out)."""
+        names = [h.name for h in self.handlers]
+        both = torch.tensor(
+            [[means.get(n, 0.0) for n in names], [float(n in means) for n in names]],
+            dtype=torch.float64,
+            device=self.device,
+        )
+        if self.world > 1:
+            torch.distributed.all_reduce(both)
+        return {n: float(both[0, i] / both[1, i]) for i, n in enumerate(names) if both[1, i] > 0}
+
     def _check_batch_norm(self) -> None:
         """Batch norm cannot train on batches of one example: refuse such a budget up front."""
         norms = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
@@ -284,6 +345,7 @@ class Trainer:
                     progress.update(bar, description=f"{self.label} · {where}")
                 began = time.perf_counter()
                 means = self.train_epoch(epoch, progress if bar is not None else None, bar)
+                self.weighting.epoch_end(self._task_means(means))
                 record = self.step.end_epoch(epoch)
                 took = time.perf_counter() - began
                 seconds += took

@@ -191,8 +191,8 @@ class GradientStep(SearchStep):
         t.update(arch_loss, self.arch_opt)
         net.gate_mode = "sample"
         x, y = t.load(t.data.train, weight_rows)
-        weight_loss, values = t.loss(t.train_model, x, y, info, "weight step")
-        t.update(weight_loss, self.weight_opt)
+        losses, values = t.task_losses(t.train_model, x, y, info, "weight step")
+        weight_loss = t.weighted_update(losses, self.weight_opt)
         extra = {"weight_loss": weight_loss, "arch_loss": arch_loss, "entropy": entropy}
         tensors = {k: float(v.detach()) for k, v in extra.items()}
         return {**values, **tensors, "entropy_weight": weight}

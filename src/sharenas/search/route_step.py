@@ -123,9 +123,9 @@ class RouteStep(SearchStep):
         t = self.trainer
         self.prepare_weight_step(info.global_step, self.generator)
         x, y = t.load(t.data.train, batch)
-        loss, values = t.loss(t.train_model, x, y, info, "weight step")
-        t.update(loss, self.weight_opt)
-        values = {**values, "weight_loss": float(loss.detach())}
+        losses, values = t.task_losses(t.train_model, x, y, info, "weight step")
+        loss = t.weighted_update(losses, self.weight_opt)
+        values = {**values, "weight_loss": float(loss)}
         warm = self.epoch >= self.settings.warmup_epochs
         if warm and (info.step + 1) % self.settings.arch_every == 0:
             values.update(self.architecture_step(info.global_step, self.generator))
