@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MAX_WIDTH = 2**16  # widths, channels and sizes of a layer: beyond this no model fits in memory
 Width = Annotated[int, Field(ge=1, le=MAX_WIDTH)]
@@ -64,6 +64,49 @@ class EncDecConfig(_Strict):
     channels: list[Width] = Field(default_factory=lambda: [32, 64, 128], min_length=2)
 
 
+class _PretrainedConfig(_Strict):
+    """An ImageNet network of a vision library, cut into stages (backbones/pretrained.py)."""
+
+    model: str = Field(description="The library's name of the network, e.g. resnet18.")
+    pretrained: bool = Field(
+        False, description="Start from the library's ImageNet weights (its own download)."
+    )
+    weights: str | None = Field(
+        None,
+        description="Start from the state dict in this file (.pth, .pt or .safetensors), read "
+        "as tensors only; the offline alternative to pretrained.",
+    )
+    stages: int | None = Field(
+        None, ge=1, description="Keep the first N stages (resolutions) only; null: all of them."
+    )
+    normalize: bool = Field(
+        True, description="Normalise [0, 1] pixels with the network's mean and std."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> _PretrainedConfig:
+        if self.pretrained and self.weights is not None:
+            raise ValueError(
+                "give model.backbone.pretrained: true or model.backbone.weights: PATH, not both"
+            )
+        return self
+
+
+class TimmConfig(_PretrainedConfig):
+    name: Literal["timm"] = "timm"
+
+
+class TorchvisionConfig(_PretrainedConfig):
+    name: Literal["torchvision"] = "torchvision"
+
+
 BackboneConfig = Annotated[
-    MlpConfig | CnnConfig | LenetConfig | ResnetConfig | EncDecConfig, Field(discriminator="name")
+    MlpConfig
+    | CnnConfig
+    | LenetConfig
+    | ResnetConfig
+    | EncDecConfig
+    | TimmConfig
+    | TorchvisionConfig,
+    Field(discriminator="name"),
 ]
