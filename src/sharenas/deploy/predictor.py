@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sharenas.backbones.pretrained import weights_skipped
 from sharenas.config import Config
 from sharenas.data.base import Inputs
 from sharenas.deploy.graph import PredictionGraph, as_tuple
@@ -156,7 +157,8 @@ def load_model(folder: str | Path) -> LoadedModel:
     weights = folder / BEST
     if not weights.exists():
         raise SharenasError(f"{folder}: no {BEST}; the run has not finished an epoch.")
-    model, handlers = build_network(config, inputs.tasks, inputs.input_spec, inputs.shape)
+    with weights_skipped():  # best.pt holds the weights: no pretrained download or file read
+        model, handlers = build_network(config, inputs.tasks, inputs.input_spec, inputs.shape)
     load_weights(model, weights, "cpu")
     return LoadedModel(folder, config, inputs, delivered(model.eval()).eval(), handlers)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from torch import nn
 
+from sharenas.backbones.pretrained import weights_skipped
 from sharenas.config import Config
 from sharenas.data import create_dataset
 from sharenas.engine.checkpoint import load_weights
@@ -37,7 +38,8 @@ class Run:
             config, _ = load_run(self.folder)  # the dataset itself (its module if allowed)
             model, _ = build_model(config, create_dataset(config.data).load())
         else:
-            model, _ = build_network(self.config, inputs.tasks, inputs.input_spec, inputs.shape)
+            with weights_skipped():  # best.pt holds them: no pretrained download or file read
+                model, _ = build_network(self.config, inputs.tasks, inputs.input_spec, inputs.shape)
         return load_weights(model, weights, "cpu").eval()
 
 

@@ -30,6 +30,7 @@ from sharenas.backbones._registry import build_backbone
 from sharenas.errors import ConfigError
 from sharenas.spaces.base import Genotype, ModelSettings, Space
 from sharenas.spaces.partition_config import PartitionEvalConfig, StudyConfig
+from sharenas.spaces.partition_resources import check_chain_backbone
 from sharenas.spaces.registry import register_space
 from sharenas.spaces.spec import SearchKind, SpaceSpec
 from sharenas.tasks.heads import Tower
@@ -334,6 +335,7 @@ class PartitionSpace(Space):
         self.config = config or PartitionSpaceConfig()
         self.tower = tower
         reference = backbone_factory()
+        check_chain_backbone(reference)
         count = len(reference.stages)
         stages = self.config.stages if self.config.stages is not None else [count - 1]
         resolved = sorted({s % count if -count <= s < count else s for s in stages})

@@ -47,17 +47,23 @@ def _count(mask: Mask, full: int) -> int:
     return full if mask is None else int(mask.sum())
 
 
-def check_chain_stages(network: PartitionNetwork) -> None:
+def check_chain_backbone(backbone: nn.Module) -> None:
     """A clear error for backbones whose stages are not chains of layers."""
-    for i, stage in enumerate(network.backbone.stages):
+    for i, stage in enumerate(backbone.stages):  # type: ignore[arg-type]
         names = [name for name, _ in stage.named_modules()]
         if any("shortcut" in n or "downsample" in n for n in names) or any(
             getattr(m, "groups", 1) != 1 for m in weighted_layers(stage)
         ):
             raise ConfigError(
-                f"stage {i} of the backbone is not a chain of layers (residual shortcut or "
-                "grouped convolution); the partition space supports mlp, cnn and encdec."
+                f"model.backbone: stage {i} of {backbone.describe()} is not a chain of layers "
+                "(residual shortcut or grouped convolution); the partition space supports mlp, "
+                "cnn, encdec and the VGG networks of timm and torchvision (model: vgg11_bn …)."
             )
+
+
+def check_chain_stages(network: PartitionNetwork) -> None:
+    """A clear error for partitioned networks whose stages are not chains of layers."""
+    check_chain_backbone(network.backbone)
 
 
 @dataclass
