@@ -47,12 +47,19 @@ def _count(mask: Mask, full: int) -> int:
     return full if mask is None else int(mask.sum())
 
 
+# residual blocks of torchvision and timm (BasicBlock, Bottleneck, InvertedResidual, …)
+RESIDUAL_BLOCKS = ("Block", "Bottleneck", "Residual")
+
+
 def check_chain_backbone(backbone: nn.Module) -> None:
     """A clear error for backbones whose stages are not chains of layers."""
     for i, stage in enumerate(backbone.stages):  # type: ignore[arg-type]
         names = [name for name, _ in stage.named_modules()]
-        if any("shortcut" in n or "downsample" in n for n in names) or any(
-            getattr(m, "groups", 1) != 1 for m in weighted_layers(stage)
+        blocks = [type(m).__name__ for m in stage.modules()]  # an identity shortcut has no module
+        if (
+            any("shortcut" in n or "downsample" in n for n in names)
+            or any(b.endswith(RESIDUAL_BLOCKS) for b in blocks)
+            or any(getattr(m, "groups", 1) != 1 for m in weighted_layers(stage))
         ):
             raise ConfigError(
                 f"model.backbone: stage {i} of {backbone.describe()} is not a chain of layers "
