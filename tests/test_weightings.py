@@ -212,6 +212,19 @@ def test_fp16_scaled_gradients_are_unscaled_before_combining(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", GRADIENT_METHODS)
+def test_an_fp16_overflow_is_skipped_by_the_scaler(name: str) -> None:
+    """An infinite task gradient is not combined: the written gradient stays non-finite, so the
+    GradScaler skips the step and lowers its scale, as with a plain backward."""
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    toy = Toy([(math.inf, 0.5), (-0.7, 1.0)])
+    optimizer = torch.optim.SGD(toy.params(), lr=0.1)
+    toy.step(make(name), scaler=scaler)
+    scaler.step(optimizer)
+    scaler.update()
+    assert toy.shared.tolist() == [0.0, 0.0] and scaler.get_scale() == 512.0
+
+
+@pytest.mark.parametrize("name", GRADIENT_METHODS)
 def test_a_batch_of_one_task_takes_its_plain_gradient(name: str) -> None:
     toy = Toy([(1.0, 0.5), (-0.7, 1.0)])
     shared, heads = toy.step(make(name), tasks=["b"], features=True)
