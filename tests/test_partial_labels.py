@@ -226,3 +226,38 @@ def test_image_rows_with_missing_labels(tmp_path: Path) -> None:
     losses, _ = task_losses(handlers, predictions, y, "test", tmp_path / "none.pt")
     alone = handlers[0].loss(predictions["seg"][keep], seg[keep])
     assert torch.allclose(losses["seg"], alone)
+
+
+@pytest.mark.parametrize("weighting", ["equal", "pcgrad", "dwa"])
+def test_a_batch_without_any_label_changes_nothing(tmp_path: Path, weighting: str) -> None:
+    """A batch holding no label of any task: no NaN, no step (the weights stay as they are),
+    and training over such batches goes on."""
+    from sharenas.config import build_config
+    from sharenas.engine.step import StepInfo
+    from sharenas.engine.trainer import Trainer
+    from sharenas.runs.training import build_model, train
+
+    config = build_config(
+        {
+            "data": {"name": "synthetic-mmoe", "train_size": 64, "val_size": 16, "test_size": 16},
+            "model": {"arch": "hard-sharing", "backbone": {"name": "mlp", "widths": [8]}},
+            "train": {"epochs": 2, "batch_size": 32, "weighting": weighting},
+        }
+    )
+    data = load_dataset("synthetic-mmoe", train_size=64, val_size=16, test_size=16)
+    full = data.train
+    assert isinstance(full, MultiTaskDataset)
+    unlabelled = torch.arange(64) >= 32  # the last 32 rows: no label of any task
+    data.splits["train"] = MultiTaskDataset(
+        full.inputs, full.targets, list(full.tasks.values()), dict.fromkeys(full.tasks, ~unlabelled)
+    )
+    model, handlers = build_model(config, data)
+    trainer = Trainer(model, handlers, data, config.train, tmp_path / "t", progress=False)
+    before = [p.detach().clone() for p in model.parameters()]
+    x, y = trainer.load(data.train, torch.arange(32, 64))
+    losses, values = trainer.task_losses(trainer.train_model, x, y, StepInfo(0, 0, 0, 1))
+    assert losses == {} and values == {}
+    trainer.weighted_update(losses, trainer.optimizers["weights"])
+    assert all(a.equal(b) for a, b in zip(before, model.parameters(), strict=True))
+    record = train(config, tmp_path / "run", progress=False, data=data)
+    assert all(math.isfinite(v) for v in record["primary"].values())

@@ -207,6 +207,8 @@ class Trainer:
         """Backward ``loss`` and step ``optimizer`` (gradient scaling under fp16 AMP; the loss
         weighting's own parameters averaged over processes)."""
         optimizer.zero_grad(set_to_none=True)
+        if not loss.requires_grad:
+            return self._step_without_labels(optimizer)
         self.scaler.scale(loss).backward()
         self._step(optimizer)
 
@@ -217,12 +219,26 @@ class Trainer:
         over ``optimizer``'s parameters, then the optimiser step as in :meth:`update`. Returns
         the weighted total (detached)."""
         optimizer.zero_grad(set_to_none=True)
+        if not losses:
+            self._step_without_labels(optimizer)
+            return torch.zeros(())
         own = {id(p) for p in self.weighting.parameters()}
         params = [p for g in optimizer.param_groups for p in g["params"] if id(p) not in own]
         features, self._features = self._features, None
         total = self.weighting.backward(losses, params, self.scaler, features)
         self._step(optimizer)
         return total
+
+    def _step_without_labels(self, optimizer: torch.optim.Optimizer) -> None:
+        """A batch without a label of any task (partial labels): nothing to learn, so one
+        process skips the step; under DDP this process joins the others' gradient average with
+        zeros, so that every process takes the same step. (A weighting that combines per-task
+        gradients averages them itself; a process of its without any label is not handled.)"""
+        if self.world == 1:
+            return
+        params = [p for g in optimizer.param_groups for p in g["params"] if p.requires_grad]
+        sum((p * 0).sum() for p in params).backward()  # type: ignore[union-attr]
+        self._step(optimizer)
 
     def _step(self, optimizer: torch.optim.Optimizer) -> None:
         if self.world > 1:

@@ -25,7 +25,8 @@ def labelled_rows(spec: TaskSpec, target: torch.Tensor) -> torch.Tensor:
     if spec.kind is TaskKind.CLASSIFICATION:
         return (flat != MISSING_CLASS).all(1)
     if spec.kind in (TaskKind.BINARY, TaskKind.REGRESSION):
-        return torch.isfinite(flat).all(1) if flat.is_floating_point() else _all_rows(flat)
+        # NaN marks a missing label; an infinite one is a bad value, left to the NaN guard
+        return ~flat.isnan().any(1) if flat.is_floating_point() else _all_rows(flat)
     if spec.kind is TaskKind.SEGMENTATION:
         if spec.ignore_index is None:
             return (flat != MISSING_CLASS).all(1)
