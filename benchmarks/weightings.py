@@ -19,7 +19,9 @@ Options: ``--sets`` (multimnist, census; comma-separated), ``--seeds N`` (seeds 
 default 5), ``--methods`` (weightings beside equal, which always runs), ``--rows N`` (at most N
 rows per split: ``data.limit``), ``--epochs N`` (``train.epochs``), ``--threads N``
 (``train.threads``), ``--runs DIR`` (run folders, default runs/bench/weightings), ``--out PATH``
-(the markdown table; every run's row goes to PATH with suffix .csv). A smoke check::
+(the markdown table; every run's row goes to PATH with suffix .csv), ``--first-seed K`` (seeds
+K..K+N−1: split the seeds over processes of 1 thread each), ``--collect`` (train nothing: the
+table of the trainings already in ``--runs``). A smoke check::
 
     python benchmarks/weightings.py --sets census --seeds 1 --methods pcgrad --rows 300 \\
         --epochs 1 --out /tmp/w.md
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import shutil
 import statistics
 from pathlib import Path
@@ -66,8 +69,11 @@ def run(args: argparse.Namespace, name: str, arch: str, method: str, seed: int) 
         SETS[name], arch, [*overrides(args, seed), f"train.weighting={method}"]
     )
     folder = args.runs / name / f"{arch}-{method}-s{seed}"
-    shutil.rmtree(folder, ignore_errors=True)
-    record = train(config, folder, progress=False, data=args.data[name])
+    if args.collect:  # a training of an earlier (or parallel) invocation
+        record = json.loads((folder / "metrics.json").read_text())
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+        record = train(config, folder, progress=False, data=args.data[name])
     per_epoch = record["train_seconds"] / max(1, record["epochs_run"])
     print(f"{name} {arch} {method} seed {seed}: {record['primary']} ({per_epoch:.2f} s/epoch)")
     return {**record, "method": method, "seed": seed, "seconds_per_epoch": per_epoch}
@@ -76,7 +82,7 @@ def run(args: argparse.Namespace, name: str, arch: str, method: str, seed: int) 
 def measure(args: argparse.Namespace, name: str) -> tuple[list[dict], list[dict]]:
     """(single-task records, weighting records) of one set over every seed."""
     singles, runs = [], []
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         singles.append(run(args, name, "single-task", "equal", seed))
         for method in ["equal", *args.methods]:
             record = run(args, name, "hard-sharing", method, seed)
@@ -136,6 +142,10 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds K..K+N−1")
+    parser.add_argument(
+        "--collect", action="store_true", help="read the trainings in --runs, train nothing"
+    )
     parser.add_argument("--runs", type=Path, default=Path("runs/bench/weightings"))
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -156,7 +166,8 @@ def main() -> None:
     methods = ["equal", *args.methods]
     for name in args.sets:
         config = resolve_run_config(SETS[name], "hard-sharing", overrides(args, 0))
-        args.data[name] = create_dataset(config.data).load()  # one load per set
+        if not args.collect:
+            args.data[name] = create_dataset(config.data).load()  # one load per set
         _, runs = measure(args, name)
         every += [{**r, "set": name} for r in runs]
         rows = table(name, runs, methods)
