@@ -41,7 +41,12 @@ class DatasetConfig(BaseModel):
         description="Per task, the share of its training labels to remove at random (partial "
         "labels: semi-supervised experiments); validation and test labels are kept.",
     )
-    drop_labels_seed: int = Field(0, ge=0, description="The draw of data.drop_labels.")
+    drop_labels_seed: int | None = Field(
+        None,
+        ge=0,
+        description="The draw of data.drop_labels (unset: 0; unset keeps run "
+        "folders made before the setting resumable).",
+    )
     standardize_targets: bool = Field(
         True,
         description="Train regression tasks in standard units (training mean and standard "
@@ -86,7 +91,7 @@ class DatasetBuilder(ABC):
         if self.config.limit is not None:
             data.splits = {k: v.take(self.config.limit) for k, v in data.splits.items()}
         if self.config.drop_labels:
-            drop_labels(data, self.config.drop_labels, self.config.drop_labels_seed)
+            drop_labels(data, self.config.drop_labels, self.config.drop_labels_seed or 0)
         check_labels(data)
         if self.config.standardize_targets:
             from sharenas.data.standardize import standardize_targets
