@@ -261,3 +261,60 @@ def test_a_batch_without_any_label_changes_nothing(tmp_path: Path, weighting: st
     assert all(a.equal(b) for a, b in zip(before, model.parameters(), strict=True))
     record = train(config, tmp_path / "run", progress=False, data=data)
     assert all(math.isfinite(v) for v in record["primary"].values())
+
+
+def test_two_processes_train_on_sparse_labels(tmp_path: Path) -> None:
+    """Under torchrun (2 CPU processes, gloo), with most labels missing, a process's rows often
+    hold no label of a task, or of any task: both processes take every step together (no hang,
+    no DDP error) and the run ends with finite metrics. A weighting that combines per-task
+    gradients is refused there with a clear error."""
+    import json
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(0)
+    n = 200
+    a = rng.normal(size=n)
+    frame = pd.DataFrame({"a": a, "up": (a > 0).astype(float), "size": a + rng.normal(size=n)})
+    frame.loc[rng.random(n) < 0.8, "up"] = None
+    frame.loc[rng.random(n) < 0.8, "size"] = None
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"data: {{name: tabular-csv, path: {tmp_path / 't.csv'}, "
+        "targets: {up: binary, size: regression}}\n"
+        "model: {arch: hard-sharing, backbone: {name: mlp, widths: [8]}}\n"
+        "train: {epochs: 2, batch_size: 4, threads: 1}\n"
+    )
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command = [*launcher, "--nproc_per_node", "2", "-m", "sharenas.cli", "train", str(config)]
+
+    def run(out: str, *extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*command, "--out", str(tmp_path / out), "--quiet", *extra],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    result = run("equal")
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads((tmp_path / "equal" / "metrics.json").read_text())
+    assert all(math.isfinite(v) for m in record["tasks"].values() for v in m.values())
+    refused = run("pcgrad", "--set", "train.weighting=pcgrad")
+    assert refused.returncode != 0 and "under torchrun with partial labels" in refused.stderr
+
+
+def test_only_an_empty_cell_is_a_missing_label(tmp_path: Path) -> None:
+    """Text that pandas reads as missing ("None") may be a class: refused, naming it; whole
+    numbers beside empty cells keep their names ('1', not '1.0')."""
+    path = tmp_path / "t.csv"
+    severity = ["None", "Mild", "Severe"] * 100
+    frame = pd.DataFrame({"a": range(300), "severity": severity, "grade": [1, 2, None] * 100})
+    frame.to_csv(path, index=False)
+    with pytest.raises(DatasetError, match=r"'severity' holds 'None' in 100 cells"):
+        load_dataset("tabular-csv", path=path, targets={"severity": "classification"})
+    data = load_dataset("tabular-csv", path=path, targets={"grade": "classification"})
+    assert data.preprocessing is not None
+    assert data.preprocessing.targets[0].classes == ["1", "2"]

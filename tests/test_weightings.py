@@ -256,7 +256,7 @@ def test_unknown_weighting_and_option_are_clear_errors() -> None:
         config(weighting="cagrad", weighting_options={"c": -1})
     with pytest.raises(ConfigError, match=r"train\.weighting_options\.alpha: .*takes no options"):
         config(weighting="equal", weighting_options={"alpha": 1.5})
-    assert config(weighting="dwa").train.weighting_options == {"temperature": 2.0}
+    assert config(weighting="dwa").train.weighting_options == {}  # defaults: made, not recorded
     assert set(ALL) <= set(weighting_names())
 
 
@@ -366,7 +366,12 @@ def test_two_processes_match_one(tmp_path: Path, cli, name: str) -> None:
     assert len(a) == 4 and a == pytest.approx(b, rel=1e-4)
 
 
-def test_the_run_folder_config_records_the_options(tmp_path: Path) -> None:
+def test_the_run_folder_config_records_the_options_given(tmp_path: Path) -> None:
+    """Options given are recorded; defaults are not (an option added later must not make old
+    run folders look started with another config)."""
     train(tiny_config("cagrad", epochs=1), tmp_path / "r", progress=False)
     text = (tmp_path / "r" / "config.yaml").read_text()
-    assert "weighting: cagrad" in text and "c: 0.4" in text
+    assert "weighting: cagrad" in text and "c: 0.4" not in text
+    config = tiny_config("cagrad", epochs=1, weighting_options={"c": 0.5})
+    train(config, tmp_path / "s", progress=False)
+    assert "c: 0.5" in (tmp_path / "s" / "config.yaml").read_text()

@@ -107,6 +107,28 @@ def _refuse_repeated_names(path: Path, separator: str) -> None:
         )
 
 
+def _refuse_missing_markers(
+    path: Path, separator: str, frame: pd.DataFrame, targets: list[str]
+) -> None:
+    """A missing label is an empty cell: text that pandas would read as missing ("NA", "None",
+    "null", "nan"…) in a target column is refused, naming it, since it may be a class."""
+    import pandas as pd
+
+    gaps = [t for t in targets if frame[t].isna().any()]
+    if not gaps:
+        return
+    raw = pd.read_csv(path, sep=separator, usecols=gaps, dtype=str, keep_default_na=False)
+    for column in gaps:
+        text = raw[column][frame[column].isna().to_numpy()].str.strip()
+        marked = text[text != ""]
+        if len(marked):
+            raise DatasetError(
+                f"{path}: target column {column!r} holds {marked.iloc[0]!r} in {len(marked):,} "
+                "cells, which reads as missing; a missing label is an empty cell. Leave those "
+                "cells empty, or, if it is a value, rename it (e.g. 'none')."
+            )
+
+
 def _check_finite(encoded: np.ndarray, numeric: list[str], frame: pd.DataFrame) -> None:
     """Every standardised numeric cell is finite: an empty column has no median, and a value
     like 1e308 overflows 32-bit floats (training would end in a NaN loss)."""
@@ -157,6 +179,9 @@ def _encode_present(
     """:func:`encode_target` of the cells that hold a value."""
     import pandas as pd
 
+    whole = pd.api.types.is_float_dtype(values) and np.all(np.mod(values, 1) == 0)
+    if kind != "regression" and whole:  # whole numbers read as floats beside empty cells
+        values = values.astype(np.int64)
     if kind == "regression":
         numbers = pd.to_numeric(values, errors="coerce")
         if numbers.isna().any():
@@ -244,6 +269,7 @@ class TabularCsv(DatasetBuilder):
             for column in names:
                 if column not in columns:
                     raise _missing_column_error(path, key, column, columns)
+        _refuse_missing_markers(path, self.config.separator, frame, list(self.config.targets))
         return frame
 
     def _split_rows(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -340,7 +366,9 @@ class TabularCsv(DatasetBuilder):
             ],
             categorical=[
                 CategoricalColumn(
-                    name=col, vocabulary=sorted(frame[col].astype(str).iloc[train].unique())
+                    # an empty cell is no word of the vocabulary: it takes code 0, as unseen
+                    name=col,
+                    vocabulary=sorted(frame[col].astype(str).iloc[train].dropna().unique()),
                 )
                 for col in categorical
             ],

@@ -67,6 +67,10 @@ def _rows_within(model: nn.Module, part: MultiTaskDataset, device: torch.device)
     return max(32, MAX_VALUES // (2 * per_row))
 
 
+def _targets(part: Outputs) -> torch.Tensor:
+    return next(iter(part.values()))[2]
+
+
 def _primary(handler: TaskHandler, prediction: torch.Tensor, target: torch.Tensor) -> float:
     """The primary metric on the task's labelled rows; a ValueError where there are none."""
     labelled = labelled_part(handler.spec, prediction, target)
@@ -99,13 +103,15 @@ def bootstrap_delta_sd(
     for _ in range(resamples):
         first: dict[str, float] = {}
         second: dict[str, float] = {}
-        for part in outputs:
-            rows = len(next(iter(part.values()))[2])
-            index = torch.randint(rows, (rows,), generator=generator)
-            for task, (a, b, target) in part.items():
-                first[task] = _primary(by_name[task], a[index], target[index])
-                second[task] = _primary(by_name[task], b[index], target[index])
+        indices = [
+            torch.randint(len(_targets(p)), (len(_targets(p)),), generator=generator)
+            for p in outputs
+        ]
         try:
+            for part, index in zip(outputs, indices, strict=True):
+                for task, (a, b, target) in part.items():
+                    first[task] = _primary(by_name[task], a[index], target[index])
+                    second[task] = _primary(by_name[task], b[index], target[index])
             deltas.append(delta_mtl(first, second, directions))
         except ValueError:  # a resample where the reference scores 0 on a task, or no label
             continue

@@ -69,9 +69,13 @@ class TrainConfig(BaseModel):
     @field_validator("weighting_options")
     @classmethod
     def _weighting_options(cls, options: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        """The options validated by the weighting's own model (defaults filled in); an unknown
-        key is a ConfigError naming ``train.weighting_options.<key>``."""
+        """The options as given, validated by the weighting's own model (an unknown key is a
+        ConfigError naming ``train.weighting_options.<key>``). Defaults are filled in when the
+        weighting is made, not recorded: an option added later keeps old run folders
+        resumable."""
         from sharenas.weightings import check_options
 
         name = info.data.get("weighting")
-        return options if name is None else check_options(name, options)
+        if name is not None:
+            check_options(name, options)
+        return options

@@ -25,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 
 from sharenas.data.base import Split, TaskSetData, shard
+from sharenas.data.partial_labels import split_parts
 from sharenas.engine.checkpoint import (
     CheckpointError,
     capture,
@@ -64,6 +65,12 @@ class TrainOutcome:
     train_seconds: float
     history: list[dict[str, Any]] = field(default_factory=list)
     paused: bool = False  # stopped after ``fit(until=…)`` epochs; resume to finish it
+
+
+def has_partial_labels(split: Split) -> bool:
+    """Whether some row of ``split`` lacks the label of some task."""
+    counts = [count for part in split_parts(split) for count in part.coverage().values()]
+    return any(labelled < rows for labelled, rows in counts)
 
 
 def _upgraded(state: dict[str, Any]) -> dict[str, Any]:
@@ -120,6 +127,15 @@ class Trainer:
             config.weighting_options,
         ).to(self.device)
         self._features: Mapping[str, Any] | None = None  # head inputs of the last task_losses
+        self._anchor: torch.Tensor | None = None  # DDP: 0 × the last forward's outputs
+        self.partial_labels = has_partial_labels(data.train)
+        if self.world > 1 and self.partial_labels and self.weighting.per_task_gradients:
+            raise ConfigError(
+                f"train.weighting={config.weighting} under torchrun with partial labels: a "
+                "process whose rows hold no label of a task cannot join the other processes' "
+                "per-task gradients. Train in one process, or use equal, fixed, uncertainty or "
+                "dwa."
+            )
         self.amp = config.amp and self.device.type == "cuda"
         bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and not bf16)
@@ -149,7 +165,10 @@ class Trainer:
         ids = [self.device.index] if self.device.type == "cuda" else None
         # a multi-domain batch holds one task (the same on every rank: the batch order is a
         # function of seed and epoch), so the other tasks' heads get no gradient in that step
-        unused = self.step.unused_parameters or self.data.shape == "multi-domain"
+        # with partial labels a process's rows may hold no label of a task: the same
+        unused = (
+            self.step.unused_parameters or self.data.shape == "multi-domain" or self.partial_labels
+        )
         return nn.parallel.DistributedDataParallel(
             model, device_ids=ids, find_unused_parameters=unused
         )
@@ -200,6 +219,8 @@ class Trainer:
             wants = per_task and self.weighting.wants_features
             self._features = stack.enter_context(head_inputs(model)) if wants else None
             predictions = model(x)
+        if self.world > 1:  # what a process without any label backs through (DDP's graph)
+            self._anchor = sum(0.0 * p.float().sum() for p in predictions.values())  # type: ignore[assignment]
         where = f"{what + ' ' if what else ''}epoch {info.epoch}, step {info.step}"
         return task_losses(self.handlers, predictions, y, where, self.run_dir / CHECKPOINT)
 
@@ -232,12 +253,13 @@ class Trainer:
     def _step_without_labels(self, optimizer: torch.optim.Optimizer) -> None:
         """A batch without a label of any task (partial labels): nothing to learn, so one
         process skips the step; under DDP this process joins the others' gradient average with
-        zeros, so that every process takes the same step. (A weighting that combines per-task
-        gradients averages them itself; a process of its without any label is not handled.)"""
+        zeros (0 × its forward's outputs, the graph DDP expects), so that every process takes
+        the same step."""
         if self.world == 1:
             return
-        params = [p for g in optimizer.param_groups for p in g["params"] if p.requires_grad]
-        sum((p * 0).sum() for p in params).backward()  # type: ignore[union-attr]
+        anchor, self._anchor = self._anchor, None
+        if anchor is not None:
+            anchor.backward()
         self._step(optimizer)
 
     def _step(self, optimizer: torch.optim.Optimizer) -> None:

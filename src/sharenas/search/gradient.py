@@ -193,7 +193,9 @@ class GradientStep(SearchStep):
         x, y = t.load(t.data.train, weight_rows)
         losses, values = t.task_losses(t.train_model, x, y, info, "weight step")
         weight_loss = t.weighted_update(losses, self.weight_opt)
-        extra = {"weight_loss": weight_loss, "arch_loss": arch_loss, "entropy": entropy}
+        extra = {"arch_loss": arch_loss, "entropy": entropy}
+        if losses:  # a batch without any label (partial labels) logs no loss
+            extra["weight_loss"] = weight_loss
         tensors = {k: float(v.detach()) for k, v in extra.items()}
         return {**values, **tensors, "entropy_weight": weight}
 

@@ -131,11 +131,11 @@ class ReinforceStep(RouteStep):
         return start + (end - start) * progress
 
     @torch.no_grad()
-    def rewards(self, genotypes: list[RoutingGenotype], rows: Any) -> list[float]:
+    def rewards(self, genotypes: list[RoutingGenotype], rows: Any) -> list[float] | None:
         """Per genotype, the signed mean primary metric on validation ``rows`` minus the cost;
         the routes are evaluated together (:meth:`RoutingNetwork.forward_routes`), with the
         network in eval mode once and each task's primary metric computed directly
-        (:meth:`TaskHandler.batch_primary`)."""
+        (:meth:`TaskHandler.batch_primary`); None where ``rows`` hold no label of any task."""
         t, net = self.trainer, self.supernet
         was_training = net.training
         net.eval()
@@ -147,8 +147,8 @@ class ReinforceStep(RouteStep):
         # a multi-domain batch holds its own task; with partial labels, the tasks labelled here
         rows_of = {h.name: labelled_rows(h.spec, y[h.name]) for h in t.handlers if h.name in y}
         scored = [h for h in t.handlers if h.name in rows_of and bool(rows_of[h.name].any())]
-        if not scored:  # no label of any task in these rows: no evidence, no preference
-            return [0.0] * len(genotypes)
+        if not scored:  # no label of any task in these rows: no evidence
+            return None
         metrics = [
             {
                 h.name: h.batch_primary(
@@ -181,6 +181,8 @@ class ReinforceStep(RouteStep):
         rows = self.val_rows(generator)
         drawn = [self.policy.sample(generator) for _ in range(self.settings.samples)]
         rewards = self.rewards([self.genotype(indices) for indices in drawn], rows)
+        if rewards is None:  # partial labels: these rows score nothing, so no policy step
+            return {}
         mean_reward = sum(rewards) / len(rewards)
         task = rows[0] if isinstance(rows, tuple) else ""  # the task scored on a multi-domain set
         moving = self.baseline.setdefault(task, mean_reward)

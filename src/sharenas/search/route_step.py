@@ -125,7 +125,8 @@ class RouteStep(SearchStep):
         x, y = t.load(t.data.train, batch)
         losses, values = t.task_losses(t.train_model, x, y, info, "weight step")
         loss = t.weighted_update(losses, self.weight_opt)
-        values = {**values, "weight_loss": float(loss)}
+        if losses:  # a batch without any label (partial labels) logs no loss
+            values = {**values, "weight_loss": float(loss)}
         warm = self.epoch >= self.settings.warmup_epochs
         if warm and (info.step + 1) % self.settings.arch_every == 0:
             values.update(self.architecture_step(info.global_step, self.generator))
