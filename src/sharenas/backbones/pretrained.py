@@ -77,7 +77,7 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     return dict(_read_cached(str(path.resolve()), stat.st_mtime_ns, stat.st_size))
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=1)  # a network built twice in a row (search, then its final training)
 def _read_cached(path: str, mtime_ns: int, size: int) -> dict[str, torch.Tensor]:
     """One read per file version: a space builds several copies of its backbone."""
     suffix = Path(path).suffix.lower()

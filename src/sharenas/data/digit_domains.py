@@ -111,7 +111,17 @@ class DigitDomains(DatasetBuilder):
             "split": split,
             "mnist": MNIST_SHA256,
             "optdigits": OPTDIGITS_SHA256 if self.config.optdigits else None,
-            **self.config.model_dump(exclude={"name", "module", "data_dir", "limit", "sampling"}),
+            **self.config.model_dump(
+                exclude={
+                    "name",
+                    "module",
+                    "data_dir",
+                    "limit",
+                    "sampling",
+                    "drop_labels",  # applied after loading: the same build
+                    "drop_labels_seed",
+                }
+            ),
         }
 
     def is_cached(self) -> bool:

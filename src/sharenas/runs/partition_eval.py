@@ -29,6 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from sharenas.backbones.pretrained import weights_skipped
 from sharenas.cache import cache_root, file_lock, manifest_ok, sha256_file, write_manifest
 from sharenas.config import Config
 from sharenas.data.base import MultiDomainDataset, Split, TaskSetData
@@ -168,16 +169,26 @@ def _digest(path: str, size: int, mtime_ns: int) -> str:
     return sha256_file(Path(path))
 
 
+#: settings added after teachers were first cached, left out of the key at these values so
+#: that the teachers cached before them are found again
+_LATER_DEFAULTS = {"drop_labels": {}, "drop_labels_seed": None, "weighting_options": {}}
+
+
+def _set(section: dict[str, Any]) -> dict[str, Any]:
+    """``section`` without the later settings left at their defaults."""
+    return {k: v for k, v in section.items() if k not in _LATER_DEFAULTS or v != _LATER_DEFAULTS[k]}
+
+
 def teacher_folder(config: Config) -> Path:
     """Where the single-task teachers of ``config`` are cached: keyed on the data config, the
     contents of the files it names, the model's backbone and towers, the budget and the seed."""
     key: dict[str, Any] = {
-        "data": config.data.model_dump(mode="json", exclude={"data_dir", "module"}),
+        "data": _set(config.data.model_dump(mode="json", exclude={"data_dir", "module"})),
         "backbone": config.model.backbone.model_dump(mode="json"),
         "tower": list(config.model.tower),
         "tower_norm": config.model.tower_norm,
         "head_bias": config.model.head_bias,
-        "train": config.train.model_dump(mode="json", exclude={"device", "threads"}),
+        "train": _set(config.train.model_dump(mode="json", exclude={"device", "threads"})),
         "seed": config.seed,
     }
     files = _file_digests(config.data)
@@ -259,7 +270,8 @@ def load_teachers(config: Config, data: TaskSetData) -> nn.Module:
             shutil.rmtree(folder)
         if not (folder / "metrics.json").exists():
             _train_teachers(config, data, folder)
-    model, _ = build_model(with_arch(config, "single-task"), data)
+    with weights_skipped():  # best.pt holds the trained teachers
+        model, _ = build_model(with_arch(config, "single-task"), data)
     return load_weights(model, folder / BEST, "cpu", f"delete {folder} to train them again").eval()
 
 

@@ -36,7 +36,8 @@ class Run:
         inputs = read_inputs(self.folder)
         if inputs is None:  # a folder written before runs kept inputs.json: the data says
             config, _ = load_run(self.folder)  # the dataset itself (its module if allowed)
-            model, _ = build_model(config, create_dataset(config.data).load())
+            with weights_skipped():
+                model, _ = build_model(config, create_dataset(config.data).load())
         else:
             with weights_skipped():  # best.pt holds them: no pretrained download or file read
                 model, _ = build_network(self.config, inputs.tasks, inputs.input_spec, inputs.shape)

@@ -17,10 +17,12 @@ import torch
 from torch import nn
 
 from sharenas.architectures import MultiTaskModel, build_architecture
+from sharenas.backbones.pretrained import weights_skipped
 from sharenas.cache import write_json_atomic
 from sharenas.config import Config, check_task_names
 from sharenas.data import create_dataset
 from sharenas.data.base import InputSpec, TaskSetData
+from sharenas.data.partial_labels import check_labels
 from sharenas.data.standardize import standardize_targets
 from sharenas.engine.checkpoint import load_weights
 from sharenas.engine.distributed import resolve_device
@@ -137,6 +139,7 @@ def load_data(config: Config, data: TaskSetData | None) -> TaskSetData:
     check_task_names(config, [t.name for t in data.tasks])
     if config.data.limit is not None:
         data.splits = {k: v.take(config.data.limit) for k, v in data.splits.items()}
+    check_labels(data)  # a task set given in Python: data.drop_labels was its maker's to apply
     if config.data.standardize_targets and not any(t.target_std for t in data.tasks):
         standardize_targets(data)
     return data
@@ -273,7 +276,8 @@ def evaluate_run(run_dir: Path, split: str = "test") -> dict[str, dict[str, floa
     if not weights.exists():
         raise SharenasError(f"{run_dir}: no {BEST}; the run has not finished an epoch.")
     data = create_dataset(config.data).load()
-    model, handlers = build_model(config, data)
+    with weights_skipped():  # best.pt holds them: no pretrained download or file read
+        model, handlers = build_model(config, data)
     device = resolve_device(config.train.device)
     load_weights(model, weights, device, f"retrain the run, or restore {BEST} from its source")
     model.to(device)

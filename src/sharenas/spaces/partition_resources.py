@@ -55,7 +55,12 @@ def check_chain_backbone(backbone: nn.Module) -> None:
     """A clear error for backbones whose stages are not chains of layers."""
     for i, stage in enumerate(backbone.stages):  # type: ignore[arg-type]
         names = [name for name, _ in stage.named_modules()]
-        blocks = [type(m).__name__ for m in stage.modules()]  # an identity shortcut has no module
+        # an identity shortcut has no module: the libraries' residual blocks, known by name
+        blocks = [
+            type(m).__name__
+            for m in stage.modules()
+            if type(m).__module__.startswith(("timm.", "torchvision."))
+        ]
         if (
             any("shortcut" in n or "downsample" in n for n in names)
             or any(b.endswith(RESIDUAL_BLOCKS) for b in blocks)

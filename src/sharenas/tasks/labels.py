@@ -54,16 +54,21 @@ def labelled_part(
 
 
 def mark_missing(spec: TaskSpec, target: torch.Tensor, labelled: torch.Tensor) -> torch.Tensor:
-    """``target`` with the rows where ``labelled`` is False marked missing (a copy, in a dtype
-    that can hold the mark: int64 for class labels, float32 for real values)."""
+    """``target`` with the rows where ``labelled`` is False marked missing (a copy, in its own
+    dtype where that holds the mark, so a uint8 map stays one; else int64 for class labels,
+    float32 for real values)."""
     if spec.kind in (TaskKind.CLASSIFICATION, TaskKind.SEGMENTATION):
         ignored = spec.ignore_index if spec.kind is TaskKind.SEGMENTATION else None
-        marked = target.long().clone()
-        mark = float(MISSING_CLASS if ignored is None else ignored)
+        mark = MISSING_CLASS if ignored is None else ignored
+        integral = not target.is_floating_point() and target.dtype != torch.bool
+        limits = torch.iinfo(target.dtype) if integral else None
+        fits = limits is not None and limits.min <= mark <= limits.max
+        marked = target.clone() if fits else target.long().clone()
     elif spec.kind in (TaskKind.BINARY, TaskKind.REGRESSION):
-        marked, mark = target.float().clone(), float("nan")
-    else:
-        marked, mark = target.float().clone(), 0.0  # depth, normal: no valid pixel
+        marked = target.clone() if target.is_floating_point() else target.float().clone()
+        mark = float("nan")
+    else:  # depth, normal: a map without a valid pixel (0 fits every dtype)
+        marked, mark = target.clone(), 0
     marked[~labelled.bool()] = mark
     return marked
 

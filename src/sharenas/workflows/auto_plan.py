@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from sharenas.backbones.pretrained import weights_skipped
 from sharenas.config import Config, apply_overrides, build_config
 from sharenas.data.base import TaskSetData
 from sharenas.errors import ConfigError
@@ -48,7 +49,8 @@ class AutoPlan:
 
 def baseline_flops(config: Config, data: TaskSetData, arch: str) -> int:
     """FLOPs per example of the hand-designed ``arch`` on this task set and backbone."""
-    model, _ = build_model(with_arch(config, arch), data)
+    with weights_skipped():  # counting FLOPs needs no pretrained weights
+        model, _ = build_model(with_arch(config, arch), data)
     return flops_per_example(model, data.val.example(2))
 
 
