@@ -41,8 +41,8 @@ def evaluate(
     rank: int = 0,
     world: int = 1,
 ) -> dict[str, dict[str, float]]:
-    """``{task: {metric: value}}``; with several processes each takes every world-th batch and
-    torchmetrics combines their states. In a multi-domain split each task is scored on its own
+    """``{task: {metric: value}}``; with several processes each takes every world-th row of each
+    batch and torchmetrics combines their states. In a multi-domain split each task is scored on its own
     rows; with partial labels, on its labelled rows."""
     was_training = model.training
     model.eval()
@@ -52,22 +52,36 @@ def evaluate(
     else:
         parts = [dataset]
     for part in parts:
-        starts = list(range(0, len(part), batch_size))[rank::world]
-        for start in starts:
-            x, y = part.batch(slice(start, start + batch_size))
+        for start in range(0, len(part), batch_size):
+            rows = _share(start, min(start + batch_size, len(part)), rank, world)
+            if rows is None:
+                continue
+            x, y = part.batch(rows)
             x, y = to_device(x, device), to_device(y, device)
             with autocast(device, amp), only_tasks(model, y):
                 predictions = model(x)
             for h in handlers:
-                labelled = (
-                    labelled_part(h.spec, predictions[h.name], y[h.name]) if h.name in y else None
-                )
+                if h.name not in y:
+                    continue
+                labelled = labelled_part(h.spec, predictions[h.name], y[h.name])
+                if labelled is None and world > 1:  # every process's states must gather
+                    labelled = predictions[h.name][:0], y[h.name][:0]
                 if labelled is not None:
                     metrics[h.name].update(labelled[0].float(), labelled[1])
     model.train(was_training)
     return {
         name: {k: float(v) for k, v in metric.compute().items()} for name, metric in metrics.items()
     }
+
+
+def _share(start: int, end: int, rank: int, world: int) -> slice | torch.Tensor | None:
+    """This process's rows of the batch ``start:end``: all of them in one process, else every
+    world-th (so that every process scores rows of every batch, and a split smaller than one
+    batch still gives each process some); None where none is left."""
+    if world == 1:
+        return slice(start, end)
+    rows = torch.arange(start, end)[rank::world]
+    return rows if len(rows) else None
 
 
 def primary_metrics(
