@@ -41,9 +41,9 @@ def evaluate(
     rank: int = 0,
     world: int = 1,
 ) -> dict[str, dict[str, float]]:
-    """``{task: {metric: value}}``; with several processes each takes every world-th row of each
-    batch and torchmetrics combines their states. In a multi-domain split each task is scored on its own
-    rows; with partial labels, on its labelled rows."""
+    """``{task: {metric: value}}``; with several processes each takes every world-th row of
+    each batch and torchmetrics combines their states. In a multi-domain split each task is
+    scored on its own rows; with partial labels, on its labelled rows."""
     was_training = model.training
     model.eval()
     metrics = {h.name: h.metric().to(device) for h in handlers}
