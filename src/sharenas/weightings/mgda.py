@@ -29,9 +29,11 @@ class MGDAOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     normalization: Literal["none", "l2", "loss", "loss+"] = Field(
-        "loss+",
+        "none",
         description="Gradients divided before the solver (authors' code, not the paper): by "
-        "their norm (l2), the loss (loss), both (loss+, the authors' sample config) or none.",
+        "their norm (l2), the loss (loss), both (loss+, the authors' sample config) or none "
+        "(LibMTL's default, and ours: loss+ fell 0.36 Δ_MTL points below none on MultiMNIST, "
+        "5 seeds, BENCHMARKS.md).",
     )
     upper_bound: bool = Field(
         True,
