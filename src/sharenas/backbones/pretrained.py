@@ -67,6 +67,17 @@ def skipping_weights() -> bool:
     return _SKIP_WEIGHTS.get()
 
 
+def load_weights_file(network: nn.Module, weights: str | None, skip: bool) -> None:
+    """``network``'s state from the file ``weights`` (none given, or ``skip``: left as it is)."""
+    if weights is not None and not skip:
+        load_state(network, read_weights(weights), str(Path(weights).expanduser()))
+
+
+def weights_source(pretrained: bool, weights: str | None) -> str:
+    """Where the weights came from, for ``describe``."""
+    return " (pretrained)" if pretrained else f" ({weights})" if weights else ""
+
+
 def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     """The state dict in ``path``, read as tensors only (nested under ``state_dict`` or
     ``model`` is unwrapped); a ConfigError naming the file for anything else."""

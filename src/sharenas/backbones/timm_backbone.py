@@ -11,7 +11,6 @@ file read as tensors only.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -23,10 +22,10 @@ from sharenas.backbones.pretrained import (
     IMAGENET_STD,
     PretrainedBackbone,
     check_image_input,
-    load_state,
-    read_weights,
+    load_weights_file,
     require,
     skipping_weights,
+    weights_source,
 )
 from sharenas.data.base import InputSpec
 from sharenas.errors import ConfigError
@@ -99,13 +98,12 @@ class TimmBackbone(PretrainedBackbone):
         timm = require("timm", KEY)
         skip = skipping_weights()
         network = _network(timm, model, pretrained and not skip)
-        if weights is not None and not skip:
-            load_state(network, read_weights(weights), str(Path(weights).expanduser()))
+        load_weights_file(network, weights, skip)
         config = getattr(network, "pretrained_cfg", {}) or {}
         mean = config.get("mean", IMAGENET_MEAN) if normalize else (0.0, 0.0, 0.0)
         std = config.get("std", IMAGENET_STD) if normalize else (1.0, 1.0, 1.0)
         features = _features(timm, network, stages, model)
-        source = " (pretrained)" if pretrained else f" ({weights})" if weights else ""
+        source = weights_source(pretrained, weights)
         super().__init__(
             input_spec,
             _stages(features),

@@ -16,7 +16,6 @@ checked), ``weights`` a local file read as tensors only.
 from __future__ import annotations
 
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -31,9 +30,10 @@ from sharenas.backbones.pretrained import (
     PretrainedBackbone,
     check_image_input,
     load_state,
-    read_weights,
+    load_weights_file,
     require,
     skipping_weights,
+    weights_source,
 )
 from sharenas.data.base import InputSpec
 from sharenas.errors import ConfigError
@@ -122,12 +122,11 @@ class TorchvisionBackbone(PretrainedBackbone):
         torchvision = require("torchvision", KEY)
         skip = skipping_weights()
         network = _network(torchvision, model, pretrained and not skip)
-        if weights is not None and not skip:
-            load_state(network, read_weights(weights), str(Path(weights).expanduser()))
+        load_weights_file(network, weights, skip)
         cut = _stages(network, model)
         if stages is not None and stages > len(cut):
             raise ConfigError(f"model.backbone.stages={stages}: {model} has {len(cut)} stages.")
-        source = " (pretrained)" if pretrained else f" ({weights})" if weights else ""
+        source = weights_source(pretrained, weights)
         super().__init__(
             input_spec,
             cut[:stages],

@@ -129,13 +129,7 @@ class Trainer:
         self._features: Mapping[str, Any] | None = None  # head inputs of the last task_losses
         self._anchor: torch.Tensor | None = None  # DDP: 0 × the last forward's outputs
         self.partial_labels = has_partial_labels(data.train)
-        if self.world > 1 and self.partial_labels and self.weighting.per_task_gradients:
-            raise ConfigError(
-                f"train.weighting={config.weighting} under torchrun with partial labels: a "
-                "process whose rows hold no label of a task cannot join the other processes' "
-                "per-task gradients. Train in one process, or use equal, fixed, uncertainty or "
-                "dwa."
-            )
+        self._check_weighting_under_ddp()
         self.amp = config.amp and self.device.type == "cuda"
         bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and not bf16)
@@ -156,6 +150,16 @@ class Trainer:
             self.label,
             config.epochs,
         )
+
+    def _check_weighting_under_ddp(self) -> None:
+        """Per-task gradients need every process to hold every task's labels."""
+        if self.world > 1 and self.partial_labels and self.weighting.per_task_gradients:
+            raise ConfigError(
+                f"train.weighting={self.config.weighting} under torchrun with partial labels: a "
+                "process whose rows hold no label of a task cannot join the other processes' "
+                "per-task gradients. Train in one process, or use equal, fixed, uncertainty or "
+                "dwa."
+            )
 
     def _data_parallel(self, model: nn.Module) -> nn.Module:
         if self.world == 1:
