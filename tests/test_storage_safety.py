@@ -328,3 +328,27 @@ def test_a_postgresql_database_of_the_users_own_is_refused_untouched(
     finally:
         engine.dispose()
     assert not (tmp_path / "s").exists()
+
+
+def test_workers_opening_a_new_database_at_once_all_open_it(tmp_path: Path) -> None:
+    """Two workers started together both create the tables of a new SQLite study (a race that
+    failed one of them with an IntegrityError or "table studies already exists")."""
+    import threading
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    together = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def open_it() -> None:
+        together.wait()
+        try:
+            open_storage(url, 1)
+        except BaseException as error:  # collected, so the test names it
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []

@@ -609,16 +609,28 @@ def open_storage(url: str, heartbeat: int, retry: Any = None) -> Any:
     check_driver(url)
     # SQLite locks the whole file: wait for it (up to a minute) rather than fail under load
     engine = {"connect_args": {"timeout": 60}} if full.startswith("sqlite") else {}
-    try:
-        return _storage_class()(
-            full,
-            engine_kwargs=engine,
-            heartbeat_interval=heartbeat,
-            grace_period=3 * heartbeat,
-            **callback,
-        )
-    except Exception as error:  # sqlalchemy raises many kinds; all mean "cannot open"
-        raise _unopened(url, error) from None
+    attempts = 3
+    while True:
+        attempts -= 1
+        try:
+            return _storage_class()(
+                full,
+                engine_kwargs=engine,
+                heartbeat_interval=heartbeat,
+                grace_period=3 * heartbeat,
+                **callback,
+            )
+        except Exception as error:  # sqlalchemy raises many kinds; all mean "cannot open"
+            if not (attempts and _created_beside(error)):
+                raise _unopened(url, error) from None
+        time.sleep(0.5)  # another process made the schema meanwhile: it is there now
+
+
+def _created_beside(error: BaseException) -> bool:
+    """Whether opening failed because another process created the same new database's tables
+    at the same moment (two workers starting together); opening again then finds them."""
+    text = str(error)
+    return type(error).__name__ == "IntegrityError" or "already exists" in text
 
 
 @contextlib.contextmanager
