@@ -3,6 +3,7 @@ searched model highlighted, no label drawn over another, for 2, 3 and 4 tasks.""
 
 from __future__ import annotations
 
+import json
 from itertools import combinations, pairwise
 from pathlib import Path
 
@@ -166,7 +167,7 @@ def test_gate_trajectories_are_drawn_per_step_with_named_edges(tmp_path: Path, m
     """A fusion search records the gates about 20 times per epoch; the plot draws them against
     the step and names every edge."""
     import sharenas
-    from sharenas.report.fusion import gate_history_plot
+    from sharenas.report.fusion import gate_history_plot, network_order
 
     config = tmp_path / "f.yaml"
     config.write_text(
@@ -177,10 +178,36 @@ def test_gate_trajectories_are_drawn_per_step_with_named_edges(tmp_path: Path, m
     sharenas.search(config, tmp_path / "s", baselines=False, progress=False)
     history = tmp_path / "s" / "search" / "supernet" / "history.jsonl"
     kept = kept_figure(monkeypatch)
-    gate_history_plot(history, tmp_path / "gates.png")
+    arch = json.loads((tmp_path / "s" / "search" / "arch.json").read_text())
+    gate_history_plot(history, tmp_path / "gates.png", network_order(arch))
     left = kept["fig"].axes[0]
     assert left.get_xlabel() == "search step"
     assert (tmp_path / "gates.svg").exists()  # every figure also as a vector file
     steps = left.get_lines()[0].get_xdata()
     assert len(steps) >= 30 and list(steps) == sorted(steps)  # 20 steps an epoch, 2 epochs
     assert all("→" in t.get_text() for t in left.get_legend().get_texts())
+
+
+def test_the_gate_figure_names_each_curve_by_its_own_edge(tmp_path: Path, monkeypatch):
+    """The trajectory holds the gates in the network's order; the history's probabilities are
+    keyed by edge and written sorted. The edge whose gate falls to 0 (here right s0 → left s0,
+    listed first in the network but last alphabetically) names the curve that falls."""
+    from sharenas.report.fusion import fusion_figures
+
+    order = ["right:0->left:0", "left:0->right:0", "left:0->right:1"]
+    finals = {"right:0->left:0": 0.02, "left:0->right:0": 0.97, "left:0->right:1": 0.6}
+    trajectory = [[step, [0.5 + (finals[e] - 0.5) * step / 4 for e in order]] for step in range(5)]
+    row = {"epoch": 0, "trajectory": trajectory, "probabilities": finals}
+    history = tmp_path / "history.jsonl"
+    history.write_text(json.dumps(row, sort_keys=True) + "\n")  # as the search writes it
+    candidates = [{"edge": e, "probability": finals[e], "kept": finals[e] > 0.5} for e in order]
+    arch = {"stages": {"left": 2, "right": 2}, "candidates": candidates}
+    import matplotlib.pyplot as plt
+
+    closed = []
+    monkeypatch.setattr(plt, "close", closed.append)
+    fusion_figures(arch, history, tmp_path)  # the architecture diagram, then the gates
+    curves = {line.get_label(): line.get_ydata()[-1] for line in closed[1].axes[0].get_lines()}
+    assert curves["right s0 → left s0"] == pytest.approx(0.02)
+    assert curves["left s0 → right s0"] == pytest.approx(0.97)
+    assert curves["left s0 → right s1"] == pytest.approx(0.6)

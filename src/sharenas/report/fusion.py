@@ -3,6 +3,7 @@ drawn with their probability) and the gate probabilities over the search."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -138,14 +139,16 @@ def architecture_diagram(arch: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def gate_history_plot(history_path: Path, path: Path) -> Path:
+def gate_history_plot(history_path: Path, path: Path, edges: Sequence[str]) -> Path:
     """Every edge's gate probability during the search (about 20 points per epoch, each edge
-    named in the legend), and the histogram of the final values."""
+    named in the legend), and the histogram of the final values. ``edges``: the candidate edges
+    in the network's order (arch.json's ``candidates``), the order of the trajectory's values;
+    the history's ``probabilities`` are keyed by edge, so their order is the file's (sorted)."""
     plt = _pyplot()
     from matplotlib.ticker import MaxNLocator
 
     rows = read_lines(history_path)
-    edges = list(rows[0]["probabilities"])
+    edges = list(edges)
     points = [point for row in rows for point in row.get("trajectory", [])]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6 + 0.12 * min(len(edges), 24)))
     epochs = [r["epoch"] for r in rows]
@@ -181,10 +184,15 @@ def gate_history_plot(history_path: Path, path: Path) -> Path:
     return path
 
 
+def network_order(arch: dict[str, Any]) -> list[str]:
+    """The candidate edges in the supernet's order (the order of its gates)."""
+    return [candidate["edge"] for candidate in arch["candidates"]]
+
+
 @register_figures(FusionSpace.name)
 def fusion_figures(arch: dict[str, Any], history: Path, folder: Path) -> dict[str, Path]:
     """The kept edges' diagram and the gates over the search."""
     return {
         "architecture diagram": architecture_diagram(arch, folder / "architecture.png"),
-        "search plot": gate_history_plot(history, folder / "gates.png"),
+        "search plot": gate_history_plot(history, folder / "gates.png", network_order(arch)),
     }
