@@ -211,3 +211,212 @@ def test_the_gate_figure_names_each_curve_by_its_own_edge(tmp_path: Path, monkey
     assert curves["right s0 → left s0"] == pytest.approx(0.02)
     assert curves["left s0 → right s0"] == pytest.approx(0.97)
     assert curves["left s0 → right s1"] == pytest.approx(0.6)
+
+
+def _gate_history(folder: Path) -> tuple[Path, list[str]]:
+    """Two epochs of six gates, as a fusion search writes them."""
+    pairs = (("left", "right"), ("right", "left"))
+    order = [f"{a}:{i}->{b}:{i}" for a, b in pairs for i in range(3)]
+    rows = []
+    for epoch in range(2):
+        trajectory = [
+            [epoch * 20 + s, [0.5 + (k - 2.5) * (epoch * 20 + s) / 400 for k in range(6)]]
+            for s in range(0, 20, 4)
+        ]
+        probabilities = dict(zip(order, trajectory[-1][1], strict=True))
+        rows.append({"epoch": epoch, "trajectory": trajectory, "probabilities": probabilities})
+    history = folder / "history.jsonl"
+    history.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+    return history, order
+
+
+def _partition_record() -> tuple[dict, list[dict]]:
+    """A partition search's record and trials over a narrow FLOPs and score range."""
+    tasks = ["depth", "segmentation"]
+    matrix = [[0.8, 0.5], [0.5, 0.7]]
+    points = [
+        {
+            "number": n,
+            "label": "",
+            "total_flops": 1.23e6 + 40 * n,
+            "primary": {"depth": 0.9101 + 0.0001 * n, "segmentation": 0.8502 - 0.0001 * n},
+            "genotype": {"tasks": tasks, "matrices": [matrix], "gradients": [matrix]},
+        }
+        for n in range(5)
+    ]
+    record = {
+        "higher_is_better": {"depth": True, "segmentation": True},
+        "tasks_primary_metric": {"depth": "r2", "segmentation": "accuracy"},
+        "front": points,
+        "references": {"share-all": points[4], "independent": points[0]},
+    }
+    trials = [{"state": "COMPLETE", "evaluation": p} for p in points]
+    return record, trials
+
+
+def _front_candidates() -> tuple[list, object]:
+    """``sharenas auto``'s models, their FLOPs within a factor of three."""
+    from sharenas.workflows.auto_scores import Candidate
+
+    kinds = ["baseline", "baseline", "random", "search", "search"]
+    candidates = [
+        Candidate(f"model {k}", kind, None, k % 2, Path("."), {"flops_per_example": 2e6 * k}, {})
+        for k, kind in enumerate(kinds, 1)
+    ]
+    for k, c in enumerate(candidates):
+        c.test_delta = 0.4 * k - 0.5
+    return candidates, candidates[3]
+
+
+def drawn_texts(fig) -> list:
+    """Every text the figure draws: text_boxes' labels, notes and annotations, figure texts."""
+    texts = {id(t): t for t in fig.texts}
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        texts.update({id(t): t for t in ax.texts})
+        if legend is not None:
+            texts[id(legend.get_title())] = legend.get_title()
+        if ax.axison:
+            for axis in (ax.xaxis, ax.yaxis):
+                for tick in axis._update_ticks():
+                    texts.update({id(t): t for t in (tick.label1, tick.label2)})
+                texts[id(axis.label)] = axis.label
+                texts[id(axis.get_offset_text())] = axis.get_offset_text()
+        texts.update({id(t): t for t in (ax.title, ax._left_title, ax._right_title)})
+        texts.update({id(t): t for t in legend.get_texts()} if legend is not None else {})
+    return [t for t in texts.values() if t.get_visible() and str(t.get_text()).strip()]
+
+
+def _draw(name: str, folder: Path) -> None:
+    from sharenas.report import affinity, branching, fusion, partition, routing
+    from sharenas.workflows.auto_report import front_figure
+
+    if name == "comparison":
+        comparison_figure(records(3, seeds=3), folder / "report.png")
+    elif name == "architecture":
+        fusion.architecture_diagram(fusion_arch(4), folder / "architecture.png")
+    elif name == "gates":
+        history, order = _gate_history(folder)
+        fusion.gate_history_plot(history, folder / "gates.png", order)
+    elif name == "routes":
+        arch = {
+            "space": "routing",
+            "layers": [["0+1@input", "1+2@in0", "2@input"]],
+            "towers": {"task 0": "0@input", "task 1": "0+2@in1", "task 2": "1+2@input"},
+            "layers_count": 2,
+            "space_config": {"experts": 3},
+        }
+        routing.route_diagram(arch, folder / "routes.png")
+    elif name == "search":
+        rows = [
+            {"epoch": e, "reward": 0.8 + 1e-4 * e, "policy_entropy": 1.1 - 0.01 * e}
+            for e in range(6)
+        ]
+        (folder / "h.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        routing.search_history_plot(folder / "h.jsonl", folder / "search.png")
+    elif name == "pareto":
+        partition.pareto_plot(*_partition_record(), folder / "pareto.png")
+    elif name == "partitions":
+        partition.partition_heatmaps(_partition_record()[0], folder / "partitions.png")
+    elif name == "tree":
+        tree = [[["a", "b", "c", "d"]], [["a", "b"], ["c", "d"]], [["a", "b"], ["c"], ["d"]]]
+        branching.tree_diagram({"space": "branching", "tree": tree}, folder / "tree.png")
+    elif name == "affinity":
+        m = [[0.0, 0.2, -0.1], [0.3, 0.0, 0.05], [-0.2, 0.1, 0.0]]
+        record = {"tasks": ["a", "b", "c"], "lookahead": m, "stages": {"stage 0": m}}
+        affinity.affinity_figure(record, folder / "affinity.png")
+    elif name == "front":
+        candidates, chosen = _front_candidates()
+        front_figure(candidates, chosen, 5e6, folder / "front.png")
+
+
+FIGURES = [
+    "comparison", "architecture", "gates", "routes", "search", "pareto", "partitions", "tree",
+    "affinity", "front",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_every_figure_reads_at_print_size(tmp_path: Path, name: str, monkeypatch):
+    """Every figure the reports write, checked as a paper's figure:
+
+    - every axis that shows data names its x quantity, and its y quantity (panels sharing one
+      y axis name it once);
+    - nothing is cut off: the PNG holds exactly the figure's padded tight box (``saved_area``)
+      and every text lies inside it;
+    - every text is at least 6.5 pt when printed: a figure wider than 7 in (a page's text
+      width) is scaled down to 7 in, so its text must be ``size_pt × 7 / width_in ≥ 6.5``;
+    - no tick label, axis label, title or legend entry is drawn over another.
+    """
+    from PIL import Image
+
+    from sharenas.report.figure import print_scale, saved_area
+
+    closed = []
+    monkeypatch.setattr(__import__("matplotlib.pyplot").pyplot, "close", closed.append)
+    _draw(name, tmp_path)
+    (fig,) = closed
+    for ax in fig.axes:
+        shows_data = ax.lines or ax.collections or ax.images or ax.patches
+        if ax.axison and shows_data and not hasattr(ax, "_colorbar"):
+            shared = ax.get_shared_y_axes().get_siblings(ax)
+            assert ax.get_xlabel().strip(), ax.get_title()
+            assert any(a.get_ylabel().strip() for a in shared), ax.get_title()
+    area = saved_area(fig)
+    png = next(tmp_path.glob("*.png"))
+    with Image.open(png) as image:
+        (width, height), dpi = image.size, image.info["dpi"][0]
+    slack = 0.08  # inches: text extents differ a little between the saved and the screen dpi
+    assert abs(width / dpi - area.width) <= slack and abs(height / dpi - area.height) <= slack
+    inside = area.padded(slack).transformed(fig.dpi_scale_trans)
+    renderer = fig.canvas.get_renderer()
+    for text in drawn_texts(fig):
+        box = text.get_window_extent(renderer)
+        assert inside.x0 <= box.x0 and box.x1 <= inside.x1, text.get_text()
+        assert inside.y0 <= box.y0 and box.y1 <= inside.y1, text.get_text()
+        assert text.get_fontsize() * print_scale(fig) >= 6.5, (text.get_text(), text.get_fontsize())
+    assert_no_overlap(fig)
+
+
+@pytest.mark.parametrize("tasks", [2, 4])
+def test_no_fusion_edge_doubles_back_and_no_two_share_a_style(tmp_path: Path, tasks, monkeypatch):
+    """Every route turns only corners (no segment of no length, none running back along the
+    one before); every kept edge has a (colour, line style) of its own in the legend."""
+    from sharenas.report.fusion import _route, architecture_diagram
+    from sharenas.spaces.fusion import Edge
+
+    arch = fusion_arch(tasks)
+    names = list(arch["stages"])
+    position = {(t, i): (c * 2.6, -i * 1.3) for c, t in enumerate(names) for i in range(3)}
+    for lane, candidate in enumerate(arch["candidates"]):
+        points = _route(Edge.parse(candidate["edge"]), lane, position)
+        steps = [(x1 - x0, y1 - y0) for (x0, y0), (x1, y1) in pairwise(points)]
+        assert all(dx or dy for dx, dy in steps), candidate["edge"]
+        for (ax, ay), (bx, by) in pairwise(steps):
+            assert ax * bx + ay * by >= 0, candidate["edge"]  # no reversal
+    kept = kept_figure(monkeypatch)
+    architecture_diagram(arch, tmp_path / "architecture.png")
+    handles = kept["fig"].axes[0].get_legend().legend_handles[:-1]  # less "pruned"
+    styles = [(str(h.get_color()), str(h._unscaled_dash_pattern)) for h in handles]
+    assert len(handles) == sum(c["kept"] for c in arch["candidates"]) > 10 * (tasks > 2)
+    assert len(set(styles)) == len(styles)
+
+
+@pytest.mark.parametrize("spread", [5, 100])
+def test_the_front_names_its_points_and_ticks_its_flops_axis(tmp_path: Path, spread, monkeypatch):
+    """``front.png``: a log FLOPs axis only over a decade or more (below one it showed a single
+    tick), at least three labelled ticks either way, and every model named beside its point."""
+    from sharenas.workflows.auto_report import front_figure
+
+    candidates, chosen = _front_candidates()
+    for k, c in enumerate(candidates):
+        c.metrics["flops_per_example"] = 1e6 * spread ** (k / (len(candidates) - 1))
+    kept = kept_figure(monkeypatch)
+    front_figure(candidates, chosen, 2e6, tmp_path / "front.png")
+    ax = kept["fig"].axes[0]
+    assert ax.get_xscale() == ("log" if spread >= 10 else "linear")
+    kept["fig"].canvas.draw()
+    ticks = [t.label1.get_text() for t in ax.xaxis._update_ticks() if t.label1.get_text()]
+    assert len(ticks) >= 3, ticks
+    names = {t.get_text() for t in ax.texts}
+    assert {c.name for c in candidates} <= names

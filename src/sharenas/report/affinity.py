@@ -27,6 +27,9 @@ def _panel(axis: Any, matrix: list[list[float]], tasks: list[str], title: str) -
     axis.set_xticks(range(len(tasks)), tasks, rotation=90, fontsize=7)
     axis.set_yticks(range(len(tasks)), tasks, fontsize=7)
     axis.set_title(title, fontsize=9)
+    lookahead = "lookahead" in title  # Z[i→j]: a step on i moves j's loss; cosines are symmetric
+    axis.set_xlabel("loss of task j" if lookahead else "task j", fontsize=8)
+    axis.set_ylabel("step on task i" if lookahead else "task i", fontsize=8)
     return image
 
 
@@ -42,8 +45,6 @@ def affinity_figure(record: dict[str, Any], path: Path) -> Path:
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4), squeeze=False)
     for axis, (title, matrix) in zip(axes[0], panels, strict=True):
         fig.colorbar(_panel(axis, matrix, tasks, title), ax=axis, fraction=0.046, pad=0.04)
-    axes[0][0].set_ylabel("step on task i")
-    axes[0][0].set_xlabel("loss of task j")
     fig.tight_layout()
     try:
         return save_figure(fig, path)

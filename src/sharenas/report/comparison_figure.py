@@ -26,6 +26,8 @@ def _fitted(ax: Any, lows: list[float], highs: list[float]) -> None:
 
 
 def _task_panel(ax: Any, groups: dict[str, list[dict[str, Any]]], task: str, searched: set[str]):  # type: ignore[no-untyped-def]
+    from matplotlib.ticker import MaxNLocator
+
     first = next(iter(groups.values()))[0]
     names = list(groups)
     stats = [_mean_std([r["primary"][task] for r in groups[n]]) for n in names]
@@ -37,13 +39,15 @@ def _task_panel(ax: Any, groups: dict[str, list[dict[str, Any]]], task: str, sea
         if label.get_text() in searched:
             label.set_color(SEARCHED)
             label.set_fontweight("bold")
-    ax.invert_yaxis()
+    if not ax.yaxis_inverted():  # the panels share their y axis: invert it once
+        ax.invert_yaxis()
     _fitted(ax, [m - s for m, s in stats], [m + s for m, s in stats])
     better = "higher" if first["higher_is_better"][task] else "lower"
-    ax.set_xlabel(f"test {first['primary_metric'][task]} ({better} is better)", fontsize=8)
+    ax.set_xlabel(f"test {first['primary_metric'][task]}\n({better} is better)", fontsize=8)
     ax.set_title(task, fontsize=9)
     ax.grid(axis="x", alpha=0.3)
     ax.tick_params(axis="x", labelsize=7)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=3, steps=[1, 2, 2.5, 5, 10]))
 
 
 def _cost_panel(ax: Any, groups: dict[str, list[dict[str, Any]]], searched: set[str]) -> bool:  # type: ignore[no-untyped-def]
@@ -71,7 +75,7 @@ def _cost_panel(ax: Any, groups: dict[str, list[dict[str, Any]]], searched: set[
         shown = True
     if shown:
         ax.set_xlabel("MFLOPs per example (lower is cheaper)", fontsize=8)
-        ax.set_ylabel("Δ_MTL % vs single-task (higher is better)", fontsize=8)
+        ax.set_ylabel("Δ_MTL % vs single-task\n(higher is better)", fontsize=8)
         ax.set_title("quality against cost", fontsize=9)
         ax.axhline(0, color="grey", linewidth=0.8, linestyle="--")
         ax.grid(alpha=0.3)
@@ -92,12 +96,21 @@ def comparison_figure(
 
     searched = searched or {n for n in groups if "(searched" in n}
     tasks = list(next(iter(groups.values()))[0]["primary"])
-    height = 0.9 + 0.32 * len(groups)
-    fig = plt.figure(figsize=(3.3 * len(tasks) + 6.2, max(3.2, height)), layout="constrained")
-    grid = fig.add_gridspec(1, len(tasks) + 1, width_ratios=[1.0] * len(tasks) + [1.5])
-    for i, task in enumerate(tasks):
-        _task_panel(fig.add_subplot(grid[0, i]), groups, task, searched)
-    cost = fig.add_subplot(grid[0, len(tasks)])
+    height = max(3.2, 0.9 + 0.32 * len(groups))
+    columns = min(2, len(tasks))  # task panels two a row, so the figure prints at a page's width
+    rows = -(-len(tasks) // columns)
+    fig = plt.figure(figsize=(2.7 * columns + 5.0, height * rows), layout="constrained")
+    grid = fig.add_gridspec(rows, columns + 1, width_ratios=[1.0] * columns + [1.4])
+    first = None
+    for i, task in enumerate(tasks):  # the models named on each row's left panel
+        ax = fig.add_subplot(grid[i // columns, i % columns], sharey=first)
+        _task_panel(ax, groups, task, searched)
+        first = first or ax
+        if i % columns:
+            ax.tick_params(axis="y", labelleft=False)
+        else:
+            ax.set_ylabel("model", fontsize=8)
+    cost = fig.add_subplot(grid[:, columns])
     if not _cost_panel(cost, groups, searched):
         cost.remove()
     seeds = max(len(records) for records in groups.values())

@@ -28,7 +28,9 @@ COLUMN, ROW, BOX_W, BOX_H = 2.6, 1.3, 1.1, 0.5
 def _route(edge: Edge, lane: int, position: dict[tuple[str, int], tuple[float, float]]):  # type: ignore[no-untyped-def]
     """The edge's path, orthogonal and clear of every box: out of the source's side into the
     gutter between columns, along the channel between rows above the target's row, down the
-    gutter beside the target, into its side. ``lane`` spreads edges that share a gutter."""
+    gutter beside the target, into its side; between adjacent columns straight down the gutter
+    they share (no detour to the channel and back). ``lane`` spreads edges that share a
+    gutter."""
     (xa, ya), (xb, yb) = (
         position[(edge.source, edge.source_stage)],
         position[(edge.target, edge.target_stage)],
@@ -37,18 +39,39 @@ def _route(edge: Edge, lane: int, position: dict[tuple[str, int], tuple[float, f
     shift = ((lane % 9) - 4) * 0.1  # within a gutter (±0.4) and a channel (±0.4)
     rise = ((lane % 5) - 2) * 0.08  # where the edge leaves and enters a box's side
     gutter_a, gutter_b = xa + way * COLUMN / 2 + shift, xb - way * COLUMN / 2 + shift
+    start, end = (xa + way * BOX_W / 2, ya + rise), (xb - way * BOX_W / 2, yb + rise)
+    if abs(gutter_a - gutter_b) < 1e-9:  # adjacent columns: down the gutter between them
+        return _without_repeats([start, (gutter_a, ya + rise), (gutter_a, yb + rise), end])
     channel = yb + ROW / 2 + shift * 0.6
     return [
-        (xa + way * BOX_W / 2, ya + rise),
+        start,
         (gutter_a, ya + rise),
         (gutter_a, channel),
         (gutter_b, channel),
         (gutter_b, yb + rise),
-        (xb - way * BOX_W / 2, yb + rise),
+        end,
     ]
 
 
-def _draw_edge(ax: Any, points: list, colour: Any, kept: bool) -> None:  # type: ignore[type-arg]
+def _without_repeats(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """``points`` less each that repeats the one before (a segment of no length)."""
+    return [p for i, p in enumerate(points) if i == 0 or p != points[i - 1]]
+
+
+def edge_styles(count: int) -> list[tuple[Any, Any]]:
+    """``count`` (colour, line style) pairs, no two alike: the ten tab10 colours solid, then
+    dashed, dash-dotted and densely dotted; past 40 edges, colours spread over a colormap."""
+    import matplotlib
+
+    dashes = ["-", "--", "-.", (0, (1, 1))]
+    if count > 10 * len(dashes):
+        spread = matplotlib.colormaps["turbo"]
+        return [(spread(k / (count - 1)), dashes[k % len(dashes)]) for k in range(count)]
+    tab10 = matplotlib.colormaps["tab10"].colors
+    return [(tab10[k % 10], dashes[k // 10]) for k in range(count)]
+
+
+def _draw_edge(ax: Any, points: list, colour: Any, kept: bool, dash: Any = "-") -> None:  # type: ignore[type-arg]
     from matplotlib.patches import FancyArrowPatch
     from matplotlib.path import Path as Polyline
 
@@ -60,7 +83,7 @@ def _draw_edge(ax: Any, points: list, colour: Any, kept: bool) -> None:  # type:
             mutation_scale=9,
             color=colour,
             lw=1.5 if kept else 0.6,
-            linestyle="-" if kept else ":",
+            linestyle=dash if kept else ":",
             zorder=3 if kept else 1,
         )
     )
@@ -77,23 +100,24 @@ def _draw_boxes(ax: Any, position: dict[tuple[str, int], tuple[float, float]]) -
         ax.text(x, y, f"{task}\nstage {stage}", ha="center", va="center", fontsize=7, zorder=4)
 
 
-def _draw_edges(ax: Any, candidates: list[dict[str, Any]], position: dict, colours: Any) -> list:  # type: ignore[type-arg]
-    """Every candidate edge (kept: a colour of its own; pruned: faint); the legend's handles of
-    the kept ones, each named with its probability."""
+def _draw_edges(ax: Any, candidates: list[dict[str, Any]], position: dict) -> list:  # type: ignore[type-arg]
+    """Every candidate edge (kept: a colour and line style of its own; pruned: faint); the
+    legend's handles of the kept ones, each named with its probability."""
     from matplotlib.lines import Line2D
 
-    handles = []
+    handles: list[Any] = []
+    styles = edge_styles(sum(bool(c["kept"]) for c in candidates))
     for lane, candidate in enumerate(candidates):
         edge = Edge.parse(candidate["edge"])
         points = _route(edge, lane, position)
         if not candidate["kept"]:
             _draw_edge(ax, points, "#bbbbbb", False)
             continue
-        colour = colours[len(handles) % len(colours)]
-        _draw_edge(ax, points, colour, True)
+        colour, dash = styles[len(handles)]
+        _draw_edge(ax, points, colour, True, dash)
         name = f"{edge.source} s{edge.source_stage} → {edge.target} s{edge.target_stage}"
         label = f"{name}: p = {candidate['probability']:.2f}"
-        handles.append(Line2D([], [], color=colour, lw=1.5, label=label))
+        handles.append(Line2D([], [], color=colour, lw=1.5, ls=dash, label=label))
     return handles
 
 
@@ -117,7 +141,7 @@ def architecture_diagram(arch: dict[str, Any], path: Path) -> Path:
         layout="constrained",
     )
     _draw_boxes(ax, position)
-    handles = _draw_edges(ax, arch["candidates"], position, plt.get_cmap("tab10").colors)
+    handles = _draw_edges(ax, arch["candidates"], position)
     pruned = len(arch["candidates"]) - len(kept)
     handles.append(Line2D([], [], color="#bbbbbb", lw=0.8, ls=":", label=f"pruned ({pruned})"))
     ax.legend(

@@ -69,8 +69,10 @@ def _heatmap(ax: Any, matrix: list[list[float]], tasks: list[str], title: str) -
                 fontsize=7,
                 color="white" if value < 0.6 else "black",
             )
-    ax.set_xticks(range(len(tasks)), tasks, rotation=45, fontsize=7)
+    ax.set_xticks(range(len(tasks)), tasks, rotation=90, fontsize=7)
     ax.set_yticks(range(len(tasks)), tasks, fontsize=7)
+    ax.set_xlabel("task j", fontsize=7)
+    ax.set_ylabel("task i", fontsize=7)
     ax.set_title(title, fontsize=8)
 
 
@@ -87,7 +89,7 @@ def partition_heatmaps(record: dict[str, Any], path: Path, limit: int = 4) -> Pa
     fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.2 * rows), squeeze=False)
     for column, point in enumerate(front):
         genotype, tasks = point["genotype"], point["genotype"]["tasks"]
-        title = f"trial {point['number']}: {point['total_flops'] / 1e6:.3g} MFLOPs"
+        title = f"trial {point['number']}: P, {point['total_flops'] / 1e6:.3g} MFLOPs"
         _heatmap(axes[0][column], genotype["matrices"][0], tasks, title)
         if with_gradients:
             gradient = (genotype.get("gradients") or genotype["matrices"])[0]

@@ -12,6 +12,15 @@ from sharenas.report.space_figures import register_figures, register_words
 from sharenas.run_files import read_lines
 from sharenas.spaces.routing import INPUT, RoutingGenotype, RoutingSpace, needed
 
+HALF_W, HALF_H = 0.62, 0.27  # a box's half width and half height (a name and a gate note)
+
+
+def _gate_note(level: int, sources: tuple[int, ...], query: int) -> str:
+    """The second line of a box whose route mixes several sources: what its gate reads."""
+    if len(sources) < 2:
+        return ""
+    return "\ngate: input" if query == INPUT else f"\ngate: L{level} e{query} in"
+
 
 class _RouteCanvas:
     """Positions of the route diagram: input at the bottom, ``layers`` rows of ``experts``
@@ -31,7 +40,7 @@ class _RouteCanvas:
 
         face, edge = ("#dde6f3", "#4c72b0") if on else ("#f7f7f7", "#cccccc")
         rectangle = matplotlib.patches.Rectangle(
-            (x - 0.5, y - 0.2), 1.0, 0.4, facecolor=face, edgecolor=edge
+            (x - HALF_W, y - HALF_H), 2 * HALF_W, 2 * HALF_H, facecolor=face, edgecolor=edge
         )
         self.ax.add_patch(rectangle)
         colour = "black" if on else "#aaaaaa"
@@ -42,8 +51,8 @@ class _RouteCanvas:
     ) -> None:
         self.ax.annotate(
             "",
-            xy=(end[0] + offset, end[1] - 0.2),
-            xytext=(start[0] + offset, start[1] + 0.2),
+            xy=(end[0] + offset, end[1] - HALF_H),
+            xytext=(start[0] + offset, start[1] + HALF_H),
             arrowprops={"arrowstyle": "->", "color": self.colour[task], "lw": 1.3},
         )
 
@@ -56,24 +65,32 @@ def _draw_blocks(canvas: _RouteCanvas, genotype: RoutingGenotype) -> None:
     used, _ = needed(genotype, canvas.layers)
     ax.add_patch(
         matplotlib.patches.Rectangle(
-            (-1.2, -0.2), 2.4, 0.4, facecolor="#eeeeee", edgecolor="#555555"
+            (-1.2, -HALF_H), 2.4, 2 * HALF_H, facecolor="#eeeeee", edgecolor="#555555"
         )
     )
     ax.text(0, 0, "input", ha="center", va="center", fontsize=8)
     for layer in range(canvas.layers):
         for k in range(canvas.experts):
-            canvas.box(*canvas.block(layer, k), f"L{layer} e{k}", (layer, k) in used)
+            route = genotype.layers[layer - 1][k] if layer and (layer, k) in used else None
+            note = _gate_note(layer - 1, route.sources, route.query) if route else ""
+            canvas.box(*canvas.block(layer, k), f"L{layer} e{k}{note}", (layer, k) in used)
     for t, (x, y) in canvas.tower.items():
         ax.add_patch(
             matplotlib.patches.Rectangle(
-                (x - 0.55, y - 0.2), 1.1, 0.4, facecolor=canvas.colour[t], alpha=0.35
+                (x - HALF_W, y - HALF_H),
+                2 * HALF_W,
+                2 * HALF_H,
+                facecolor=canvas.colour[t],
+                alpha=0.35,
             )
         )
-        ax.text(x, y, t, ha="center", va="center", fontsize=8)
+        route = genotype.tower(t)
+        note = _gate_note(canvas.layers - 1, route.sources, route.query)
+        ax.text(x, y, t + note, ha="center", va="center", fontsize=8)
 
 
 def _draw_routes(canvas: _RouteCanvas, genotype: RoutingGenotype, task: str, offset: float) -> None:
-    """The arrows of every route ``task``'s tower reaches, with the gates' queries."""
+    """The arrows of every route ``task``'s tower reaches."""
     seen: set[tuple[int, int]] = set()
     frontier = [(canvas.layers, None, genotype.tower(task))]
     while frontier:
@@ -88,19 +105,14 @@ def _draw_routes(canvas: _RouteCanvas, genotype: RoutingGenotype, task: str, off
                 frontier.append((layer - 1, source, genotype.layers[layer - 2][source]))
             else:
                 canvas.arrow((0.0, 0.0), canvas.block(0, source), task, offset)
-        if len(route.sources) > 1:
-            label = (
-                "gate on input"
-                if route.query == INPUT
-                else f"gate on input of L{layer - 1} e{route.query}"
-            )
-            canvas.ax.text(end[0] + 0.55, end[1] - 0.28, label, fontsize=5, color="#555555")
 
 
 def route_diagram(arch: dict[str, Any], path: Path) -> Path:
     """Input at the bottom, ``layers_count`` rows of ``experts`` sub-networks, task towers on top;
     an arrow per route source, coloured by the task whose tower reaches it (one offset line per
-    task, so shared routes show as parallel arrows). Unused sub-networks are faint."""
+    task, so shared routes show as parallel arrows). A box whose route mixes several sources
+    names its gate's query ("gate: L0 e1 in": the input of L0 e1). Unused sub-networks are
+    faint."""
     import matplotlib.patches
 
     plt = _pyplot()

@@ -69,9 +69,11 @@ def front_figure(
         lw=1.5,
         label="recommended",
     )
-    ax.set_xscale("log")
+    _name_points(ax, candidates)
+    ax.margins(x=0.08)
+    logarithmic = _flops_axis(ax, [c.flops / 1e6 for c in candidates] + [budget / 1e6])
     ax.set_title("hollow: a search's rung 0 (⌈epochs/η⌉ epochs)", fontsize=8)
-    ax.set_xlabel("MFLOPs per example (log)")
+    ax.set_xlabel("MFLOPs per example" + (" (log)" if logarithmic else ""))
     ax.set_ylabel(f"test Δ_MTL % against {against} (higher is better)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
@@ -80,6 +82,32 @@ def front_figure(
         return save_figure(fig, path)
     finally:
         plt.close(fig)
+
+
+def _flops_axis(ax: Any, mflops: list[float]) -> bool:
+    """A log axis when the FLOPs span a decade or more (its ticks then labelled, minor ones
+    too), else a linear one: a log axis over less than a decade shows one tick or none.
+    Returns whether the axis is logarithmic."""
+    from matplotlib.ticker import LogFormatterSciNotation
+
+    if min(mflops) <= 0 or max(mflops) / min(mflops) < 10:
+        return False
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(LogFormatterSciNotation(minor_thresholds=(2, 0.5)))
+    return True
+
+
+def _name_points(ax: Any, candidates: list[Candidate]) -> None:
+    """Each model's name beside its point."""
+    for c in candidates:
+        ax.annotate(
+            c.name,
+            (c.flops / 1e6, c.test_delta),
+            xytext=(5, 4),
+            textcoords="offset points",
+            fontsize=7,
+            color="#444444",
+        )
 
 
 def _rows(candidates: list[Candidate], budget: float) -> tuple[list[str], list[list[str]]]:
