@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -106,6 +107,9 @@ def test_session_delivers_the_chosen_partition_trained_and_pruned(tmp_path: Path
     assert search["delta_mtl"] == model["delta_mtl"] is not None
     report = (tmp_path / "report.md").read_text()
     assert "partition (searched, trained)" in report and "Δ_MTL %" in report
+    links = re.findall(r"!\[[^\]]+\]\(([^)]+)\)", report)  # the figures, beside the report
+    assert links == ["pareto.png", "partitions.png"]
+    assert all((tmp_path / link).exists() for link in links)
 
 
 @pytest.mark.parametrize("strategy", ["random", "es"])

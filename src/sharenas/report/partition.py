@@ -152,3 +152,21 @@ def delivery_table(record: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         ],
     ]
     return columns, rows
+
+
+FIGURE_CAPTIONS = {
+    "front plot": "Each task's validation score against total FLOPs of every evaluated partition "
+    "(the Pareto front and the references marked)",
+    "partitions": "The partition matrices P of front points, cheapest to costliest",
+}
+
+
+def figure_links(files: dict[str, Path], folder: Path) -> str:
+    """``report.md``'s figures section: each figure written (those in ``FIGURE_CAPTIONS``) as
+    a Markdown image, its path relative to ``folder`` (the report's)."""
+    lines = ["## Figures", ""]
+    for name, caption in FIGURE_CAPTIONS.items():
+        if name in files:
+            relative = Path(files[name]).relative_to(folder).as_posix()
+            lines += [f"![{caption}]({relative})", ""]
+    return "\n".join(lines)

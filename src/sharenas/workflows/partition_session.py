@@ -11,6 +11,7 @@ from sharenas.config import Config
 from sharenas.data.base import TaskSetData
 from sharenas.report.partition import (
     delivery_table,
+    figure_links,
     front_table,
     pareto_plot,
     partition_heatmaps,
@@ -51,11 +52,12 @@ def partition_session(
     if run is not None:
         text += "\n## The chosen partition, trained (test split)\n\n"
         text += markdown(*delivery_table(record)) + "\n"
-    write_bytes_atomic(report, text.encode())
     files = {"report": report}
     if figures:
         files["front plot"] = pareto_plot(record, trials, folder / "pareto.png")
         files["partitions"] = partition_heatmaps(record, folder / "partitions.png")
+        text += "\n" + figure_links(files, folder)
+    write_bytes_atomic(report, text.encode())
     comparison = [dict(zip(columns, row, strict=True)) for row in rows]
     note = f"{record['trials']} partitions evaluated ({record['strategy']}, {record['evaluator']})"
     table = (list(columns), [list(row) for row in rows])
