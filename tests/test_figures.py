@@ -12,6 +12,15 @@ import pytest
 from sharenas.report.comparison_figure import comparison_figure
 
 
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """The tests keep the figures the drawing functions would close; close them after."""
+    import matplotlib.pyplot as plt
+
+    yield
+    plt.close("all")
+
+
 def records(tasks: int, seeds: int) -> dict[str, list[dict]]:
     names = ["single-task", "hard-sharing", "cross-stitch", "NDDR", "fusion (searched)"]
     groups = {}
@@ -369,12 +378,12 @@ def test_every_figure_reads_at_print_size(tmp_path: Path, name: str, monkeypatch
     slack = 0.08  # inches: text extents differ a little between the saved and the screen dpi
     assert abs(width / dpi - area.width) <= slack and abs(height / dpi - area.height) <= slack
     inside = area.padded(slack).transformed(fig.dpi_scale_trans)
-    renderer = fig.canvas.get_renderer()
+    renderer, scale = fig.canvas.get_renderer(), print_scale(fig)
     for text in drawn_texts(fig):
         box = text.get_window_extent(renderer)
         assert inside.x0 <= box.x0 and box.x1 <= inside.x1, text.get_text()
         assert inside.y0 <= box.y0 and box.y1 <= inside.y1, text.get_text()
-        assert text.get_fontsize() * print_scale(fig) >= 6.5, (text.get_text(), text.get_fontsize())
+        assert text.get_fontsize() * scale >= 6.5, (text.get_text(), text.get_fontsize())
     assert_no_overlap(fig)
 
 
