@@ -17,8 +17,9 @@ def _close_figures():
     """The tests keep the figures the drawing functions would close; close them after."""
     import matplotlib.pyplot as plt
 
+    close = plt.close  # the real one: a test's monkeypatch may still hold plt.close at teardown
     yield
-    plt.close("all")
+    close("all")
 
 
 def records(tasks: int, seeds: int) -> dict[str, list[dict]]:
