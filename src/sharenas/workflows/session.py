@@ -161,7 +161,7 @@ def _oneshot_session(
     files = {"report": markdown, **({"chart": chart} if chart else {}), **figures}
     notes = [note, *_derived_lines(record), *([said] if said else [])]
     run = open_run(folder / "search")
-    table = table_rows(comparison)
+    table = table_rows(comparison, f"{config.data.name}: the search against the baselines")
     return SearchResult(folder, record, comparison, run, files, notes, table)
 
 
