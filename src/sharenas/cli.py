@@ -12,7 +12,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.markup import escape
 
 import sharenas
@@ -28,6 +27,7 @@ from sharenas.config import (
 from sharenas.data import create_dataset, get_dataset_class
 from sharenas.data.builder import DatasetBuilder
 from sharenas.errors import SharenasError
+from sharenas.log_setup import OWN, setup_logging
 from sharenas.report.affinity import affinity_table
 from sharenas.report.datasets import catalog_table, targets_table
 from sharenas.spaces import SearchKind, space_specs
@@ -71,6 +71,7 @@ ForceOption = Annotated[
 def _quiet(quiet: bool) -> None:
     if quiet:
         logging.getLogger().setLevel(logging.WARNING)
+        logging.getLogger(OWN).setLevel(logging.WARNING)
 
 
 def _version(value: bool) -> None:
@@ -82,16 +83,14 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Other libraries' INFO lines too.")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
 ) -> None:
-    logging.basicConfig(
-        level=logging.WARNING if quiet else logging.INFO,
-        format="%(message)s",
-        handlers=[RichHandler(console=err_console, show_path=False, show_time=False)],
-        force=True,
-    )
+    setup_logging(err_console, quiet, verbose)
 
 
 def _dataset_from(
