@@ -397,9 +397,16 @@ class DistillEvaluator(PartitionEvaluator):
         )
         adapters = self.adapters(len(self.handlers)).to(self.device)
         step = DistillStep(self, student, adapters)
-        label = f"trial {folder.name}: distill"
         trainer = Trainer(
-            student, self.handlers, self.data, budget, folder, self.config.seed, False, step, label
+            student,
+            self.handlers,
+            self.data,
+            budget,
+            folder,
+            self.config.seed,
+            progress=False,
+            step=step,
+            label=f"trial {folder.name}: distill",
         )
         outcome = trainer.fit(resume=(folder / "checkpoint.pt").exists(), test=False)
         assert outcome.val is not None
