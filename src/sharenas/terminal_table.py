@@ -1,6 +1,7 @@
 """A :class:`~sharenas.tabular.Table` as a rich table that never breaks a word: columns narrow
 at spaces down to their longest word (a key column, such as a model's name, not at all); a table
-too wide even so is shown a row at a time, its columns as lines."""
+too wide even so is split into several tables of its columns, each with the key columns; one
+that cannot be split so is shown a row at a time, its columns as lines."""
 
 from __future__ import annotations
 
@@ -65,7 +66,30 @@ def _by_row(table: Table) -> Group:
     return Group(*parts)
 
 
+def _select(table: Table, indices: list[int], title: str) -> Table:
+    columns = [table.columns[i] for i in indices]
+    return Table(title, columns, [[row[i] for i in indices] for row in table.rows])
+
+
+def column_groups(table: Table, width: int) -> list[Table] | None:
+    """``table`` as consecutive groups of its columns, each beside the key columns and each
+    fitting ``width``; None when a single column cannot fit beside the keys."""
+    keys = [i for i, c in enumerate(table.columns) if c.key]
+    groups: list[list[int]] = [[]]
+    for index in (i for i in range(len(table.columns)) if i not in keys):
+        if column_widths(_select(table, keys + groups[-1] + [index], ""), width) is None:
+            if not groups[-1]:
+                return None
+            groups.append([])
+        groups[-1].append(index)
+    titles = [table.title, *(f"{table.title} (continued)" for _ in groups[1:])]
+    return [_select(table, keys + g, t) for g, t in zip(groups, titles, strict=True)]
+
+
 def renderable(table: Table, width: int, lines: bool = False) -> RenderableType:
     """``table`` for a terminal ``width`` columns wide (``lines``: a rule between rows)."""
-    widths = column_widths(table, width)
-    return _by_row(table) if widths is None else _wide(table, widths, lines)
+    parts = column_groups(table, width)
+    if parts is None:
+        return _by_row(table)
+    shown = [_wide(p, column_widths(p, width) or [], lines) for p in parts]
+    return shown[0] if len(shown) == 1 else Group(*shown)
