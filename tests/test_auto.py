@@ -161,6 +161,14 @@ def test_auto_over_seeds_with_no_time_left_and_bad_requests(tmp_path: Path, cli)
     report = (out / "report.md").read_text()
     assert "## Over seeds 0, 1" in report and "| recommended |" in report
     assert (out / "seeds" / "seed-1" / "recommended" / "metrics.json").exists()
+    again = [*args, "--seeds", "0,1", "--time", "1e-6", "-q"]
+    shown = json.loads(cli("auto", str(config), *again, "--format", "json").stdout)
+    models = shown["every evaluated model (sorted by validation Δ_MTL)"]
+    assert all(isinstance(m["MFLOPs"], float) for m in models)
+    assert all(isinstance(m["within budget"], bool) for m in models)
+    assert shown["over seeds 0, 1"][0]["role"] == "recommended"
+    table = cli("auto", str(config), *again).stdout  # text and rich tables, not Markdown
+    assert "Recommended:" in table and "| model |" not in table and "┃ model" in table
     other = cli(
         "auto", str(config), "--budget", "1G", "--out", str(out), "--eta", "2", "--thorough"
     )

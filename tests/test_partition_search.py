@@ -86,17 +86,22 @@ def test_full_evaluator_and_training_a_front_point(tmp_path: Path) -> None:
     assert set(trained["primary"]) == {"task1", "task2"}
 
 
-def test_session_delivers_the_chosen_partition_trained_and_pruned(tmp_path: Path) -> None:
+def test_session_delivers_the_chosen_partition_trained_and_pruned(tmp_path: Path, caplog) -> None:
     """The session trains the chosen point; its metrics.json, the search's and the front agree
     on FLOPs (the pruned network's flop_counter); test metrics and Δ_MTL in declared task
-    order, in metrics.json and the report."""
+    order, in metrics.json and the report; each evaluation's log line names its trial, epochs
+    counted from one; the comparison holds numbers."""
     from sharenas.data import create_dataset
     from sharenas.spaces.partition_resources import partition_resources
     from sharenas.workflows.partition_session import partition_session
 
     config = partition_config(trials=4)
     data = create_dataset(config.data).load()
-    result = partition_session(config, tmp_path, data, resume=False)
+    with caplog.at_level("INFO", logger="sharenas"):
+        result = partition_session(config, tmp_path, data, resume=False)
+    evaluations = [m for m in caplog.messages if ": distill epoch" in m]
+    assert evaluations and all(re.match(r"trial \d+: distill epoch 1/1", m) for m in evaluations)
+    assert all(isinstance(r["MFLOPs"], float) for r in result.comparison)
     search = json.loads((tmp_path / "search" / "metrics.json").read_text())
     model = json.loads((tmp_path / "search" / "model" / "metrics.json").read_text())
     chosen = next(p for p in search["front"] if p["number"] == search["chosen"])

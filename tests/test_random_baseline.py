@@ -82,7 +82,7 @@ def test_the_report_lists_the_random_architectures(tmp_path: Path, space: str, c
     assert "random × 2" in report and "mean ± std" in report and "random best on val" in report
     assert f"{space} (random)" in result.stdout
     found = sharenas.search(config, out, resume=True, progress=False)  # finished runs are kept
-    assert sum(row[0].startswith("random/") for row in found.table[1]) == 2
+    assert sum(row[0].startswith("random/") for row in found.table.rows) == 2
 
 
 @pytest.mark.parametrize("space", ["fusion", "routing"])

@@ -168,7 +168,7 @@ def test_nan_loss_stops_with_task_and_step_and_keeps_checkpoint(tmp_path: Path) 
         }
     )
     (tmp_path / "run" / "metrics.json").unlink()
-    with pytest.raises(TrainingError, match=r"task 'task2': loss is inf at epoch 1, step \d+"):
+    with pytest.raises(TrainingError, match=r"task 'task2': loss is inf at epoch 2, step \d+"):
         train(longer, tmp_path / "run", progress=False, resume=True, data=data)
     state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
     assert state["epoch"] == 0

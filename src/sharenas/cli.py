@@ -11,11 +11,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.markup import escape
-from rich.table import Table
 
 import sharenas
 from sharenas import api, output
@@ -27,11 +24,14 @@ from sharenas.config import (
     dump_config,
     load_config,
 )
-from sharenas.data import create_dataset, dataset_names, get_dataset_class
+from sharenas.data import create_dataset, get_dataset_class
 from sharenas.data.builder import DatasetBuilder
 from sharenas.errors import SharenasError
-from sharenas.report.datasets import summarize
+from sharenas.log_setup import OWN, setup_logging
+from sharenas.report.affinity import affinity_table
+from sharenas.report.datasets import catalog_table, targets_table
 from sharenas.spaces import SearchKind, space_specs
+from sharenas.tabular import Column, Table, number
 
 app = typer.Typer(
     name="sharenas",
@@ -60,6 +60,9 @@ DataDirOption = Annotated[
 QuietOption = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress display; only warnings and errors.")
 ]
+FormatOption = Annotated[
+    str, typer.Option("--format", help="Tables as: table (default), md, json or csv.")
+]
 ForceOption = Annotated[
     bool, typer.Option("--force", help="Replace the --out file if it exists (never an input).")
 ]
@@ -68,6 +71,7 @@ ForceOption = Annotated[
 def _quiet(quiet: bool) -> None:
     if quiet:
         logging.getLogger().setLevel(logging.WARNING)
+        logging.getLogger(OWN).setLevel(logging.WARNING)
 
 
 def _version(value: bool) -> None:
@@ -79,16 +83,14 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Other libraries' INFO lines too.")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
 ) -> None:
-    logging.basicConfig(
-        level=logging.WARNING if quiet else logging.INFO,
-        format="%(message)s",
-        handlers=[RichHandler(console=err_console, show_path=False, show_time=False)],
-        force=True,
-    )
+    setup_logging(err_console, quiet, verbose)
 
 
 def _dataset_from(
@@ -107,27 +109,11 @@ def _dataset_from(
 
 
 @datasets_app.command("list")
-def datasets_list(quiet: QuietOption = False) -> None:
+def datasets_list(quiet: QuietOption = False, format_: FormatOption = "table") -> None:
     """Every registered dataset: tasks, sizes, cached or not, source and licence."""
     _quiet(quiet)
-    table = Table(title="sharenas datasets", show_lines=True)
-    for column in ("name", "tasks", "sizes (train/val/test)", "cached", "source", "license"):
-        table.add_column(column, overflow="fold")
-    for name in dataset_names():
-        cls = get_dataset_class(name)
-        try:
-            builder = cls(cls.config_class())  # type: ignore[call-arg]
-        except ValidationError:
-            builder = None
-        if builder is None:
-            tasks, sizes, cached = "declared in the config (data.targets)", "from the file", "-"
-        else:
-            tasks = "\n".join(f"{t.name}: {t.describe()}" for t in builder.tasks())
-            declared = builder.split_sizes()
-            sizes = "/".join(f"{n:,}" for n in declared.values()) if declared else "from the files"
-            cached = "yes" if builder.is_cached() else "no"
-        table.add_row(name, tasks, sizes, cached, cls.source, cls.license)
-    console.print(table)
+    output.check_format(format_)
+    output.table(catalog_table(), format_, lines=True)
 
 
 @datasets_app.command("fetch")
@@ -151,33 +137,26 @@ def datasets_show(
     set_: SetOption = None,
     data_dir: DataDirOption = None,
     quiet: QuietOption = False,
+    format_: FormatOption = "table",
 ) -> None:
     """Load a task set (fetching it if needed) and print its splits and targets."""
     _quiet(quiet)
+    output.check_format(format_)
     builder = _dataset_from(target, set_, data_dir)
-    with console.status(f"loading {builder.name}…"):
+    with err_console.status(f"loading {builder.name}…"):
         data = builder.load()
     sizes = ", ".join(f"{split} {n:,}" for split, n in data.sizes().items())
-    console.print(f"[bold]{data.name}[/]: {builder.description}")
+    output.say(f"{data.name}: {builder.description}", format_)
     shape = " (multi-domain: every task has its own rows)" if data.shape == "multi-domain" else ""
-    console.print(f"input: {data.input_spec.describe()}; splits: {sizes}{shape}")
-    table = Table(title=f"{data.name} targets")
-    rows = summarize(data)
-    for column in rows[0]:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*row.values())
-    console.print(table)
+    output.say(f"input: {data.input_spec.describe()}; splits: {sizes}{shape}", format_)
+    output.table(targets_table(data), format_)
     for task, note in data.notes.items():
-        console.print(f"{task}: {escape(note)}")
+        output.say(f"{task}: {note}", format_)
 
 
 ArchOption = Annotated[
     str | None,
     typer.Option("--arch", help="Architecture name, or an arch.json (default: model.arch)."),
-]
-FormatOption = Annotated[
-    str, typer.Option("--format", help="Tables as: table (default), md, json or csv.")
 ]
 SeedOption = Annotated[int | None, typer.Option("--seed", help="Overrides the config's seed.")]
 SeedsOption = Annotated[
@@ -364,7 +343,7 @@ def search_command(
         return
     options = {"resume": resume, "smoke": smoke, "baselines": baselines, "progress": not quiet}
     found = api.search(loaded, out, **options)
-    output.table(f"{loaded.data.name}: the search against the baselines", *found.table, format_)
+    output.table(found.table, format_)
     for note in found.notes:
         output.say(note, format_)
     for name, path in found.files.items():
@@ -425,12 +404,14 @@ def auto_command(
     seeds: SeedsOption = None,
     smoke: SmokeOption = False,
     quiet: QuietOption = False,
+    format_: FormatOption = "table",
 ) -> None:
     """How should my tasks share within this budget? Measures the room first (single-task and
     hard-sharing with task affinity): stops there when no architecture is likely to win, else
     trains the tree the affinities ask for and the baselines within the budget; recommends one
     model (a run folder). Rerun the same command to resume."""
     _quiet(quiet)
+    output.check_format(format_)
     seed_list = _seed_list(seeds, seed)  # the choice is made on the first seed
     loaded = api.resolve_config(config, _overrides(set_, seed_list[0] if seed_list else seed))
     folder = out or Path("runs") / ("smoke" if smoke else "") / f"auto-{loaded.data.name}"
@@ -447,9 +428,9 @@ def auto_command(
         workers=workers,
         storage=storage,
     )
-    console.print(found.files["report"].read_text(), markup=False, highlight=False)
+    output.document(found.report, format_)
     for name, path in found.files.items():
-        output.say(f"{name}: {path}", "table")
+        output.say(f"{name}: {path}", format_)
 
 
 @app.command("affinity")
@@ -464,15 +445,17 @@ def affinity_command(
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run.")] = False,
     seed: SeedOption = None,
     quiet: QuietOption = False,
+    format_: FormatOption = "table",
 ) -> None:
     """Which tasks help which: train hard-sharing once and measure TAG's lookahead inter-task
     affinity (and per-stage gradient cosines); a table, affinity.json and affinity.png."""
     _quiet(quiet)
+    output.check_format(format_)
     resolved = api.resolve_config(config, _overrides(set_, seed))
     folder = out or api.affinity_folder(resolved)
     found = api.affinity(resolved, folder, every=every, resume=resume, progress=not quiet)
-    output.affinity_table(found)
-    output.say(f"run folder: {folder}", "table")
+    output.table(affinity_table(found), format_)
+    output.say(f"run folder: {folder}", format_)
 
 
 @app.command("evaluate")
@@ -488,12 +471,9 @@ def evaluate_command(
     if split not in ("train", "val", "test"):
         raise SharenasError(f"--split {split!r}: choose train, val or test.")
     results = api.evaluate(run, split)
-    rows = [
-        [task, metric, f"{value:.6g}"]
-        for task, metrics in results.items()
-        for metric, value in metrics.items()
-    ]
-    output.table(f"{run} ({split})", ["task", "metric", "value"], rows, format_)
+    rows = [[task, metric, value] for task, got in results.items() for metric, value in got.items()]
+    columns = [Column("task", key=True), Column("metric", key=True), Column("value", number(6))]
+    output.table(Table(f"{run} ({split})", columns, rows), format_)
 
 
 @app.command("predict")

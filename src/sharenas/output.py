@@ -10,11 +10,14 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markdown import Markdown
 from rich.markup import escape
-from rich.table import Table
 
 from sharenas.engine.distributed import is_main_process
 from sharenas.errors import ConfigError
+from sharenas.report.document import Part, markdown, tables
+from sharenas.tabular import Table
+from sharenas.terminal_table import renderable
 
 FORMATS = ("table", "md", "json", "csv")
 
@@ -26,49 +29,50 @@ def check_format(fmt: str) -> None:
         raise ConfigError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}.")
 
 
-def table(title: str, columns: list[str], rows: list[list[str]], fmt: str = "table") -> None:
-    """Print ``rows`` under ``columns`` in ``fmt`` (under torchrun: rank 0 alone)."""
+def table(shown: Table, fmt: str = "table", lines: bool = False) -> None:
+    """Print ``shown`` in ``fmt``: formatted for people (table, md), raw values for programs
+    (json, csv); under torchrun rank 0 alone."""
     if not is_main_process():
         return
     if fmt == "json":
-        print(json.dumps([dict(zip(columns, row, strict=True)) for row in rows], indent=2))
+        print(json.dumps(shown.records(), indent=2, allow_nan=False))
     elif fmt == "csv":
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerows([columns, *rows])
+        csv.writer(buffer, lineterminator="\n").writerows(shown.csv_rows())
         print(buffer.getvalue(), end="")
     elif fmt == "md":
-        print("| " + " | ".join(columns) + " |")
-        print("|" + "---|" * len(columns))
-        for row in rows:
-            print("| " + " | ".join(row) + " |")
+        print(shown.markdown(), end="")
     else:
-        rich_table = Table(title=title)
-        for column in columns:
-            rich_table.add_column(column, overflow="fold")
-        for row in rows:
-            rich_table.add_row(*(escape(cell) for cell in row))
-        console.print(rich_table)
+        console.print(renderable(shown, console.width, lines))
+
+
+def document(parts: list[Part], fmt: str = "table") -> None:
+    """A report (:mod:`sharenas.report.document`): its text and tables for people (table, md);
+    for programs its tables alone (json: an object of records by table title; csv: the first
+    table, the others named on standard error)."""
+    if not is_main_process():
+        return
+    found = tables(parts)
+    if fmt == "md":
+        print(markdown(parts), end="")
+    elif fmt == "json":
+        print(json.dumps({t.title: t.records() for t in found}, indent=2, allow_nan=False))
+    elif fmt == "csv":
+        table(found[0], "csv")
+        for other in found[1:]:
+            say(f"not in the CSV: the table {other.title!r} (--format json or md has it)", fmt)
+    else:
+        for part in parts:
+            shown = Markdown(part) if isinstance(part, str) else renderable(part, console.width)
+            console.print(shown)
+            console.print()
 
 
 def runs_table(records: list[dict[str, Any]], fmt: str = "table") -> None:
     """The comparison table of run records (metrics.json)."""
     from sharenas.report.runs import table_rows
 
-    columns, rows = table_rows(records)
-    table("runs", columns, rows, fmt)
-
-
-def affinity_table(record: dict[str, Any], fmt: str = "table") -> None:
-    """TAG's lookahead affinity in %: row i, column j is how much a step on task i lowered task
-    j's loss; then each task's group."""
-    tasks = record["tasks"]
-    rows = [
-        [f"{task} (group {group})", *(f"{100 * v:+.2f}" for v in values)]
-        for task, group, values in zip(tasks, record["groups"], record["lookahead"], strict=True)
-    ]
-    title = f"lookahead affinity, % (step on row → loss of column; {record['measurements']} steps)"
-    table(title, ["step on", *tasks], rows, fmt)
+    table(table_rows(records), fmt)
 
 
 def say(text: str, fmt: str = "table") -> None:

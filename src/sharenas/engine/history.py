@@ -55,8 +55,8 @@ class EpochLog:
         log.info(
             "%s epoch %d%s: val %s%s%s (%.1fs%s)",
             self.label,
-            row["epoch"],
-            f"/{self.epochs - 1}" if self.epochs else "",
+            row["epoch"] + 1,  # one-based, as the progress bar counts
+            f"/{self.epochs}" if self.epochs else "",
             summary,
             " *" if best else "",
             f"; {extra}" if extra else "",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
@@ -20,8 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 
 from sharenas.data.base import Split, TaskSetData, shard
@@ -41,6 +38,7 @@ from sharenas.engine.evaluate import autocast, evaluate, primary_metrics, relati
 from sharenas.engine.history import EpochLog
 from sharenas.engine.losses import task_losses
 from sharenas.engine.optim import create_optimizer, create_schedule
+from sharenas.engine.progress import StepProgress
 from sharenas.engine.step import PlainStep, StepInfo, TrainingStep
 from sharenas.engine.sync_norm import synchronize_batch_norms
 from sharenas.engine.task_subset import only_tasks
@@ -80,15 +78,6 @@ def _upgraded(state: dict[str, Any]) -> dict[str, Any]:
         state["optimizer.weights"] = state.pop("optimizer")
     state.setdefault("step", {})
     return state
-
-
-def _progress(show: bool) -> Progress:
-    """One bar on standard error: what trains, the epoch, steps done and the time left."""
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
-    console = Console(stderr=True)
-    return Progress(
-        *columns, TimeRemainingColumn(), console=console, transient=True, disable=not show
-    )
 
 
 class Trainer:
@@ -143,7 +132,7 @@ class Trainer:
             bind = getattr(callback, "bind", None)
             if callable(bind):
                 bind(self)
-        self.show_progress = progress and self.rank == 0 and sys.stderr.isatty()
+        self.show_progress = progress and self.rank == 0
         self.log = EpochLog(
             self.run_dir / HISTORY,
             config.tensorboard and self.rank == 0,
@@ -225,7 +214,7 @@ class Trainer:
             predictions = model(x)
         if self.world > 1:  # what a process without any label backs through (DDP's graph)
             self._anchor = sum(0.0 * p.float().sum() for p in predictions.values())  # type: ignore[assignment]
-        where = f"{what + ' ' if what else ''}epoch {info.epoch}, step {info.step}"
+        where = f"{what + ' ' if what else ''}epoch {info.epoch + 1}, step {info.step}"
         return task_losses(self.handlers, predictions, y, where, self.run_dir / CHECKPOINT)
 
     def update(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
@@ -310,7 +299,7 @@ class Trainer:
         save_checkpoint(state, self.run_dir / CHECKPOINT)
 
     # -- loop ----------------------------------------------------------------------------------
-    def train_epoch(self, epoch: int, progress: Progress | None, bar: Any) -> dict[str, float]:
+    def train_epoch(self, epoch: int, progress: StepProgress | None = None) -> dict[str, float]:
         """One pass over the step's batches; the mean of every value the step returned."""
         self.train_model.train()
         self.step.start_epoch(epoch)
@@ -327,7 +316,7 @@ class Trainer:
             for callback in self.callbacks:
                 callback(info, values)
             if progress is not None:
-                progress.update(bar, advance=1)
+                progress.advance()
         return {name: total / counts[name] for name, total in sums.items()}
 
     def _task_means(self, means: dict[str, float]) -> dict[str, float]:
@@ -372,21 +361,18 @@ class Trainer:
             state = self._resumed_state()
             start, history, best = state["epoch"] + 1, state["history"], state["best"]
             seconds = state["train_seconds"]
-            log.info("resuming %s after epoch %d", self.run_dir, state["epoch"])
-        with _progress(self.show_progress) as progress:
-            remaining = (self.config.epochs - start) * self.steps_per_epoch
-            bar = progress.add_task(self.label, total=remaining) if self.show_progress else None
+            log.info("resuming %s after epoch %d", self.run_dir, state["epoch"] + 1)
+        remaining = (self.config.epochs - start) * self.steps_per_epoch
+        with StepProgress(self.label, remaining, self.show_progress) as progress:
             last = self.config.epochs if until is None else min(until, self.config.epochs)
             for epoch in range(start, self.config.epochs):
                 if best["stale"] >= (self.config.early_stopping or math.inf):
                     break
                 if epoch >= last:
                     return self._paused(best, history, seconds)
-                if bar is not None:
-                    where = f"epoch {epoch + 1}/{self.config.epochs}"
-                    progress.update(bar, description=f"{self.label} · {where}")
+                progress.describe(f"{self.label} · epoch {epoch + 1}/{self.config.epochs}")
                 began = time.perf_counter()
-                means = self.train_epoch(epoch, progress if bar is not None else None, bar)
+                means = self.train_epoch(epoch, progress)
                 self.weighting.epoch_end(self._task_means(means))
                 record = self.step.end_epoch(epoch)
                 took = time.perf_counter() - began

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sharenas.report.figure import save_figure
+from sharenas.tabular import Column, Table, signed
 
 
 def _pyplot() -> Any:
@@ -50,3 +51,16 @@ def affinity_figure(record: dict[str, Any], path: Path) -> Path:
         return save_figure(fig, path)
     finally:
         plt.close(fig)
+
+
+def affinity_table(record: dict[str, Any]) -> Table:
+    """TAG's lookahead affinity in %: row i, column j is how much a step on task i lowered task
+    j's loss; then each task's group."""
+    tasks = record["tasks"]
+    rows = [
+        [task, group, *(100 * v for v in values)]
+        for task, group, values in zip(tasks, record["groups"], record["lookahead"], strict=True)
+    ]
+    title = f"lookahead affinity, % (step on row → loss of column; {record['measurements']} steps)"
+    columns = [Column("step on", key=True), Column("group")]
+    return Table(title, [*columns, *(Column(t, signed(2)) for t in tasks)], rows)

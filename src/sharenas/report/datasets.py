@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import torch
+from typing import Any
 
+import torch
+from pydantic import ValidationError
+
+from sharenas.data import dataset_names, get_dataset_class
 from sharenas.data.base import MultiDomainDataset, TaskSetData
+from sharenas.tabular import Column, Table
 from sharenas.tasks.labels import coverage, labelled_rows
 from sharenas.tasks.spec import TaskKind, TaskSpec
 
@@ -46,6 +51,45 @@ def _statistic(task: TaskSpec, target: torch.Tensor) -> str:
             return "no valid pixels"
     spread = f"mean {values.mean():.3g} ± {values.std():.3g}"
     return f"{spread}, range [{values.min():.3g}, {values.max():.3g}]"
+
+
+def targets_table(data: TaskSetData) -> Table:
+    """:func:`summarize` as a table."""
+    rows = summarize(data)
+    columns = [Column(name, key=name == "task") for name in rows[0]]
+    return Table(f"{data.name} targets", columns, [list(row.values()) for row in rows])
+
+
+def catalog_row(name: str) -> list[Any]:
+    """A registered dataset: name, tasks, split sizes, cached, source, licence."""
+    cls = get_dataset_class(name)
+    try:
+        builder = cls(cls.config_class())  # type: ignore[call-arg]
+    except ValidationError:
+        builder = None
+    if builder is None:
+        tasks = "declared in the config (data.targets)"
+        return [name, tasks, "from the file", None, cls.source, cls.license]
+    tasks = [f"{t.name}: {t.describe()}" for t in builder.tasks()]
+    sizes = builder.split_sizes() or "from the files"
+    return [name, tasks, sizes, builder.is_cached(), cls.source, cls.license]
+
+
+def catalog_table() -> Table:
+    """Every registered dataset (``sharenas datasets list``)."""
+    columns = [
+        Column("name", key=True),
+        Column("tasks", _lines),
+        Column("sizes (train/val/test)", lambda s: "/".join(f"{n:,}" for n in s.values())),
+        Column("cached", lambda cached: "yes" if cached else "no"),
+        Column("source"),
+        Column("license"),
+    ]
+    return Table("sharenas datasets", columns, [catalog_row(n) for n in dataset_names()])
+
+
+def _lines(values: list[str]) -> str:
+    return "\n".join(values)
 
 
 def summarize(data: TaskSetData) -> list[dict[str, str]]:

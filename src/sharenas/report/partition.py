@@ -8,6 +8,7 @@ from typing import Any
 
 from sharenas.report.figure import save_figure
 from sharenas.report.fusion import _pyplot
+from sharenas.tabular import Column, Table, fixed, grouped, number, signed
 
 
 def pareto_plot(record: dict[str, Any], trials: list[dict[str, Any]], path: Path) -> Path:
@@ -100,58 +101,56 @@ def partition_heatmaps(record: dict[str, Any], path: Path, limit: int = 4) -> Pa
     return path
 
 
-def front_table(record: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """Columns and rows: the front points and the references."""
+def front_table(record: dict[str, Any]) -> Table:
+    """The front points and the references."""
     tasks = list(record["higher_is_better"])
-    columns = ["point", *(f"{t} val {record['tasks_primary_metric'][t]}" for t in tasks), "MFLOPs"]
+    metric = record["tasks_primary_metric"]
+    columns = [
+        Column("point", key=True),
+        *(Column(f"{t} val {metric[t]}", fixed(4)) for t in tasks),
+        Column("MFLOPs", number(4)),
+    ]
     rows = []
     for point in sorted(record["front"], key=lambda p: p["total_flops"]):
         label = f"trial {point['number']}" + (f" ({point['label']})" if point["label"] else "")
-        rows.append(
-            [
-                label,
-                *(f"{point['primary'][t]:.4f}" for t in tasks),
-                f"{point['total_flops'] / 1e6:.4g}",
-            ]
-        )
+        rows.append([label, *(point["primary"][t] for t in tasks), point["total_flops"] / 1e6])
     for label, point in record["references"].items():
-        rows.append(
-            [
-                f"reference: {label}",
-                *(f"{point['primary'][t]:.4f}" for t in tasks),
-                f"{point['total_flops'] / 1e6:.4g}",
-            ]
-        )
-    return columns, rows
+        scores = [point["primary"][t] for t in tasks]
+        rows.append([f"reference: {label}", *scores, point["total_flops"] / 1e6])
+    return Table("the Pareto front against the references", columns, rows)
 
 
-def delivery_table(record: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """Columns and rows: the chosen partition trained (test metrics, Δ_MTL, the pruned network's
-    FLOPs and parameters) against the single-task teachers, tasks in declared order."""
+def delivery_table(record: dict[str, Any]) -> Table:
+    """The chosen partition trained (test metrics, Δ_MTL, the pruned network's FLOPs and
+    parameters) against the single-task teachers, tasks in declared order."""
     tasks = list(record["higher_is_better"])
     metric = record["tasks_primary_metric"]
-    columns = ["model", *(f"{t} test {metric[t]}" for t in tasks), "Δ_MTL %", "MFLOPs", "params"]
+    columns = [
+        Column("model", key=True),
+        *(Column(f"{t} test {metric[t]}", fixed(4)) for t in tasks),
+        Column("Δ_MTL %", signed(2)),
+        Column("MFLOPs", number(4)),
+        Column("params", grouped),
+    ]
     single = record["single_task"]
-    delta = record["delta_mtl"]
+    label = single.get("label", "single-task")
     rows = [
         [
             "partition (searched, trained)",
-            *(f"{record['primary'][t]:.4f}" for t in tasks),
-            "" if delta is None else f"{delta:+.2f}",
-            f"{record['flops_per_example'] / 1e6:.4g}",
-            str(record["params"]),
+            *(record["primary"][t] for t in tasks),
+            record["delta_mtl"],
+            record["flops_per_example"] / 1e6,
+            record["params"],
         ],
         [
-            "single-task (the teachers)"
-            if single.get("label", "single-task") == "single-task"
-            else single["label"],
-            *(f"{single['primary'][t]:.4f}" for t in tasks),
-            "+0.00",
-            f"{single['flops_per_example'] / 1e6:.4g}",
-            str(single["params"]),
+            "single-task (the teachers)" if label == "single-task" else label,
+            *(single["primary"][t] for t in tasks),
+            0.0,
+            single["flops_per_example"] / 1e6,
+            single["params"],
         ],
     ]
-    return columns, rows
+    return Table("the chosen partition, trained (test split)", columns, rows)
 
 
 FIGURE_CAPTIONS = {

@@ -12,50 +12,40 @@ from sharenas.errors import SharenasError
 from sharenas.report.comparison_figure import comparison_figure
 from sharenas.runs.out_folder import make_folder
 from sharenas.runs.records import best_on_validation, is_random, read_metrics, with_delta
+from sharenas.tabular import Column, Spread, Table, fixed, grouped, number, signed
 
 
-def _mean_std(values: list[float], digits: int = 4) -> str:
+def _spread(values: list[float]) -> Spread | None:
     if not values:
-        return "–"
+        return None
     std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.{digits}g} ± {std:.2g}"
+    return Spread(statistics.fmean(values), std)
 
 
-def mean_row(records: list[dict[str, Any]], tasks: list[str]) -> list[str] | None:
+def mean_row(records: list[dict[str, Any]], tasks: list[str]) -> list[Any] | None:
     """The mean ± std of every column over the random architectures among ``records``."""
     group = [r for r in records if is_random(r)]
     if not group:
         return None
     arch = group[0]["arch"]
-    mean = [f"random × {len(group)}", f"{arch}: mean ± std"]
+    mean: list[Any] = [f"random × {len(group)}", f"{arch}: mean ± std"]
     for task in tasks:
-        mean += [_mean_std([r["tasks"][task][m] for r in group]) for m in group[0]["tasks"][task]]
+        mean += [_spread([r["tasks"][task][m] for r in group]) for m in group[0]["tasks"][task]]
     deltas = [r["delta_mtl"] for r in group if r.get("delta_mtl") is not None]
-    mean += [
-        _mean_std(deltas, 3) if deltas else "–",
-        f"{statistics.fmean(r['params'] for r in group):,.0f}",
-        f"{statistics.fmean(r['flops_per_example'] for r in group) / 1e6:.3g}",
-        f"{statistics.fmean(r['train_seconds'] for r in group):.1f}",
+    return [
+        *mean,
+        _spread(deltas),
+        statistics.fmean(r["params"] for r in group),
+        statistics.fmean(r["flops_per_example"] for r in group) / 1e6,
+        statistics.fmean(r["train_seconds"] for r in group),
     ]
-    return mean
 
 
-def _fmt(value: float | None, digits: int = 4) -> str:
-    return "–" if value is None else f"{value:.{digits}g}"
-
-
-def _row(r: dict[str, Any], tasks: list[str], name: str) -> list[str]:
+def _row(r: dict[str, Any], tasks: list[str], name: str) -> list[Any]:
     row = [name, r["arch"]]
     for task in tasks:
-        row += [_fmt(v) for v in r["tasks"].get(task, {}).values()]
-    delta = r.get("delta_mtl")
-    return [
-        *row,
-        "–" if delta is None else f"{delta:+.2f}",
-        f"{r['params']:,}",
-        f"{r['flops_per_example'] / 1e6:.3g}",
-        f"{r['train_seconds']:.1f}",
-    ]
+        row += list(r["tasks"].get(task, {}).values())
+    return [*row, r.get("delta_mtl"), r["params"], r["flops_per_example"] / 1e6, r["train_seconds"]]
 
 
 def _name(record: dict[str, Any]) -> str:
@@ -63,25 +53,24 @@ def _name(record: dict[str, Any]) -> str:
     return f"random/{run.name}" if is_random(record) else run.name
 
 
-def table_rows(records: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+def table_rows(records: list[dict[str, Any]], title: str = "runs") -> Table:
     """Every run's row; with random architectures among them, their mean ± std and the one best
     on validation after them."""
     tasks = list(records[0]["tasks"])
-    columns = ["run", "arch"]
+    columns = [Column("run", key=True), Column("arch", key=True)]
     for task in tasks:
-        columns += [f"{task} {metric}" for metric in records[0]["tasks"][task]]
-    columns += ["Δ_MTL %", "params", "MFLOPs/example", "train s"]
+        columns += [Column(f"{task} {metric}", number(4)) for metric in records[0]["tasks"][task]]
+    columns += [
+        Column("Δ_MTL %", signed(2)),
+        Column("params", grouped),
+        Column("MFLOPs/example", number(3)),
+        Column("train s", fixed(1)),
+    ]
     rows = [_row(r, tasks, _name(r)) for r in records]
     mean, best = mean_row(records, tasks), best_on_validation(records)
     if mean is not None and best is not None:
         rows += [mean, _row(best, tasks, f"random best on val ({_name(best)})")]
-    return columns, rows
-
-
-def markdown(columns: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+    return Table(title, columns, rows)
 
 
 def figure_groups(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -114,8 +103,7 @@ def write_report(
     datasets = {r["dataset"] for r in records}
     if len(datasets) > 1:
         raise SharenasError(f"runs on different datasets {sorted(datasets)} cannot share a table.")
-    columns, rows = table_rows(records)
-    text = markdown(columns, rows)
+    text = table_rows(records).markdown()
     out_dir = Path(out_dir)
     md, png = out_dir / "report.md", out_dir / "report.png"
     make_folder(out_dir, "report", any_kind=True)

@@ -128,7 +128,14 @@ class FullEvaluator(PartitionEvaluator):
         resources = _resources(network, self.data)
         budget = self.config.train.model_copy(update={"epochs": self.epochs()})
         trainer = Trainer(
-            network, self.handlers, self.data, budget, folder, self.config.seed, progress=False
+            network,
+            self.handlers,
+            self.data,
+            budget,
+            folder,
+            self.config.seed,
+            progress=False,
+            label=f"trial {folder.name}: {self.name} training",
         )
         outcome = trainer.fit(resume=(folder / "checkpoint.pt").exists())
         assert outcome.val is not None
@@ -391,7 +398,15 @@ class DistillEvaluator(PartitionEvaluator):
         adapters = self.adapters(len(self.handlers)).to(self.device)
         step = DistillStep(self, student, adapters)
         trainer = Trainer(
-            student, self.handlers, self.data, budget, folder, self.config.seed, False, step=step
+            student,
+            self.handlers,
+            self.data,
+            budget,
+            folder,
+            self.config.seed,
+            progress=False,
+            step=step,
+            label=f"trial {folder.name}: distill",
         )
         outcome = trainer.fit(resume=(folder / "checkpoint.pt").exists(), test=False)
         assert outcome.val is not None

@@ -17,6 +17,7 @@ from sharenas.errors import SharenasError
 from sharenas.runs.folder import BEST, load_run
 from sharenas.runs.inputs import read_inputs
 from sharenas.runs.training import build_model, build_network
+from sharenas.tabular import Table
 
 
 @dataclass
@@ -62,7 +63,7 @@ class SearchResult:
     run: Run | None = None
     files: dict[str, Path] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    table: tuple[list[str], list[list[str]]] = ([], [])  # the comparison, formatted
+    table: Table = field(default_factory=lambda: Table("", []))  # the comparison
 
     @property
     def model(self) -> nn.Module:

@@ -29,6 +29,7 @@ from sharenas.engine.distributed import resolve_device
 from sharenas.engine.domain_norms import add_domain_norms
 from sharenas.engine.evaluate import evaluate, primary_metrics
 from sharenas.engine.head_bias import set_prior_biases
+from sharenas.engine.progress import working
 from sharenas.engine.step import TrainingStep
 from sharenas.engine.trainer import Trainer, TrainOutcome
 from sharenas.errors import ConfigError, SharenasError
@@ -130,8 +131,8 @@ def load_data(config: Config, data: TaskSetData | None) -> TaskSetData:
     checked against it here."""
     if data is None:
         began = time.perf_counter()
-        log.info("loading %s (fetched and built on first use, then cached)", config.data.name)
-        loaded = create_dataset(config.data).load()
+        with working(f"loading {config.data.name} (fetched and built on first use, then cached)"):
+            loaded = create_dataset(config.data).load()
         sizes = ", ".join(f"{split} {n:,}" for split, n in loaded.sizes().items())
         log.info("%s ready: %s rows (%.1fs)", config.data.name, sizes, time.perf_counter() - began)
         check_task_names(config, [t.name for t in loaded.tasks])

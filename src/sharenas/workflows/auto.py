@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sharenas.cache import write_json_atomic
 from sharenas.config import Config
 from sharenas.errors import SharenasError
+from sharenas.report.document import Part
 from sharenas.run_files import read_record
 from sharenas.runs.folder import config_changes, config_record, copy_delivered
 from sharenas.runs.lock import folder_lock
@@ -78,6 +79,7 @@ class AutoResult:
     files: dict[str, Path]
     state: dict[str, Any]
     over_seeds: dict[str, Any] | None = None  # with seeds: Δ_MTL per role and seed, paired
+    report: list[Part] = field(default_factory=list)  # report.md's text and tables
 
 
 class AutoState:
@@ -254,9 +256,9 @@ def _auto_locked(config: Config, out: Path, budget: str, options: AutoOptions) -
             time.perf_counter() - began_seeds, 3
         )
         state.save()
-    files = write_auto_report(out, config, plan, state.data, candidates, chosen, paired)
+    files, report = write_auto_report(out, config, plan, state.data, candidates, chosen, paired)
     files = {**files, "recommended": folder}
-    return AutoResult(out, plan, candidates, chosen, files, state.data, paired)
+    return AutoResult(out, plan, candidates, chosen, files, state.data, paired, report)
 
 
 def _room_path(state: AutoState, ctx: AutoContext, options: AutoOptions) -> None:

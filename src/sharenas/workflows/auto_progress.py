@@ -4,6 +4,7 @@ phase's finished units (each unit run here shows its own training bar)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -11,11 +12,13 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from sharenas.engine.progress import EVERY
 from sharenas.workflows.auto_plan import AutoPlan
 from sharenas.workflows.auto_report import total_cost
 from sharenas.workflows.auto_units import Unit
 
 console = Console(stderr=True)
+log = logging.getLogger(__name__)
 
 
 def estimate_seconds(state: dict[str, Any], plan: AutoPlan, units: list[Unit]) -> float | None:
@@ -46,10 +49,27 @@ def say_phase(state: dict[str, Any], plan: AutoPlan, pending: list[Unit], worker
 
 
 def watch(count: Callable[[], int], total: int, alive: Callable[[], bool], label: str) -> None:
-    """A bar of finished units (``count()``) out of ``total`` until ``alive()`` is false."""
+    """A bar of finished units (``count()``) out of ``total`` until ``alive()`` is false (not on
+    a terminal: a log line whenever a unit finishes, and at least every ``EVERY`` seconds)."""
+    if not console.is_terminal:
+        _watch_plain(count, total, alive, label)
+        return
     columns = [TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(label, total=total)
         while alive():
             bar.update(task, completed=count())
             time.sleep(1.0)
+
+
+def _watch_plain(
+    count: Callable[[], int], total: int, alive: Callable[[], bool], label: str
+) -> None:
+    began = said = time.monotonic()
+    last = -1
+    while alive():
+        done, now = count(), time.monotonic()
+        if done != last or now - said >= EVERY:
+            log.info("%s: %d/%d units finished (%.0fs)", label, done, total, now - began)
+            last, said = done, now
+        time.sleep(1.0)

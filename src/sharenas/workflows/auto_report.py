@@ -10,9 +10,10 @@ from typing import Any
 
 from sharenas.cache import write_bytes_atomic
 from sharenas.config import Config
+from sharenas.report.document import Part, markdown
 from sharenas.report.figure import save_figure
-from sharenas.report.runs import markdown
 from sharenas.run_files import read_record
+from sharenas.tabular import Column, Table, number, signed
 from sharenas.workflows.auto_plan import AutoPlan
 from sharenas.workflows.auto_room import BRANCHING
 from sharenas.workflows.auto_scores import REFERENCE_NAME, Candidate, eligible_models, reference_of
@@ -110,24 +111,32 @@ def _name_points(ax: Any, candidates: list[Candidate]) -> None:
         )
 
 
-def _rows(candidates: list[Candidate], budget: float) -> tuple[list[str], list[list[str]]]:
+def models_table(candidates: list[Candidate], budget: float) -> Table:
+    """Every evaluated model, best validation Δ_MTL first."""
     tasks = list(candidates[0].metrics["primary"])
-    columns = ["model", "kind", "MFLOPs", "within budget", "val Δ_MTL %", "test Δ_MTL %"]
-    columns += [f"{t} (test)" for t in tasks]
+    columns = [
+        Column("model", key=True),
+        Column("kind"),
+        Column("MFLOPs", number(3)),
+        Column("within budget", lambda within: "yes" if within else "no"),
+        Column("val Δ_MTL %", signed(2)),
+        Column("test Δ_MTL %", signed(2)),
+        *(Column(f"{t} (test)", number(4)) for t in tasks),
+    ]
     ranked = sorted(candidates, key=lambda c: -c.val_delta)
     rows = [
         [
             c.name + (f" (= {c.same_as}'s network)" if c.same_as else ""),
             c.kind,
-            f"{c.flops / 1e6:.3g}",
-            "yes" if c.within(budget) else "no",
-            f"{c.val_delta:+.2f}",
-            f"{c.test_delta:+.2f}",
-            *(f"{c.metrics['primary'][t]:.4g}" for t in tasks),
+            c.flops / 1e6,
+            c.within(budget),
+            c.val_delta,
+            c.test_delta,
+            *(c.metrics["primary"][t] for t in tasks),
         ]
         for c in ranked
     ]
-    return columns, rows
+    return Table("every evaluated model (sorted by validation Δ_MTL)", columns, rows)
 
 
 def _why(candidates: list[Candidate], chosen: Candidate, plan: AutoPlan) -> list[str]:
@@ -277,31 +286,35 @@ def _race(state: dict[str, Any]) -> list[str]:
     ]
 
 
-def _seed_lines(paired: dict[str, Any] | None) -> list[str]:
+def _seed_lines(paired: dict[str, Any] | None) -> list[Part]:
     if paired is None:
         return []
     seeds = ", ".join(map(str, paired["seeds"]))
-    lines = [
+    return [
         f"## Over seeds {seeds}",
         "The choice was made once; each role's architecture was then trained from scratch on "
         "the other seeds, and on the first one too where its delivered weights were a "
         "supernet's (test Δ_MTL %, paired 95 % t intervals of recommended − other):",
+        seeds_table(paired),
+    ]
+
+
+def seeds_table(paired: dict[str, Any]) -> Table:
+    """Each role's model, its test Δ_MTL per seed and the paired difference with the
+    recommended model."""
+    columns = [
+        Column("role", key=True),
+        Column("model", key=True),
+        Column("per seed", lambda values: " / ".join(f"{v:+.2f}" for v in values)),
+        Column("difference", lambda difference: difference.text(2)),
+        Column("verdict"),
     ]
     rows = []
     for role, name in paired["models"].items():
         values = [paired["deltas"][role][s] for s in paired["seeds"]]
         diff = paired["paired"].get(role)
-        rows.append(
-            [
-                role,
-                name,
-                " / ".join(f"{v:+.2f}" for v in values),
-                diff.text(2) if diff else "–",
-                diff.verdict() if diff else "–",
-            ]
-        )
-    lines.append(markdown(["role", "model", "per seed", "difference", "verdict"], rows).rstrip())
-    return lines
+        rows.append([role, name, values, diff, diff.verdict() if diff else None])
+    return Table(f"over seeds {', '.join(map(str, paired['seeds']))}", columns, rows)
 
 
 def write_auto_report(
@@ -312,15 +325,14 @@ def write_auto_report(
     candidates: list[Candidate],
     chosen: Candidate,
     paired: dict[str, Any] | None,
-) -> dict[str, Path]:
-    """``report.md`` and ``front.png``/``.svg`` in ``out``."""
+) -> tuple[dict[str, Path], list[Part]]:
+    """``report.md`` and ``front.png``/``.svg`` in ``out``; the report's parts."""
     reference = reference_of(candidates)
     against = (
         "single-task" if reference is None or reference.name == REFERENCE_NAME else "hard-sharing"
     )
     figure = front_figure(candidates, chosen, plan.budget, out / "front.png", against)
-    table = markdown(*_rows(candidates, plan.budget)).rstrip()
-    parts = [
+    parts: list[Part] = [
         f"# {config.data.name}: sharenas auto within {plan.budget / 1e6:.3g} MFLOPs per example",
         *_decision(state),
         *_why(candidates, chosen, plan),
@@ -334,11 +346,11 @@ def write_auto_report(
         "## Every evaluated model (sorted by validation Δ_MTL)",
         "A search's rung 0 had ⌈epochs/η⌉ epochs; every other model the full budget. Random "
         "architectures are drawn within the budget from each searched space.",
-        table,
+        models_table(candidates, plan.budget),
         "![test Δ_MTL against FLOPs of every model](front.png)",
         *_seed_lines(paired),
         "The recommended model is a run folder: `recommended/` (load, predict, export it).",
     ]
     report = out / "report.md"
-    write_bytes_atomic(report, ("\n\n".join(parts) + "\n").encode())
-    return {"report": report, "front": figure}
+    write_bytes_atomic(report, markdown(parts).encode())
+    return {"report": report, "front": figure}, parts

@@ -16,7 +16,6 @@ from sharenas.report.partition import (
     pareto_plot,
     partition_heatmaps,
 )
-from sharenas.report.runs import markdown
 from sharenas.run_files import read_record
 from sharenas.runs.folder import ARCH, METRICS, with_arch
 from sharenas.runs.partition import run_partition_search
@@ -42,25 +41,24 @@ def partition_session(
     if run is not None:
         record = record_delivery(config, folder / "search", record, run)
     trials = read_record(folder / "search" / "trials.json", list)
-    columns, rows = front_table(record)
+    table = front_table(record)
     report = folder / "report.md"
     title = (
         f"# {config.data.name}: partition search ({record['strategy']}, "
         f"{record['evaluator']} evaluation, {record['trials']} partitions)\n\n"
     )
-    text = title + markdown(columns, rows) + "\n"
+    text = title + table.markdown() + "\n"
     if run is not None:
         text += "\n## The chosen partition, trained (test split)\n\n"
-        text += markdown(*delivery_table(record)) + "\n"
+        text += delivery_table(record).markdown() + "\n"
     files = {"report": report}
     if figures:
         files["front plot"] = pareto_plot(record, trials, folder / "pareto.png")
         files["partitions"] = partition_heatmaps(record, folder / "partitions.png")
         text += "\n" + figure_links(files, folder)
     write_bytes_atomic(report, text.encode())
-    comparison = [dict(zip(columns, row, strict=True)) for row in rows]
+    comparison = table.records()
     note = f"{record['trials']} partitions evaluated ({record['strategy']}, {record['evaluator']})"
-    table = (list(columns), [list(row) for row in rows])
     if run is not None:
         scores = ", ".join(f"{t} {v:.4g}" for t, v in run.metrics["primary"].items())
         note += f"; the chosen partition trained with the full budget: test {scores}"

@@ -10,6 +10,7 @@ from sharenas.cache import write_json_atomic
 from sharenas.config import Config
 from sharenas.data.base import TaskSetData
 from sharenas.engine.distributed import is_main_process
+from sharenas.engine.progress import working
 from sharenas.errors import SharenasError
 from sharenas.report.reading import reading
 from sharenas.report.runs import table_rows, write_report
@@ -144,24 +145,25 @@ def _oneshot_session(
     comparison = _fill_delta(runs)
     arch = read_record(folder / "search" / ARCH)
     history = folder / "search" / SUPERNET / HISTORY
-    figures = space_figures(space, arch, history, folder) if with_figures else {}
     said = reading(comparison)
-    _, markdown, chart = write_report(
-        runs,
-        folder,
-        title=f"{config.data.name}: {space} search against the hand-designed baselines",
-        intro=intro_lines(config, data.sizes(), record),
-        closing=[
-            *figure_lines(figures, folder),
-            *space_words(space, arch),
-            *([said] if said else []),
-        ],
-        figure=with_figures,
-    )
+    with working("writing the report and its figures", progress):
+        figures = space_figures(space, arch, history, folder) if with_figures else {}
+        _, markdown, chart = write_report(
+            runs,
+            folder,
+            title=f"{config.data.name}: {space} search against the hand-designed baselines",
+            intro=intro_lines(config, data.sizes(), record),
+            closing=[
+                *figure_lines(figures, folder),
+                *space_words(space, arch),
+                *([said] if said else []),
+            ],
+            figure=with_figures,
+        )
     files = {"report": markdown, **({"chart": chart} if chart else {}), **figures}
     notes = [note, *_derived_lines(record), *([said] if said else [])]
     run = open_run(folder / "search")
-    table = table_rows(comparison)
+    table = table_rows(comparison, f"{config.data.name}: the search against the baselines")
     return SearchResult(folder, record, comparison, run, files, notes, table)
 
 
