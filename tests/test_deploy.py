@@ -257,3 +257,28 @@ def test_a_multi_domain_model_predicts_each_task_with_its_domain_norms(tmp_path:
             expected = torch.softmax(loaded.model(x)[task], 1).numpy()
         assert np.allclose(predicted.tasks[task]["probabilities"], expected, atol=1e-6)
     assert export_model(loaded, "onnx").max_abs_difference <= TOLERANCE
+
+
+def test_raw_rows_without_a_header_may_repeat_a_value(tmp_path: Path) -> None:
+    """A raw census-income row repeats values (``0``, ``?``): it is read as data in the raw
+    file's column order, not refused as a header naming a column twice."""
+    from sharenas.data.preprocessing import CategoricalColumn, NumericColumn, TableEncoding
+    from sharenas.deploy.inputs import read_rows
+    from sharenas.errors import DatasetError
+
+    encoding = TableEncoding(
+        numeric=[
+            NumericColumn(name="age", mean=0, std=1),
+            NumericColumn(name="wage", mean=0, std=1),
+        ],
+        categorical=[CategoricalColumn(name="city", vocabulary=["?", "a"])],
+        raw_columns=["age", "wage", "city", "label"],
+    )
+    rows = tmp_path / "raw.csv"
+    rows.write_text("0, 0, ?, 0\n5, 0, a, 1\n")
+    frame = read_rows(rows, encoding)
+    assert list(frame.columns) == ["age", "wage", "city", "label"]
+    assert frame.shape == (2, 4) and frame.loc[0, "city"] == "?"
+    rows.write_text("age,age,city\n1,2,a\n")  # a header that names a column twice: refused
+    with pytest.raises(DatasetError, match="more than once"):
+        read_rows(rows, encoding)

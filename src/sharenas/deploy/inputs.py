@@ -32,27 +32,36 @@ def read_rows(path: Path, encoding: TableEncoding) -> pd.DataFrame:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise DatasetError(f"{path}: not a readable CSV ({exc}).") from None
+    needed = {c.name for c in encoding.numeric} | {c.name for c in encoding.categorical}
+    raw = encoding.raw_columns
+    if raw and not needed & set(frame.columns):
+        return _headerless(path, raw)
     duplicated = sorted({c for c in _header(path) if _header(path).count(c) > 1})
     if duplicated:
         raise DatasetError(
             f"{path}: the header names {', '.join(map(repr, duplicated))} more than once; "
             "give every column one name."
         )
-    needed = {c.name for c in encoding.numeric} | {c.name for c in encoding.categorical}
-    raw = encoding.raw_columns
-    if raw and not needed & set(frame.columns):
-        frame = pd.read_csv(
-            path, header=None, dtype=str, keep_default_na=False, skipinitialspace=True
-        )
-        if frame.shape[1] not in (len(raw), len(raw) - 1):
-            raise DatasetError(
-                f"{path}: {frame.shape[1]} columns without a header; the dataset's raw file has "
-                f"{len(raw)} ({', '.join(raw[:4])}, …): give its rows, or a header row naming "
-                "the columns."
-            )
-        frame.columns = raw[: frame.shape[1]]
     if frame.empty:
         raise DatasetError(f"{path}: no rows to predict (a header alone); give at least one row.")
+    return frame
+
+
+def _headerless(path: Path, raw: list[str]) -> pd.DataFrame:
+    """Rows without a header, in the column order of the dataset's raw file (a first row that
+    repeats a value, as raw census rows do, is data, not a header)."""
+    import pandas as pd
+
+    frame = pd.read_csv(path, header=None, dtype=str, keep_default_na=False, skipinitialspace=True)
+    if frame.shape[1] not in (len(raw), len(raw) - 1):
+        raise DatasetError(
+            f"{path}: {frame.shape[1]} columns without a header; the dataset's raw file has "
+            f"{len(raw)} ({', '.join(raw[:4])}, …): give its rows, or a header row naming "
+            "the columns."
+        )
+    frame.columns = raw[: frame.shape[1]]
+    if frame.empty:
+        raise DatasetError(f"{path}: no rows to predict; give at least one row.")
     return frame
 
 
