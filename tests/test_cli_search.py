@@ -55,3 +55,16 @@ def test_search_config_errors(tmp_path: Path, cli) -> None:
     assert result.returncode == 2 and "search.fusion.connectivity: given 'random'" in (
         result.stderr
     )
+
+
+def test_training_a_searched_architecture_needs_no_out_of_its_own(tmp_path: Path, cli) -> None:
+    """``search`` and then ``train --arch its arch.json``, both without ``--out``: the training
+    goes beside the search's folder (``…-fusion-trained-s0``), not into it (it was refused)."""
+    config = search_config(tmp_path)
+    searched = cli("search", str(config), "--smoke", "--no-baselines", cwd=tmp_path)
+    assert searched.returncode == 0, searched.stderr
+    search_folder = tmp_path / "runs" / "smoke" / "synthetic-mmoe-fusion-s0"
+    arch = search_folder / "search" / "arch.json"
+    trained = cli("train", str(config), "--arch", str(arch), "--smoke", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    assert (search_folder.with_name("synthetic-mmoe-fusion-trained-s0") / "metrics.json").exists()

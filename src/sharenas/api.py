@@ -35,10 +35,13 @@ def resolve_config(
 
 def default_folder(config: Config, smoke: bool = False, search: bool = False) -> Path:
     """Where a run of ``config`` goes without ``out``: ``runs/<dataset>-<arch or space>-s<seed>``
-    (under ``runs/smoke/`` for a smoke run)."""
+    (under ``runs/smoke/`` for a smoke run); a searched architecture trained again goes to
+    ``<dataset>-<space>-trained-s<seed>``, beside its search's folder, not into it."""
     from sharenas.runs.smoke import default_folder as folder_of
 
     kind = folder.with_search(config).searched.space if search else config.model.arch
+    if not search and config.model.genotype is not None:
+        kind += "-trained"
     return folder_of(config, kind, smoke)
 
 
