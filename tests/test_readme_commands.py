@@ -162,10 +162,11 @@ def _census_rows(cache: Path, n: int = 20) -> list[str]:
 
 
 def _people_csv(cache: Path, path: Path) -> None:
-    """The raw rows under a header of their column names, cells without the raw file's padding."""
+    """The raw rows under a header of their column names, without the raw file's space after
+    each comma (a value's own trailing space, as in the training vocabulary, is kept)."""
     from sharenas.data.census_income import COLUMN_NAMES
 
-    rows = [",".join(cell.strip() for cell in row.split(",")) for row in _census_rows(cache)]
+    rows = [",".join(row.split(", ")) for row in _census_rows(cache)]
     path.write_text(",".join(COLUMN_NAMES) + "\n" + "\n".join(rows) + "\n")
 
 
