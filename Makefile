@@ -20,7 +20,7 @@ $(BIN)/python:
 # Torch is installed first and pinned, so that pip never pulls the CUDA wheels on a CPU machine.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[dev,onnx,postgres]" "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[dev,onnx,postgres,docs]" "$(TORCH_SPEC)"
 	touch $(STAMP)
 
 $(VISION_STAMP): pyproject.toml
@@ -44,6 +44,7 @@ test: $(STAMP) $(VISION_STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -n 2
 	SHARENAS_REQUIRE_VISION=1 $(VISION_BIN)/python -m pytest -n 2 tests/test_pretrained_backbones.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site  # a broken link fails
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/data_loading.py

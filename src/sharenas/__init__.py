@@ -4,8 +4,8 @@ The Python API; the ``sharenas`` command only wraps it::
 
     import sharenas
     data = sharenas.load_dataset("multimnist")
-    run = sharenas.train("configs/multimnist.yaml", arch="nddr", overrides=["train.epochs=2"])
-    found = sharenas.search("configs/multimnist-fusion.yaml")
+    run = sharenas.train("multimnist", arch="nddr", overrides=["train.epochs=2"])
+    found = sharenas.search("multimnist-fusion")      # a shipped config, or a YAML file
     found.model, found.metrics["delta_mtl"], found.folder
     again = sharenas.load_run(found.folder / "search")
     loaded = sharenas.load_model(found.folder / "search")   # from the folder alone
@@ -37,7 +37,7 @@ from sharenas.errors import (
 from sharenas.runs.result import Run, SearchResult
 from sharenas.tasks.spec import TaskKind, TaskSpec
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # the package's version (pyproject.toml reads it)
 
 __all__ = [
     "ChecksumError",

@@ -94,10 +94,10 @@ def affinity(
     """Which tasks help which: one hard-sharing training measuring TAG's lookahead affinity
     (Fifty et al. 2021) every ``every`` steps (default: ≈ 30 % extra cost) and per-stage
     gradient cosines. Returns the record written to ``affinity.json`` in the run folder:
-    ``tasks``, ``lookahead`` (Z[i][j]: a step on task i lowers task j's loss by that fraction),
+    ``tasks``, ``lookahead`` (``Z[i][j]``: a step on task i lowers task j's loss by that fraction),
     ``stages``, ``groups`` (each task's group).
 
-    >>> found = sharenas.affinity("configs/census.yaml")
+    >>> found = sharenas.affinity("census-income")
     """
     from sharenas.workflows.affinity import measure_affinity
 

@@ -24,12 +24,13 @@ from sharenas.config import (
     dump_config,
     load_config,
 )
-from sharenas.data import create_dataset, get_dataset_class
+from sharenas.data import create_dataset, dataset_names, get_dataset_class
 from sharenas.data.builder import DatasetBuilder
 from sharenas.errors import SharenasError
 from sharenas.log_setup import OWN, setup_logging
 from sharenas.report.affinity import affinity_table
 from sharenas.report.datasets import catalog_table, targets_table
+from sharenas.shipped import copy_config, shipped_configs, shipped_path
 from sharenas.spaces import SearchKind, space_specs
 from sharenas.tabular import Column, Table, number
 
@@ -41,9 +42,14 @@ app = typer.Typer(
     add_completion=False,
 )
 datasets_app = typer.Typer(help="List, fetch and inspect datasets.", no_args_is_help=True)
-config_app = typer.Typer(help="Inspect configs.", no_args_is_help=True)
+configs_app = typer.Typer(
+    help="The shipped configs: list, copy one to edit, show a resolved config.",
+    no_args_is_help=True,
+)
+config_app = typer.Typer(help="Inspect configs (old name of `configs`).", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
-app.add_typer(config_app, name="config")
+app.add_typer(configs_app, name="configs")
+app.add_typer(config_app, name="config", hidden=True)
 
 console = output.console
 err_console = Console(stderr=True)
@@ -96,9 +102,11 @@ def _root(
 def _dataset_from(
     target: str, overrides: list[str] | None, data_dir: Path | None
 ) -> DatasetBuilder:
-    """A builder from a dataset name (overrides relative to its config) or a YAML config file."""
+    """A builder from a dataset name (overrides relative to its config), a YAML config file or a
+    shipped config's name (a dataset's name wins over a shipped config's)."""
     path = Path(target)
-    if path.suffix in (".yaml", ".yml"):
+    shipped = target not in dataset_names() and shipped_path(target) is not None
+    if path.suffix in (".yaml", ".yml") or path.is_file() or shipped:
         extra = [*(overrides or []), *([f"data.data_dir={data_dir}"] if data_dir else [])]
         return create_dataset(load_config(path, extra).data)
     get_dataset_class(target)  # a clear error for an unknown name
@@ -133,7 +141,13 @@ def datasets_fetch(
 
 @datasets_app.command("show")
 def datasets_show(
-    target: Annotated[str, typer.Argument(help="Dataset name, or a YAML config file.")],
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="Dataset name, a YAML config file, or a shipped config's name (a dataset's "
+            "name wins)."
+        ),
+    ],
     set_: SetOption = None,
     data_dir: DataDirOption = None,
     quiet: QuietOption = False,
@@ -154,6 +168,13 @@ def datasets_show(
         output.say(f"{task}: {note}", format_)
 
 
+ConfigArgument = Annotated[
+    Path,
+    typer.Argument(
+        help="A YAML config file, or a shipped config's name (`sharenas configs list`).",
+        show_default=False,
+    ),
+]
 ArchOption = Annotated[
     str | None,
     typer.Option("--arch", help="Architecture name, or an arch.json (default: model.arch)."),
@@ -205,7 +226,7 @@ def _overrides(set_: list[str] | None, seed: int | None) -> list[str]:
 
 @app.command("train")
 def train_command(
-    config: Annotated[Path, typer.Argument(help="A YAML config file.")],
+    config: ConfigArgument,
     arch: ArchOption = None,
     set_: SetOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="Run folder.")] = None,
@@ -296,7 +317,7 @@ def _search_seeds(
 
 @app.command("search")
 def search_command(
-    config: Annotated[Path, typer.Argument(help="A YAML config file (its search section).")],
+    config: ConfigArgument,
     set_: SetOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="Search folder.")] = None,
     seed: SeedOption = None,
@@ -370,7 +391,7 @@ AutoStorageOption = Annotated[
 
 @app.command("auto")
 def auto_command(
-    config: Annotated[Path, typer.Argument(help="A YAML config file (the task set and budget).")],
+    config: ConfigArgument,
     budget: Annotated[
         str,
         typer.Option(
@@ -435,7 +456,7 @@ def auto_command(
 
 @app.command("affinity")
 def affinity_command(
-    config: Annotated[Path, typer.Argument(help="A YAML config file (the task set and budget).")],
+    config: ConfigArgument,
     set_: SetOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="The run folder.")] = None,
     every: Annotated[
@@ -555,15 +576,40 @@ def report_command(
     output.say(f"wrote {md} and {png}", format_)
 
 
+@configs_app.command("show")
 @config_app.command("show")
 def config_show(
-    file: Annotated[Path, typer.Argument(help="A YAML config file.")],
+    file: ConfigArgument,
     set_: SetOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Print the resolved config, defaults included."""
     _quiet(quiet)
     console.print(dump_config(load_config(file, set_)), markup=False, highlight=False)
+
+
+@configs_app.command("list")
+def configs_list(format_: FormatOption = "table") -> None:
+    """The shipped configs: each name (usable wherever a CONFIG is asked for) and what it
+    sets up."""
+    output.check_format(format_)
+    rows = [[name, text] for name, text in shipped_configs()]
+    columns = [Column("name", key=True), Column("description")]
+    output.table(Table("shipped configs", columns, rows), format_)
+
+
+@configs_app.command("copy")
+def configs_copy(
+    name: Annotated[str, typer.Argument(help="A shipped config's name (`sharenas configs list`).")],
+    dest: Annotated[
+        Path | None,
+        typer.Argument(help="The file to write (default ./NAME.yaml; a folder: FOLDER/NAME.yaml)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace DEST if it exists.")] = False,
+) -> None:
+    """Copy a shipped config to edit it; an existing file is kept unless --force."""
+    written = copy_config(name, dest, force=force)
+    console.print(f"wrote {escape(str(written))}", soft_wrap=True)
 
 
 OS_HINTS = {  # errno name → what the user can do

@@ -33,6 +33,7 @@ from sharenas.plugins import import_named, import_received, is_allowed
 from sharenas.run_files import MAX_DEPTH, nesting_depth
 from sharenas.search import strategy_class
 from sharenas.search.storage import saved
+from sharenas.shipped import config_file
 from sharenas.spaces import default_space, is_space, space_names, space_spec, space_specs
 from sharenas.spaces.spec import SpaceSpec
 from sharenas.validation import validate_model
@@ -391,9 +392,10 @@ def paths_from_file(raw: dict[str, Any], path: Path) -> dict[str, Any]:
 
 
 def load_config(path: Path | str, overrides: list[str] | None = None) -> Config:
-    """Read, override and validate a YAML config file (its relative data paths resolved from
-    its folder)."""
-    raw = apply_overrides(paths_from_file(read_yaml(Path(path)), Path(path)), overrides)
+    """Read, override and validate a YAML config file or a shipped config's name
+    (:func:`~sharenas.shipped.config_file`; its relative data paths resolved from its folder)."""
+    path = config_file(path)
+    raw = apply_overrides(paths_from_file(read_yaml(path), path), overrides)
     return build_config(raw, source=str(path))
 
 

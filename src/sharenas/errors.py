@@ -41,6 +41,7 @@ class TrainingError(SharenasError):
 
 
 def unknown_name_message(what: str, name: str, known: list[str]) -> str:
+    """``unknown WHAT 'NAME'.`` with the closest known name, if any, and every known name."""
     close = difflib.get_close_matches(str(name), known, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     return f"unknown {what} {name!r}.{hint} Available: {', '.join(known)}."

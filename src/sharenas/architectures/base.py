@@ -29,6 +29,7 @@ class MultiTaskModel(nn.Module):
         self.config = config
 
     def new_backbone(self) -> Backbone:
+        """A fresh backbone, as the model config's ``backbone`` section describes it."""
         params = self.config.backbone.model_dump(exclude={"name"})
         return create_backbone(self.config.backbone.name, self.input_spec, **params)
 
@@ -38,6 +39,8 @@ class MultiTaskModel(nn.Module):
         backbone: Backbone,
         feature_shape: tuple[int, ...] | None = None,
     ) -> nn.ModuleDict:
+        """One head per task on features of ``feature_shape`` (default: the backbone's output), with
+        the config's tower: a ``ModuleDict`` by task name."""
         shape = feature_shape or backbone.feature_shape()
         return nn.ModuleDict(
             {
@@ -53,6 +56,7 @@ class MultiTaskModel(nn.Module):
         )
 
     def forward(self, x: Any) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
+        """Every computed task's prediction for ``x``, by task name; a subclass defines it."""
         raise TypeError(f"{type(self).__name__} does not define forward")
 
 
@@ -70,6 +74,8 @@ class PerTaskBackbones(MultiTaskModel):
         return features
 
     def forward(self, x: Any) -> dict[str, torch.Tensor]:
+        """Every task's prediction: each task's backbone stage by stage, the features exchanged
+        after every stage (:meth:`exchange`), then each task's head."""
         h = [backbone.stem(x) for backbone in self.backbones]
         for i in range(len(self.backbones[0].stages)):
             h = [backbone.stages[i](f) for backbone, f in zip(self.backbones, h, strict=True)]

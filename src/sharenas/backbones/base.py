@@ -35,12 +35,14 @@ class Backbone(nn.Module):
         self.input_spec = input_spec
 
     def forward(self, x: Any) -> torch.Tensor:
+        """The last stage's output: the stem, then every stage in order."""
         h = self.stem(x)
         for stage in self.stages:
             h = stage(h)
         return h
 
     def stage_outputs(self, x: Any) -> list[torch.Tensor]:
+        """Every stage's output, first to last (what fusion and partition networks read)."""
         h = self.stem(x)
         outputs = []
         for stage in self.stages:
@@ -64,6 +66,7 @@ class Backbone(nn.Module):
 
     @property
     def input_size(self) -> tuple[int, int] | None:
+        """An image input's (height, width); None for tables."""
         if self.input_spec.kind != "image":
             return None
         assert self.input_spec.height is not None and self.input_spec.width is not None

@@ -39,6 +39,7 @@ class InputSpec(BaseModel):
     categorical_names: tuple[str, ...] = ()
 
     def describe(self) -> str:
+        """The input in words: ``image C×H×W`` or the table's numeric and categorical columns."""
         if self.kind == "image":
             return f"image {self.channels}×{self.height}×{self.width}"
         return (
@@ -202,12 +203,14 @@ class MultiDomainDataset:
 
     @property
     def tasks(self) -> dict[str, TaskSpec]:
+        """Every domain's task, by name (one task per domain)."""
         return {name: d.tasks[name] for name, d in self.domains.items()}
 
     def __len__(self) -> int:
         return sum(len(d) for d in self.domains.values())
 
     def sizes(self) -> dict[str, int]:
+        """Rows per task (each domain's own rows)."""
         return {name: len(d) for name, d in self.domains.items()}
 
     def batches(
@@ -240,10 +243,12 @@ class MultiDomainDataset:
         return order
 
     def batch(self, item: DomainBatch) -> tuple[Inputs, Targets]:
+        """The rows of one (task, rows) batch, as that task's domain decodes them."""
         task, index = item
         return self.domains[task].batch(index)
 
     def example(self, n: int = 2) -> Inputs:
+        """The inputs of the first domain's first ``n`` rows (for shapes, FLOP counts)."""
         return next(iter(self.domains.values())).example(n)
 
     def take(self, n: int) -> MultiDomainDataset:
@@ -282,17 +287,21 @@ class TaskSetData:
 
     @property
     def train(self) -> Split:
+        """The training split."""
         return self.splits["train"]
 
     @property
     def val(self) -> Split:
+        """The validation split (early stopping, searches' architecture steps, choices)."""
         return self.splits["val"]
 
     @property
     def test(self) -> Split:
+        """The test split (reported, never used to choose)."""
         return self.splits["test"]
 
     def sizes(self) -> dict[str, int]:
+        """Rows per split: ``{"train": …, "val": …, "test": …}``."""
         return {split: len(data) for split, data in self.splits.items()}
 
 

@@ -79,6 +79,7 @@ class DatasetBuilder(ABC):
 
     @property
     def cache_dir(self) -> Path:
+        """This dataset's folder in the cache (``$SHARENAS_DATA/<name>``)."""
         return self.root / self.name
 
     @abstractmethod

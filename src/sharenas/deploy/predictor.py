@@ -46,6 +46,8 @@ class Predictions:
     names: list[str] | None = None  # the inputs' names (image files)
 
     def dense_tasks(self) -> list[str]:
+        """The tasks predicted per pixel (segmentation, depth, normals): written as ``TASK.npy``,
+        left out of :meth:`table`."""
         return [t for t, arrays in self.tasks.items() if next(iter(arrays.values())).ndim > 2]
 
     def table(self) -> pd.DataFrame:

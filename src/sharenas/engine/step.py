@@ -90,14 +90,17 @@ class PlainStep(TrainingStep):
     step."""
 
     def attach(self, trainer: Trainer) -> None:
+        """One optimiser over the model's and the loss weighting's parameters."""
         super().attach(trainer)
         params = [*trainer.model.parameters(), *trainer.weighting.parameters()]
         self.optimizer = trainer.create_optimizer(params)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """The one optimiser, as ``weights`` (the one the schedule drives)."""
         return {"weights": self.optimizer}
 
     def step(self, batch: Any, info: StepInfo) -> dict[str, float]:
+        """The task losses of ``batch`` and one update through the loss weighting."""
         x, y = self.trainer.load(self.trainer.data.train, batch)
         losses, values = self.trainer.task_losses(self.trainer.train_model, x, y, info)
         self.trainer.weighted_update(losses, self.optimizer)

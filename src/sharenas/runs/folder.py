@@ -39,6 +39,7 @@ from sharenas.run_files import (
     read_record,
 )
 from sharenas.runs.inputs import write_inputs
+from sharenas.shipped import config_file
 from sharenas.spaces.base import Genotype
 from sharenas.spaces.registry import genotype_problem, space_spec
 
@@ -169,8 +170,9 @@ def resolve_run_config(
 ) -> Config:
     """A config file with ``model.arch`` set from a name or an ``arch.json`` (whose model section,
     backbone included, replaces the file's), then ``--set`` overrides applied (so an override
-    wins over the arch.json)."""
-    raw = paths_from_file(read_yaml(Path(path)), Path(path))
+    wins over the arch.json); ``path`` may name a shipped config."""
+    path = config_file(path)
+    raw = paths_from_file(read_yaml(path), path)
     if arch is not None:
         model = _model_section(raw, Path(path))
         if str(arch).endswith(".json"):

@@ -27,7 +27,8 @@ class ModelSettings(Protocol):
     backbone: Any
     task_backbones: dict[str, Any]
 
-    def tower_spec(self) -> Any: ...
+    def tower_spec(self) -> Any:
+        """The task towers' layout (widths, norm) that every head is built with."""
 
 
 class Genotype(ABC):
@@ -40,6 +41,7 @@ class Genotype(ABC):
         """A JSON-ready description (includes ``space``)."""
 
     def to_json(self) -> str:
+        """The :meth:`to_dict` description as indented JSON with sorted keys (``arch.json``)."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
 

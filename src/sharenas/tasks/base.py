@@ -28,10 +28,12 @@ class TaskHandler(ABC):
 
     @property
     def name(self) -> str:
+        """The task's name (its key in batches, predictions and metrics)."""
         return self.spec.name
 
     @property
     def higher_is_better(self) -> bool:
+        """Whether the primary metric improves upwards (accuracy, AUC) or downwards (an error)."""
         return self.directions[self.primary]
 
     @abstractmethod
@@ -68,9 +70,11 @@ _HANDLERS: dict[TaskKind, type[TaskHandler]] = {}
 
 
 def register_task_kind(cls: type[TaskHandler]) -> type[TaskHandler]:
+    """Class decorator: ``cls`` handles tasks of ``cls.kind`` (each kind's file registers it)."""
     _HANDLERS[cls.kind] = cls
     return cls
 
 
 def create_task_handler(spec: TaskSpec) -> TaskHandler:
+    """The handler (loss, metrics, head width) of a declared task, by its kind."""
     return _HANDLERS[spec.kind](spec)

@@ -62,6 +62,7 @@ class LossWeighting(nn.Module):
         return torch.ones(len(self.tasks))
 
     def weights(self) -> dict[str, float]:
+        """The current weight of every task, by name (logged to the history)."""
         return {t: float(w) for t, w in zip(self.tasks, self.weight_vector(), strict=True)}
 
     def forward(self, losses: Losses) -> torch.Tensor:
@@ -116,6 +117,7 @@ class GradientWeighting(LossWeighting):
         (tasks,)) from ``grads`` (unscaled, averaged over processes)."""
 
     def remember(self, tasks: list[str], weights: torch.Tensor) -> None:
+        """Keep the weights a combination gave ``tasks`` (:meth:`weight_vector` returns them)."""
         for task, w in zip(tasks, weights.tolist(), strict=True):
             self.last_weights[self.tasks.index(task)] = w
 
@@ -126,6 +128,8 @@ class GradientWeighting(LossWeighting):
         scaler: torch.amp.GradScaler,
         features: Mapping[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
+        """One backward per present task, the gradients combined by :meth:`combine` into ``.grad``;
+        returns the weighted sum's value."""
         self.apply(task_gradients(self.tasks, losses, parameters, scaler), scaler)
         return self(losses).detach()
 
