@@ -297,10 +297,12 @@ def _search_config(
     workers: int | None,
 ) -> Config:
     """The search config with the command's options as overrides: --finetune / --retrain set
-    search.derive; --storage, --study and --workers set search.study (partition only)."""
+    search.derive (both: both); --storage, --study and --workers set search.study (partition
+    only)."""
     if finetune or retrain:
-        overrides.append(f"search.derive={'retrain' if retrain else 'finetune'}")
-        overrides += [f"search.derive_epochs={finetune}"] if finetune and not retrain else []
+        how = "both" if finetune and retrain else "retrain" if retrain else "finetune"
+        overrides.append(f"search.derive={how}")
+        overrides += [f"search.derive_epochs={finetune}"] if finetune else []
     study_options = {"storage": storage, "name": study, "workers": workers}
     overrides += [  # quoted: a URL (its password) is never read as YAML, so never echoed
         f"search.study.{k}={json.dumps(v) if isinstance(v, str) else v}"
@@ -310,11 +312,18 @@ def _search_config(
     loaded = api.resolve_config(config, overrides)
     given = [f"--{'study' if k == 'name' else k}" for k, v in study_options.items() if v]
     searched = (loaded.search or SearchConfig()).space_spec
+    studies = " and ".join(s.name for s in space_specs() if s.searched_by is SearchKind.STUDY)
     if given and searched.searched_by is not SearchKind.STUDY:
-        studies = " and ".join(s.name for s in space_specs() if s.searched_by is SearchKind.STUDY)
         raise SharenasError(
             f"{', '.join(given)} apply to the {studies} search; {config} searches the "
             f"{searched.name} space."
+        )
+    derivation = [o for o, v in (("--finetune", finetune), ("--retrain", retrain)) if v]
+    if derivation and searched.searched_by is SearchKind.STUDY:
+        raise SharenasError(
+            f"{' and '.join(derivation)} appl{'y' if len(derivation) > 1 else 'ies'} to the "
+            f"one-shot searches; {config} searches the "
+            f"{searched.name} space, whose chosen point is trained from scratch already."
         )
     return loaded
 
@@ -353,7 +362,12 @@ def search_command(
     ] = True,
     finetune: Annotated[
         int,
-        typer.Option("--finetune", min=0, help="Then fine-tune the derived network N epochs."),
+        typer.Option(
+            "--finetune",
+            min=0,
+            help="Then fine-tune the derived network N epochs (with --retrain: both, the "
+            "retrained network delivered).",
+        ),
     ] = 0,
     retrain: Annotated[
         bool, typer.Option("--retrain", help="Then train the derived architecture from scratch.")

@@ -70,15 +70,21 @@ class _SearchSettings(BaseModel):
         + "; ".join(f"{s.name}: {s.budget}" for s in space_specs() if s.budget)
         + "; random architectures are drawn among those within it.",
     )
-    derive: Literal["none", "finetune", "retrain", "best"] | None = Field(
+    derive: Literal["none", "finetune", "retrain", "best", "both"] | None = Field(
         None,
         description="After the search: keep the inherited weights (none), fine-tune them, "
-        "retrain the derived architecture from scratch, or retrain it and keep whichever of "
-        "the inherited and the retrained weights scores better on validation (best). Default: "
-        "the space's (" + ", ".join(f"{s.name}: {s.default_derive}" for s in space_specs()) + ").",
+        "retrain the derived architecture from scratch, retrain it and keep whichever of "
+        "the inherited and the retrained weights scores better on validation (best), or "
+        "fine-tune them and also retrain from scratch, delivering the retrained network with "
+        "both results recorded (both: the paper's comparisons). Default: the space's ("
+        + ", ".join(f"{s.name}: {s.default_derive}" for s in space_specs())
+        + "); one-shot searches only (the partition search trains its chosen point).",
     )
     derive_epochs: int | None = Field(
-        None, ge=1, description="Epochs of finetune or retrain (default: train.epochs)."
+        None,
+        ge=1,
+        description="Epochs of finetune or retrain (default: train.epochs); with both, of the "
+        "fine-tuning (the retraining takes train.epochs).",
     )
     baselines: list[str] | None = Field(
         None,

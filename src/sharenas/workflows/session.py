@@ -167,7 +167,7 @@ def _oneshot_session(
 
 def _derived_lines(record: dict[str, Any]) -> list[str]:
     lines = []
-    for label in DERIVED_LABELS.values():
+    for label in dict.fromkeys(DERIVED_LABELS.values()):  # each label once
         if label in record:
             scores = ", ".join(f"{t} {v:.4g}" for t, v in record[label]["primary"].items())
             lines.append(f"{label}: {scores}")
