@@ -19,7 +19,7 @@ def test_search_finetune_and_retrain_does_both(tmp_path: Path, cli) -> None:
     record = json.loads((search / "metrics.json").read_text())
     assert record["derive"] == "both"
     assert record["finetuned"]["epochs"] == 1 and record["retrained"]["epochs"] == 2
-    assert (search / "finetune" / "best.pt").is_file() and (search / "retrain" / "best.pt").is_file()
+    assert all((search / d / "best.pt").is_file() for d in ("finetune", "retrain"))
     assert "finetuned:" in result.stdout and result.stdout.count("retrained:") == 1
 
 
