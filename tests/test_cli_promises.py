@@ -27,3 +27,28 @@ def test_finetune_on_a_partition_search_is_refused_by_name(cli) -> None:
     result = cli("search", "multimnist-partition", "--smoke", "--finetune", "1", "--retrain")
     assert result.returncode == 2
     assert "--finetune and --retrain apply to the one-shot searches" in result.stderr
+
+
+def test_datasets_fetch_nyuv2_without_a_copy_says_where_to_put_it(cli, tmp_path: Path) -> None:
+    result = cli("datasets", "fetch", "nyuv2")
+    assert result.returncode == 2
+    assert "not shipped" in result.stderr and "data.data_dir" in result.stderr
+    assert "cached" not in result.stdout + result.stderr
+
+
+def test_datasets_fetch_checks_the_files_exist_afterwards(cli, monkeypatch) -> None:
+    from sharenas.data.multimnist import MultiMnist
+
+    monkeypatch.setattr(MultiMnist, "fetch", lambda self: None)  # a fetch that writes nothing
+    result = cli("datasets", "fetch", "multimnist")
+    assert result.returncode == 2 and "the fetch ended but its files are not in" in result.stderr
+
+
+def test_generated_datasets_are_not_called_cached(cli) -> None:
+    fetched = cli("datasets", "fetch", "synthetic-mmoe")
+    assert fetched.returncode == 0 and "generated from the seed" in fetched.stdout
+    listed = cli("datasets", "list").stdout
+    rows = {line.split("│")[1].strip(): line for line in listed.splitlines() if "│" in line}
+    assert "generated on demand" in rows["synthetic-mmoe"]
+    assert "generated on demand" in rows["synthetic-groups"]
+    assert "│ no " in rows["multimnist"] and "│ no " in rows["nyuv2"]  # the test's empty cache

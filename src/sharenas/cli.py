@@ -29,7 +29,7 @@ from sharenas.config import (
 )
 from sharenas.data import create_dataset, dataset_names, get_dataset_class
 from sharenas.data.builder import DatasetBuilder
-from sharenas.errors import SharenasError
+from sharenas.errors import DatasetError, SharenasError
 from sharenas.report.datasets import summarize
 from sharenas.shipped import copy_config, shipped_configs, shipped_path
 from sharenas.spaces import SearchKind, space_specs
@@ -114,6 +114,13 @@ def _dataset_from(
     return create_dataset(build_config({"data": raw}, source="dataset options").data)
 
 
+def _cached_cell(builder: DatasetBuilder) -> str:
+    """The ``cached`` column: yes, no, or that the set is generated on every load."""
+    if builder.generated:
+        return "generated on demand"
+    return "yes" if builder.is_cached() else "no"
+
+
 @datasets_app.command("list")
 def datasets_list(quiet: QuietOption = False) -> None:
     """Every registered dataset: tasks, sizes, cached or not, source and licence."""
@@ -133,7 +140,7 @@ def datasets_list(quiet: QuietOption = False) -> None:
             tasks = "\n".join(f"{t.name}: {t.describe()}" for t in builder.tasks())
             declared = builder.split_sizes()
             sizes = "/".join(f"{n:,}" for n in declared.values()) if declared else "from the files"
-            cached = "yes" if builder.is_cached() else "no"
+            cached = _cached_cell(builder)
         table.add_row(name, tasks, sizes, cached, cls.source, cls.license)
     console.print(table)
 
@@ -145,12 +152,23 @@ def datasets_fetch(
     data_dir: DataDirOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Download (or generate) a dataset into the cache and verify it."""
+    """Download a dataset into the cache and verify it (a generated one needs nothing)."""
     _quiet(quiet)
     builder = _dataset_from(name, set_, data_dir)
+    if builder.generated:
+        console.print(f"{builder.name} is generated from the seed on every load: nothing to fetch.")
+        return
+    there = builder.is_cached()
     with console.status(f"fetching {builder.name}…"):
         builder.fetch()
-    console.print(f"[green]✓[/] {builder.name} is cached under {escape(str(builder.cache_dir))}")
+    where = escape(str(builder.location()))
+    if not builder.is_cached():
+        raise DatasetError(
+            f"{builder.name}: the fetch ended but its files are not in {where}; run "
+            f"`sharenas datasets fetch {name}` again, or give your copy with --data-dir."
+        )
+    done = "was already there; verified" if there else "fetched and verified"
+    console.print(f"[green]✓[/] {builder.name} {done}: {where}")
 
 
 @datasets_app.command("show")
