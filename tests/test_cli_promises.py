@@ -52,3 +52,44 @@ def test_generated_datasets_are_not_called_cached(cli) -> None:
     assert "generated on demand" in rows["synthetic-mmoe"]
     assert "generated on demand" in rows["synthetic-groups"]
     assert "│ no " in rows["multimnist"] and "│ no " in rows["nyuv2"]  # the test's empty cache
+
+
+PARTITION = """\
+data: {name: synthetic-mmoe, train_size: 200, val_size: 64, test_size: 64}
+model: {backbone: {name: mlp, widths: [8, 8]}}
+train: {epochs: 1, batch_size: 64, threads: 1}
+search:
+  space: partition
+  partition: {stages: [0, 1]}
+  evaluation: {evaluator: distill, distill_steps: 2, distill_batch: 16}
+  study: {trials: 2, population: 2}
+"""
+
+
+def test_evaluate_and_predict_take_a_partition_searchs_folders(cli, tmp_path: Path) -> None:
+    config = tmp_path / "partition.yaml"
+    config.write_text(PARTITION)
+    out = tmp_path / "s"
+    assert cli("search", config, "--out", out, "--no-baselines", "-q").returncode == 0
+    chosen = cli("evaluate", out / "search" / "model", "--format", "csv")
+    assert chosen.returncode == 0, chosen.stderr
+    for given in (out / "search", out):  # the search folder and the session folder
+        result = cli("evaluate", given, "--format", "csv")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == chosen.stdout
+    rows = tmp_path / "rows.csv"
+    rows.write_text(",".join(f"x{i}" for i in range(100)) + "\n" + ",".join(["0.5"] * 100) + "\n")
+    predicted = cli("predict", out / "search", rows)
+    assert predicted.returncode == 0, predicted.stderr
+    assert predicted.stdout.splitlines()[0].split(",") == ["task1", "task2"]
+
+
+def test_a_partition_front_without_a_trained_point_says_how_to_train_it(
+    cli, tmp_path: Path
+) -> None:
+    search = tmp_path / "search"
+    search.mkdir()
+    (search / "config.yaml").write_text("data: {name: synthetic-mmoe}\n")
+    (search / "front.json").write_text("[]")
+    result = cli("evaluate", search)
+    assert result.returncode == 2 and "--arch" in result.stderr and "not trained" in result.stderr

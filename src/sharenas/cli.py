@@ -528,9 +528,19 @@ def affinity_command(
     output.say(f"run folder: {folder}", "table")
 
 
+RunArgument = Annotated[
+    Path,
+    typer.Argument(
+        help="A run folder, or a search folder or its search/ (the delivered model; a partition "
+        "search's: its chosen point, search/model).",
+        show_default=False,
+    ),
+]
+
+
 @app.command("evaluate")
 def evaluate_command(
-    run: Annotated[Path, typer.Argument(help="A run folder (or a search's search/ folder).")],
+    run: RunArgument,
     split: Annotated[str, typer.Option("--split", help="train, val or test.")] = "test",
     quiet: QuietOption = False,
     format_: FormatOption = "table",
@@ -551,7 +561,7 @@ def evaluate_command(
 
 @app.command("predict")
 def predict_command(
-    run: Annotated[Path, typer.Argument(help="A run folder (or a search's search/ folder).")],
+    run: RunArgument,
     inputs: Annotated[
         Path, typer.Argument(help="A CSV of raw rows (tables); a .npy array or a folder of images.")
     ],
@@ -590,7 +600,7 @@ def predict_command(
 
 @app.command("export")
 def export_command(
-    run: Annotated[Path, typer.Argument(help="A run folder (or a search's search/ folder).")],
+    run: RunArgument,
     format_: Annotated[
         str, typer.Option("--format", help="onnx or exported-program (torch.export, .pt2).")
     ] = "onnx",

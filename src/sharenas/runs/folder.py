@@ -277,6 +277,28 @@ def load_run(run_dir: Path, dataset_needed: bool = True) -> tuple[Config, dict[s
     return config, metrics
 
 
+PARTITION_DELIVERED = "model"  # a partition search's chosen point, trained: search/model
+
+
+def delivered_run(folder: Path) -> Path:
+    """The run folder holding the model ``folder`` delivers: ``folder`` itself for a run (or a
+    one-shot search's ``search/``); a search session's ``search/``; a partition search's
+    ``search/model`` (its chosen point, trained, as the search report names it)."""
+    folder = Path(folder)
+    if not (folder / CONFIG).exists() and (folder / "search" / CONFIG).exists():
+        folder = folder / "search"  # a search session's folder
+    if (folder / BEST).exists() or not (folder / "front.json").exists():
+        return folder
+    chosen = folder / PARTITION_DELIVERED
+    if (chosen / CONFIG).exists():
+        return chosen
+    raise SharenasError(
+        f"{folder}: a partition search's front, whose chosen point was not trained (no "
+        f"{PARTITION_DELIVERED}/); train it with `sharenas train {folder / CONFIG} --arch "
+        f"{folder / ARCH}`, then use that run folder."
+    )
+
+
 def read_received_config(path: Path, dataset_needed: bool = True) -> Config:
     """A folder's recorded ``config.yaml``, read as received data (a module it names is not
     imported unless the user allowed it); a damaged file is named."""

@@ -39,6 +39,7 @@ from sharenas.runs.folder import (
     CONFIG,
     METRICS,
     check_resume,
+    delivered_run,
     load_run,
     refuse_reuse,
     write_run_files,
@@ -270,7 +271,9 @@ def _train_locked(
 
 
 def evaluate_run(run_dir: Path, split: str = "test") -> dict[str, dict[str, float]]:
-    """Recompute a run's metrics on ``split`` from its delivered weights (``best.pt``)."""
+    """Recompute a run's metrics on ``split`` from its delivered weights (``best.pt``); a
+    search's folder stands for the run it delivers (:func:`delivered_run`)."""
+    run_dir = delivered_run(run_dir)
     config, _ = load_run(run_dir)  # config.yaml is the resolved config (smoke limits included)
     weights = Path(run_dir) / BEST
     if not weights.exists():

@@ -17,7 +17,7 @@ from sharenas.report.partition import (
 )
 from sharenas.report.runs import markdown
 from sharenas.run_files import read_record
-from sharenas.runs.folder import ARCH, METRICS, with_arch
+from sharenas.runs.folder import ARCH, METRICS, PARTITION_DELIVERED, with_arch
 from sharenas.runs.partition import run_partition_search
 from sharenas.runs.partition_eval import reference_folder, reference_label
 from sharenas.runs.result import Run, SearchResult, open_run
@@ -81,7 +81,7 @@ def record_delivery(
         "delta_mtl": metrics["delta_mtl"],
         "flops_per_example": metrics["flops_per_example"],
         "params": metrics["params"],
-        "delivered": "model",
+        "delivered": PARTITION_DELIVERED,
         "single_task": {
             "label": reference_label(config),
             "primary": teachers["primary"],
@@ -101,7 +101,7 @@ def deliver_chosen(config: Config, study: Path, data: TaskSetData) -> Run | None
     arch = read_record(study / ARCH)
     model = ensure_trained(
         with_arch(config, arch["space"], arch),
-        study / "model",
+        study / PARTITION_DELIVERED,
         data=data,
         reference=reference_folder(config),
         progress=False,
