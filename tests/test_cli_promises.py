@@ -93,3 +93,30 @@ def test_a_partition_front_without_a_trained_point_says_how_to_train_it(
     (search / "front.json").write_text("[]")
     result = cli("evaluate", search)
     assert result.returncode == 2 and "--arch" in result.stderr and "not trained" in result.stderr
+
+
+def test_a_smoke_command_runs_twice_and_says_it_is_smoke(cli, tmp_path: Path) -> None:
+    for _ in range(2):
+        trained = cli("train", "synthetic-mmoe", "--smoke", "-q", cwd=tmp_path)
+        assert trained.returncode == 0, trained.stderr
+        assert "Smoke run (2 epochs of 2 batches on 128 rows" in trained.stdout
+    for _ in range(2):
+        searched = cli("search", "synthetic-mmoe-routing", "--smoke", "--no-baselines", "-q",
+                       cwd=tmp_path)  # fmt: skip
+        assert searched.returncode == 0, searched.stderr
+        assert "Smoke run" in searched.stdout
+    report = tmp_path / SMOKE / "synthetic-mmoe-routing-s0" / "report.md"
+    assert report.read_text().startswith("# Smoke run (2 epochs of 2 batches on 128 rows")
+    compared = cli("report", SMOKE / "synthetic-mmoe-mmoe-s0", "--out", "r", cwd=tmp_path)
+    assert compared.returncode == 0, compared.stderr
+    assert (tmp_path / "r" / "report.md").read_text().startswith("# Smoke run")
+
+
+def test_a_real_run_under_runs_smoke_is_never_replaced(cli, tmp_path: Path) -> None:
+    real = SMOKE / "synthetic-mmoe-mmoe-s0"
+    tiny = ["--set", "data.limit=64", "--set", "train.epochs=1", "-q"]
+    assert cli("train", "synthetic-mmoe", "--out", real, *tiny, cwd=tmp_path).returncode == 0
+    before = (tmp_path / real / "metrics.json").read_text()
+    again = cli("train", "synthetic-mmoe", "--smoke", "-q", cwd=tmp_path)
+    assert again.returncode == 2 and "already holds a finished run" in again.stderr
+    assert (tmp_path / real / "metrics.json").read_text() == before

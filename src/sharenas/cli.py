@@ -31,6 +31,7 @@ from sharenas.data import create_dataset, dataset_names, get_dataset_class
 from sharenas.data.builder import DatasetBuilder
 from sharenas.errors import DatasetError, SharenasError
 from sharenas.report.datasets import summarize
+from sharenas.runs.smoke import SMOKE_NOTE
 from sharenas.shipped import copy_config, shipped_configs, shipped_path
 from sharenas.spaces import SearchKind, space_specs
 
@@ -253,7 +254,9 @@ def _seeds_out(out: Path | None, default: Path) -> Path:
 SmokeOption = Annotated[
     bool,
     typer.Option(
-        "--smoke", help="A seconds-long run (2 epochs of 2 batches on 128 rows), under runs/smoke/."
+        "--smoke",
+        help="A seconds-long run (2 epochs of 2 batches on 128 rows), under runs/smoke/; run "
+        "again, it replaces its earlier smoke run there.",
     ),
 ]
 ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")]
@@ -301,7 +304,8 @@ def train_command(
     run = api.train(
         resolved, run_dir, resume=resume, smoke=smoke, reference=reference, progress=not quiet
     )
-    output.runs_table([run.metrics | {"run": str(run_dir)}], format_)
+    title = f"{SMOKE_NOTE}: runs" if smoke else "runs"
+    output.runs_table([run.metrics | {"run": str(run_dir)}], format_, title=title)
     output.say(f"run folder: {run_dir}", format_)
 
 
@@ -417,7 +421,8 @@ def search_command(
         return
     options = {"resume": resume, "smoke": smoke, "baselines": baselines, "progress": not quiet}
     found = api.search(loaded, out, **options)
-    output.table(f"{loaded.data.name}: the search against the baselines", *found.table, format_)
+    title = f"{loaded.data.name}: the search against the baselines"
+    output.table(f"{SMOKE_NOTE}: {title}" if smoke else title, *found.table, format_)
     for note in found.notes:
         output.say(note, format_)
     for name, path in found.files.items():

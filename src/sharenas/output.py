@@ -51,12 +51,12 @@ def table(title: str, columns: list[str], rows: list[list[str]], fmt: str = "tab
         console.print(rich_table)
 
 
-def runs_table(records: list[dict[str, Any]], fmt: str = "table") -> None:
+def runs_table(records: list[dict[str, Any]], fmt: str = "table", title: str = "runs") -> None:
     """The comparison table of run records (metrics.json)."""
     from sharenas.report.runs import table_rows
 
     columns, rows = table_rows(records)
-    table("runs", columns, rows, fmt)
+    table(title, columns, rows, fmt)
 
 
 def affinity_table(record: dict[str, Any], fmt: str = "table") -> None:

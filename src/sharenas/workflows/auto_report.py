@@ -13,6 +13,7 @@ from sharenas.config import Config
 from sharenas.report.figure import save_figure
 from sharenas.report.runs import markdown
 from sharenas.run_files import read_record
+from sharenas.runs.smoke import titled
 from sharenas.workflows.auto_plan import AutoPlan
 from sharenas.workflows.auto_room import BRANCHING
 from sharenas.workflows.auto_scores import REFERENCE_NAME, Candidate, eligible_models, reference_of
@@ -293,7 +294,11 @@ def write_auto_report(
     figure = front_figure(candidates, chosen, plan.budget, out / "front.png", against)
     table = markdown(*_rows(candidates, plan.budget)).rstrip()
     parts = [
-        f"# {config.data.name}: sharenas auto within {plan.budget / 1e6:.3g} MFLOPs per example",
+        "# "
+        + titled(
+            f"{config.data.name}: sharenas auto within {plan.budget / 1e6:.3g} MFLOPs per example",
+            config,
+        ),
         *_decision(state),
         *_why(candidates, chosen, plan),
         *(

@@ -21,6 +21,7 @@ from sharenas.runs.folder import ARCH, METRICS, PARTITION_DELIVERED, with_arch
 from sharenas.runs.partition import run_partition_search
 from sharenas.runs.partition_eval import reference_folder, reference_label
 from sharenas.runs.result import Run, SearchResult, open_run
+from sharenas.runs.smoke import titled
 from sharenas.runs.training import ensure_trained
 
 
@@ -43,10 +44,11 @@ def partition_session(
     trials = read_record(folder / "search" / "trials.json", list)
     columns, rows = front_table(record)
     report = folder / "report.md"
-    title = (
-        f"# {config.data.name}: partition search ({record['strategy']}, "
-        f"{record['evaluator']} evaluation, {record['trials']} partitions)\n\n"
+    heading = (
+        f"{config.data.name}: partition search ({record['strategy']}, "
+        f"{record['evaluator']} evaluation, {record['trials']} partitions)"
     )
+    title = f"# {titled(heading, config)}\n\n"
     text = title + markdown(columns, rows) + "\n"
     if run is not None:
         text += "\n## The chosen partition, trained (test split)\n\n"
