@@ -120,3 +120,29 @@ def test_a_real_run_under_runs_smoke_is_never_replaced(cli, tmp_path: Path) -> N
     again = cli("train", "synthetic-mmoe", "--smoke", "-q", cwd=tmp_path)
     assert again.returncode == 2 and "already holds a finished run" in again.stderr
     assert (tmp_path / real / "metrics.json").read_text() == before
+
+
+def test_an_unknown_arch_is_refused_before_the_data_load(cli, monkeypatch) -> None:
+    from sharenas.data.builder import DatasetBuilder
+
+    def never(self):  # type: ignore[no-untyped-def]
+        raise AssertionError("the data were loaded")
+
+    monkeypatch.setattr(DatasetBuilder, "load", never)
+    for args, source in (
+        (["--arch", "mmeo"], "--arch: unknown architecture 'mmeo'. Did you mean 'mmoe'?"),
+        (["--set", "model.arch=mmeo"], "--set model.arch=mmeo: unknown architecture 'mmeo'"),
+    ):
+        result = cli("train", "synthetic-mmoe", *args)
+        assert result.returncode == 2 and source in result.stderr, result.stderr
+
+
+def test_a_bad_set_value_is_blamed_on_the_set_option(cli, tmp_path: Path) -> None:
+    result = cli("train", "synthetic-mmoe", "--set", "seed=1", "--set", "train.epochs=abc")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: invalid --set train.epochs=abc (applied to ")
+    assert "--set seed=1" not in result.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: {name: synthetic-mmoe}\ntrain: {epochs: abc}\n")
+    file_fault = cli("train", bad, "--set", "seed=1")
+    assert file_fault.returncode == 2 and file_fault.stderr.startswith(f"error: invalid {bad}")

@@ -17,8 +17,8 @@ import yaml
 from sharenas.cache import atomic_path, write_bytes_atomic, write_json_atomic
 from sharenas.config import (
     Config,
-    apply_overrides,
     build_config,
+    build_overridden,
     dump_config,
     load_yaml,
     paths_from_file,
@@ -184,7 +184,7 @@ def resolve_run_config(
                 raw["model"] = {**recorded, "arch": spec["arch"]}
         else:
             model["arch"] = str(arch)
-    return build_config(apply_overrides(raw, overrides), source=str(path))
+    return build_overridden(raw, overrides, str(path))
 
 
 def with_arch(config: Config, arch: str, genotype: dict[str, Any] | None = None) -> Config:
