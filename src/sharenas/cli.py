@@ -262,6 +262,11 @@ SmokeOption = Annotated[
 ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")]
 
 
+def _titled(title: str, smoke: bool) -> str:
+    """A printed table's title, led by the smoke note for a smoke run."""
+    return f"{SMOKE_NOTE}: {title}" if smoke else title
+
+
 def _overrides(set_: list[str] | None, seed: int | None) -> list[str]:
     return [*(set_ or []), *([f"seed={seed}"] if seed is not None else [])]
 
@@ -304,8 +309,7 @@ def train_command(
     run = api.train(
         resolved, run_dir, resume=resume, smoke=smoke, reference=reference, progress=not quiet
     )
-    title = f"{SMOKE_NOTE}: runs" if smoke else "runs"
-    output.runs_table([run.metrics | {"run": str(run_dir)}], format_, title=title)
+    output.runs_table([run.metrics | {"run": str(run_dir)}], format_, _titled("runs", smoke))
     output.say(f"run folder: {run_dir}", format_)
 
 
@@ -367,6 +371,17 @@ def _search_seeds(
     output.say(f"report: {report}", format_)
 
 
+FinetuneOption = Annotated[
+    int,
+    typer.Option(
+        "--finetune",
+        min=0,
+        help="Then fine-tune the derived network N epochs (with --retrain: both, the retrained "
+        "network delivered).",
+    ),
+]
+
+
 @app.command("search")
 def search_command(
     config: ConfigArgument,
@@ -382,15 +397,7 @@ def search_command(
             "--baselines/--no-baselines", help="Train search.baselines with the same budget."
         ),
     ] = True,
-    finetune: Annotated[
-        int,
-        typer.Option(
-            "--finetune",
-            min=0,
-            help="Then fine-tune the derived network N epochs (with --retrain: both, the "
-            "retrained network delivered).",
-        ),
-    ] = 0,
+    finetune: FinetuneOption = 0,
     retrain: Annotated[
         bool, typer.Option("--retrain", help="Then train the derived architecture from scratch.")
     ] = False,
@@ -421,8 +428,8 @@ def search_command(
         return
     options = {"resume": resume, "smoke": smoke, "baselines": baselines, "progress": not quiet}
     found = api.search(loaded, out, **options)
-    title = f"{loaded.data.name}: the search against the baselines"
-    output.table(f"{SMOKE_NOTE}: {title}" if smoke else title, *found.table, format_)
+    title = _titled(f"{loaded.data.name}: the search against the baselines", smoke)
+    output.table(title, *found.table, format_)
     for note in found.notes:
         output.say(note, format_)
     for name, path in found.files.items():

@@ -131,6 +131,21 @@ def _finetune_and_retrain(
     return {"config": as_given}, {**retrained, "finetuned": finetuned}
 
 
+def _derive_seconds(extra: dict[str, Any] | None) -> float:
+    """The training time of the derivation (with ``both``, of the fine-tuning too)."""
+    records = [extra, (extra or {}).get("finetuned")]
+    return sum(r["train_seconds"] for r in records if r)
+
+
+def _derived_records(how: str, extra: dict[str, Any] | None) -> dict[str, Any]:
+    """metrics.json's record of the fine-tuning or retraining (``both``: the two)."""
+    if not extra:
+        return {}
+    finetuned = extra.get("finetuned")
+    rest = {k: v for k, v in extra.items() if k != "finetuned"}
+    return {DERIVED_LABELS[how]: rest, **({"finetuned": finetuned} if finetuned else {})}
+
+
 def _search(
     config: Config,
     out: Path,
@@ -263,16 +278,11 @@ def run_oneshot_search(
         "supernet_params": count_parameters(trainer.model),
         "supernet_flops_per_example": trainer.resources()["flops_per_example"],
         "search_seconds": round(search_seconds, 3),
-        "train_seconds": round(search_seconds + (extra or {}).get("train_seconds", 0.0), 3),
+        "train_seconds": round(search_seconds + _derive_seconds(extra), 3),
         "epochs": epochs,
         "device": str(trainer.device),
     }
-    if extra:
-        finetuned = extra.pop("finetuned", None)  # derive: both
-        record[DERIVED_LABELS[how]] = extra
-        if finetuned is not None:
-            record["finetuned"] = finetuned
-            record["train_seconds"] = round(record["train_seconds"] + finetuned["train_seconds"], 3)
+    record |= _derived_records(how, extra)
     write_run_files(out, delivered["config"], data)
     if trainer.rank == 0:
         write_json_atomic(out / METRICS, record)
