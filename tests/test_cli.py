@@ -1,9 +1,12 @@
 from pathlib import Path
 
+import sharenas
+
 
 def test_version_and_help(cli) -> None:
     result = cli("--version")
-    assert result.returncode == 0 and "sharenas 0.1.0" in result.stdout
+    assert result.returncode == 0 and result.stdout.strip() == f"sharenas {sharenas.__version__}"
+    assert sharenas.__version__ == "0.2.0"
     assert "datasets" in cli("--help").stdout
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sharenas.config import Config, apply_overrides, build_config, load_config
+from sharenas.architectures import check_architecture
+from sharenas.config import Config, build_overridden, load_config
 from sharenas.runs import folder, result, training
 
 if TYPE_CHECKING:
@@ -23,14 +24,28 @@ def resolve_config(
     """A config file or object with ``arch`` (a name or a search's arch.json, whose model
     section replaces the file's) and the ``KEY=VALUE`` overrides applied (an override wins over
     the arch.json)."""
+    if arch is not None and not str(arch).endswith(".json"):
+        check_architecture(str(arch), "--arch")  # before anything is read or loaded
     if not isinstance(config, Config):
         if arch is not None:
-            return folder.resolve_run_config(Path(config), arch, overrides)
-        return load_config(Path(config), overrides)
-    resolved = config
-    if overrides:
-        resolved = build_config(apply_overrides(config.model_dump(mode="json"), overrides))
-    return folder.with_arch(resolved, str(arch)) if arch is not None else resolved
+            resolved = folder.resolve_run_config(Path(config), arch, overrides)
+        else:
+            resolved = load_config(Path(config), overrides)
+    else:
+        resolved = config
+        if overrides:
+            resolved = build_overridden(config.model_dump(mode="json"), overrides, "the config")
+        resolved = folder.with_arch(resolved, str(arch)) if arch is not None else resolved
+    check_architecture(resolved.model.arch, _arch_source(config, overrides))
+    return resolved
+
+
+def _arch_source(config: Config | str | Path, overrides: list[str] | None) -> str:
+    """Where ``model.arch`` was given: its ``--set`` option, else the config."""
+    for item in reversed(overrides or []):
+        if item.partition("=")[0].strip() == "model.arch":
+            return f"--set {item}"
+    return f"{'the config' if isinstance(config, Config) else config}: model.arch"
 
 
 def default_folder(config: Config, smoke: bool = False, search: bool = False) -> Path:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,10 +27,11 @@ from sharenas.config import (
 )
 from sharenas.data import create_dataset, dataset_names, get_dataset_class
 from sharenas.data.builder import DatasetBuilder
-from sharenas.errors import SharenasError
+from sharenas.errors import DatasetError, SharenasError
 from sharenas.log_setup import OWN, setup_logging
 from sharenas.report.affinity import affinity_table
 from sharenas.report.datasets import catalog_table, targets_table
+from sharenas.runs.smoke import SMOKE_NOTE
 from sharenas.shipped import copy_config, shipped_configs, shipped_path
 from sharenas.spaces import SearchKind, space_specs
 from sharenas.tabular import Column, Table, number
@@ -131,12 +133,23 @@ def datasets_fetch(
     data_dir: DataDirOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Download (or generate) a dataset into the cache and verify it."""
+    """Download a dataset into the cache and verify it (a generated one needs nothing)."""
     _quiet(quiet)
     builder = _dataset_from(name, set_, data_dir)
+    if builder.generated:
+        console.print(f"{builder.name} is generated from the seed on every load: nothing to fetch.")
+        return
+    there = builder.is_cached()
     with console.status(f"fetching {builder.name}…"):
         builder.fetch()
-    console.print(f"[green]✓[/] {builder.name} is cached under {escape(str(builder.cache_dir))}")
+    where = escape(str(builder.location()))
+    if not builder.is_cached():
+        raise DatasetError(
+            f"{builder.name}: the fetch ended but its files are not in {where}; run "
+            f"`sharenas datasets fetch {name}` again, or give your copy with --data-dir."
+        )
+    done = "was already there; verified" if there else "fetched and verified"
+    console.print(f"[green]✓[/] {builder.name} {done}: {where}")
 
 
 @datasets_app.command("show")
@@ -214,10 +227,17 @@ def _seeds_out(out: Path | None, default: Path) -> Path:
 SmokeOption = Annotated[
     bool,
     typer.Option(
-        "--smoke", help="A seconds-long run (2 epochs of 2 batches on 128 rows), under runs/smoke/."
+        "--smoke",
+        help="A seconds-long run (2 epochs of 2 batches on 128 rows), under runs/smoke/; run "
+        "again, it replaces its earlier smoke run there.",
     ),
 ]
 ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")]
+
+
+def _titled(title: str, smoke: bool) -> str:
+    """A printed table's title, led by the smoke note for a smoke run."""
+    return f"{SMOKE_NOTE}: {title}" if smoke else title
 
 
 def _overrides(set_: list[str] | None, seed: int | None) -> list[str]:
@@ -262,7 +282,7 @@ def train_command(
     run = api.train(
         resolved, run_dir, resume=resume, smoke=smoke, reference=reference, progress=not quiet
     )
-    output.runs_table([run.metrics | {"run": str(run_dir)}], format_)
+    output.runs_table([run.metrics | {"run": str(run_dir)}], format_, _titled("runs", smoke))
     output.say(f"run folder: {run_dir}", format_)
 
 
@@ -276,10 +296,12 @@ def _search_config(
     workers: int | None,
 ) -> Config:
     """The search config with the command's options as overrides: --finetune / --retrain set
-    search.derive; --storage, --study and --workers set search.study (partition only)."""
+    search.derive (both: both); --storage, --study and --workers set search.study (partition
+    only)."""
     if finetune or retrain:
-        overrides.append(f"search.derive={'retrain' if retrain else 'finetune'}")
-        overrides += [f"search.derive_epochs={finetune}"] if finetune and not retrain else []
+        how = "both" if finetune and retrain else "retrain" if retrain else "finetune"
+        overrides.append(f"search.derive={how}")
+        overrides += [f"search.derive_epochs={finetune}"] if finetune else []
     study_options = {"storage": storage, "name": study, "workers": workers}
     overrides += [  # quoted: a URL (its password) is never read as YAML, so never echoed
         f"search.study.{k}={json.dumps(v) if isinstance(v, str) else v}"
@@ -289,11 +311,18 @@ def _search_config(
     loaded = api.resolve_config(config, overrides)
     given = [f"--{'study' if k == 'name' else k}" for k, v in study_options.items() if v]
     searched = (loaded.search or SearchConfig()).space_spec
+    studies = " and ".join(s.name for s in space_specs() if s.searched_by is SearchKind.STUDY)
     if given and searched.searched_by is not SearchKind.STUDY:
-        studies = " and ".join(s.name for s in space_specs() if s.searched_by is SearchKind.STUDY)
         raise SharenasError(
             f"{', '.join(given)} apply to the {studies} search; {config} searches the "
             f"{searched.name} space."
+        )
+    derivation = [o for o, v in (("--finetune", finetune), ("--retrain", retrain)) if v]
+    if derivation and searched.searched_by is SearchKind.STUDY:
+        raise SharenasError(
+            f"{' and '.join(derivation)} appl{'y' if len(derivation) > 1 else 'ies'} to the "
+            f"one-shot searches; {config} searches the "
+            f"{searched.name} space, whose chosen point is trained from scratch already."
         )
     return loaded
 
@@ -315,6 +344,17 @@ def _search_seeds(
     output.say(f"report: {report}", format_)
 
 
+FinetuneOption = Annotated[
+    int,
+    typer.Option(
+        "--finetune",
+        min=0,
+        help="Then fine-tune the derived network N epochs (with --retrain: both, the retrained "
+        "network delivered).",
+    ),
+]
+
+
 @app.command("search")
 def search_command(
     config: ConfigArgument,
@@ -330,10 +370,7 @@ def search_command(
             "--baselines/--no-baselines", help="Train search.baselines with the same budget."
         ),
     ] = True,
-    finetune: Annotated[
-        int,
-        typer.Option("--finetune", min=0, help="Then fine-tune the derived network N epochs."),
-    ] = 0,
+    finetune: FinetuneOption = 0,
     retrain: Annotated[
         bool, typer.Option("--retrain", help="Then train the derived architecture from scratch.")
     ] = False,
@@ -364,7 +401,7 @@ def search_command(
         return
     options = {"resume": resume, "smoke": smoke, "baselines": baselines, "progress": not quiet}
     found = api.search(loaded, out, **options)
-    output.table(found.table, format_)
+    output.table(replace(found.table, title=_titled(found.table.title, smoke)), format_)
     for note in found.notes:
         output.say(note, format_)
     for name, path in found.files.items():
@@ -479,9 +516,19 @@ def affinity_command(
     output.say(f"run folder: {folder}", format_)
 
 
+RunArgument = Annotated[
+    Path,
+    typer.Argument(
+        help="A run folder, or a search folder or its search/ (the delivered model; a partition "
+        "search's: its chosen point, search/model).",
+        show_default=False,
+    ),
+]
+
+
 @app.command("evaluate")
 def evaluate_command(
-    run: Annotated[Path, typer.Argument(help="A run folder (or a search's search/ folder).")],
+    run: RunArgument,
     split: Annotated[str, typer.Option("--split", help="train, val or test.")] = "test",
     quiet: QuietOption = False,
     format_: FormatOption = "table",
@@ -499,7 +546,7 @@ def evaluate_command(
 
 @app.command("predict")
 def predict_command(
-    run: Annotated[Path, typer.Argument(help="A run folder (or a search's search/ folder).")],
+    run: RunArgument,
     inputs: Annotated[
         Path, typer.Argument(help="A CSV of raw rows (tables); a .npy array or a folder of images.")
     ],
@@ -538,7 +585,7 @@ def predict_command(
 
 @app.command("export")
 def export_command(
-    run: Annotated[Path, typer.Argument(help="A run folder (or a search's search/ folder).")],
+    run: RunArgument,
     format_: Annotated[
         str, typer.Option("--format", help="onnx or exported-program (torch.export, .pt2).")
     ] = "onnx",

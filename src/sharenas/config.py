@@ -70,15 +70,21 @@ class _SearchSettings(BaseModel):
         + "; ".join(f"{s.name}: {s.budget}" for s in space_specs() if s.budget)
         + "; random architectures are drawn among those within it.",
     )
-    derive: Literal["none", "finetune", "retrain", "best"] | None = Field(
+    derive: Literal["none", "finetune", "retrain", "best", "both"] | None = Field(
         None,
         description="After the search: keep the inherited weights (none), fine-tune them, "
-        "retrain the derived architecture from scratch, or retrain it and keep whichever of "
-        "the inherited and the retrained weights scores better on validation (best). Default: "
-        "the space's (" + ", ".join(f"{s.name}: {s.default_derive}" for s in space_specs()) + ").",
+        "retrain the derived architecture from scratch, retrain it and keep whichever of "
+        "the inherited and the retrained weights scores better on validation (best), or "
+        "fine-tune them and also retrain from scratch, delivering the retrained network with "
+        "both results recorded (both: the paper's comparisons). Default: the space's ("
+        + ", ".join(f"{s.name}: {s.default_derive}" for s in space_specs())
+        + "); one-shot searches only (the partition search trains its chosen point).",
     )
     derive_epochs: int | None = Field(
-        None, ge=1, description="Epochs of finetune or retrain (default: train.epochs)."
+        None,
+        ge=1,
+        description="Epochs of finetune or retrain (default: train.epochs); with both, of the "
+        "fine-tuning (the retraining takes train.epochs).",
     )
     baselines: list[str] | None = Field(
         None,
@@ -391,12 +397,35 @@ def paths_from_file(raw: dict[str, Any], path: Path) -> dict[str, Any]:
     return {**raw, "data": resolved}
 
 
+def _blamed(message: str, overrides: list[str]) -> list[str]:
+    """The overrides whose keys the error ``message`` names (all of them when it names none)."""
+    named = [o for o in overrides if f"  - {o.partition('=')[0].strip()}" in message]
+    return named or overrides
+
+
+def build_overridden(raw: dict[str, Any], overrides: list[str] | None, source: str) -> Config:
+    """``raw`` (read from ``source``) with the ``--set KEY=VALUE`` overrides applied, validated;
+    an error that the overrides cause (``raw`` alone is valid) names the ``--set`` options, not
+    ``source``."""
+    try:
+        return build_config(apply_overrides(raw, overrides), source=source)
+    except ConfigError as exc:
+        if not overrides:
+            raise
+        try:
+            build_config(raw, source=source)
+        except ConfigError:
+            raise exc from None  # the file is at fault too: as it was reported
+        given = " ".join(f"--set {o}" for o in _blamed(str(exc), overrides))
+        build_config(apply_overrides(raw, overrides), source=f"{given} (applied to {source})")
+        raise  # not reached: the same config fails again
+
+
 def load_config(path: Path | str, overrides: list[str] | None = None) -> Config:
     """Read, override and validate a YAML config file or a shipped config's name
     (:func:`~sharenas.shipped.config_file`; its relative data paths resolved from its folder)."""
     path = config_file(path)
-    raw = apply_overrides(paths_from_file(read_yaml(path), path), overrides)
-    return build_config(raw, source=str(path))
+    return build_overridden(paths_from_file(read_yaml(path), path), overrides, str(path))
 
 
 def dump_config(config: Config) -> str:

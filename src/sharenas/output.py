@@ -68,11 +68,11 @@ def document(parts: list[Part], fmt: str = "table") -> None:
             console.print()
 
 
-def runs_table(records: list[dict[str, Any]], fmt: str = "table") -> None:
+def runs_table(records: list[dict[str, Any]], fmt: str = "table", title: str = "runs") -> None:
     """The comparison table of run records (metrics.json)."""
     from sharenas.report.runs import table_rows
 
-    table(table_rows(records), fmt)
+    table(table_rows(records, title), fmt)
 
 
 def say(text: str, fmt: str = "table") -> None:

@@ -6,6 +6,7 @@ being here."""
 from sharenas.architectures._registry import (
     architecture_names,
     build_architecture,
+    check_architecture,
     register_architecture,
 )
 from sharenas.architectures.base import MultiTaskModel
@@ -13,4 +14,10 @@ from sharenas.registration import import_members
 
 import_members(__name__, __path__)
 
-__all__ = ["MultiTaskModel", "architecture_names", "build_architecture", "register_architecture"]
+__all__ = [
+    "MultiTaskModel",
+    "architecture_names",
+    "build_architecture",
+    "check_architecture",
+    "register_architecture",
+]

@@ -41,6 +41,14 @@ def architecture_names() -> list[str]:
     return sorted({*_REGISTRY, *space_names()})
 
 
+def check_architecture(name: str, given_as: str) -> None:
+    """Refuse an unknown architecture name, naming where it was given (``--arch``,
+    ``model.arch``), before any data are loaded."""
+    names = architecture_names()
+    if name not in names:
+        raise ConfigError(f"{given_as}: {unknown_name_message('architecture', name, names)}")
+
+
 def build_architecture(
     name: str, tasks: list[TaskHandler], input_spec: InputSpec, config: ModelConfig
 ) -> MultiTaskModel:

@@ -72,6 +72,8 @@ class DatasetBuilder(ABC):
     license: ClassVar[str]
     source: ClassVar[str]
     config_class: ClassVar[type[DatasetConfig]]
+    # built from the seed on every load: nothing to download or cache
+    generated: ClassVar[bool] = False
 
     def __init__(self, config: DatasetConfig, cache_dir: Path | None = None) -> None:
         self.config = config
@@ -113,9 +115,15 @@ class DatasetBuilder(ABC):
         return None
 
     def is_cached(self) -> bool:
-        """Whether loading needs no download."""
+        """Whether loading needs no download (a builder that downloads says when it does)."""
         return True
 
+    def location(self) -> Path:
+        """Where the files loading reads lie (the cache unless they are the user's own)."""
+        return self.cache_dir
+
     def fetch(self) -> None:
-        """Download and verify the raw files into the cache (nothing to do for generated data)."""
-        return None
+        """Download and verify the files into the cache: by default a load, which fetches what
+        it needs (nothing for generated data)."""
+        if not self.generated:
+            self.load()

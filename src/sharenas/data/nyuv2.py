@@ -161,6 +161,12 @@ class Nyuv2(DatasetBuilder):
         d = self.config.data_dir
         return d is not None and (d / "train" / "image").is_dir()
 
+    def location(self) -> Path:
+        """The user's copy (data.data_dir): nyuv2 is never downloaded."""
+        if self.config.data_dir is None:
+            raise DatasetError(f"nyuv2 is not shipped with sharenas: {HOW_TO}.")
+        return Path(self.config.data_dir)
+
     def _load(self) -> TaskSetData:
         if self.config.data_dir is None:
             raise DatasetError(f"nyuv2 is not shipped with sharenas: {HOW_TO}.")

@@ -129,6 +129,7 @@ class SyntheticGroups(DatasetBuilder):
     description = "T tasks in G groups of known correlation p_in inside, p_out across"
     license = "generated (no licence needed)"
     source = "generated from the seed"
+    generated = True
     config_class = SyntheticGroupsConfig
     config: SyntheticGroupsConfig
 

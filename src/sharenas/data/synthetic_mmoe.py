@@ -86,6 +86,7 @@ class SyntheticMmoe(DatasetBuilder):
     description = "MMoE paper's synthetic regressions with controllable task correlation p"
     license = "generated (no licence needed)"
     source = "generated from the seed"
+    generated = True
     config_class = SyntheticMmoeConfig
     config: SyntheticMmoeConfig
 

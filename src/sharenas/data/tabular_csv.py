@@ -240,6 +240,9 @@ class TabularCsv(DatasetBuilder):
     def is_cached(self) -> bool:
         return self.config.path.exists()
 
+    def location(self) -> Path:
+        return self.config.path
+
     def _read(self) -> pd.DataFrame:
         import pandas as pd
 

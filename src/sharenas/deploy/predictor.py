@@ -26,7 +26,7 @@ from sharenas.deploy.inputs import encoded_inputs
 from sharenas.engine.checkpoint import load_weights
 from sharenas.errors import SharenasError
 from sharenas.resources import delivered
-from sharenas.runs.folder import BEST, load_run
+from sharenas.runs.folder import BEST, delivered_run, load_run
 from sharenas.runs.inputs import RunInputs, read_inputs
 from sharenas.runs.training import build_network
 from sharenas.tasks import TaskHandler
@@ -147,8 +147,9 @@ def load_model(folder: str | Path) -> LoadedModel:
     """The delivered model of a run folder (a training run, a search's ``search/`` folder, a
     partition point trained with ``--arch``), rebuilt from the folder alone: ``config.yaml``,
     ``inputs.json`` and ``best.pt`` (read as tensors only; nothing in the folder is run, and the
-    dataset, with any module that registers it, is not needed)."""
-    folder = Path(folder)
+    dataset, with any module that registers it, is not needed); a search's folder stands for
+    the run it delivers (a partition search's: its chosen point, ``search/model``)."""
+    folder = delivered_run(Path(folder))
     config, _ = load_run(folder, dataset_needed=False)
     inputs = read_inputs(folder)
     if inputs is None:

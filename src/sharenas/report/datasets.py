@@ -72,7 +72,8 @@ def catalog_row(name: str) -> list[Any]:
         return [name, tasks, "from the file", None, cls.source, cls.license]
     tasks = [f"{t.name}: {t.describe()}" for t in builder.tasks()]
     sizes = builder.split_sizes() or "from the files"
-    return [name, tasks, sizes, builder.is_cached(), cls.source, cls.license]
+    cached = "generated on demand" if builder.generated else builder.is_cached()
+    return [name, tasks, sizes, cached, cls.source, cls.license]
 
 
 def catalog_table() -> Table:
@@ -80,12 +81,21 @@ def catalog_table() -> Table:
     columns = [
         Column("name", key=True),
         Column("tasks", _lines),
-        Column("sizes (train/val/test)", lambda s: "/".join(f"{n:,}" for n in s.values())),
-        Column("cached", lambda cached: "yes" if cached else "no"),
+        Column("sizes (train/val/test)", _sizes),
+        Column("cached", _cached),
         Column("source"),
         Column("license"),
     ]
     return Table("sharenas datasets", columns, [catalog_row(n) for n in dataset_names()])
+
+
+def _sizes(sizes: dict[str, int] | str) -> str:
+    return sizes if isinstance(sizes, str) else "/".join(f"{n:,}" for n in sizes.values())
+
+
+def _cached(cached: bool | str) -> str:
+    """yes, no, or that the set is generated on every load."""
+    return cached if isinstance(cached, str) else "yes" if cached else "no"
 
 
 def _lines(values: list[str]) -> str:

@@ -17,8 +17,8 @@ import yaml
 from sharenas.cache import atomic_path, write_bytes_atomic, write_json_atomic
 from sharenas.config import (
     Config,
-    apply_overrides,
     build_config,
+    build_overridden,
     dump_config,
     load_yaml,
     paths_from_file,
@@ -184,7 +184,7 @@ def resolve_run_config(
                 raw["model"] = {**recorded, "arch": spec["arch"]}
         else:
             model["arch"] = str(arch)
-    return build_config(apply_overrides(raw, overrides), source=str(path))
+    return build_overridden(raw, overrides, str(path))
 
 
 def with_arch(config: Config, arch: str, genotype: dict[str, Any] | None = None) -> Config:
@@ -275,6 +275,28 @@ def load_run(run_dir: Path, dataset_needed: bool = True) -> tuple[Config, dict[s
     metrics_path = run_dir / METRICS
     metrics = read_record(metrics_path) if metrics_path.exists() else {}
     return config, metrics
+
+
+PARTITION_DELIVERED = "model"  # a partition search's chosen point, trained: search/model
+
+
+def delivered_run(folder: Path) -> Path:
+    """The run folder holding the model ``folder`` delivers: ``folder`` itself for a run (or a
+    one-shot search's ``search/``); a search session's ``search/``; a partition search's
+    ``search/model`` (its chosen point, trained, as the search report names it)."""
+    folder = Path(folder)
+    if not (folder / CONFIG).exists() and (folder / "search" / CONFIG).exists():
+        folder = folder / "search"  # a search session's folder
+    if (folder / BEST).exists() or not (folder / "front.json").exists():
+        return folder
+    chosen = folder / PARTITION_DELIVERED
+    if (chosen / CONFIG).exists():
+        return chosen
+    raise SharenasError(
+        f"{folder}: a partition search's front, whose chosen point was not trained (no "
+        f"{PARTITION_DELIVERED}/); train it with `sharenas train {folder / CONFIG} --arch "
+        f"{folder / ARCH}`, then use that run folder."
+    )
 
 
 def read_received_config(path: Path, dataset_needed: bool = True) -> Config:

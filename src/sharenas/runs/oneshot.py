@@ -1,6 +1,6 @@
 """A one-shot search run (fusion: MTL-NAS gradient; routing: MTNAS REINFORCE or Gumbel): the
 strategy's step trains the supernet through the trainer, the architecture is derived, and the
-delivered model is kept as is (``search.derive: none``), fine-tuned or retrained.
+delivered model is kept as is (``search.derive: none``), fine-tuned, retrained, or both.
 
 The folder is the delivered model's run folder (``config.yaml`` naming the searched
 architecture, ``arch.json`` with the genotype and the backbone, ``best.pt``, ``metrics.json``
@@ -10,6 +10,7 @@ with test metrics), beside ``supernet/`` (the search's history and checkpoint) a
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,12 @@ from sharenas.spaces.base import SupernetSpace
 
 SUPERNET = "supernet"
 # metrics.json's key of the fine-tune or retrain record
-DERIVED_LABELS = {"finetune": "finetuned", "retrain": "retrained", "best": "retrained"}
+DERIVED_LABELS = {
+    "finetune": "finetuned",
+    "retrain": "retrained",
+    "best": "retrained",
+    "both": "retrained",  # and "finetuned" beside it
+}
 
 
 def search_data(config: Config, out: Path, resume: bool, data: TaskSetData | None) -> TaskSetData:
@@ -69,6 +75,8 @@ def derive(
     delivered config, the fine-tune or retrain record, or None when the inherited weights are
     delivered)."""
     how = config.searched.derive
+    if how == "both":
+        return _finetune_and_retrain(config, derived, out, data)
     epochs = config.searched.derive_epochs or config.train.epochs
     delivered = config.model_copy(
         update={"train": config.train.model_copy(update={"epochs": epochs})}
@@ -102,6 +110,40 @@ def derive(
         extra["kept"] = "retrained"
     copy_delivered(folder, out, (BEST,))
     return {"config": delivered}, extra
+
+
+def _finetune_and_retrain(
+    config: Config, derived: nn.Module, out: Path, data: TaskSetData
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``search.derive: both``: the inherited weights fine-tuned (``derive_epochs``) in
+    ``out/finetune`` and the architecture retrained from scratch (``train.epochs``, the
+    baselines' budget) in ``out/retrain``; the retrained network is delivered, and its record
+    carries the fine-tuned one under ``finetuned``."""
+    settings = config.searched
+    tune = settings.model_copy(update={"derive": "finetune"})
+    _, finetuned = derive(
+        config.model_copy(update={"search": tune}), copy.deepcopy(derived), out, data
+    )
+    fresh = settings.model_copy(update={"derive": "retrain", "derive_epochs": None})
+    delivered, retrained = derive(config.model_copy(update={"search": fresh}), derived, out, data)
+    assert finetuned is not None and retrained is not None  # both train
+    as_given = delivered["config"].model_copy(update={"search": settings})
+    return {"config": as_given}, {**retrained, "finetuned": finetuned}
+
+
+def _derive_seconds(extra: dict[str, Any] | None) -> float:
+    """The training time of the derivation (with ``both``, of the fine-tuning too)."""
+    records = [extra, (extra or {}).get("finetuned")]
+    return sum(r["train_seconds"] for r in records if r)
+
+
+def _derived_records(how: str, extra: dict[str, Any] | None) -> dict[str, Any]:
+    """metrics.json's record of the fine-tuning or retraining (``both``: the two)."""
+    if not extra:
+        return {}
+    finetuned = extra.get("finetuned")
+    rest = {k: v for k, v in extra.items() if k != "finetuned"}
+    return {DERIVED_LABELS[how]: rest, **({"finetuned": finetuned} if finetuned else {})}
 
 
 def _search(
@@ -236,12 +278,11 @@ def run_oneshot_search(
         "supernet_params": count_parameters(trainer.model),
         "supernet_flops_per_example": trainer.resources()["flops_per_example"],
         "search_seconds": round(search_seconds, 3),
-        "train_seconds": round(search_seconds + (extra or {}).get("train_seconds", 0.0), 3),
+        "train_seconds": round(search_seconds + _derive_seconds(extra), 3),
         "epochs": epochs,
         "device": str(trainer.device),
     }
-    if extra:
-        record[DERIVED_LABELS[how]] = extra
+    record |= _derived_records(how, extra)
     write_run_files(out, delivered["config"], data)
     if trainer.rank == 0:
         write_json_atomic(out / METRICS, record)

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
 from pathlib import Path
+from typing import Any
 
-from sharenas.config import Config, apply_overrides, build_config
+import yaml
+
+from sharenas.config import Config, apply_overrides, build_config, load_yaml
+from sharenas.errors import SharenasError
+from sharenas.run_files import CONFIG, LOCK
 from sharenas.runs.folder import with_search
+from sharenas.runs.lock import folder_lock
+from sharenas.runs.out_folder import MARKER, folder_kind
 from sharenas.spaces.registry import space_names, space_spec
 
+log = logging.getLogger(__name__)
+
 SMOKE = {"train.epochs": 2, "train.max_batches": 2, "data.limit": 128}
+# the first words of every title (reports, printed tables) of a smoke run
+SMOKE_NOTE = "Smoke run (2 epochs of 2 batches on 128 rows; the numbers mean nothing)"
+# what a search folder records its config in, by how it was searched
+_SEARCH_CONFIGS = ("search/supernet", "search/candidates", "search")
 
 
 def smoke_config(config: Config, every_space: bool = False) -> Config:
@@ -40,3 +56,64 @@ def default_folder(config: Config, kind: str, smoke: bool) -> Path:
     blocks the real run's folder."""
     name = f"{config.data.name}-{kind}-s{config.seed}"
     return Path("runs") / "smoke" / name if smoke else Path("runs") / name
+
+
+def _smoke_marks(raw: Any) -> bool:
+    """Whether a recorded config (plain data) carries the smoke caps no config ships with: 2
+    batches an epoch on 128 rows."""
+    if not isinstance(raw, dict):
+        return False
+    train, data = raw.get("train"), raw.get("data")
+    return (
+        isinstance(train, dict)
+        and isinstance(data, dict)
+        and train.get("max_batches") == SMOKE["train.max_batches"]
+        and data.get("limit") == SMOKE["data.limit"]
+    )
+
+
+def is_smoke(config: Config) -> bool:
+    """Whether ``config`` is a smoke run's (:func:`smoke_config`)."""
+    return _smoke_marks(config.model_dump(mode="json"))
+
+
+def titled(title: str, config: Config) -> str:
+    """``title``, led by :data:`SMOKE_NOTE` for a smoke run's config."""
+    return f"{SMOKE_NOTE}: {title}" if is_smoke(config) else title
+
+
+def _recorded_smoke(folder: Path, kind: str) -> bool:
+    """Whether ``folder`` is sharenas's ``kind`` folder (its marker) whose recorded config is a
+    smoke run's."""
+    try:
+        if folder.is_symlink() or folder_kind(folder) != kind:
+            return False
+    except SharenasError:  # a marker sharenas did not write: the usual checks say so
+        return False
+    places = [folder] if kind == "run" else [folder / p for p in _SEARCH_CONFIGS]
+    recorded = next((p / CONFIG for p in places if (p / CONFIG).is_file()), None)
+    try:
+        return recorded is not None and _smoke_marks(load_yaml(recorded.read_text()))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+
+
+def replace_smoke_run(folder: Path, kind: str) -> None:
+    """Before a new smoke run into ``folder``: the earlier smoke run there removed, so that the
+    same ``--smoke`` command runs again. Only a folder under ``runs/smoke/`` that sharenas made
+    (its ``kind`` marker) and whose recorded config is a smoke run's is emptied (its marker and
+    lock kept); any other folder is left to the usual checks."""
+    where = Path(os.path.abspath(folder))
+    if (where.parent.name, where.parent.parent.name) != ("smoke", "runs"):
+        return
+    if not _recorded_smoke(where, kind):
+        return
+    with folder_lock(where):  # refused while another command uses it
+        log.info("replacing the earlier smoke run in %s", folder)
+        for entry in where.iterdir():
+            if entry.name in (MARKER, LOCK):
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()

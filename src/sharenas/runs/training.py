@@ -40,13 +40,14 @@ from sharenas.runs.folder import (
     CONFIG,
     METRICS,
     check_resume,
+    delivered_run,
     load_run,
     refuse_reuse,
     write_run_files,
 )
 from sharenas.runs.lock import folder_lock
 from sharenas.runs.out_folder import check_folder, data_inputs
-from sharenas.runs.smoke import default_folder, smoke_config
+from sharenas.runs.smoke import default_folder, replace_smoke_run, smoke_config
 from sharenas.tasks import TaskHandler, create_task_handler, delta_mtl
 from sharenas.tasks.spec import TaskSpec
 
@@ -201,6 +202,8 @@ def train(
     if smoke:
         config = smoke_config(config)
     run_dir = Path(out) if out is not None else default_run_dir(config, smoke)
+    if smoke and not resume:
+        replace_smoke_run(run_dir, "run")  # the same smoke command can run again
     check_folder(run_dir, "run", data_inputs(config))  # a new, empty or run folder only
     check_resume(run_dir, resume, config, [run_dir / CONFIG])
     with folder_lock(run_dir):
@@ -271,7 +274,9 @@ def _train_locked(
 
 
 def evaluate_run(run_dir: Path, split: str = "test") -> dict[str, dict[str, float]]:
-    """Recompute a run's metrics on ``split`` from its delivered weights (``best.pt``)."""
+    """Recompute a run's metrics on ``split`` from its delivered weights (``best.pt``); a
+    search's folder stands for the run it delivers (:func:`delivered_run`)."""
+    run_dir = delivered_run(run_dir)
     config, _ = load_run(run_dir)  # config.yaml is the resolved config (smoke limits included)
     weights = Path(run_dir) / BEST
     if not weights.exists():

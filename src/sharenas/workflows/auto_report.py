@@ -13,6 +13,7 @@ from sharenas.config import Config
 from sharenas.report.document import Part, markdown
 from sharenas.report.figure import save_figure
 from sharenas.run_files import read_record
+from sharenas.runs.smoke import titled
 from sharenas.tabular import Column, Table, number, signed
 from sharenas.workflows.auto_plan import AutoPlan
 from sharenas.workflows.auto_room import BRANCHING
@@ -333,7 +334,11 @@ def write_auto_report(
     )
     figure = front_figure(candidates, chosen, plan.budget, out / "front.png", against)
     parts: list[Part] = [
-        f"# {config.data.name}: sharenas auto within {plan.budget / 1e6:.3g} MFLOPs per example",
+        "# "
+        + titled(
+            f"{config.data.name}: sharenas auto within {plan.budget / 1e6:.3g} MFLOPs per example",
+            config,
+        ),
         *_decision(state),
         *_why(candidates, chosen, plan),
         *(

@@ -17,10 +17,11 @@ from sharenas.report.partition import (
     partition_heatmaps,
 )
 from sharenas.run_files import read_record
-from sharenas.runs.folder import ARCH, METRICS, with_arch
+from sharenas.runs.folder import ARCH, METRICS, PARTITION_DELIVERED, with_arch
 from sharenas.runs.partition import run_partition_search
 from sharenas.runs.partition_eval import reference_folder, reference_label
 from sharenas.runs.result import Run, SearchResult, open_run
+from sharenas.runs.smoke import titled
 from sharenas.runs.training import ensure_trained
 
 
@@ -43,10 +44,11 @@ def partition_session(
     trials = read_record(folder / "search" / "trials.json", list)
     table = front_table(record)
     report = folder / "report.md"
-    title = (
-        f"# {config.data.name}: partition search ({record['strategy']}, "
-        f"{record['evaluator']} evaluation, {record['trials']} partitions)\n\n"
+    heading = (
+        f"{config.data.name}: partition search ({record['strategy']}, "
+        f"{record['evaluator']} evaluation, {record['trials']} partitions)"
     )
+    title = f"# {titled(heading, config)}\n\n"
     text = title + table.markdown() + "\n"
     if run is not None:
         text += "\n## The chosen partition, trained (test split)\n\n"
@@ -81,7 +83,7 @@ def record_delivery(
         "delta_mtl": metrics["delta_mtl"],
         "flops_per_example": metrics["flops_per_example"],
         "params": metrics["params"],
-        "delivered": "model",
+        "delivered": PARTITION_DELIVERED,
         "single_task": {
             "label": reference_label(config),
             "primary": teachers["primary"],
@@ -101,7 +103,7 @@ def deliver_chosen(config: Config, study: Path, data: TaskSetData) -> Run | None
     arch = read_record(study / ARCH)
     model = ensure_trained(
         with_arch(config, arch["space"], arch),
-        study / "model",
+        study / PARTITION_DELIVERED,
         data=data,
         reference=reference_folder(config),
         progress=False,

@@ -34,7 +34,7 @@ from sharenas.runs.random_archs import RANDOM, train_random
 from sharenas.runs.random_search import CANDIDATES
 from sharenas.runs.records import read_metrics, with_delta
 from sharenas.runs.result import SearchResult, open_run
-from sharenas.runs.smoke import default_folder, smoke_config
+from sharenas.runs.smoke import default_folder, replace_smoke_run, smoke_config, titled
 from sharenas.runs.training import ensure_trained, load_data
 from sharenas.search.storage import password_hidden
 from sharenas.spaces.spec import SearchKind
@@ -103,6 +103,8 @@ def search(
     config = with_search(config)
     spec = config.searched.space_spec
     folder = Path(out) if out is not None else default_folder(config, spec.name, smoke)
+    if smoke and not resume:
+        replace_smoke_run(folder, "search")  # the same smoke command can run again
     check_folder(folder, "search", data_inputs(config))  # a new, empty or search folder only
     if spec.searched_by is SearchKind.STUDY:
         with password_hidden(config.searched.study.storage):  # in every error raised
@@ -151,7 +153,9 @@ def _oneshot_session(
         _, markdown, chart = write_report(
             runs,
             folder,
-            title=f"{config.data.name}: {space} search against the hand-designed baselines",
+            title=titled(
+                f"{config.data.name}: {space} search against the hand-designed baselines", config
+            ),
             intro=intro_lines(config, data.sizes(), record),
             closing=[
                 *figure_lines(figures, folder),
@@ -169,7 +173,7 @@ def _oneshot_session(
 
 def _derived_lines(record: dict[str, Any]) -> list[str]:
     lines = []
-    for label in DERIVED_LABELS.values():
+    for label in dict.fromkeys(DERIVED_LABELS.values()):  # each label once
         if label in record:
             scores = ", ".join(f"{t} {v:.4g}" for t, v in record[label]["primary"].items())
             lines.append(f"{label}: {scores}")
