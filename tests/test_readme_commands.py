@@ -59,11 +59,6 @@ SKIP: list[tuple[str, str]] = [
         "tests/test_partition_search.py and tests/test_auto_parallel.py run workers",
     ),
     (
-        "census-income.test",
-        "BUG, reported: deploy/inputs.py rejects a raw census row as a header with repeated "
-        "names before it tries the headerless raw file",
-    ),
-    (
         "--thorough --time 2 --seeds 0,1,2",
         "every space searched on three seeds: minutes even "
         "with --smoke (tests/test_auto.py covers --thorough)",
