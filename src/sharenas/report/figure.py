@@ -8,6 +8,7 @@ linear axis gets a few plain ticks (no offset such as "+1.23e3", no labels run t
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,9 @@ def _readable_fonts(fig: Any) -> None:
             if text.get_fontsize() < floor:
                 text.set_fontsize(floor)
         if not isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):
-            fig.tight_layout()  # constrained layout lays itself out again when drawn
+            with warnings.catch_warnings():  # a crowded figure keeps its layout; the saved
+                warnings.filterwarnings("ignore", "Tight layout not applied")  # box is tight
+                fig.tight_layout()  # constrained layout lays itself out again when drawn
 
 
 def save_figure(fig: Any, path: Path, dpi: int = 120) -> Path:
