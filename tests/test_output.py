@@ -75,6 +75,11 @@ def test_datasets_commands_take_format(cli) -> None:
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.splitlines()[0] == "task,kind,train,val,test"
     assert "synthetic-mmoe:" in shown.stderr  # the words for people stay off standard output
+    raw = cli("datasets", "show", "synthetic-mmoe", "--set", "train_size=100", "--format", "json")
+    task = json.loads(raw.stdout)[0]  # the statistics as numbers, not a line of text
+    assert isinstance(task["train"]["mean"], float) and "max" in task["train"], task
+    people = cli("datasets", "show", "synthetic-mmoe", "--set", "train_size=100")
+    assert "positive rate" in people.stdout or "mean " in people.stdout
 
 
 def tiny_config(tmp_path: Path, epochs: int) -> Path:
