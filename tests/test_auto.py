@@ -163,12 +163,18 @@ def test_auto_over_seeds_with_no_time_left_and_bad_requests(tmp_path: Path, cli)
     assert (out / "seeds" / "seed-1" / "recommended" / "metrics.json").exists()
     again = [*args, "--seeds", "0,1", "--time", "1e-6", "-q"]
     shown = json.loads(cli("auto", str(config), *again, "--format", "json").stdout)
-    models = shown["every evaluated model (sorted by validation Δ_MTL)"]
+    models = shown["tables"]["every evaluated model (sorted by validation Δ_MTL)"]
     assert all(isinstance(m["MFLOPs"], float) for m in models)
     assert all(isinstance(m["within budget"], bool) for m in models)
-    assert shown["over seeds 0, 1"][0]["role"] == "recommended"
+    assert shown["tables"]["over seeds 0, 1"][0]["role"] == "recommended"
+    assert shown["decision"] in ("room", "no room", "not measured") and shown["smoke"] is False
+    assert Path(shown["recommended"]["folder"]).is_dir() and "report" in shown["files"]
+    assert isinstance(shown["recommended"]["test_delta_mtl"], float)
     table = cli("auto", str(config), *again).stdout  # text and rich tables, not Markdown
     assert "Recommended:" in table and "| model |" not in table and "┃ model" in table
+    heading = next(line for line in table.splitlines() if "sharenas auto within" in line)
+    assert len(heading) <= 100  # piped, text is not padded to 10,000 columns (it was)
+    assert max(map(len, table.splitlines())) < 1000
     other = cli(
         "auto", str(config), "--budget", "1G", "--out", str(out), "--eta", "2", "--thorough"
     )

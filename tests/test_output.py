@@ -122,3 +122,42 @@ def test_other_libraries_info_only_with_verbose(cli) -> None:
     assert logging.getLogger("onnxscript").isEnabledFor(logging.INFO)
     assert cli("-q", "datasets", "list", "--format", "md").returncode == 0
     assert not logging.getLogger("sharenas.runs").isEnabledFor(logging.INFO)
+
+
+def test_seeds_reports_take_format(tmp_path: Path, cli) -> None:
+    """``--seeds`` with --format json gives every run of every seed as numbers (it printed the
+    report's Markdown whatever the format); md gives the report."""
+    config = tiny_config(tmp_path, 1)
+    args = ["train", config, "--arch", "mmoe", "--seeds", "0,1", "--out", tmp_path / "s", "-q"]
+    shown = cli(*args, "--format", "json")
+    assert shown.returncode == 0, shown.stderr
+    runs = json.loads(shown.stdout)
+    assert sorted(r["seed"] for r in runs) == [0, 1]
+    assert all(isinstance(r["params"], int) for r in runs)
+    again = cli(*args, "--format", "md")
+    assert again.returncode == 0 and again.stdout.startswith("# "), again.stdout[:200]
+
+
+def test_optuna_lines_only_with_verbose(tmp_path: Path, cli) -> None:
+    """The partition study's own log lines (Optuna's "A new study created") show with --verbose
+    only (they were silenced even then)."""
+    from sharenas.config import dump_config
+    from tests.test_partition_search import partition_config
+
+    path = tmp_path / "p.yaml"
+    path.write_text(dump_config(partition_config(trials=2)))
+    quiet = cli("search", path, "--out", tmp_path / "a", "--no-baselines")
+    assert quiet.returncode == 0, quiet.stderr
+    assert "A new study created" not in quiet.stderr
+    loud = cli("-v", "search", path, "--out", tmp_path / "b", "--no-baselines")
+    assert loud.returncode == 0, loud.stderr
+    assert "A new study created" in loud.stderr
+
+
+def test_a_report_of_smoke_runs_is_titled_so(tmp_path: Path, cli) -> None:
+    config = tiny_config(tmp_path, 1)
+    run = cli("train", config, "--arch", "mmoe", "--smoke", "--out", tmp_path / "r", "-q")
+    assert run.returncode == 0, run.stderr
+    shown = cli("report", tmp_path / "r", "--out", tmp_path / "rep", "--format", "md")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("**Smoke run"), shown.stdout[:200]

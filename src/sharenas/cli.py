@@ -35,6 +35,7 @@ from sharenas.runs.smoke import SMOKE_NOTE
 from sharenas.shipped import copy_config, shipped_configs, shipped_path
 from sharenas.spaces import SearchKind, space_specs
 from sharenas.tabular import Column, Table, number
+from sharenas.workflows.auto_report import facts
 
 app = typer.Typer(
     name="sharenas",
@@ -274,8 +275,8 @@ def train_command(
     if seed_list is not None:
         base = _seeds_out(out, api.default_folder(resolved, smoke))
         options = {"reference": reference, "smoke": smoke, "progress": not quiet}
-        _, report = api.train_seeds(resolved, base, seed_list, **options)
-        console.print(report.read_text(), markup=False, highlight=False)
+        records, report = api.train_seeds(resolved, base, seed_list, **options)
+        output.seeds_report(records, report, format_)
         output.say(f"report: {report}", format_)
         return
     run_dir = out or api.default_folder(resolved, smoke)
@@ -339,8 +340,8 @@ def _search_seeds(
     """``search --seeds``: every seed's session, then the report over them, printed."""
     base = _seeds_out(out, api.default_folder(loaded, smoke, search=True))
     options = {"smoke": smoke, "baselines": baselines, "progress": not quiet}
-    _, report = api.search_seeds(loaded, base, seeds, **options)
-    console.print(report.read_text(), markup=False, highlight=False)
+    records, report = api.search_seeds(loaded, base, seeds, **options)
+    output.seeds_report(records, report, format_)
     output.say(f"report: {report}", format_)
 
 
@@ -486,8 +487,15 @@ def auto_command(
         workers=workers,
         storage=storage,
     )
-    output.document(found.report, format_)
-    for name, path in found.files.items():
+    _print_auto(found, smoke, format_)
+
+
+def _print_auto(found: Any, smoke: bool, format_: str) -> None:
+    """``auto``'s report in ``format_`` (json: with the answer's facts and the files)."""
+    files = {name: str(path) for name, path in found.files.items()}
+    shown = facts(found.plan, found.state, found.recommended, smoke) | {"files": files}
+    output.document(found.report, format_, shown)
+    for name, path in files.items():
         output.say(f"{name}: {path}", format_)
 
 
@@ -619,7 +627,7 @@ def report_command(
     _quiet(quiet)
     output.check_format(format_)
     records, md, png = api.compare(list(runs), out)
-    output.runs_table(records, format_)
+    output.runs_table(records, format_, _titled("runs", any(r.get("smoke") for r in records)))
     output.say(f"wrote {md} and {png}", format_)
 
 
@@ -636,9 +644,10 @@ def config_show(
 
 
 @configs_app.command("list")
-def configs_list(format_: FormatOption = "table") -> None:
+def configs_list(quiet: QuietOption = False, format_: FormatOption = "table") -> None:
     """The shipped configs: each name (usable wherever a CONFIG is asked for) and what it
     sets up."""
+    _quiet(quiet)
     output.check_format(format_)
     rows = [[name, text] for name, text in shipped_configs()]
     columns = [Column("name", key=True), Column("description")]
@@ -653,8 +662,10 @@ def configs_copy(
         typer.Argument(help="The file to write (default ./NAME.yaml; a folder: FOLDER/NAME.yaml)."),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace DEST if it exists.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Copy a shipped config to edit it; an existing file is kept unless --force."""
+    _quiet(quiet)
     written = copy_config(name, dest, force=force)
     console.print(f"wrote {escape(str(written))}", soft_wrap=True)
 
@@ -711,17 +722,17 @@ def main() -> None:
     except OSError as exc:
         err_console.print(f"[bold red]error:[/] {escape(_os_message(exc))}", soft_wrap=True)
         raise SystemExit(2) from None
-    except (MemoryError, RuntimeError) as exc:
-        if not _out_of_memory(exc):
-            raise
-        err_console.print(f"[bold red]error:[/] {escape(_memory_message(exc))}", soft_wrap=True)
-        raise SystemExit(2) from None
     except RecursionError:
         err_console.print(
             "[bold red]error:[/] an input is nested too deeply to read (a config or a run "
             "folder's file); give a flat mapping of keys.",
             soft_wrap=True,
         )
+        raise SystemExit(2) from None
+    except (MemoryError, RuntimeError) as exc:
+        if not _out_of_memory(exc):
+            raise
+        err_console.print(f"[bold red]error:[/] {escape(_memory_message(exc))}", soft_wrap=True)
         raise SystemExit(2) from None
 
 

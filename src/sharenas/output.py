@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -21,6 +22,7 @@ from sharenas.terminal_table import renderable
 
 FORMATS = ("table", "md", "json", "csv")
 
+TEXT_WIDTH = 100  # a report's paragraphs when piped
 console = Console(width=None if sys.stdout.isatty() else 10_000, quiet=not is_main_process())
 
 
@@ -41,30 +43,34 @@ def table(shown: Table, fmt: str = "table", lines: bool = False) -> None:
         csv.writer(buffer, lineterminator="\n").writerows(shown.csv_rows())
         print(buffer.getvalue(), end="")
     elif fmt == "md":
-        print(shown.markdown(), end="")
+        print(f"**{shown.title}**\n\n{shown.markdown()}", end="")
     else:
         console.print(renderable(shown, console.width, lines))
 
 
-def document(parts: list[Part], fmt: str = "table") -> None:
-    """A report (:mod:`sharenas.report.document`): its text and tables for people (table, md);
-    for programs its tables alone (json: an object of records by table title; csv: the first
-    table, the others named on standard error)."""
+def document(parts: list[Part], fmt: str = "table", facts: dict[str, Any] | None = None) -> None:
+    """A report (:mod:`sharenas.report.document`): its text and tables for people (table: rich
+    text, at most ``TEXT_WIDTH`` wide when piped; md); for programs its ``facts`` and tables
+    (json: the facts and ``tables``, records by table title; csv: the first table, the others
+    named on standard error)."""
     if not is_main_process():
         return
     found = tables(parts)
     if fmt == "md":
         print(markdown(parts), end="")
     elif fmt == "json":
-        print(json.dumps({t.title: t.records() for t in found}, indent=2, allow_nan=False))
+        shown = {**(facts or {}), "tables": {t.title: t.records() for t in found}}
+        print(json.dumps(shown, indent=2, allow_nan=False))
     elif fmt == "csv":
         table(found[0], "csv")
         for other in found[1:]:
             say(f"not in the CSV: the table {other.title!r} (--format json or md has it)", fmt)
     else:
         for part in parts:
-            shown = Markdown(part) if isinstance(part, str) else renderable(part, console.width)
-            console.print(shown)
+            if isinstance(part, str):  # piped, a paragraph is not padded to the console's width
+                console.print(Markdown(part), width=min(console.width, TEXT_WIDTH))
+            else:
+                console.print(renderable(part, console.width))
             console.print()
 
 
@@ -73,6 +79,17 @@ def runs_table(records: list[dict[str, Any]], fmt: str = "table", title: str = "
     from sharenas.report.runs import table_rows
 
     table(table_rows(records, title), fmt)
+
+
+def seeds_report(records: dict[int, list[dict[str, Any]]], report: Path, fmt: str) -> None:
+    """``--seeds``: the report over the seeds for people (table: rich text; md: its Markdown),
+    and for programs every run of every seed with its raw numbers (json, csv)."""
+    from sharenas.report.runs import seed_rows
+
+    if fmt in ("json", "csv"):
+        table(seed_rows(records), fmt)
+    else:
+        document([report.read_text(encoding="utf-8")], fmt)
 
 
 def say(text: str, fmt: str = "table") -> None:

@@ -74,6 +74,15 @@ def table_rows(records: list[dict[str, Any]], title: str = "runs") -> Table:
     return Table(title, columns, rows)
 
 
+def seed_rows(records: dict[int, list[dict[str, Any]]], title: str = "runs by seed") -> Table:
+    """Every run of every seed (``--seeds``), each row led by its seed: the raw numbers from which
+    the report's means and paired intervals are computed."""
+    tables = {seed: table_rows(runs) for seed, runs in records.items()}
+    columns = [Column("seed", key=True), *next(iter(tables.values())).columns]
+    rows = [[seed, *row] for seed, table in tables.items() for row in table.rows]
+    return Table(title, columns, rows)
+
+
 def figure_groups(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """Records by model for the comparison figure: each run by its architecture (its folder name
     when two runs share one), the random architectures together."""

@@ -19,6 +19,7 @@ others are pruned as surplus. ES therefore needs no lock shared between machines
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,17 @@ from sharenas.errors import ConfigError
 SURPLUS = "surplus"
 OVER_BUDGET = "over_budget"
 DUPLICATE = "duplicate_of"
+
+
+def _optuna_logging() -> None:
+    """Optuna's log lines through the application's logging: its INFO lines (a trial finished)
+    only where the root logger shows INFO (``sharenas --verbose``), its warnings always."""
+    import optuna
+
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()
+    shown = logging.INFO if logging.getLogger().isEnabledFor(logging.INFO) else logging.WARNING
+    optuna.logging.set_verbosity(shown)
 
 
 def position(study: Any) -> int:
@@ -89,7 +101,7 @@ def open_study(
     """Create the study, or load it after checking it was made for the same search."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    _optuna_logging()
     study = optuna.create_study(
         storage=storage,
         study_name=name,

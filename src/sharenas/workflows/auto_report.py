@@ -359,3 +359,25 @@ def write_auto_report(
     report = out / "report.md"
     write_bytes_atomic(report, markdown(parts).encode())
     return {"report": report, "front": figure}, parts
+
+
+def facts(plan: AutoPlan, state: dict[str, Any], chosen: Candidate, smoke: bool) -> dict[str, Any]:
+    """The answer for programs (``auto --format json``): the budget, the room decision, the
+    recommended model with its numbers and folder, and whether it was a smoke run."""
+    room = state.get("room")
+    decision = "not measured" if room is None else "room" if room["room"] else "no room"
+    return {
+        "smoke": smoke,
+        "budget_flops": plan.budget,
+        "budget_from": plan.budget_from,
+        "decision": decision,
+        "recommended": {
+            "name": chosen.name,
+            "kind": chosen.kind,
+            "folder": str(chosen.folder),
+            "flops_per_example": chosen.flops,
+            "val_delta_mtl": chosen.val_delta,
+            "test_delta_mtl": chosen.test_delta,
+            "test_primary": chosen.metrics["primary"],
+        },
+    }
