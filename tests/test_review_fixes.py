@@ -1,0 +1,45 @@
+"""Defects a review found: each test here failed before its fix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+def test_a_smoke_train_with_out_runs_twice(cli, tmp_path: Path) -> None:
+    for _ in range(2):
+        trained = cli("train", "synthetic-mmoe", "--smoke", "--out", "mine", "-q", cwd=tmp_path)
+        assert trained.returncode == 0, trained.stderr
+
+
+def test_a_smoke_run_never_replaces_a_real_run_given_as_out(cli, tmp_path: Path) -> None:
+    tiny = ["--set", "data.limit=64", "--set", "train.epochs=1", "-q"]
+    assert cli("train", "synthetic-mmoe", "--out", "real", *tiny, cwd=tmp_path).returncode == 0
+    before = (tmp_path / "real" / "metrics.json").read_text()
+    again = cli("train", "synthetic-mmoe", "--smoke", "--out", "real", "-q", cwd=tmp_path)
+    assert again.returncode == 2 and "already holds a finished run" in again.stderr
+    assert (tmp_path / "real" / "metrics.json").read_text() == before
+
+
+def test_a_smoke_auto_runs_again_with_another_budget(cli, tmp_path: Path) -> None:
+    for budget in ("hard-sharing", "1M"):
+        result = cli("auto", "synthetic-mmoe", "--budget", budget, "--smoke", "-q", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    state = tmp_path / "runs" / "smoke" / "auto-synthetic-mmoe" / "auto.json"
+    assert json.loads(state.read_text())["plan"]["budget"] == pytest.approx(1e6)
+
+
+def test_smoke_caps_keep_a_smaller_value_of_the_users() -> None:
+    from sharenas.config import build_config, load_yaml
+    from sharenas.runs.smoke import is_smoke, smoke_config
+    from sharenas.shipped import config_file
+
+    raw = load_yaml(config_file("synthetic-mmoe").read_text())
+    raw["data"]["limit"], raw["train"]["epochs"] = 1, 1
+    config = smoke_config(build_config(raw, source="test"))
+    assert config.data.limit == 1 and config.train.epochs == 1
+    assert config.train.max_batches == 2 and is_smoke(config)
+    bigger = smoke_config(build_config({**raw, "data": {**raw["data"], "limit": 10_000}}, "t"))
+    assert bigger.data.limit == 128 and bigger.train.epochs == 1
