@@ -43,3 +43,52 @@ def test_smoke_caps_keep_a_smaller_value_of_the_users() -> None:
     assert config.train.max_batches == 2 and is_smoke(config)
     bigger = smoke_config(build_config({**raw, "data": {**raw["data"], "limit": 10_000}}, "t"))
     assert bigger.data.limit == 128 and bigger.train.epochs == 1
+
+
+def test_a_folder_in_the_cwd_does_not_shadow_a_shipped_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sharenas.shipped import SHIPPED, config_file
+
+    monkeypatch.chdir(tmp_path)
+    Path("synthetic-mmoe-routing").mkdir()
+    assert config_file("synthetic-mmoe-routing") == SHIPPED / "synthetic-mmoe-routing.yaml"
+    Path("my-run").mkdir()  # no shipped config of that name: the reader says it is a folder
+    assert config_file("my-run") == Path("my-run")
+
+
+def test_a_yaml_suffix_on_a_shipped_name_is_accepted_by_config_file_and_copy(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sharenas.shipped import SHIPPED, config_file
+
+    monkeypatch.chdir(tmp_path)
+    assert config_file("census-income.yaml") == SHIPPED / "census-income.yaml"
+    Path("census-income.yaml").write_text("data: {name: synthetic-mmoe}\n")
+    assert config_file("census-income.yaml") == Path("census-income.yaml")  # the file wins
+    copied = cli("configs", "copy", "census-income.yaml", "mine.yaml")
+    assert copied.returncode == 0, copied.stderr
+    assert (tmp_path / "mine.yaml").read_text() == (SHIPPED / "census-income.yaml").read_text()
+
+
+def test_configs_copy_of_a_misspelled_name_says_did_you_mean(cli, tmp_path: Path) -> None:
+    result = cli("configs", "copy", "census-incme", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Did you mean the shipped config 'census-income'?" in result.stderr
+
+
+def test_configs_copy_never_writes_through_a_symlink(cli, tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere" / "target"
+    target.parent.mkdir()
+    (tmp_path / "link.yaml").symlink_to(target)  # dangling
+    refused = cli("configs", "copy", "census-income", "link.yaml", cwd=tmp_path)
+    assert refused.returncode == 2 and "symbolic link" in refused.stderr
+    assert not target.exists()
+    target.write_text("mine")
+    forced = cli("configs", "copy", "census-income", "link.yaml", "--force", cwd=tmp_path)
+    assert forced.returncode == 2 and "symbolic link" in forced.stderr
+    assert target.read_text() == "mine"
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "linked").symlink_to(tmp_path / "folder")  # a linked folder: a file inside it
+    assert cli("configs", "copy", "census-income", "linked", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "folder" / "census-income.yaml").is_file()
