@@ -92,3 +92,39 @@ def test_configs_copy_never_writes_through_a_symlink(cli, tmp_path: Path) -> Non
     (tmp_path / "linked").symlink_to(tmp_path / "folder")  # a linked folder: a file inside it
     assert cli("configs", "copy", "census-income", "linked", cwd=tmp_path).returncode == 0
     assert (tmp_path / "folder" / "census-income.yaml").is_file()
+
+
+def test_the_delivered_words_name_the_weights_kept() -> None:
+    from sharenas.search.base import delivered_words
+
+    assert delivered_words({"derive": "both"}) == "retrained"
+    assert delivered_words({"derive": "none"}) == "inherited weights"
+    assert delivered_words({"derive": "finetune"}) == "fine-tuned"
+    best = {"derive": "best", "retrained": {"kept": "inherited"}}
+    assert delivered_words(best).startswith("inherited weights (better on validation")
+    best["retrained"]["kept"] = "retrained"
+    assert delivered_words(best).startswith("retrained weights")
+
+
+def test_the_routing_line_and_the_report_intro_say_retrained_for_both() -> None:
+    from types import SimpleNamespace
+
+    from sharenas.config import build_config, load_yaml
+    from sharenas.report.search_summary import intro_lines
+    from sharenas.search.route_step import RouteStep
+    from sharenas.shipped import config_file
+
+    record = {
+        "derive": "both",
+        "strategy": "reinforce",
+        "route": "r",
+        "relative_cost": 1.0,
+        "inherited_primary": {"task1": 0.5},
+    }
+    line = RouteStep.describe(SimpleNamespace(), record)  # type: ignore[arg-type]
+    assert "delivered: retrained;" in line and "both" not in line
+    raw = load_yaml(config_file("synthetic-mmoe-routing").read_text())
+    raw["search"]["derive"] = "both"
+    config = build_config(raw, source="test")
+    intro = intro_lines(config, {"train": 1, "val": 1, "test": 1}, record)[0]
+    assert intro.endswith("delivered model: retrained.")
