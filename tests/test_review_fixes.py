@@ -128,3 +128,56 @@ def test_the_routing_line_and_the_report_intro_say_retrained_for_both() -> None:
     config = build_config(raw, source="test")
     intro = intro_lines(config, {"train": 1, "val": 1, "test": 1}, record)[0]
     assert intro.endswith("delivered model: retrained.")
+
+
+def _kept_figures(monkeypatch: pytest.MonkeyPatch) -> list:
+    """The figures the drawing functions close, kept to be inspected."""
+    import matplotlib.pyplot as plt
+
+    closed: list = []
+    monkeypatch.setattr(plt, "close", closed.append)
+    return closed
+
+
+def test_the_routing_search_plot_counts_epochs_from_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sharenas.report.routing import search_history_plot
+
+    rows = [{"epoch": e, "reward": 0.5 + e, "policy_entropy": 1.0 - 0.1 * e} for e in range(2)]
+    history = tmp_path / "h.jsonl"
+    history.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    closed = _kept_figures(monkeypatch)
+    search_history_plot(history, tmp_path / "search.png")
+    for ax in closed[0].axes:
+        assert list(ax.get_lines()[0].get_xdata()) == [1, 2]
+        assert all(float(t).is_integer() for t in ax.get_xticks())
+
+
+def test_a_routing_search_without_architecture_steps_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sharenas.report.routing import search_history_plot
+
+    rows = [{"epoch": e, "architecture_steps": 0, "policy_entropy": 1.0} for e in range(2)]
+    history = tmp_path / "h.jsonl"
+    history.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    closed = _kept_figures(monkeypatch)
+    search_history_plot(history, tmp_path / "search.png")
+    left = closed[0].axes[0]
+    assert [t.get_text() for t in left.texts] == ["no architecture steps"]
+    assert not left.get_lines() and left.get_ylabel() == ""
+
+
+def test_the_fusion_gate_plot_counts_epochs_from_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sharenas.report.fusion import gate_history_plot
+
+    edges = ["left:0->right:0"]
+    rows = [{"epoch": e, "probabilities": {edges[0]: 0.5 + 0.1 * e}} for e in range(3)]
+    history = tmp_path / "h.jsonl"
+    history.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    closed = _kept_figures(monkeypatch)
+    gate_history_plot(history, tmp_path / "gates.png", edges)
+    assert list(closed[0].axes[0].get_lines()[0].get_xdata()) == [1, 2, 3]

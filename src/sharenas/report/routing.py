@@ -146,16 +146,27 @@ def route_diagram(arch: dict[str, Any], path: Path) -> Path:
 
 
 def search_history_plot(history_path: Path, path: Path) -> Path:
-    """Mean reward (or validation loss) and policy entropy after each search epoch."""
+    """Mean reward (or validation loss) and policy entropy after each search epoch (counted
+    from 1); "no architecture steps" in the left panel when the search took none (a smoke run
+    whose epochs end before the first one)."""
+    from matplotlib.ticker import MaxNLocator
+
     plt = _pyplot()
     rows = read_lines(Path(history_path))
-    epochs = [r["epoch"] for r in rows]
+    epochs = [r["epoch"] + 1 for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3))
-    signal = "reward" if any("reward" in r for r in rows) else "val_loss"
-    left.plot(epochs, [r.get(signal, float("nan")) for r in rows], marker="o")
+    signal = next((k for k in ("reward", "val_loss") if any(k in r for r in rows)), None)
+    if signal is None:
+        left.text(0.5, 0.5, "no architecture steps", ha="center", va="center", color="#555555")
+        left.set_xticks([])
+        left.set_yticks([])
+    else:
+        left.plot(epochs, [r.get(signal, float("nan")) for r in rows], marker="o")
+        left.set_ylabel(signal.replace("_", " "))
+        left.xaxis.set_major_locator(MaxNLocator(integer=True))
     left.set_xlabel("epoch")
-    left.set_ylabel(signal.replace("_", " "))
     right.plot(epochs, [r["policy_entropy"] for r in rows], marker="o", color="#c44e52")
+    right.xaxis.set_major_locator(MaxNLocator(integer=True))
     right.set_xlabel("epoch")
     right.set_ylabel("policy entropy (nats, mean per choice)")
     fig.tight_layout()
