@@ -181,3 +181,24 @@ def test_the_fusion_gate_plot_counts_epochs_from_one(
     closed = _kept_figures(monkeypatch)
     gate_history_plot(history, tmp_path / "gates.png", edges)
     assert list(closed[0].axes[0].get_lines()[0].get_xdata()) == [1, 2, 3]
+
+
+def test_each_invalid_key_is_blamed_on_its_own_source(cli, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: {name: synthetic-mmoe}\ntrain: {epochs: -3}\n")
+    result = cli("train", bad, "--set", "train.lr=-1", "--set", "seed=1")
+    assert result.returncode == 2
+    file_part, _, set_part = result.stderr.partition("invalid --set train.lr=-1 (applied to ")
+    assert file_part.startswith(f"error: invalid {bad}:") and "train.epochs" in file_part
+    assert "train.lr" not in file_part and "--set seed=1" not in result.stderr
+    assert "train.lr: given -1" in set_part and "train.epochs" not in set_part
+
+
+def test_a_set_key_blames_only_its_exact_key(cli, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: {name: synthetic-mmoe}\ntrain: {epochs: -3}\n")
+    result = cli("train", bad, "--set", "train.e=3")
+    assert result.returncode == 2
+    file_part, _, set_part = result.stderr.partition("invalid --set train.e=3 (applied to ")
+    assert "train.epochs: given -3" in file_part and "train.e:" not in file_part
+    assert "train.e: unknown key" in set_part and "train.epochs: given" not in set_part
