@@ -202,3 +202,20 @@ def test_a_set_key_blames_only_its_exact_key(cli, tmp_path: Path) -> None:
     file_part, _, set_part = result.stderr.partition("invalid --set train.e=3 (applied to ")
     assert "train.epochs: given -3" in file_part and "train.e:" not in file_part
     assert "train.e: unknown key" in set_part and "train.epochs: given" not in set_part
+
+
+def test_the_shipped_configs_comments_use_names_and_one_line_descriptions() -> None:
+    import re
+
+    from sharenas.shipped import SHIPPED, description, shipped_names
+
+    for name in shipped_names():
+        text = (SHIPPED / f"{name}.yaml").read_text()
+        comments = [line for line in text.splitlines() if line.lstrip().startswith("#")]
+        assert not any("configs/" in line for line in comments), name
+        assert not any(re.search(r"\bissue \d", line) for line in comments), name
+        for line in comments:
+            command = re.match(r"#\s+sharenas \w+ (\S+)", line)
+            assert command is None or command.group(1) in shipped_names(), line
+        first = description(SHIPPED / f"{name}.yaml")
+        assert first.endswith((".", "?")) and "…" not in first and len(first) <= 101, name
