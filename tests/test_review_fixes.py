@@ -219,3 +219,15 @@ def test_the_shipped_configs_comments_use_names_and_one_line_descriptions() -> N
             assert command is None or command.group(1) in shipped_names(), line
         first = description(SHIPPED / f"{name}.yaml")
         assert first.endswith((".", "?")) and "…" not in first and len(first) <= 101, name
+
+
+def test_a_generated_set_is_said_to_be_generated(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from sharenas.config import load_config
+    from sharenas.runs.training import load_data
+
+    with caplog.at_level(logging.INFO):
+        load_data(load_config("synthetic-mmoe", ["data.limit=16"]), None)
+    said = caplog.text
+    assert "generating synthetic-mmoe (from its seed)" in said and "cached" not in said

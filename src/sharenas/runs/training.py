@@ -126,14 +126,22 @@ def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _loading_words(name: str, generated: bool) -> str:
+    """What the data phase is doing: a generated set is generated from its seed, any other one
+    loaded (fetched and built on first use, then cached)."""
+    if generated:
+        return f"generating {name} (from its seed)"
+    return f"loading {name} (fetched and built on first use, then cached)"
+
+
 def load_data(config: Config, data: TaskSetData | None) -> TaskSetData:
     """The config's task set, or ``data`` cut to the config's ``data.limit``; every run that
     trains (train, search, auto) gets its task set here, so the config keys naming tasks are
     checked against it here."""
     if data is None:
-        began = time.perf_counter()
-        with working(f"loading {config.data.name} (fetched and built on first use, then cached)"):
-            loaded = create_dataset(config.data).load()
+        began, builder = time.perf_counter(), create_dataset(config.data)
+        with working(_loading_words(config.data.name, builder.generated)):
+            loaded = builder.load()
         sizes = ", ".join(f"{split} {n:,}" for split, n in loaded.sizes().items())
         log.info("%s ready: %s rows (%.1fs)", config.data.name, sizes, time.perf_counter() - began)
         check_task_names(config, [t.name for t in loaded.tasks])
