@@ -231,3 +231,26 @@ def test_a_generated_set_is_said_to_be_generated(caplog: pytest.LogCaptureFixtur
         load_data(load_config("synthetic-mmoe", ["data.limit=16"]), None)
     said = caplog.text
     assert "generating synthetic-mmoe (from its seed)" in said and "cached" not in said
+
+
+def test_an_array_for_a_table_model_asks_for_a_csv_naming_its_columns(tmp_path: Path) -> None:
+    import numpy as np
+
+    from sharenas.data.preprocessing import CategoricalColumn, NumericColumn, TableEncoding
+    from sharenas.deploy.inputs import read_rows
+    from sharenas.errors import DatasetError
+
+    numeric = [NumericColumn(name=f"x{i}", mean=0.0, std=1.0) for i in range(5)]
+    encoding = TableEncoding(
+        numeric=numeric, categorical=[CategoricalColumn(name="c", vocabulary=["a"])]
+    )
+    array = tmp_path / "x.npy"
+    np.save(array, np.zeros((2, 6)))
+    binary = tmp_path / "x.csv"
+    binary.write_bytes(b"\xff\xfe\x00\x81\x9c" * 20)
+    for given in (array, binary):
+        with pytest.raises(DatasetError) as raised:
+            read_rows(given, encoding)
+        said = str(raised.value)
+        assert "reads tables" in said and "CSV" in said and "(x0, x1, x2, x3, …)" in said
+        assert "codec" not in said
