@@ -254,3 +254,21 @@ def test_an_array_for_a_table_model_asks_for_a_csv_naming_its_columns(tmp_path: 
         said = str(raised.value)
         assert "reads tables" in said and "CSV" in said and "(x0, x1, x2, x3, …)" in said
         assert "codec" not in said
+
+
+def test_evaluate_a_missing_folder_says_no_such_folder(cli, tmp_path: Path) -> None:
+    result = cli("evaluate", tmp_path / "nonexistent")
+    assert result.returncode == 2 and "no such folder" in result.stderr
+    assert "not a run folder" not in result.stderr
+
+
+def test_evaluate_a_supernet_names_the_delivered_model(cli, tmp_path: Path) -> None:
+    search = tmp_path / "s" / "search"
+    (search / "supernet").mkdir(parents=True)
+    for folder in (search, search / "supernet"):
+        (folder / "config.yaml").write_text("data: {name: synthetic-mmoe}\n")
+    result = cli("evaluate", search / "supernet")
+    assert result.returncode == 2
+    assert "the supernet is the search's training, not a delivered model" in result.stderr
+    assert f"give the search's delivered model, {search}." in result.stderr
+    assert "has not finished an epoch" not in result.stderr
