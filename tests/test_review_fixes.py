@@ -272,3 +272,50 @@ def test_evaluate_a_supernet_names_the_delivered_model(cli, tmp_path: Path) -> N
     assert "the supernet is the search's training, not a delivered model" in result.stderr
     assert f"give the search's delivered model, {search}." in result.stderr
     assert "has not finished an epoch" not in result.stderr
+
+
+PARTITION_RAW = {
+    "data": {
+        "name": "synthetic-mmoe",
+        "train_size": 200,
+        "val_size": 40,
+        "test_size": 40,
+        "dim": 8,
+    },
+    "model": {"backbone": {"name": "mlp", "widths": [8, 8]}},
+    "train": {"epochs": 1, "batch_size": 50},
+    "search": {
+        "space": "partition",
+        "partition": {"stages": [0, 1]},
+        "evaluation": {"evaluator": "distill", "distill_steps": 2, "distill_batch": 16},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("evaluator", "label"), [("full", "full training"), ("distill", "distill")]
+)
+def test_every_partition_evaluator_trains_through_one_helper(
+    evaluator: str, label: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sharenas.config import build_config
+    from sharenas.data import create_dataset
+    from sharenas.runs.partition import _space
+    from sharenas.runs.partition_eval import PartitionEvaluator, create_evaluator
+
+    raw = json.loads(json.dumps(PARTITION_RAW))
+    raw["search"]["evaluation"]["evaluator"] = evaluator
+    config = build_config(raw)
+    data = create_dataset(config.data).load()
+    space = _space(config, data)
+    labels: list[str] = []
+    helper = PartitionEvaluator.train_trial
+
+    def recorded(self, network, budget, folder, label, *rest, **options):  # type: ignore[no-untyped-def]
+        labels.append(label)
+        return helper(self, network, budget, folder, label, *rest, **options)
+
+    monkeypatch.setattr(PartitionEvaluator, "train_trial", recorded)
+    scored = create_evaluator(config, data, space, config.searched.evaluation)
+    outcome = scored.evaluate(space.share_all(), tmp_path / "p")
+    assert labels == [label] and outcome.extra["evaluator"] == evaluator
