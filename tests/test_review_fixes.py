@@ -319,3 +319,31 @@ def test_every_partition_evaluator_trains_through_one_helper(
     scored = create_evaluator(config, data, space, config.searched.evaluation)
     outcome = scored.evaluate(space.share_all(), tmp_path / "p")
     assert labels == [label] and outcome.extra["evaluator"] == evaluator
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "sharenas.engine.progress",
+        "sharenas.engine.history",
+        "sharenas.runs.training",
+        "sharenas.report.routing",
+    ],
+)
+def test_public_functions_of_these_modules_have_docstrings(module: str) -> None:
+    import importlib
+    import inspect
+
+    loaded = importlib.import_module(module)
+    missing = []
+    for name, member in vars(loaded).items():
+        if getattr(member, "__module__", None) != module:
+            continue
+        if inspect.isfunction(member) and not name.startswith("_"):
+            missing += [name] if not (member.__doc__ or "").strip() else []
+        if inspect.isclass(member):
+            for method, function in vars(member).items():
+                public = not method.startswith("_")
+                if public and inspect.isfunction(function) and not inspect.getdoc(function):
+                    missing.append(f"{name}.{method}")
+    assert not missing, f"{module}: no docstring on {', '.join(missing)}"

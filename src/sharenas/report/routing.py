@@ -33,9 +33,12 @@ class _RouteCanvas:
         }
 
     def block(self, layer: int, k: int) -> tuple[float, float]:
+        """The centre of sub-network ``k`` of ``layer``."""
         return ((k - (self.experts - 1) / 2) * 1.6, (layer + 1) * 1.2)
 
     def box(self, x: float, y: float, text: str, on: bool) -> None:
+        """A sub-network's box at ``(x, y)`` named ``text``; faint unless ``on`` (a task reads
+        it)."""
         import matplotlib.patches
 
         face, edge = ("#dde6f3", "#4c72b0") if on else ("#f7f7f7", "#cccccc")
@@ -49,6 +52,8 @@ class _RouteCanvas:
     def arrow(
         self, start: tuple[float, float], end: tuple[float, float], task: str, offset: float
     ) -> None:
+        """An arrow from the box at ``start`` to the box at ``end`` in ``task``'s colour,
+        shifted sideways by ``offset`` (one line per task)."""
         self.ax.annotate(
             "",
             xy=(end[0] + offset, end[1] - HALF_H),
@@ -176,11 +181,13 @@ def search_history_plot(history_path: Path, path: Path) -> Path:
 
 
 def _sources(level: int, sources: tuple[int, ...]) -> str:
+    """The sub-networks of ``level`` a route reads, in words ("L0 e1 and L0 e2")."""
     names = [f"L{level} e{k}" for k in sources]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _gate(level: int, query: int) -> str:
+    """What a gate listens to, in words: the input, or a sub-network's input."""
     return "the input" if query == INPUT else f"the input of L{level} e{query}"
 
 

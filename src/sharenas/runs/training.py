@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 
 
 def task_handlers(data: TaskSetData) -> list[TaskHandler]:
+    """One handler (loss, metrics, outputs) per task of ``data``, in its order."""
     return [create_task_handler(spec) for spec in data.tasks]
 
 
@@ -91,6 +92,8 @@ def start_heads(
 
 
 def default_run_dir(config: Config, smoke: bool = False) -> Path:
+    """A training run's default folder: ``runs/<dataset>-<arch>-s<seed>`` (smoke: under
+    ``runs/smoke/``)."""
     return default_folder(config, config.model.arch, smoke)
 
 
@@ -177,6 +180,8 @@ def metrics_record(
 
 
 def outcome_record(outcome: TrainOutcome, trainer: Trainer) -> dict[str, Any]:
+    """What a training's record holds of its outcome: validation metrics, best epoch, epochs
+    run, the model's resources, training seconds and device."""
     return {
         "val": outcome.val,
         "best_epoch": outcome.best_epoch,
