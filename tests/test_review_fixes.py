@@ -274,22 +274,12 @@ def test_evaluate_a_supernet_names_the_delivered_model(cli, tmp_path: Path) -> N
     assert "has not finished an epoch" not in result.stderr
 
 
-PARTITION_RAW = {
-    "data": {
-        "name": "synthetic-mmoe",
-        "train_size": 200,
-        "val_size": 40,
-        "test_size": 40,
-        "dim": 8,
-    },
-    "model": {"backbone": {"name": "mlp", "widths": [8, 8]}},
-    "train": {"epochs": 1, "batch_size": 50},
-    "search": {
-        "space": "partition",
-        "partition": {"stages": [0, 1]},
-        "evaluation": {"evaluator": "distill", "distill_steps": 2, "distill_batch": 16},
-    },
-}
+PARTITION_SET = [  # the shipped synthetic-mmoe, shrunk, searched for partitions
+    "data.train_size=200", "data.val_size=40", "data.test_size=40", "data.dim=8",
+    "model.backbone.widths=[8, 8]", "train.epochs=1", "train.batch_size=50",
+    "search.space=partition", "search.partition.stages=[0, 1]",
+    "search.evaluation.distill_steps=2", "search.evaluation.distill_batch=16",
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -298,14 +288,13 @@ PARTITION_RAW = {
 def test_every_partition_evaluator_trains_through_one_helper(
     evaluator: str, label: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sharenas.config import build_config
+    from sharenas.config import load_config
     from sharenas.data import create_dataset
     from sharenas.runs.partition import _space
     from sharenas.runs.partition_eval import PartitionEvaluator, create_evaluator
 
-    raw = json.loads(json.dumps(PARTITION_RAW))
-    raw["search"]["evaluation"]["evaluator"] = evaluator
-    config = build_config(raw)
+    given = [*PARTITION_SET, f"search.evaluation.evaluator={evaluator}"]
+    config = load_config("synthetic-mmoe", given)
     data = create_dataset(config.data).load()
     space = _space(config, data)
     labels: list[str] = []
