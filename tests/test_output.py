@@ -99,7 +99,7 @@ def test_epochs_one_based_and_progress_lines_off_a_terminal(tmp_path: Path, cli,
     assert "epoch 1/3" in run.stderr and "epoch 3/3" in run.stderr, run.stderr
     assert "epoch 0" not in run.stderr and "epoch 4" not in run.stderr
     assert "12 steps to run" in run.stderr and "epoch 2/3: step 8/12" in run.stderr
-    assert "loading synthetic-mmoe" in run.stderr
+    assert "generating synthetic-mmoe" in run.stderr  # a generated set
     assert json.loads(cli("evaluate", tmp_path / "r", "--format", "json").stdout)[0]["value"] > 0
 
 

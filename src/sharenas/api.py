@@ -220,7 +220,7 @@ def auto(
         from sharenas.runs.smoke import smoke_config
 
         resolved = smoke_config(resolved, every_space=True)
-    options = AutoOptions(hours, eta, seeds, thorough, progress, workers, storage)
+    options = AutoOptions(hours, eta, seeds, thorough, progress, workers, storage, smoke)
     return run_auto(resolved, Path(out), str(budget), options)
 
 

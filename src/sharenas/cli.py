@@ -229,8 +229,9 @@ SmokeOption = Annotated[
     bool,
     typer.Option(
         "--smoke",
-        help="A seconds-long run (2 epochs of 2 batches on 128 rows), under runs/smoke/; run "
-        "again, it replaces its earlier smoke run there.",
+        help="A seconds-long run (at most 2 epochs of 2 batches on 128 rows), under runs/smoke/ "
+        "unless --out; run again, changed or not, it replaces its earlier smoke run (never a "
+        "real run).",
     ),
 ]
 ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")]

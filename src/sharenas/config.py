@@ -36,7 +36,7 @@ from sharenas.search.storage import saved
 from sharenas.shipped import config_file
 from sharenas.spaces import default_space, is_space, space_names, space_spec, space_specs
 from sharenas.spaces.spec import SpaceSpec
-from sharenas.validation import validate_model
+from sharenas.validation import InvalidKeys, problems_message, validate_model
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -397,26 +397,59 @@ def paths_from_file(raw: dict[str, Any], path: Path) -> dict[str, Any]:
     return {**raw, "data": resolved}
 
 
-def _blamed(message: str, overrides: list[str]) -> list[str]:
-    """The overrides whose keys the error ``message`` names (all of them when it names none)."""
-    named = [o for o in overrides if f"  - {o.partition('=')[0].strip()}" in message]
-    return named or overrides
+def _set_key(override: str) -> str:
+    """The key path an override sets (``"train.lr=-1"`` → ``"train.lr"``)."""
+    return ".".join(parse_override(override)[0])
+
+
+def _under(path: str, key: str) -> bool:
+    """Whether the key path ``path`` is ``key`` or inside it (``train.lr`` is under ``train``,
+    ``train.epochs`` is not under ``train.e``)."""
+    return path == key or path.startswith((f"{key}.", f"{key}["))
+
+
+def _file_problems(raw: dict[str, Any], source: str) -> set[str] | None:
+    """The key paths at fault in ``raw`` alone (None: it fails before its keys are checked)."""
+    try:
+        build_config(raw, source=source)
+    except InvalidKeys as exc:
+        return {path for path, _ in exc.problems}
+    except ConfigError:
+        return None
+    return set()
+
+
+def _blame(exc: InvalidKeys, raw: dict[str, Any], overrides: list[str], source: str) -> str:
+    """``exc``'s problems, each blamed on its source: on the ``--set`` options whose keys hold
+    it, else on the file when the file alone has it, else (a problem of the combination) on
+    every ``--set``."""
+    alone = _file_problems(raw, source)
+    keys = [(o, _set_key(o)) for o in overrides]
+    groups: dict[str, list[str]] = {}
+    for path, line in exc.problems:
+        named = [o for o, key in keys if _under(path, key)]
+        if not named and (alone is None or path in alone):
+            groups.setdefault(source, []).append(line)
+            continue
+        given = " ".join(f"--set {o}" for o in named or overrides)
+        groups.setdefault(f"{given} (applied to {source})", []).append(line)
+    return "\n".join(problems_message(where, lines) for where, lines in groups.items())
 
 
 def build_overridden(raw: dict[str, Any], overrides: list[str] | None, source: str) -> Config:
     """``raw`` (read from ``source``) with the ``--set KEY=VALUE`` overrides applied, validated;
-    an error that the overrides cause (``raw`` alone is valid) names the ``--set`` options, not
-    ``source``."""
+    each invalid key is blamed on its source: a key a ``--set`` option set on that option, a
+    key of the file on ``source``."""
     try:
         return build_config(apply_overrides(raw, overrides), source=source)
-    except ConfigError as exc:
+    except InvalidKeys as exc:
         if not overrides:
             raise
-        try:
-            build_config(raw, source=source)
-        except ConfigError:
-            raise exc from None  # the file is at fault too: as it was reported
-        given = " ".join(f"--set {o}" for o in _blamed(str(exc), overrides))
+        raise ConfigError(_blame(exc, raw, overrides, source)) from None
+    except ConfigError:
+        if not overrides or _file_problems(raw, source) != set():
+            raise  # the file is at fault too (or alone): as it was reported
+        given = " ".join(f"--set {o}" for o in overrides)
         build_config(apply_overrides(raw, overrides), source=f"{given} (applied to {source})")
         raise  # not reached: the same config fails again
 

@@ -17,6 +17,21 @@ from sharenas.errors import ConfigError
 M = TypeVar("M", bound=BaseModel)
 
 
+class InvalidKeys(ConfigError):
+    """Invalid values at known keys of ``source``: ``problems`` holds each key path (``train.lr``,
+    ``model.towers[0]``) with its line, so that a caller can blame each on where it was set."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
+        self.source, self.problems = source, problems
+        super().__init__(problems_message(source, [line for _, line in problems]))
+
+
+def problems_message(source: str, lines: list[str]) -> str:
+    """``invalid SOURCE:`` and one ``  - line`` per problem."""
+    body = "\n".join(f"  - {line}" for line in lines)
+    return f"invalid {source}:\n{body}"
+
+
 def _annotation_models(annotation: Any) -> list[type[BaseModel]]:
     """The pydantic models inside an annotation such as ``Foo | None`` or ``list[Foo]``."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -79,7 +94,10 @@ def _without_union_tags(loc: tuple[Any, ...], raw: Any) -> tuple[Any, ...]:
     return tuple(kept)
 
 
-def _describe(model: type[BaseModel], error: dict[str, Any], prefix: str, raw: Any) -> str:
+def _describe(
+    model: type[BaseModel], error: dict[str, Any], prefix: str, raw: Any
+) -> tuple[str, str]:
+    """(the key path, a line saying what is wrong there) for one pydantic error."""
     loc = _without_union_tags(tuple(error["loc"]), raw)
     path = _key_path(prefix, loc)
     kind = error["type"]
@@ -88,19 +106,19 @@ def _describe(model: type[BaseModel], error: dict[str, Any], prefix: str, raw: A
         allowed = sorted(parent.model_fields) if parent is not None else []
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         hint = f" Did you mean {_key_path(prefix, (*loc[:-1], close[0]))!r}?" if close else ""
-        return f"{path}: unknown key.{hint} Allowed keys here: {', '.join(allowed)}."
+        return path, f"{path}: unknown key.{hint} Allowed keys here: {', '.join(allowed)}."
     if kind == "missing":
         parent = _model_at(model, loc[:-1], raw)
         field = parent.model_fields.get(str(loc[-1])) if parent is not None else None
         about = f" ({field.description})" if field is not None and field.description else ""
-        return f"{path}: required key is missing{about}."
+        return path, f"{path}: required key is missing{about}."
     given = error.get("input")
     message = str(error["msg"]).removeprefix("Value error, ")
     if kind == "string_type" and isinstance(given, bool | int | float):
         message += f" (YAML reads {given!r} as a {type(given).__name__}: quote a name, '\"…\"')"
     elif isinstance(given, bool) and not kind.startswith("bool"):
         message += " (YAML reads true/false/yes/no/on/off as booleans; write a number)"
-    return f"{path}: given {given!r}: {message}."
+    return path, f"{path}: given {given!r}: {message}."
 
 
 def _coerced_booleans(raw: Any, value: Any, loc: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -152,25 +170,31 @@ def validate_model(model: type[M], raw: Any, prefix: str = "", source: str = "co
     would otherwise read as 1)."""
     bad = _bad_numbers(raw)
     if bad:
-        body = "\n".join(
-            f"  - {_key_path(prefix, loc)}: given {_at(raw, loc)!r}: {why}." for loc, why in bad
+        raise InvalidKeys(
+            source,
+            [
+                (path, f"{path}: given {_at(raw, loc)!r}: {why}.")
+                for loc, why in bad
+                for path in [_key_path(prefix, loc)]
+            ],
         )
-        raise ConfigError(f"invalid {source}:\n{body}")
     try:
         validated = model.model_validate(raw)
     except ValidationError as exc:
-        lines = [_describe(model, e, prefix, raw) for e in exc.errors()]
-        body = "\n".join(f"  - {line}" for line in lines)
-        raise ConfigError(f"invalid {source}:\n{body}") from None
+        problems = [_describe(model, e, prefix, raw) for e in exc.errors()]
+        raise InvalidKeys(source, problems) from None
     booleans = _coerced_booleans(raw, validated)
     if booleans:
-        lines = [
-            f"{_key_path(prefix, loc)}: given {_at(raw, loc)!r}: a number is expected, not a "
-            "boolean (YAML reads true/false/yes/no/on/off as booleans); write the number."
+        problems = [
+            (
+                path,
+                f"{path}: given {_at(raw, loc)!r}: a number is expected, not a boolean (YAML "
+                "reads true/false/yes/no/on/off as booleans); write the number.",
+            )
             for loc in booleans
+            for path in [_key_path(prefix, loc)]
         ]
-        body = "\n".join(f"  - {line}" for line in lines)
-        raise ConfigError(f"invalid {source}:\n{body}")
+        raise InvalidKeys(source, problems)
     return validated
 
 

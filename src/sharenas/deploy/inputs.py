@@ -26,11 +26,15 @@ def read_rows(path: Path, encoding: TableEncoding) -> pd.DataFrame:
     dataset whose raw file has none, such as census-income) in that file's column order."""
     import pandas as pd
 
+    if path.is_dir() or path.suffix.lower() in (".npy", *IMAGE_SUFFIXES):
+        raise _needs_csv(path, "is not a CSV", encoding)
     if not path.is_file():
         raise DatasetError(f"{path}: no such file; give a CSV of rows to predict.")
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+    except UnicodeDecodeError:
+        raise _needs_csv(path, "is not a text file, so not a CSV", encoding) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DatasetError(f"{path}: not a readable CSV ({exc}).") from None
     needed = {c.name for c in encoding.numeric} | {c.name for c in encoding.categorical}
     raw = encoding.raw_columns
@@ -45,6 +49,17 @@ def read_rows(path: Path, encoding: TableEncoding) -> pd.DataFrame:
     if frame.empty:
         raise DatasetError(f"{path}: no rows to predict (a header alone); give at least one row.")
     return frame
+
+
+def _needs_csv(path: Path, why: str, encoding: TableEncoding) -> DatasetError:
+    """``path`` is not a table: the model reads one, a CSV naming (a few of) its columns."""
+    columns = [c.name for c in encoding.numeric] + [c.name for c in encoding.categorical]
+    shown = ", ".join(columns[:4]) + (", …" if len(columns) > 4 else "")
+    raw = " (or the dataset's raw rows, without a header)" if encoding.raw_columns else ""
+    return DatasetError(
+        f"{path} {why}: this run's model reads tables; give a CSV of raw rows with a header "
+        f"naming its {len(columns)} input columns ({shown}){raw}."
+    )
 
 
 def _headerless(path: Path, raw: list[str]) -> pd.DataFrame:

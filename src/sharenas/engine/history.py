@@ -43,6 +43,8 @@ class EpochLog:
         self.writer = _tensorboard(path.parent / "tensorboard") if tensorboard else None
 
     def write(self, history: list[dict[str, Any]], handlers: list[TaskHandler], best: bool) -> None:
+        """Record the epochs so far (``history.jsonl``, TensorBoard when on) and log the last
+        one's validation scores (``best``: marked with ``*``, the best epoch so far)."""
         write_jsonl(self.path, history)
         row = history[-1]
         primary = {h.name: row["val"][h.name][h.primary] for h in handlers}
@@ -73,5 +75,6 @@ class EpochLog:
         return f"; about {mean * left:.0f}s left"
 
     def close(self) -> None:
+        """Close the TensorBoard writer, if any."""
         if self.writer is not None:
             self.writer.close()

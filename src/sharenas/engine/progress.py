@@ -63,6 +63,8 @@ class StepProgress:
             self.bar.update(self.task, description=description)
 
     def advance(self, steps: int = 1) -> None:
+        """Count ``steps`` more done: the bar moves on a terminal; else a log line at most
+        every ``every`` seconds."""
         self.done += steps
         if self.task is not None:
             self.bar.update(self.task, advance=steps)

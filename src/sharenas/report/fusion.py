@@ -175,7 +175,7 @@ def gate_history_plot(history_path: Path, path: Path, edges: Sequence[str]) -> P
     edges = list(edges)
     points = [point for row in rows for point in row.get("trajectory", [])]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6 + 0.12 * min(len(edges), 24)))
-    epochs = [r["epoch"] for r in rows]
+    epochs = [r["epoch"] + 1 for r in rows]  # counted from 1, as the progress display does
     for i, edge in enumerate(edges):
         named = edge.replace("->", " → ").replace(":", " s")
         if points:  # recorded during the epochs (about 20 points each)

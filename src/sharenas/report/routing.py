@@ -33,9 +33,12 @@ class _RouteCanvas:
         }
 
     def block(self, layer: int, k: int) -> tuple[float, float]:
+        """The centre of sub-network ``k`` of ``layer``."""
         return ((k - (self.experts - 1) / 2) * 1.6, (layer + 1) * 1.2)
 
     def box(self, x: float, y: float, text: str, on: bool) -> None:
+        """A sub-network's box at ``(x, y)`` named ``text``; faint unless ``on`` (a task reads
+        it)."""
         import matplotlib.patches
 
         face, edge = ("#dde6f3", "#4c72b0") if on else ("#f7f7f7", "#cccccc")
@@ -49,6 +52,8 @@ class _RouteCanvas:
     def arrow(
         self, start: tuple[float, float], end: tuple[float, float], task: str, offset: float
     ) -> None:
+        """An arrow from the box at ``start`` to the box at ``end`` in ``task``'s colour,
+        shifted sideways by ``offset`` (one line per task)."""
         self.ax.annotate(
             "",
             xy=(end[0] + offset, end[1] - HALF_H),
@@ -146,16 +151,27 @@ def route_diagram(arch: dict[str, Any], path: Path) -> Path:
 
 
 def search_history_plot(history_path: Path, path: Path) -> Path:
-    """Mean reward (or validation loss) and policy entropy after each search epoch."""
+    """Mean reward (or validation loss) and policy entropy after each search epoch (counted
+    from 1); "no architecture steps" in the left panel when the search took none (a smoke run
+    whose epochs end before the first one)."""
+    from matplotlib.ticker import MaxNLocator
+
     plt = _pyplot()
     rows = read_lines(Path(history_path))
-    epochs = [r["epoch"] for r in rows]
+    epochs = [r["epoch"] + 1 for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3))
-    signal = "reward" if any("reward" in r for r in rows) else "val_loss"
-    left.plot(epochs, [r.get(signal, float("nan")) for r in rows], marker="o")
+    signal = next((k for k in ("reward", "val_loss") if any(k in r for r in rows)), None)
+    if signal is None:
+        left.text(0.5, 0.5, "no architecture steps", ha="center", va="center", color="#555555")
+        left.set_xticks([])
+        left.set_yticks([])
+    else:
+        left.plot(epochs, [r.get(signal, float("nan")) for r in rows], marker="o")
+        left.set_ylabel(signal.replace("_", " "))
+        left.xaxis.set_major_locator(MaxNLocator(integer=True))
     left.set_xlabel("epoch")
-    left.set_ylabel(signal.replace("_", " "))
     right.plot(epochs, [r["policy_entropy"] for r in rows], marker="o", color="#c44e52")
+    right.xaxis.set_major_locator(MaxNLocator(integer=True))
     right.set_xlabel("epoch")
     right.set_ylabel("policy entropy (nats, mean per choice)")
     fig.tight_layout()
@@ -165,11 +181,13 @@ def search_history_plot(history_path: Path, path: Path) -> Path:
 
 
 def _sources(level: int, sources: tuple[int, ...]) -> str:
+    """The sub-networks of ``level`` a route reads, in words ("L0 e1 and L0 e2")."""
     names = [f"L{level} e{k}" for k in sources]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _gate(level: int, query: int) -> str:
+    """What a gate listens to, in words: the input, or a sub-network's input."""
     return "the input" if query == INPUT else f"the input of L{level} e{query}"
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sharenas.config import Config
+from sharenas.search.base import delivered_words
 from sharenas.search.registry import strategy_class
 
 
@@ -14,9 +15,10 @@ def intro_lines(config: Config, sizes: dict[str, int], record: dict[str, Any]) -
     """What was searched, how, and the budget every model of the table shared."""
     settings, train = config.searched, config.train
     strategy = strategy_class(str(settings.strategy))
+    derived = delivered_words(record) if "derive" in record else settings.derive
     searched = (
         f"**What was searched**: {settings.space_spec.summary}, by "
-        f"{strategy.summary}; derived model: {settings.derive}."
+        f"{strategy.summary}; delivered model: {derived}."
     )
     stopping = (
         f" (early stopping after {train.early_stopping} epochs without gain)"

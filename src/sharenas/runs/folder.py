@@ -269,6 +269,8 @@ def load_run(run_dir: Path, dataset_needed: bool = True) -> tuple[Config, dict[s
     ``dataset_needed`` (the model rebuilt from ``inputs.json``) nothing is refused and the data
     section is kept as recorded when its dataset is not available."""
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise SharenasError(f"{run_dir}: no such folder; give a run folder.")
     if not (run_dir / CONFIG).exists():
         raise SharenasError(f"{run_dir}: not a run folder (no config.yaml).")
     config = read_received_config(run_dir / CONFIG, dataset_needed)
@@ -278,6 +280,28 @@ def load_run(run_dir: Path, dataset_needed: bool = True) -> tuple[Config, dict[s
 
 
 PARTITION_DELIVERED = "model"  # a partition search's chosen point, trained: search/model
+SUPERNET = "supernet"  # a one-shot search's training: search/supernet
+CANDIDATES = "candidates"  # a random search's candidates: search/candidates
+_SEARCH_WORK = {  # a search's folders that hold its work, not the model it delivers
+    SUPERNET: "the supernet is the search's training",
+    CANDIDATES: "the candidates are the random search's points",
+}
+
+
+def _refuse_search_work(folder: Path) -> None:
+    """A clear error for a search's own work folder (``search/supernet``, ``search/candidates``)
+    given where a delivered model is expected, naming the folder to give instead."""
+    work = _SEARCH_WORK.get(folder.name)
+    parent = folder.parent
+    if not work or (folder / BEST).exists():
+        return
+    if parent.name != "search" and not (parent / CONFIG).exists():
+        return
+    when = "" if (parent / CONFIG).exists() else " once the search has finished"
+    raise SharenasError(
+        f"{folder}: {work}, not a delivered model; give the search's delivered model, "
+        f"{parent}{when}."
+    )
 
 
 def delivered_run(folder: Path) -> Path:
@@ -285,6 +309,11 @@ def delivered_run(folder: Path) -> Path:
     one-shot search's ``search/``); a search session's ``search/``; a partition search's
     ``search/model`` (its chosen point, trained, as the search report names it)."""
     folder = Path(folder)
+    if not folder.is_dir():
+        raise SharenasError(
+            f"{folder}: no such folder; give a run folder, or a search's folder (or its search/)."
+        )
+    _refuse_search_work(folder)
     if not (folder / CONFIG).exists() and (folder / "search" / CONFIG).exists():
         folder = folder / "search"  # a search session's folder
     if (folder / BEST).exists() or not (folder / "front.json").exists():

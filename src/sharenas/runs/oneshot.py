@@ -29,6 +29,7 @@ from sharenas.runs.folder import (
     CHECKPOINT,
     CONFIG,
     METRICS,
+    SUPERNET,
     copy_delivered,
     refuse_reuse,
     searched_arch,
@@ -44,7 +45,6 @@ from sharenas.search.registry import create_strategy
 from sharenas.search.strategy import OneShotStrategy
 from sharenas.spaces.base import SupernetSpace
 
-SUPERNET = "supernet"
 # metrics.json's key of the fine-tune or retrain record
 DERIVED_LABELS = {
     "finetune": "finetuned",

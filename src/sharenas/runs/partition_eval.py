@@ -35,10 +35,11 @@ from sharenas.config import Config
 from sharenas.data.base import MultiDomainDataset, Split, TaskSetData
 from sharenas.data.derived import key_digest
 from sharenas.engine.checkpoint import CheckpointError, load_weights
+from sharenas.engine.config import TrainConfig
 from sharenas.engine.distributed import resolve_device
 from sharenas.engine.evaluate import primary_metrics, to_device
 from sharenas.engine.step import StepInfo, TrainingStep
-from sharenas.engine.trainer import Trainer
+from sharenas.engine.trainer import Trainer, TrainOutcome
 from sharenas.errors import ConfigError
 from sharenas.run_files import read_record
 from sharenas.runs.folder import BEST, with_arch
@@ -112,6 +113,38 @@ class PartitionEvaluator(ABC):
     def evaluate(self, genotype: PartitionGenotype, folder: Path) -> Evaluation:
         """The partition's validation scores and resources; its files go in ``folder``."""
 
+    def start_network(self, genotype: PartitionGenotype) -> tuple[PartitionNetwork, dict[str, Any]]:
+        """The partitioned network, seeded, with its heads started; and its resources."""
+        torch.manual_seed(self.config.seed)
+        network = start_heads(self.space.build(genotype), self.config, self.handlers, self.data)
+        return network, _resources(network, self.data)
+
+    def train_trial(
+        self,
+        network: nn.Module,
+        budget: TrainConfig,
+        folder: Path,
+        label: str,
+        step: TrainingStep | None = None,
+        test: bool = True,
+    ) -> TrainOutcome:
+        """Train ``network`` quietly under ``budget`` in ``folder`` (resuming its checkpoint);
+        the outcome holds its validation metrics (``val``)."""
+        trainer = Trainer(
+            network,
+            self.handlers,
+            self.data,
+            budget,
+            folder,
+            self.config.seed,
+            progress=False,
+            step=step,
+            label=f"trial {folder.name}: {label}",
+        )
+        outcome = trainer.fit(resume=(folder / "checkpoint.pt").exists(), test=test)
+        assert outcome.val is not None
+        return outcome
+
 
 class FullEvaluator(PartitionEvaluator):
     """Train the partitioned network from scratch with the config's budget."""
@@ -123,22 +156,9 @@ class FullEvaluator(PartitionEvaluator):
 
     def evaluate(self, genotype: PartitionGenotype, folder: Path) -> Evaluation:
         began = time.perf_counter()
-        torch.manual_seed(self.config.seed)
-        network = start_heads(self.space.build(genotype), self.config, self.handlers, self.data)
-        resources = _resources(network, self.data)
+        network, resources = self.start_network(genotype)
         budget = self.config.train.model_copy(update={"epochs": self.epochs()})
-        trainer = Trainer(
-            network,
-            self.handlers,
-            self.data,
-            budget,
-            folder,
-            self.config.seed,
-            progress=False,
-            label=f"trial {folder.name}: {self.name} training",
-        )
-        outcome = trainer.fit(resume=(folder / "checkpoint.pt").exists())
-        assert outcome.val is not None
+        outcome = self.train_trial(network, budget, folder, f"{self.name} training")
         return Evaluation(
             primary_metrics(outcome.val, self.handlers),
             self.directions,
@@ -389,27 +409,13 @@ class DistillEvaluator(PartitionEvaluator):
 
     def evaluate(self, genotype: PartitionGenotype, folder: Path) -> Evaluation:
         began = time.perf_counter()
-        torch.manual_seed(self.config.seed)
-        student = start_heads(self.space.build(genotype), self.config, self.handlers, self.data)
-        resources = _resources(student, self.data)
+        student, resources = self.start_network(genotype)
         budget = self.config.train.model_copy(
             update={"epochs": 1, "schedule": "constant", "early_stopping": None, "amp": False}
         )
         adapters = self.adapters(len(self.handlers)).to(self.device)
         step = DistillStep(self, student, adapters)
-        trainer = Trainer(
-            student,
-            self.handlers,
-            self.data,
-            budget,
-            folder,
-            self.config.seed,
-            progress=False,
-            step=step,
-            label=f"trial {folder.name}: distill",
-        )
-        outcome = trainer.fit(resume=(folder / "checkpoint.pt").exists(), test=False)
-        assert outcome.val is not None
+        outcome = self.train_trial(student, budget, folder, "distill", step, test=False)
         final_mse = outcome.history[-1]["mse"]
         return Evaluation(
             primary_metrics(outcome.val, self.handlers),

@@ -19,6 +19,7 @@ from sharenas.data.base import TaskSetData
 from sharenas.runs.folder import (
     ARCH,
     BEST,
+    CANDIDATES,
     CONFIG,
     INPUTS,
     METRICS,
@@ -27,8 +28,6 @@ from sharenas.runs.folder import (
 )
 from sharenas.runs.random_archs import train_random
 from sharenas.runs.records import best_on_validation, read_metrics, validation_score
-
-CANDIDATES = "candidates"
 
 
 def run_random_search(

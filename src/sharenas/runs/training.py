@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 
 
 def task_handlers(data: TaskSetData) -> list[TaskHandler]:
+    """One handler (loss, metrics, outputs) per task of ``data``, in its order."""
     return [create_task_handler(spec) for spec in data.tasks]
 
 
@@ -91,6 +92,8 @@ def start_heads(
 
 
 def default_run_dir(config: Config, smoke: bool = False) -> Path:
+    """A training run's default folder: ``runs/<dataset>-<arch>-s<seed>`` (smoke: under
+    ``runs/smoke/``)."""
     return default_folder(config, config.model.arch, smoke)
 
 
@@ -126,14 +129,22 @@ def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _loading_words(name: str, generated: bool) -> str:
+    """What the data phase is doing: a generated set is generated from its seed, any other one
+    loaded (fetched and built on first use, then cached)."""
+    if generated:
+        return f"generating {name} (from its seed)"
+    return f"loading {name} (fetched and built on first use, then cached)"
+
+
 def load_data(config: Config, data: TaskSetData | None) -> TaskSetData:
     """The config's task set, or ``data`` cut to the config's ``data.limit``; every run that
     trains (train, search, auto) gets its task set here, so the config keys naming tasks are
     checked against it here."""
     if data is None:
-        began = time.perf_counter()
-        with working(f"loading {config.data.name} (fetched and built on first use, then cached)"):
-            loaded = create_dataset(config.data).load()
+        began, builder = time.perf_counter(), create_dataset(config.data)
+        with working(_loading_words(config.data.name, builder.generated)):
+            loaded = builder.load()
         sizes = ", ".join(f"{split} {n:,}" for split, n in loaded.sizes().items())
         log.info("%s ready: %s rows (%.1fs)", config.data.name, sizes, time.perf_counter() - began)
         check_task_names(config, [t.name for t in loaded.tasks])
@@ -169,6 +180,8 @@ def metrics_record(
 
 
 def outcome_record(outcome: TrainOutcome, trainer: Trainer) -> dict[str, Any]:
+    """What a training's record holds of its outcome: validation metrics, best epoch, epochs
+    run, the model's resources, training seconds and device."""
     return {
         "val": outcome.val,
         "best_epoch": outcome.best_epoch,

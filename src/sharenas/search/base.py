@@ -14,6 +14,18 @@ from sharenas.search.budget import genotype_flops
 from sharenas.spaces.base import Genotype, Space
 
 
+def delivered_words(record: dict[str, Any]) -> str:
+    """Which weights a one-shot search's ``metrics.json`` record says were delivered, in words
+    (``search.derive: both`` delivers the retrained network; ``best`` the better one kept)."""
+    how = str(record.get("derive", "none"))
+    if how == "best":
+        kept = (record.get("retrained") or {}).get("kept", "retrained")
+        other = "retrained" if kept == "inherited" else "inherited"
+        return f"{kept} weights (better on validation than the {other} ones)"
+    words = {"none": "inherited weights", "finetune": "fine-tuned", "retrain": "retrained"}
+    return words.get(how, "retrained")  # both: retrained, the fine-tuned one recorded beside it
+
+
 class SearchStep(TrainingStep):
     """A :class:`TrainingStep` that learns architecture parameters beside the weights of
     ``space``'s supernet. The trainer keeps its last state (no best-epoch weights): the

@@ -18,7 +18,7 @@ import torch
 from sharenas.data.base import MultiDomainDataset, epoch_key
 from sharenas.engine.evaluate import to_device
 from sharenas.engine.step import StepInfo
-from sharenas.search.base import SearchStep
+from sharenas.search.base import SearchStep, delivered_words
 from sharenas.search.policy import CategoricalPolicy
 from sharenas.spaces.routing import RoutingGenotype, RoutingNetwork, RoutingSpace
 
@@ -184,6 +184,6 @@ class RouteStep(SearchStep):
         inherited = ", ".join(f"{t} {v:.4g}" for t, v in record["inherited_primary"].items())
         return (
             f"route ({record['strategy']}): {record['route']}\n"
-            f"inherited weights: {inherited}; delivered: {record['derive']}; "
+            f"inherited weights: {inherited}; delivered: {delivered_words(record)}; "
             f"cost {record['relative_cost']:.2f} × hard sharing"
         )

@@ -39,6 +39,7 @@ from sharenas.run_files import read_record
 from sharenas.runs.folder import config_changes, config_record, copy_delivered
 from sharenas.runs.lock import folder_lock
 from sharenas.runs.out_folder import LOCK, MARKER, RUN_FILES, check_folder, data_inputs, make_folder
+from sharenas.runs.smoke import replace_smoke_run
 from sharenas.runs.training import load_data
 from sharenas.workflows.auto_parallel import run_parallel, start_study
 from sharenas.workflows.auto_plan import HARD_SHARING, REFERENCE, AutoPlan, plan_auto
@@ -196,7 +197,8 @@ def deliver(candidate: Candidate, out: Path) -> Path:
 @dataclass
 class AutoOptions:
     """How ``auto`` runs: the hours (``--time``), successive halving's η, the seeds compared,
-    the thorough flow, progress, and parallel units (``--workers``, ``--storage``)."""
+    the thorough flow, progress, parallel units (``--workers``, ``--storage``), and whether
+    it is a smoke run (``--smoke``: it replaces an earlier smoke run in its folder)."""
 
     hours: float | None = None
     eta: int = 3
@@ -205,6 +207,7 @@ class AutoOptions:
     progress: bool = True
     workers: int = 1
     storage: str | None = None
+    smoke: bool = False
 
 
 def auto(config: Config, out: Path, budget: str, options: AutoOptions | None = None) -> AutoResult:
@@ -221,6 +224,8 @@ def auto(config: Config, out: Path, budget: str, options: AutoOptions | None = N
             "leave it out to run the units in this process."
         )
     out = Path(out)
+    if options.smoke:
+        replace_smoke_run(out, "auto")  # the same smoke command can run again, changed or not
     check_folder(out, "auto", data_inputs(config))  # a new, empty or auto folder only
     with folder_lock(out):
         return _auto_locked(config, out, budget, options)
