@@ -125,10 +125,12 @@ def test_a_checkpoint_of_the_previous_layout_resumes(tmp_path: Path) -> None:
 
 
 def test_resume_after_sigkill_matches(tmp_path: Path, cli) -> None:
-    """Kill a CLI training process mid-run, resume it, and compare with an uninterrupted run."""
+    """Kill a CLI training process mid-run, resume it, and compare with an uninterrupted run.
+    94 steps an epoch: after the first epoch's line, three epochs (about a second) remain to
+    kill it in, polled every 0.05 s."""
     config = tmp_path / "c.yaml"
     config.write_text(
-        "data: {name: synthetic-mmoe, train_size: 4000, val_size: 200, test_size: 200, dim: 32}\n"
+        "data: {name: synthetic-mmoe, train_size: 1500, val_size: 200, test_size: 200, dim: 32}\n"
         "model: {arch: mmoe, backbone: {name: mlp, widths: [64, 32]}, experts: 4}\n"
         "train: {epochs: 4, batch_size: 16, threads: 1}\n"
     )
