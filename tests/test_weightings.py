@@ -339,8 +339,9 @@ def test_two_processes_match_one(tmp_path: Path, cli) -> None:
     """Under torchrun (2 CPU processes, gloo) the per-task gradients are averaged over the
     processes before they are combined (MGDA: the Gram matrix at the representation summed),
     so the run equals one process on the whole batch within 1e-4 relative; for MGDA and
-    Nash-MTL, whose two-process runs share one torchrun launch (tests/torchrun_commands.py)."""
-    names = ("mgda", "nash_mtl")
+    Nash-MTL, and for the plain data-parallel case (equal weighting: gradients averaged by DDP),
+    whose two-process runs share one torchrun launch (tests/torchrun_commands.py)."""
+    names = ("equal", "mgda", "nash_mtl")
     for name in names:
         config = tmp_path / f"{name}.yaml"
         config.write_text(
@@ -356,9 +357,10 @@ def test_two_processes_match_one(tmp_path: Path, cli) -> None:
         ["train", str(tmp_path / f"{name}.yaml"), "--out", str(tmp_path / name / "b"), "--quiet"]
         for name in names
     ]
+    joined = [arg for command in commands for arg in (":::", *command)][1:]
     path = os.pathsep.join([str(script.parent.parent), os.environ.get("PYTHONPATH", "")])
     result = subprocess.run(
-        [*launcher, "--nproc_per_node", "2", str(script), *commands[0], ":::", *commands[1]],
+        [*launcher, "--nproc_per_node", "2", str(script), *joined],
         capture_output=True,
         text=True,
         timeout=300,
@@ -367,7 +369,7 @@ def test_two_processes_match_one(tmp_path: Path, cli) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     exits = [line for line in result.stdout.splitlines() if line.startswith("exit ")]
-    assert exits == ["exit 0", "exit 0"], result.stderr[-3000:]
+    assert exits == ["exit 0"] * len(names), result.stderr[-3000:]
     for name in names:
         one = json.loads((tmp_path / name / "a" / "metrics.json").read_text())
         two = json.loads((tmp_path / name / "b" / "metrics.json").read_text())
