@@ -48,7 +48,8 @@ def test_training_killed_before_its_first_checkpoint_resumes(tmp_path: Path, cli
     """Killed while still in epoch 0 (config written, no checkpoint yet): --resume starts it and
     gives the uninterrupted result. Only the killed run needs a process of its own."""
     config = tmp_path / "c.yaml"
-    config.write_text(DATA + MODEL.replace("{backbone", "{arch: mmoe, backbone") + BUDGET)
+    data = DATA.replace("750", "1500")  # its first epoch is the window to kill it in
+    config.write_text(data + MODEL.replace("{backbone", "{arch: mmoe, backbone") + BUDGET)
     args = ["train", str(config), "-q"]
     assert cli(*args, "--out", str(tmp_path / "full")).returncode == 0
     cut = tmp_path / "cut"
