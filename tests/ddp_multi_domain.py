@@ -1,5 +1,6 @@
-"""Run under torchrun (or alone) by test_multi_domain.py: a multi-domain training of generated
-data, its metrics written to a JSON file by rank 0."""
+"""Run under torchrun by test_multi_domain.py (which calls :func:`run` in its own process for the
+one-process reference): a multi-domain training of generated data, its metrics written to a JSON
+file by rank 0."""
 
 from __future__ import annotations
 
@@ -15,7 +16,12 @@ from tests.test_multi_domain import domains_task_set
 
 
 def main() -> None:
-    out, report, arch = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+    run(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3])
+
+
+def run(out: Path, report: Path, arch: str) -> None:
+    """The training, in whatever process calls it (test_multi_domain runs the one-process
+    reference in its own process)."""
     config = build_config(
         {
             "data": {"name": "synthetic-mmoe"},

@@ -1,7 +1,11 @@
-"""Run under torchrun by test_runs.py: a one-shot search whose every step checks that all
-ranks hold the same network and architecture state (the model's parameters and buffers, with
-the fusion gates among them, and the step's state: the routing policy), then writes how many
-steps were checked and how many disagreed."""
+"""Run under torchrun by test_runs.py: ``rank_agreement.py REPORT ARGS… [::: ARGS…]…`` runs each
+``sharenas ARGS`` in turn through the console script's entry point (``sharenas.cli.main``) in
+these same processes (the process group the first sets up serves the next), its one-shot
+search checking after every step that all ranks hold the same network and architecture state
+(the model's parameters and buffers, with the fusion gates among them, and the step's state:
+the routing policy), then writes, per command, how many steps were checked and how many
+disagreed. The check only reads the state (and gathers a copy of it), so the search computes
+what ``sharenas search`` does."""
 
 from __future__ import annotations
 
@@ -13,8 +17,9 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from sharenas.config import load_config
+from sharenas import cli
 from sharenas.engine.trainer import Trainer
+from sharenas.workflows import session
 from sharenas.workflows.session import search
 
 
@@ -50,11 +55,29 @@ class RankAgreement:
 
 
 def main() -> None:
-    config, out, report = load_config(Path(sys.argv[1])), Path(sys.argv[2]), Path(sys.argv[3])
-    check = RankAgreement()
-    search(config, out, baselines=False, progress=False, callbacks=[check])
+    report, commands = Path(sys.argv[1]), [[]]
+    for arg in sys.argv[2:]:
+        commands.append([]) if arg == ":::" else commands[-1].append(arg)
+    checks = []
+    for args in commands:
+        check = RankAgreement()
+        checks.append(check)
+
+        def checked_search(*positional: Any, check: RankAgreement = check, **options: Any) -> Any:
+            options["callbacks"] = [*(options.get("callbacks") or []), check]
+            return search(*positional, **options)
+
+        session.search = checked_search  # what api.search (the command's) imports when it runs
+        sys.argv = ["sharenas", *args]
+        try:
+            cli.main()
+        except SystemExit as stopped:
+            if stopped.code not in (None, 0):
+                raise
     if dist.get_rank() == 0:
-        report.write_text(json.dumps({"checked": check.checked, "disagreed": check.disagreed}))
+        report.write_text(
+            json.dumps([{"checked": c.checked, "disagreed": c.disagreed} for c in checks])
+        )
 
 
 if __name__ == "__main__":

@@ -32,9 +32,25 @@ def room(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(auto_parallel, "HEARTBEAT", 1)
 
 
-def test_two_workers_give_the_answer_one_process_gives(tmp_path: Path, room: None) -> None:
+@pytest.fixture(scope="module")
+def alone(tmp_path_factory: pytest.TempPathFactory) -> tuple[AutoResult, Path]:
+    """The one-process answer to the tiny config at the MMoE budget (room forced, as ``room``
+    does), computed once for the tests that compare the workers' answer with it; its folder is
+    only read."""
+    root = tmp_path_factory.mktemp("alone")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SHARENAS_DATA", str(root / "cache"))
+        patch.setenv("SHARENAS_OFFLINE", "1")
+        patch.setattr(auto_room, "decide", lambda *a: (True, "forced: room"))
+        patch.setattr(auto_parallel, "HEARTBEAT", 1)
+        return _auto(write_config(root), root / "one", "mmoe"), root / "one"
+
+
+def test_two_workers_give_the_answer_one_process_gives(
+    tmp_path: Path, room: None, alone: tuple[AutoResult, Path]
+) -> None:
     config = write_config(tmp_path)
-    alone = _auto(config, tmp_path / "one", "mmoe")
+    alone, one = alone
     both = _auto(config, tmp_path / "two", "mmoe", workers=2)
     assert _answers(both) == _answers(alone)  # one torch thread each: the same numbers
     assert both.recommended.name == alone.recommended.name
@@ -49,7 +65,7 @@ def test_two_workers_give_the_answer_one_process_gives(tmp_path: Path, room: Non
     assert "baseline hard-sharing" not in set().union(*phases)
     assert all(p["workers"] == 2 for p in state["parallel"])
     assert (tmp_path / "two" / auto_parallel.JOURNAL_FILE).exists()
-    assert "parallel" not in json.loads((tmp_path / "one" / "auto.json").read_text())
+    assert "parallel" not in json.loads((one / "auto.json").read_text())
     other = f"journal:///{tmp_path}/other.journal"  # resumed with another storage: refused
     with pytest.raises(SharenasError, match="the study it started with"):
         _auto(config, tmp_path / "two", "mmoe", workers=2, storage=other)
@@ -85,7 +101,7 @@ runpy.run_module("sharenas.workflows.auto_worker", run_name="__main__")
 
 
 def test_a_killed_workers_unit_is_queued_again_and_finished(
-    tmp_path: Path, room: None, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, room: None, monkeypatch: pytest.MonkeyPatch, alone: tuple[AutoResult, Path]
 ) -> None:
     """The first worker takes a unit, beats once and dies as SIGKILL leaves it (its unit's
     trial RUNNING, no result); the second, started late, fails it once its heartbeat is stale,
@@ -93,7 +109,7 @@ def test_a_killed_workers_unit_is_queued_again_and_finished(
     import sys
 
     config = write_config(tmp_path)
-    alone = _auto(config, tmp_path / "alone", "mmoe")  # phases of several units
+    alone = alone[0]  # phases of several units
     started: list[int] = []
 
     def command(out: Path, threads: int | None) -> list[str]:

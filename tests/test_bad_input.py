@@ -1,5 +1,8 @@
 """Hostile and careless input through the CLI: every case exits 2 with a message naming the thing,
-prints no traceback, runs no code from the input and leaves the files it was given unchanged."""
+prints no traceback, runs no code from the input and leaves the files it was given unchanged.
+The commands run through the console script's entry point in this process (the ``cli`` fixture):
+an uncaught exception there fails the test outright, and a payload that ran would touch its
+marker file all the same."""
 
 from __future__ import annotations
 
@@ -14,8 +17,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from tests.conftest import run_cli
 
 TRAIN = (
     "data: {name: synthetic-mmoe, train_size: 256, val_size: 64, test_size: 64, dim: 8}\n"
@@ -56,9 +57,12 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("finished")
     config = root / "c.yaml"
     config.write_text(TRAIN)
-    env = {"SHARENAS_DATA": str(root / "cache"), "SHARENAS_OFFLINE": "1"}
-    done = run_cli("train", str(config), "--out", str(root / "run"), "-q", env=env)
-    assert done.returncode == 0, done.stderr
+    import sharenas
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SHARENAS_DATA", str(root / "cache"))
+        patch.setenv("SHARENAS_OFFLINE", "1")
+        sharenas.train(config, root / "run", progress=False)
     return config, root / "run"
 
 
@@ -72,50 +76,52 @@ def copy_run(run: Path, tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("kind", ["best.pt", "checkpoint.pt"])
-def test_a_planted_payload_never_runs(finished: tuple[Path, Path], tmp_path: Path, kind: str):
+def test_a_planted_payload_never_runs(finished: tuple[Path, Path], tmp_path: Path, kind: str, cli):
     config, run = finished
     run = copy_run(run, tmp_path)
     marker = tmp_path / "PWNED"
     torch.save({"model": Payload(marker), "epoch": 0}, run / kind)
     before = digest(run)
     if kind == "best.pt":
-        result = run_cli("evaluate", str(run), "-q")
+        result = cli("evaluate", str(run), "-q")
     else:
-        result = run_cli("train", str(config), "--out", str(run), "--resume", "-q")
+        result = cli("train", str(config), "--out", str(run), "--resume", "-q")
     refused(result, kind, "refused unread", "posix.system")
     assert not marker.exists()
     assert digest(run) == before
 
 
 @pytest.mark.parametrize("kind", ["best.pt", "checkpoint.pt"])
-def test_a_truncated_file_is_named(finished: tuple[Path, Path], tmp_path: Path, kind: str):
+def test_a_truncated_file_is_named(finished: tuple[Path, Path], tmp_path: Path, kind: str, cli):
     config, run = finished
     run = copy_run(run, tmp_path)
     (run / kind).write_bytes((run / kind).read_bytes()[:300])
     before = digest(run)
     if kind == "best.pt":
-        result = run_cli("evaluate", str(run), "-q")
+        result = cli("evaluate", str(run), "-q")
     else:
-        result = run_cli("train", str(config), "--out", str(run), "--resume", "-q")
+        result = cli("train", str(config), "--out", str(run), "--resume", "-q")
     refused(result, kind, "damaged or truncated")
     assert digest(run) == before
 
 
-def test_resume_refusals_leave_the_folder_unchanged(finished: tuple[Path, Path], tmp_path: Path):
+def test_resume_refusals_leave_the_folder_unchanged(
+    finished: tuple[Path, Path], tmp_path: Path, cli
+):
     config, run = finished
     run = copy_run(run, tmp_path)
     before = digest(run)
-    other = run_cli("train", str(config), "--out", str(run), "--resume", "--arch", "mmoe", "-q")
+    other = cli("train", str(config), "--out", str(run), "--resume", "--arch", "mmoe", "-q")
     refused(other, "started with another config", "model.arch")
     assert digest(run) == before
-    missing = run_cli("train", str(config), "--out", str(tmp_path / "none"), "--resume", "-q")
+    missing = cli("train", str(config), "--out", str(tmp_path / "none"), "--resume", "-q")
     refused(missing, "no such folder", "nothing to resume")
     assert not (tmp_path / "none").exists()
     (tmp_path / "empty").mkdir()
-    empty = run_cli("train", str(config), "--out", str(tmp_path / "empty"), "--resume", "-q")
+    empty = cli("train", str(config), "--out", str(tmp_path / "empty"), "--resume", "-q")
     refused(empty, "nothing to resume")
     assert list((tmp_path / "empty").iterdir()) == []
-    folder = run_cli("train", str(tmp_path), "-q")
+    folder = cli("train", str(tmp_path), "-q")
     refused(folder, "is a folder, not a config file")
 
 
@@ -130,19 +136,19 @@ def test_resume_refusals_leave_the_folder_unchanged(finished: tuple[Path, Path],
         ("edges", [5], "is 5, not a name"),
     ],
 )
-def test_a_hand_edited_arch_json_is_named(tmp_path: Path, key: str, value: object, shown: str):
+def test_a_hand_edited_arch_json_is_named(tmp_path: Path, key: str, value: object, shown: str, cli):
     arch = tmp_path / "arch.json"
     space = {"edges": "fusion", "towers": "routing", "layers": "routing"}.get(key, "partition")
     body = {"format": "sharenas-arch/1", "kind": "genotype", "space": space, key: value}
     arch.write_text(json.dumps(body))  # NaN and Infinity are written as json.dumps writes them
     config = tmp_path / "c.yaml"
     config.write_text(TRAIN)
-    result = run_cli("train", str(config), "--arch", str(arch), "--out", str(tmp_path / "r"), "-q")
+    result = cli("train", str(config), "--arch", str(arch), "--out", str(tmp_path / "r"), "-q")
     refused(result, "arch.json", shown)
     assert not (tmp_path / "r").exists()
 
 
-def test_inf_in_a_csv_feature_is_named_before_any_folder(tmp_path: Path):
+def test_inf_in_a_csv_feature_is_named_before_any_folder(tmp_path: Path, cli):
     rows = ["x,y,label,size"] + [f"{i % 7},{i / 3},{i % 2},{i / 7}" for i in range(60)]
     rows[5] = "inf,1.0,0,0.5"
     (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
@@ -153,34 +159,34 @@ def test_inf_in_a_csv_feature_is_named_before_any_folder(tmp_path: Path):
         "model: {arch: hard-sharing, backbone: {name: mlp, widths: [8]}}\n"
         "train: {epochs: 1, batch_size: 16}\n"
     )
-    result = run_cli("train", str(config), "--out", str(tmp_path / "r"), "-q")
+    result = cli("train", str(config), "--out", str(tmp_path / "r"), "-q")
     refused(result, "feature column 'x'", "infinite")
     assert not (tmp_path / "r").exists()
 
 
-def test_a_pickled_mnist_file_cannot_run_code(tmp_path: Path):
+def test_a_pickled_mnist_file_cannot_run_code(tmp_path: Path, cli):
     marker = tmp_path / "PWNED"
     with gzip.open(tmp_path / "mnist.pkl.gz", "wb") as handle:
         pickle.dump((Payload(marker), None, None), handle)
-    result = run_cli("datasets", "fetch", "multimnist", "--data-dir", str(tmp_path), "-q")
+    result = cli("datasets", "fetch", "multimnist", "--data-dir", str(tmp_path), "-q")
     refused(result, "mnist.pkl.gz", "refused unread")
     assert not marker.exists()
 
 
-def test_a_storage_password_is_never_printed_nor_saved(tmp_path: Path):
+def test_a_storage_password_is_never_printed_nor_saved(tmp_path: Path, cli):
     config = tmp_path / "p.yaml"
     config.write_text(TRAIN.replace("arch: hard-sharing, ", "") + "search: {space: partition}\n")
     url = "postgresql://alice:s3cret-pw@127.0.0.1:1/db"
-    result = run_cli("search", str(config), "--storage", url, "--out", str(tmp_path / "s"), "-q")
+    result = cli("search", str(config), "--storage", url, "--out", str(tmp_path / "s"), "-q")
     refused(result, "search.study.storage", "alice:***@")
     assert "s3cret-pw" not in result.stderr + result.stdout
     assert not (tmp_path / "s").exists()  # the storage is checked before anything else
-    shown = run_cli("config", "show", str(config), "--set", f"search.study.storage={url}")
+    shown = cli("config", "show", str(config), "--set", f"search.study.storage={url}")
     assert shown.returncode == 0 and "s3cret-pw" not in shown.stdout
     assert "postgresql://alice@127.0.0.1:1/db" in shown.stdout
 
 
-def test_a_second_process_on_a_folder_in_use_is_refused(tmp_path: Path):
+def test_a_second_process_on_a_folder_in_use_is_refused(tmp_path: Path, cli):
     """While a process holds a run folder, another one is refused with the holder named; once
     the holder is killed, its stale lock is taken over."""
     from sharenas.runs.lock import folder_lock
@@ -201,13 +207,13 @@ def test_a_second_process_on_a_folder_in_use_is_refused(tmp_path: Path):
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         config = tmp_path / "c.yaml"
         config.write_text(TRAIN)
-        result = run_cli("train", str(config), "--out", str(folder), "-q")
+        result = cli("train", str(config), "--out", str(folder), "-q")
         refused(result, "is in use by", f"pid {holder.pid}")
         search = tmp_path / "s.yaml"
         search.write_text(
             TRAIN.replace("arch: hard-sharing, ", "") + "search: {space: partition}\n"
         )
-        result = run_cli("search", str(search), "--out", str(folder), "-q")
+        result = cli("search", str(search), "--out", str(folder), "-q")
         refused(result, "is in use by", f"pid {holder.pid}")
     finally:
         holder.kill()
@@ -261,26 +267,26 @@ def test_a_damaged_cached_teacher_is_trained_again(tmp_path: Path, damage: str):
     assert torch.load(weights, weights_only=True)["model"]  # a good file again
 
 
-def test_a_payload_in_a_search_checkpoint_never_runs(tmp_path: Path):
+def test_a_payload_in_a_search_checkpoint_never_runs(tmp_path: Path, cli):
     """The supernet's checkpoint, read by ``search --resume``, is refused like a run's."""
     config = tmp_path / "s.yaml"
     config.write_text(TRAIN.replace("arch: hard-sharing, ", "") + "search: {fusion: {}}\n")
     out = tmp_path / "out"
-    done = run_cli("search", str(config), "--out", str(out), "--no-baselines", "-q")
+    done = cli("search", str(config), "--out", str(out), "--no-baselines", "-q")
     assert done.returncode == 0, done.stderr
     marker = tmp_path / "PWNED"
     torch.save({"model": Payload(marker), "epoch": 0}, out / "search/supernet/checkpoint.pt")
     before = digest(out)
-    again = run_cli("search", str(config), "--out", str(out), "--no-baselines", "--resume", "-q")
+    again = cli("search", str(config), "--out", str(out), "--no-baselines", "--resume", "-q")
     refused(again, "supernet/checkpoint.pt", "refused unread")
     assert not marker.exists()
     assert digest(out) == before
 
 
-def test_a_search_folder_of_the_earlier_layout_is_named(tmp_path: Path):
+def test_a_search_folder_of_the_earlier_layout_is_named(tmp_path: Path, cli):
     config = tmp_path / "s.yaml"
     config.write_text(TRAIN.replace("arch: hard-sharing, ", "") + "search: {fusion: {}}\n")
     (tmp_path / "out" / "search").mkdir(parents=True)
     (tmp_path / "out" / "search" / "search_checkpoint.pt").write_bytes(b"old")
-    result = run_cli("search", str(config), "--out", str(tmp_path / "out"), "--resume", "-q")
+    result = cli("search", str(config), "--out", str(tmp_path / "out"), "--resume", "-q")
     refused(result, "earlier sharenas", "search_checkpoint.pt", "another --out")

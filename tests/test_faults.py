@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-DATA = "data: {name: synthetic-mmoe, train_size: 1500, val_size: 64, test_size: 64, dim: 8}\n"
+DATA = "data: {name: synthetic-mmoe, train_size: 750, val_size: 64, test_size: 64, dim: 8}\n"
 MODEL = "model: {backbone: {name: mlp, widths: [16, 8]}}\n"
 BUDGET = "train: {epochs: 3, batch_size: 16, threads: 1}\n"
 SEARCHES = {
-    "fusion": "search: {fusion: {own_weight: 0.8}, derive: finetune, derive_epochs: 2}\n",
+    "fusion": "search: {fusion: {own_weight: 0.8}, derive: finetune, derive_epochs: 3}\n",
     "routing": "search: {space: routing, routing: {experts: 2}, derive: retrain}\n",
 }
 
@@ -48,7 +48,8 @@ def test_training_killed_before_its_first_checkpoint_resumes(tmp_path: Path, cli
     """Killed while still in epoch 0 (config written, no checkpoint yet): --resume starts it and
     gives the uninterrupted result. Only the killed run needs a process of its own."""
     config = tmp_path / "c.yaml"
-    config.write_text(DATA + MODEL.replace("{backbone", "{arch: mmoe, backbone") + BUDGET)
+    data = DATA.replace("750", "1500")  # its first epoch is the window to kill it in
+    config.write_text(data + MODEL.replace("{backbone", "{arch: mmoe, backbone") + BUDGET)
     args = ["train", str(config), "-q"]
     assert cli(*args, "--out", str(tmp_path / "full")).returncode == 0
     cut = tmp_path / "cut"
@@ -65,7 +66,8 @@ def test_a_search_killed_at_two_points_resumes_to_the_same_result(
     tmp_path: Path, space: str, cli
 ) -> None:
     """Killed during the supernet search, then again while the derived network trains: the
-    resumed search delivers the uninterrupted one's architecture and test metrics."""
+    resumed search delivers the uninterrupted one's architecture and test metrics. 47 steps an
+    epoch; after the derived network's first epoch, two epochs (94 steps) remain to kill it in."""
     config = tmp_path / "c.yaml"
     config.write_text(DATA + MODEL + BUDGET + SEARCHES[space])
     args = ["search", str(config), "--no-baselines", "-q"]
@@ -88,7 +90,7 @@ def test_a_search_killed_at_two_points_resumes_to_the_same_result(
 
 
 PARTITION = (
-    DATA.replace("1500", "300")
+    DATA.replace("750", "300")
     + MODEL
     + "train: {epochs: 1, batch_size: 50, threads: 1}\n"
     + "search:\n  space: partition\n  strategy: nsga2\n  partition: {stages: [0, 1]}\n"

@@ -10,7 +10,6 @@ import pytest
 
 from sharenas.data import load_dataset
 from sharenas.data.mnist import load_mnist, mnist_path
-from tests.conftest import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -33,8 +32,8 @@ def test_truncated_mnist_cache_is_fetched_again(online: Path) -> None:
     assert path.stat().st_size > 50_000_000
 
 
-def test_fetch_multimnist_from_the_cli_and_check_balance(online: Path) -> None:
-    result = run_cli("datasets", "fetch", "multimnist", env={"SHARENAS_DATA": str(online)})
+def test_fetch_multimnist_from_the_cli_and_check_balance(online: Path, cli) -> None:
+    result = cli("datasets", "fetch", "multimnist", env={"SHARENAS_DATA": str(online)})
     assert result.returncode == 0, result.stderr
     data = load_dataset("multimnist")
     assert data.sizes() == {"train": 50_000, "val": 10_000, "test": 10_000}
@@ -54,8 +53,8 @@ def test_multimnist_three_digits_and_determinism(online: Path) -> None:
     assert first.test.inputs.equal(again.test.inputs)
 
 
-def test_fetch_census_income_and_check_published_figures(online: Path) -> None:
-    result = run_cli("datasets", "fetch", "census-income", env={"SHARENAS_DATA": str(online)})
+def test_fetch_census_income_and_check_published_figures(online: Path, cli) -> None:
+    result = cli("datasets", "fetch", "census-income", env={"SHARENAS_DATA": str(online)})
     assert result.returncode == 0, result.stderr
     data = load_dataset("census-income")
     sizes = data.sizes()
@@ -68,13 +67,13 @@ def test_fetch_census_income_and_check_published_figures(online: Path) -> None:
     assert "marital_status" not in data.input_spec.categorical_names  # a target is no feature
 
 
-def test_tampered_census_cache_is_fetched_again(online: Path) -> None:
+def test_tampered_census_cache_is_fetched_again(online: Path, cli) -> None:
     load_dataset("census-income")
     raw = online / "census-income" / "test.csv"
     text = bytearray(raw.read_bytes())
     text[100] = ord("X")
     raw.write_bytes(bytes(text))
-    result = run_cli("datasets", "fetch", "census-income", env={"SHARENAS_DATA": str(online)})
+    result = cli("datasets", "fetch", "census-income", env={"SHARENAS_DATA": str(online)})
     assert result.returncode == 0, result.stderr
     assert raw.read_bytes()[100] != ord("X")
 

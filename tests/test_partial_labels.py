@@ -267,11 +267,14 @@ def test_two_processes_train_on_sparse_labels(tmp_path: Path) -> None:
     """Under torchrun (2 CPU processes, gloo), with most labels missing, a process's rows often
     hold no label of a task, or of any task: both processes take every step together (no hang,
     no DDP error) and the run ends with finite metrics. A weighting that combines per-task
-    gradients is refused there with a clear error."""
+    gradients is refused there with a clear error (both commands in one torchrun launch)."""
     import json
+    import os
+    import re
     import subprocess
     import sys
 
+    path = os.environ.get("PYTHONPATH", "")
     rng = np.random.default_rng(0)
     n = 200
     a = rng.normal(size=n)
@@ -286,24 +289,24 @@ def test_two_processes_train_on_sparse_labels(tmp_path: Path) -> None:
         "model: {arch: hard-sharing, backbone: {name: mlp, widths: [8]}}\n"
         "train: {epochs: 2, batch_size: 4, threads: 1}\n"
     )
+    script = Path(__file__).with_name("torchrun_commands.py")
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    command = [*launcher, "--nproc_per_node", "2", "-m", "sharenas.cli", "train", str(config)]
-
-    def run(out: str, *extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*command, "--out", str(tmp_path / out), "--quiet", *extra],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-
-    result = run("equal")
+    equal = ["train", str(config), "--quiet", "--out", str(tmp_path / "equal")]
+    pcgrad = ["train", str(config), "--quiet", "--out", str(tmp_path / "pcgrad"), "--set"]
+    pcgrad.append("train.weighting=pcgrad")
+    result = subprocess.run(  # both commands in one launch (tests/torchrun_commands.py)
+        [*launcher, "--nproc_per_node", "2", str(script), *equal, ":::", *pcgrad],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(script.parent.parent), path])},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
+    assert re.findall(r"^exit (\d+)$", result.stdout, re.M) == ["0", "2"], result.stderr[-3000:]
     record = json.loads((tmp_path / "equal" / "metrics.json").read_text())
     assert all(math.isfinite(v) for m in record["tasks"].values() for v in m.values())
-    refused = run("pcgrad", "--set", "train.weighting=pcgrad")
-    assert refused.returncode != 0 and "under torchrun with partial labels" in refused.stderr
+    assert "under torchrun with partial labels" in result.stderr
 
 
 def test_only_an_empty_cell_is_a_missing_label(tmp_path: Path) -> None:

@@ -1,6 +1,8 @@
 """Your own dataset from the command line: a package that declares a 'sharenas.datasets' entry
 point, or a module the config names (data.module), works in every command and in partition
-worker processes; tabular-csv's log1p option."""
+worker processes; tabular-csv's log1p option. The commands run through the console script's
+entry point in this process (the ``cli`` fixture), each with the plugin state of a fresh process
+(:func:`fresh_process_plugins`); the partition workers are processes of their own."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +20,6 @@ import pandas as pd
 import pytest
 
 from sharenas.errors import DatasetError
-from tests.conftest import run_cli
 
 DATASET = """
 import torch
@@ -86,9 +89,42 @@ def install_plugin(tmp_path: Path) -> dict[str, str]:
     return {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
 
 
-def test_an_installed_plugin_dataset_works_in_every_command(tmp_path: Path) -> None:
+TOY_MODULES = ("toy_data", "my_data")
+
+
+@contextmanager
+def fresh_process_plugins(*folders: Path) -> Iterator[None]:
+    """This process's plugin state as a fresh process has it, ``folders`` on its path (as
+    $PYTHONPATH puts them there): no entry-point group loaded yet, the dataset registry holding
+    sharenas's own datasets only, the toy modules not imported (so not allowed because imported);
+    all restored after."""
+    from sharenas import plugins
+    from sharenas.data import registry
+
+    own = {k: v for k, v in registry._REGISTRY.items() if v.__module__.startswith("sharenas.")}
+    with pytest.MonkeyPatch.context() as patch:
+        for folder in folders:
+            patch.syspath_prepend(str(folder))
+        patch.setattr(plugins, "_loaded", set())
+        patch.setattr(registry, "_REGISTRY", own)
+        for name in TOY_MODULES:
+            patch.delitem(sys.modules, name, raising=False)
+        try:
+            yield
+        finally:
+            for name in TOY_MODULES:
+                sys.modules.pop(name, None)
+
+
+def test_an_installed_plugin_dataset_works_in_every_command(tmp_path: Path, cli) -> None:
     env = install_plugin(tmp_path)
-    listed = run_cli("datasets", "list", env=env)
+    site = tmp_path / "site"
+
+    def sharenas(*args: str, env: dict[str, str] | None = None):
+        with fresh_process_plugins(*([site] if env else [])):
+            return cli(*args, env=env)
+
+    listed = sharenas("datasets", "list", env=env)
     assert listed.returncode == 0 and "toy-rows" in listed.stdout
     config = tmp_path / "toy.yaml"
     config.write_text(
@@ -99,25 +135,32 @@ def test_an_installed_plugin_dataset_works_in_every_command(tmp_path: Path) -> N
         "  evaluation: {evaluator: distill, distill_steps: 3, distill_batch: 16}\n"
         "  study: {trials: 3, population: 2, workers: 2}\n"
     )
-    trained = run_cli("train", str(config), "--arch", "mmoe", "--out", str(tmp_path / "t"), env=env)
+    trained = sharenas(
+        "train", str(config), "--arch", "mmoe", "--out", str(tmp_path / "t"), env=env
+    )
     assert trained.returncode == 0, trained.stderr
-    shown = run_cli("evaluate", str(tmp_path / "t"), "--format", "json", env=env)
+    shown = sharenas("evaluate", str(tmp_path / "t"), "--format", "json", env=env)
     assert shown.returncode == 0, shown.stderr
     rows = pd.DataFrame(np.ones((3, 4)), columns=["w", "x", "y", "z"])
     rows.to_csv(tmp_path / "rows.csv", index=False)
-    predicted = run_cli("predict", str(tmp_path / "t"), str(tmp_path / "rows.csv"), env=env)
+    predicted = sharenas("predict", str(tmp_path / "t"), str(tmp_path / "rows.csv"), env=env)
     assert predicted.returncode == 0 and predicted.stdout.startswith("a,b"), predicted.stderr
-    searched = run_cli("search", str(config), "--out", str(tmp_path / "p"), "-q", env=env)
+    searched = sharenas("search", str(config), "--out", str(tmp_path / "p"), "-q", env=env)
     assert searched.returncode == 0, searched.stderr  # two worker processes found it too
     trials = json.loads((tmp_path / "p" / "search" / "trials.json").read_text())
     assert sum(t["state"] == "COMPLETE" for t in trials) == 3
-    unknown = run_cli("train", str(config))  # without the package: a clear error
+    unknown = sharenas("train", str(config))  # without the package: a clear error
     assert unknown.returncode == 2 and "sharenas.datasets" in unknown.stderr
 
 
-def test_a_module_named_in_the_config_registers_a_dataset(tmp_path: Path) -> None:
+def test_a_module_named_in_the_config_registers_a_dataset(tmp_path: Path, cli) -> None:
     folder = tmp_path / "code"
     folder.mkdir()
+
+    def sharenas(*args: str, env: dict[str, str]):
+        with fresh_process_plugins(folder):
+            return cli(*args, env=env)
+
     (folder / "my_data.py").write_text(DATASET.format(name="toy-module"))
     config = tmp_path / "m.yaml"
     config.write_text(
@@ -127,12 +170,12 @@ def test_a_module_named_in_the_config_registers_a_dataset(tmp_path: Path) -> Non
         "search: {space: routing, routing: {experts: 2}, baselines: [single-task]}\n"
     )
     env = {"PYTHONPATH": os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")])}
-    searched = run_cli("search", str(config), "--out", str(tmp_path / "s"), "-q", env=env)
+    searched = sharenas("search", str(config), "--out", str(tmp_path / "s"), "-q", env=env)
     assert searched.returncode == 0, searched.stderr
-    shown = run_cli("config", "show", str(config), env=env)
+    shown = sharenas("config", "show", str(config), env=env)
     assert shown.returncode == 0 and "module: my_data" in shown.stdout
     config.write_text(config.read_text().replace("my_data", "no_such_module"))
-    bad = run_cli("train", str(config), env=env)
+    bad = sharenas("train", str(config), env=env)
     assert bad.returncode == 2 and "data.module='no_such_module' cannot be imported" in bad.stderr
 
 

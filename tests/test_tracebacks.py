@@ -13,7 +13,6 @@ import pytest
 import sharenas
 from sharenas.errors import ConfigError, DatasetError, RunFolderError
 from sharenas.run_files import read_lines, read_record
-from tests.conftest import run_cli
 from tests.test_deploy import table_config
 
 
@@ -41,18 +40,20 @@ def test_one_reader_checks_every_record_of_a_run_folder(
         read_lines(tmp_path / "history.jsonl")
 
 
-def test_damaged_files_and_refused_paths_through_the_command(tmp_path: Path) -> None:
+def test_damaged_files_and_refused_paths_through_the_command(tmp_path: Path, cli) -> None:
+    """Through the console script's entry point in this process (the ``cli`` fixture): an
+    exception main() did not turn into exit 2 would fail the test outright."""
     config = table_config(tmp_path)
     run = sharenas.train(config, tmp_path / "run", progress=False).folder
     (run / "metrics.json").write_text('{"dataset": ')
-    report = run_cli("report", str(run), "--out", str(tmp_path / "report"))
+    report = cli("report", str(run), "--out", str(tmp_path / "report"))
     assert report.returncode == 2 and "metrics.json" in report.stderr
     assert "Traceback" not in report.stderr
     (tmp_path / "a-file").write_text("x")
-    below = run_cli("train", str(config), "--out", str(tmp_path / "a-file" / "run"))
+    below = cli("train", str(config), "--out", str(tmp_path / "a-file" / "run"))
     assert below.returncode == 2 and "Traceback" not in below.stderr
     assert "a-file" in below.stderr
-    long = run_cli("train", str(config), "--out", str(tmp_path / ("x" * 300)))
+    long = cli("train", str(config), "--out", str(tmp_path / ("x" * 300)))
     assert long.returncode == 2 and "Traceback" not in long.stderr
 
 

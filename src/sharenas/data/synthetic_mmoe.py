@@ -49,6 +49,9 @@ def generate_mmoe(
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(x, y)`` with ``x`` (n, dim) and ``y`` (n, 2), float32 (MMoE paper, §4.1)."""
+    # x's buffer first: a request beyond the machine's memory fails here at once, not after the
+    # (slow, for a huge ``dim``) draws below; filling it later (``out=``) draws the same numbers.
+    x = np.empty((n, dim))
     rng = np.random.default_rng(seed)
     u, _ = np.linalg.qr(rng.standard_normal((dim, 2)))
     u1, u2 = u[:, 0], u[:, 1]
@@ -56,7 +59,7 @@ def generate_mmoe(
     w2 = scale * (correlation * u1 + np.sqrt(1.0 - correlation**2) * u2)
     a = rng.standard_normal(sin_terms)
     b = rng.standard_normal(sin_terms)
-    x = rng.standard_normal((n, dim))
+    rng.standard_normal(out=x)
     ys = []
     for w in (w1, w2):
         z = x @ w
