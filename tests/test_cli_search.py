@@ -40,8 +40,10 @@ def test_search_command_writes_everything(tmp_path: Path, cli) -> None:
     assert "edges kept:" in result.stdout and "architecture diagram:" in result.stdout
     assert "delivered model (a run folder):" in result.stdout
 
-    again = cli("search", str(config), "--out", str(out), "--smoke", "--no-baselines")
-    assert again.returncode == 2 and "pass --resume" in again.stderr
+    again = cli("search", str(config), "--out", str(out), "--no-baselines")  # a real search
+    assert again.returncode == 2 and "pass --resume" in again.stderr  # never over a finished one
+    replaced = cli("search", str(config), "--out", str(out), "--smoke", "--no-baselines")
+    assert replaced.returncode == 0, replaced.stderr  # a smoke search replaces its smoke run
     resumed = cli("search", str(config), "--out", str(out), "--smoke", "--resume", "--no-baselines")
     assert resumed.returncode == 0, resumed.stderr
 

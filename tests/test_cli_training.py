@@ -58,7 +58,7 @@ def test_train_evaluate_report(tmp_path: Path, cli) -> None:
         "report", str(tmp_path / "mmoe"), "--out", str(tmp_path / "rep2"), "-q", "--format", "md"
     )
     assert md.returncode == 0, md.stderr
-    assert md.stdout.startswith("| run | arch |") and "wrote" in md.stderr
+    assert md.stdout.startswith("**runs**\n\n| run | arch |") and "wrote" in md.stderr
 
 
 def test_train_from_arch_json_and_refusals(tmp_path: Path, cli) -> None:
