@@ -17,7 +17,8 @@ step() {  # step NAME COMMAND...: run it, print its wall seconds
   local name="$1" start end
   shift
   start=$(date +%s.%N)
-  "$@" >"$WORK/$name.log" 2>&1 || { tail -20 "$WORK/$name.log"; exit 1; }
+  local log="$WORK/${name//[^A-Za-z0-9]/_}.log"
+  "$@" >"$log" 2>&1 || { tail -20 "$log"; exit 1; }
   end=$(date +%s.%N)
   printf '%-34s %8.1f s\n' "$name" "$(echo "$end - $start" | bc)"
 }
@@ -27,8 +28,9 @@ mkdir "$WORK/dist" "$WORK/empty" "$WORK/home"
 step "build the wheel" python3 -m pip wheel --no-deps --quiet -w "$WORK/dist" "$WORK"
 step "fresh venv" python3 -m venv "$WORK/venv"
 step "install torch ($TORCH_SPEC)" "$WORK/venv/bin/pip" install --quiet "$TORCH_SPEC"
-step "install the wheel and its deps" "$WORK/venv/bin/pip" install --quiet \
-  "$WORK"/dist/sharenas-*.whl "$TORCH_SPEC"
+WHEEL="$(ls "$WORK"/dist/sharenas-*.whl)"
+step "install the wheel[onnx] and deps" "$WORK/venv/bin/pip" install --quiet \
+  "$WHEEL[onnx]" "$TORCH_SPEC"
 cd "$WORK/empty"
 export HOME="$WORK/home" SHARENAS_DATA="$WORK/home/data"
 step "sharenas configs list" "$WORK/venv/bin/sharenas" configs list
