@@ -31,7 +31,7 @@ from sharenas.errors import DatasetError, SharenasError
 from sharenas.log_setup import OWN, setup_logging
 from sharenas.report.affinity import affinity_table
 from sharenas.report.datasets import catalog_table, targets_table
-from sharenas.runs.smoke import SMOKE_NOTE
+from sharenas.runs.smoke import smoke_title
 from sharenas.shipped import copy_config, shipped_configs, shipped_path
 from sharenas.spaces import SearchKind, space_specs
 from sharenas.tabular import Column, Table, number
@@ -237,11 +237,6 @@ SmokeOption = Annotated[
 ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")]
 
 
-def _titled(title: str, smoke: bool) -> str:
-    """A printed table's title, led by the smoke note for a smoke run."""
-    return f"{SMOKE_NOTE}: {title}" if smoke else title
-
-
 def _overrides(set_: list[str] | None, seed: int | None) -> list[str]:
     return [*(set_ or []), *([f"seed={seed}"] if seed is not None else [])]
 
@@ -284,7 +279,7 @@ def train_command(
     run = api.train(
         resolved, run_dir, resume=resume, smoke=smoke, reference=reference, progress=not quiet
     )
-    output.runs_table([run.metrics | {"run": str(run_dir)}], format_, _titled("runs", smoke))
+    output.runs_table([run.metrics | {"run": str(run_dir)}], format_, smoke_title("runs", smoke))
     output.say(f"run folder: {run_dir}", format_)
 
 
@@ -403,7 +398,7 @@ def search_command(
         return
     options = {"resume": resume, "smoke": smoke, "baselines": baselines, "progress": not quiet}
     found = api.search(loaded, out, **options)
-    output.table(replace(found.table, title=_titled(found.table.title, smoke)), format_)
+    output.table(replace(found.table, title=smoke_title(found.table.title, smoke)), format_)
     for note in found.notes:
         output.say(note, format_)
     for name, path in found.files.items():
@@ -628,7 +623,7 @@ def report_command(
     _quiet(quiet)
     output.check_format(format_)
     records, md, png = api.compare(list(runs), out)
-    output.runs_table(records, format_, _titled("runs", any(r.get("smoke") for r in records)))
+    output.runs_table(records, format_, smoke_title("runs", any(r.get("smoke") for r in records)))
     output.say(f"wrote {md} and {png}", format_)
 
 

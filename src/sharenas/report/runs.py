@@ -12,7 +12,7 @@ from sharenas.errors import SharenasError
 from sharenas.report.comparison_figure import comparison_figure
 from sharenas.runs.out_folder import make_folder
 from sharenas.runs.records import best_on_validation, is_random, read_metrics, with_delta
-from sharenas.runs.smoke import SMOKE_NOTE
+from sharenas.runs.smoke import smoke_title
 from sharenas.tabular import Column, Spread, Table, fixed, grouped, number, signed
 
 
@@ -119,7 +119,7 @@ def write_report(
     make_folder(out_dir, "report", any_kind=True)
     if title is None:  # a report of runs (sharenas report): smoke runs say so
         smoke = any(r.get("smoke") for r in records)
-        title = f"{SMOKE_NOTE}: {records[0]['dataset']}" if smoke else records[0]["dataset"]
+        title = smoke_title(records[0]["dataset"], smoke)
     parts = [f"# {title}", *(intro or []), text.rstrip()]
     if figure:
         comparison_figure(figure_groups(records), png)

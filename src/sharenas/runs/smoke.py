@@ -94,9 +94,14 @@ def is_smoke(config: Config) -> bool:
     return _smoke_marks(config.model_dump(mode="json"))
 
 
+def smoke_title(title: str, smoke: bool) -> str:
+    """``title``, led by :data:`SMOKE_NOTE` for a smoke run."""
+    return f"{SMOKE_NOTE}: {title}" if smoke else title
+
+
 def titled(title: str, config: Config) -> str:
     """``title``, led by :data:`SMOKE_NOTE` for a smoke run's config."""
-    return f"{SMOKE_NOTE}: {title}" if is_smoke(config) else title
+    return smoke_title(title, is_smoke(config))
 
 
 def _recorded_smoke(folder: Path, kind: str) -> bool:

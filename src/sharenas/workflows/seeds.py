@@ -15,7 +15,7 @@ from sharenas.run_files import read_record
 from sharenas.runs.folder import with_search
 from sharenas.runs.out_folder import check_folder, data_inputs, mark_checked
 from sharenas.runs.records import read_metrics, with_delta
-from sharenas.runs.smoke import SMOKE_NOTE
+from sharenas.runs.smoke import smoke_title
 from sharenas.runs.training import ensure_trained
 from sharenas.spaces import SearchKind, space_specs
 from sharenas.workflows.session import search
@@ -68,7 +68,7 @@ def search_seeds(
         mark_checked(base)  # the seeds folder is sharenas's once a seed's folder is in it
         records[seed] = _records(runs)
     title = f"{config.data.name}: {spec.name} search against the baselines, {len(seeds)} seeds"
-    title = f"{SMOKE_NOTE}: {title}" if options.get("smoke") else title
+    title = smoke_title(title, bool(options.get("smoke")))
     return records, write_seeds_report(records, base, title)
 
 
@@ -86,5 +86,5 @@ def train_seeds(
         mark_checked(base)  # the seeds folder is sharenas's once a seed's folder is in it
         records[seed] = [read_metrics(folder)]
     title = f"{config.data.name}: {config.model.arch}, {len(seeds)} seeds"
-    title = f"{SMOKE_NOTE}: {title}" if options.get("smoke") else title
+    title = smoke_title(title, bool(options.get("smoke")))
     return records, write_seeds_report(records, base, title)
