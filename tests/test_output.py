@@ -161,3 +161,31 @@ def test_a_report_of_smoke_runs_is_titled_so(tmp_path: Path, cli) -> None:
     shown = cli("report", tmp_path / "r", "--out", tmp_path / "rep", "--format", "md")
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.startswith("**Smoke run"), shown.stdout[:200]
+
+
+def test_a_column_that_fits_beside_the_keys_in_no_group_is_shown_by_row() -> None:
+    """A long word that cannot stand beside the key columns at this width: the table is shown a
+    row at a time (column_groups gave it a group of its own, and the rendering crashed)."""
+    from rich.console import Console
+
+    from sharenas.tabular import Column, Table
+    from sharenas.terminal_table import renderable
+
+    table = Table(
+        "t", [Column("k", key=True), *map(Column, "abc")], [["key", "aaaa", "b" * 30, "cc"]]
+    )
+    console = Console(width=25, record=True)
+    console.print(renderable(table, 25))
+    assert "key" in console.export_text()
+
+
+def test_runs_with_other_metrics_share_a_table_and_nan_stays_valid_json() -> None:
+    """A run lacking a metric of the first run's gets a missing cell, not a shifted row; a NaN
+    inside a cell of several numbers is null in JSON."""
+    from sharenas.tabular import raw
+
+    first, second = records()[:2]
+    second = {**second, "tasks": {"task0": {"accuracy": 0.5}}}  # no task1, no cross_entropy
+    shown = table_rows([first, second]).shown()
+    assert len(shown[1]) == len(shown[0]) and "–" in shown[1]
+    assert json.dumps(raw({"x": [float("nan"), {"y": float("inf")}]}), allow_nan=False)

@@ -17,7 +17,7 @@ from rich.markup import escape
 from sharenas.engine.distributed import is_main_process
 from sharenas.errors import ConfigError
 from sharenas.report.document import Part, markdown, tables
-from sharenas.tabular import Table
+from sharenas.tabular import Table, raw
 from sharenas.terminal_table import renderable
 
 FORMATS = ("table", "md", "json", "csv")
@@ -59,7 +59,7 @@ def document(parts: list[Part], fmt: str = "table", facts: dict[str, Any] | None
     if fmt == "md":
         print(markdown(parts), end="")
     elif fmt == "json":
-        shown = {**(facts or {}), "tables": {t.title: t.records() for t in found}}
+        shown = raw({**(facts or {}), "tables": {t.title: t.records() for t in found}})
         print(json.dumps(shown, indent=2, allow_nan=False))
     elif fmt == "csv":
         table(found[0], "csv")

@@ -73,7 +73,11 @@ def display(column: Column, value: Any) -> str:
 def raw(value: Any) -> Any:
     """``value`` for JSON: numbers as they are, None for a missing or infinite one."""
     if is_dataclass(value) and not isinstance(value, type):  # a Spread, a paired difference
-        return {key: raw(v) for key, v in asdict(value).items()}
+        return raw(asdict(value))
+    if isinstance(value, dict):  # a cell of several numbers (a split's statistics)
+        return {key: raw(v) for key, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [raw(v) for v in value]
     value = value.item() if hasattr(value, "item") else value  # a NumPy or torch scalar
     if _missing(value) or (isinstance(value, float) and math.isinf(value)):
         return None

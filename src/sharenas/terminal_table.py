@@ -78,7 +78,8 @@ def column_groups(table: Table, width: int) -> list[Table] | None:
     groups: list[list[int]] = [[]]
     for index in (i for i in range(len(table.columns)) if i not in keys):
         if column_widths(_select(table, keys + groups[-1] + [index], ""), width) is None:
-            if not groups[-1]:
+            alone = column_widths(_select(table, [*keys, index], ""), width)
+            if not groups[-1] or alone is None:  # it fits beside the keys in no group
                 return None
             groups.append([])
         groups[-1].append(index)

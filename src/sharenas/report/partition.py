@@ -8,6 +8,7 @@ from typing import Any
 
 from sharenas.report.figure import save_figure
 from sharenas.report.fusion import _pyplot
+from sharenas.report.search_summary import figure_lines
 from sharenas.tabular import Column, Table, fixed, grouped, number, signed
 
 
@@ -163,9 +164,5 @@ FIGURE_CAPTIONS = {
 def figure_links(files: dict[str, Path], folder: Path) -> str:
     """``report.md``'s figures section: each figure written (those in ``FIGURE_CAPTIONS``) as
     a Markdown image, its path relative to ``folder`` (the report's)."""
-    lines = ["## Figures", ""]
-    for name, caption in FIGURE_CAPTIONS.items():
-        if name in files:
-            relative = Path(files[name]).relative_to(folder).as_posix()
-            lines += [f"![{caption}]({relative})", ""]
-    return "\n".join(lines)
+    captioned = {caption: files[name] for name, caption in FIGURE_CAPTIONS.items() if name in files}
+    return "\n\n".join(["## Figures", *figure_lines(captioned, folder)]) + "\n"

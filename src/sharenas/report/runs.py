@@ -23,15 +23,21 @@ def _spread(values: list[float]) -> Spread | None:
     return Spread(statistics.fmean(values), std)
 
 
-def mean_row(records: list[dict[str, Any]], tasks: list[str]) -> list[Any] | None:
+def _values(records: list[dict[str, Any]], task: str, metric: str) -> list[float]:
+    """``metric`` of ``task`` in every record that has it."""
+    found = (r["tasks"].get(task, {}).get(metric) for r in records)
+    return [v for v in found if v is not None]
+
+
+def mean_row(records: list[dict[str, Any]], tasks: dict[str, list[str]]) -> list[Any] | None:
     """The mean ± std of every column over the random architectures among ``records``."""
     group = [r for r in records if is_random(r)]
     if not group:
         return None
     arch = group[0]["arch"]
     mean: list[Any] = [f"random × {len(group)}", f"{arch}: mean ± std"]
-    for task in tasks:
-        mean += [_spread([r["tasks"][task][m] for r in group]) for m in group[0]["tasks"][task]]
+    for task, metrics in tasks.items():
+        mean += [_spread(_values(group, task, m)) for m in metrics]
     deltas = [r["delta_mtl"] for r in group if r.get("delta_mtl") is not None]
     return [
         *mean,
@@ -42,10 +48,12 @@ def mean_row(records: list[dict[str, Any]], tasks: list[str]) -> list[Any] | Non
     ]
 
 
-def _row(r: dict[str, Any], tasks: list[str], name: str) -> list[Any]:
+def _row(r: dict[str, Any], tasks: dict[str, list[str]], name: str) -> list[Any]:
+    """A run's row under the columns of ``tasks`` (task → metrics): a metric it lacks is
+    missing, never a shifted column."""
     row = [name, r["arch"]]
-    for task in tasks:
-        row += list(r["tasks"].get(task, {}).values())
+    for task, metrics in tasks.items():
+        row += [r["tasks"].get(task, {}).get(m) for m in metrics]
     return [*row, r.get("delta_mtl"), r["params"], r["flops_per_example"] / 1e6, r["train_seconds"]]
 
 
@@ -57,10 +65,10 @@ def _name(record: dict[str, Any]) -> str:
 def table_rows(records: list[dict[str, Any]], title: str = "runs") -> Table:
     """Every run's row; with random architectures among them, their mean ± std and the one best
     on validation after them."""
-    tasks = list(records[0]["tasks"])
+    tasks = {task: list(metrics) for task, metrics in records[0]["tasks"].items()}
     columns = [Column("run", key=True), Column("arch", key=True)]
-    for task in tasks:
-        columns += [Column(f"{task} {metric}", number(4)) for metric in records[0]["tasks"][task]]
+    for task, metrics in tasks.items():
+        columns += [Column(f"{task} {metric}", number(4)) for metric in metrics]
     columns += [
         Column("Δ_MTL %", signed(2)),
         Column("params", grouped),

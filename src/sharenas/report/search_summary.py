@@ -37,4 +37,6 @@ def intro_lines(config: Config, sizes: dict[str, int], record: dict[str, Any]) -
 
 def figure_lines(files: dict[str, Path], folder: Path) -> list[str]:
     """Markdown images of the space's figures, linked relative to the report."""
-    return [f"![{name}]({Path(path).relative_to(folder)})" for name, path in files.items()]
+    return [
+        f"![{name}]({Path(path).relative_to(folder).as_posix()})" for name, path in files.items()
+    ]
