@@ -272,6 +272,9 @@ def test_evaluate_a_supernet_names_the_delivered_model(cli, tmp_path: Path) -> N
     assert "the supernet is the search's training, not a delivered model" in result.stderr
     assert f"give the search's delivered model, {search}." in result.stderr
     assert "has not finished an epoch" not in result.stderr
+    (search / "supernet" / "best.pt").write_bytes(b"")  # a supernet trained an epoch or more
+    trained = cli("evaluate", search / "supernet")
+    assert "the supernet is the search's training, not a delivered model" in trained.stderr
 
 
 PARTITION_SET = [  # the shipped synthetic-mmoe, shrunk, searched for partitions

@@ -6,7 +6,6 @@ Errors caused by input are printed without a traceback and exit with status 2.
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,7 +27,7 @@ from sharenas.config import (
 from sharenas.data import create_dataset, dataset_names, get_dataset_class
 from sharenas.data.builder import DatasetBuilder
 from sharenas.errors import DatasetError, SharenasError
-from sharenas.log_setup import OWN, setup_logging
+from sharenas.log_setup import setup_logging
 from sharenas.report.affinity import affinity_table
 from sharenas.report.datasets import catalog_table, targets_table
 from sharenas.runs.smoke import smoke_title
@@ -79,8 +78,7 @@ ForceOption = Annotated[
 
 def _quiet(quiet: bool) -> None:
     if quiet:
-        logging.getLogger().setLevel(logging.WARNING)
-        logging.getLogger(OWN).setLevel(logging.WARNING)
+        setup_logging(err_console, quiet=True)
 
 
 def _version(value: bool) -> None:

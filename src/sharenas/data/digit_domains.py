@@ -131,9 +131,6 @@ class DigitDomains(DatasetBuilder):
             not self.config.optdigits or optdigits_path(self.root).exists()
         )
 
-    def fetch(self) -> None:
-        self.load()
-
     def _check_sizes(self) -> None:
         c, count = self.config, len(self._mnist_domains())
         if count * (c.train_size + c.val_size) > 60_000 or count * c.test_size > 10_000:

@@ -61,9 +61,6 @@ class MnistBasedBuilder(DatasetBuilder):
         built = all(is_built(self.cache_dir, self._key(split)) for split in SPLITS)
         return built or mnist_path(self.root).exists()
 
-    def fetch(self) -> None:
-        self.load()
-
     def _load(self) -> TaskSetData:
         mnist: dict[str, np.ndarray] = {}
         tasks = self.tasks()

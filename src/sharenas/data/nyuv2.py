@@ -168,9 +168,7 @@ class Nyuv2(DatasetBuilder):
         return Path(self.config.data_dir)
 
     def _load(self) -> TaskSetData:
-        if self.config.data_dir is None:
-            raise DatasetError(f"nyuv2 is not shipped with sharenas: {HOW_TO}.")
-        root = Path(self.config.data_dir)
+        root = self.location()
         raw = {"train": _read_folder(root / "train"), "test": _read_folder(root / "val")}
         n_train = len(raw["train"]["image"])
         n_val = max(1, round(n_train * self.config.val_fraction))

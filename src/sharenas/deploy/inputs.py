@@ -40,7 +40,8 @@ def read_rows(path: Path, encoding: TableEncoding) -> pd.DataFrame:
     raw = encoding.raw_columns
     if raw and not needed & set(frame.columns):
         return _headerless(path, raw)
-    duplicated = sorted({c for c in _header(path) if _header(path).count(c) > 1})
+    header = _header(path)
+    duplicated = sorted({c for c in header if header.count(c) > 1})
     if duplicated:
         raise DatasetError(
             f"{path}: the header names {', '.join(map(repr, duplicated))} more than once; "

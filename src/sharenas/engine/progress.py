@@ -14,6 +14,8 @@ from types import TracebackType
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from sharenas.engine.distributed import is_main_process
+
 log = logging.getLogger(__name__)
 
 EVERY = 20.0  # seconds between two plain progress lines
@@ -80,7 +82,7 @@ def working(what: str, enabled: bool = True, every: float | None = None) -> Iter
     log line at the start and one every ``every`` seconds until it ends (not ``enabled``, or
     with ``--quiet``: nothing)."""
     console = _console()
-    if not enabled or not log.isEnabledFor(logging.INFO):  # --quiet
+    if not (enabled and is_main_process()) or not log.isEnabledFor(logging.INFO):  # --quiet
         yield
         return
     if console.is_terminal:

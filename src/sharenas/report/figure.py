@@ -32,8 +32,9 @@ def drawn_texts(fig: Any) -> list[Any]:
 
 
 def saved_area(fig: Any) -> Any:
-    """The part of the figure that is saved, in inches: its tight box, padded."""
-    fig.canvas.draw()
+    """The part of the figure that is saved, in inches: its tight box, padded (laid out, not
+    rendered)."""
+    fig.draw_without_rendering()
     return fig.get_tightbbox(fig.canvas.get_renderer()).padded(PAD_IN)
 
 
@@ -61,9 +62,11 @@ def _readable_fonts(fig: Any) -> None:
 
     for _ in range(2):
         floor = MIN_PRINTED_PT / print_scale(fig)
-        for text in drawn_texts(fig):
-            if text.get_fontsize() < floor:
-                text.set_fontsize(floor)
+        small = [text for text in drawn_texts(fig) if text.get_fontsize() < floor]
+        if not small:  # readable already: nothing to lay out again
+            break
+        for text in small:
+            text.set_fontsize(floor)
         if not isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):
             with warnings.catch_warnings():  # a crowded figure keeps its layout; the saved
                 warnings.filterwarnings("ignore", "Tight layout not applied")  # box is tight

@@ -293,11 +293,12 @@ def _refuse_search_work(folder: Path) -> None:
     given where a delivered model is expected, naming the folder to give instead."""
     work = _SEARCH_WORK.get(folder.name)
     parent = folder.parent
-    if not work or (folder / BEST).exists():
+    if not work or (folder.name == CANDIDATES and (folder / BEST).exists()):
+        return  # a random search's trained point is a run of its own
+    finished = (parent / CONFIG).exists()
+    if parent.name != "search" and not finished:
         return
-    if parent.name != "search" and not (parent / CONFIG).exists():
-        return
-    when = "" if (parent / CONFIG).exists() else " once the search has finished"
+    when = "" if finished else " once the search has finished"
     raise SharenasError(
         f"{folder}: {work}, not a delivered model; give the search's delivered model, "
         f"{parent}{when}."

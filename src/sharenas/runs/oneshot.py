@@ -10,7 +10,6 @@ with test metrics), beside ``supernet/`` (the search's history and checkpoint) a
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -121,9 +120,7 @@ def _finetune_and_retrain(
     carries the fine-tuned one under ``finetuned``."""
     settings = config.searched
     tune = settings.model_copy(update={"derive": "finetune"})
-    _, finetuned = derive(
-        config.model_copy(update={"search": tune}), copy.deepcopy(derived), out, data
-    )
+    _, finetuned = derive(config.model_copy(update={"search": tune}), derived, out, data)
     fresh = settings.model_copy(update={"derive": "retrain", "derive_epochs": None})
     delivered, retrained = derive(config.model_copy(update={"search": fresh}), derived, out, data)
     assert finetuned is not None and retrained is not None  # both train

@@ -137,13 +137,13 @@ def _loading_words(name: str, generated: bool) -> str:
     return f"loading {name} (fetched and built on first use, then cached)"
 
 
-def load_data(config: Config, data: TaskSetData | None) -> TaskSetData:
+def load_data(config: Config, data: TaskSetData | None, progress: bool = True) -> TaskSetData:
     """The config's task set, or ``data`` cut to the config's ``data.limit``; every run that
     trains (train, search, auto) gets its task set here, so the config keys naming tasks are
-    checked against it here."""
+    checked against it here. ``progress``: the loading spinner (a worker process has none)."""
     if data is None:
         began, builder = time.perf_counter(), create_dataset(config.data)
-        with working(_loading_words(config.data.name, builder.generated)):
+        with working(_loading_words(config.data.name, builder.generated), progress):
             loaded = builder.load()
         sizes = ", ".join(f"{split} {n:,}" for split, n in loaded.sizes().items())
         log.info("%s ready: %s rows (%.1fs)", config.data.name, sizes, time.perf_counter() - began)

@@ -629,8 +629,8 @@ def open_storage(url: str, heartbeat: int, retry: Any = None) -> Any:
 def _created_beside(error: BaseException) -> bool:
     """Whether opening failed because another process created the same new database's tables
     at the same moment (two workers starting together); opening again then finds them."""
-    text = str(error)
-    return type(error).__name__ == "IntegrityError" or "already exists" in text
+    race = type(error).__name__ == "IntegrityError" or "already exists" in str(error)
+    return _database_error(error) and race
 
 
 @contextlib.contextmanager

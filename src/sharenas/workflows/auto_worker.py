@@ -59,7 +59,7 @@ def context(out: Path) -> AutoContext:
         )
     config = build_config(state["config"], source=str(path), received=True)
     plan = AutoPlan(**state["plan"])
-    data = load_data(config, None)
+    data = load_data(config, None, progress=False)  # the parent shows the progress
     flow = "thorough" if state.get("room_skipped") else str(state["flow"])  # as auto.py runs it
     return AutoContext(config, plan, out, data, int(state["eta"]), flow, False)
 
