@@ -419,6 +419,11 @@ def _file_problems(raw: dict[str, Any], source: str) -> set[str] | None:
     return set()
 
 
+def _set_label(overrides: list[str], source: str) -> str:
+    """Where a problem was given: ``--set A=1 --set B=2 (applied to SOURCE)``."""
+    return " ".join(f"--set {o}" for o in overrides) + f" (applied to {source})"
+
+
 def _blame(exc: InvalidKeys, raw: dict[str, Any], overrides: list[str], source: str) -> str:
     """``exc``'s problems, each blamed on its source: on the ``--set`` options whose keys hold
     it, else on the file when the file alone has it, else (a problem of the combination) on
@@ -431,8 +436,7 @@ def _blame(exc: InvalidKeys, raw: dict[str, Any], overrides: list[str], source: 
         if not named and (alone is None or path in alone):
             groups.setdefault(source, []).append(line)
             continue
-        given = " ".join(f"--set {o}" for o in named or overrides)
-        groups.setdefault(f"{given} (applied to {source})", []).append(line)
+        groups.setdefault(_set_label(named or overrides, source), []).append(line)
     return "\n".join(problems_message(where, lines) for where, lines in groups.items())
 
 
@@ -449,8 +453,7 @@ def build_overridden(raw: dict[str, Any], overrides: list[str] | None, source: s
     except ConfigError:
         if not overrides or _file_problems(raw, source) != set():
             raise  # the file is at fault too (or alone): as it was reported
-        given = " ".join(f"--set {o}" for o in overrides)
-        build_config(apply_overrides(raw, overrides), source=f"{given} (applied to {source})")
+        build_config(apply_overrides(raw, overrides), source=_set_label(overrides, source))
         raise  # not reached: the same config fails again
 
 

@@ -22,7 +22,7 @@ class InvalidKeys(ConfigError):
     ``model.towers[0]``) with its line, so that a caller can blame each on where it was set."""
 
     def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
-        self.source, self.problems = source, problems
+        self.problems = problems
         super().__init__(problems_message(source, [line for _, line in problems]))
 
 
